@@ -1,0 +1,233 @@
+//! Error types: one enum per concern, each naming the backend and the cause.
+
+use std::time::Duration;
+
+use crate::{Backend, PaymentHash};
+
+/// Talking to a backend failed, whatever the operation.
+///
+/// ```
+/// use std::time::Duration;
+/// use l402_lightning::{Backend, BackendError};
+/// let err = BackendError::Timeout { backend: Backend::Lnbits, after: Duration::from_secs(10) };
+/// assert_eq!(err.to_string(), "LNbits: no answer within 10s");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The backend could not be reached (connection refused, DNS, TLS…).
+    #[error("{backend}: unreachable: {reason}")]
+    Unreachable {
+        /// Which backend.
+        backend: Backend,
+        /// What the transport said.
+        reason: String,
+    },
+    /// The backend did not answer in time.
+    #[error("{backend}: no answer within {after:?}")]
+    Timeout {
+        /// Which backend.
+        backend: Backend,
+        /// The configured timeout.
+        after: Duration,
+    },
+    /// The backend refused the credentials (missing, unknown or wrong kind of key).
+    #[error("{backend}: unauthorized: {reason}")]
+    Unauthorized {
+        /// Which backend.
+        backend: Backend,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The backend answered something this client cannot understand.
+    #[error("{backend}: unexpected response: {reason}")]
+    BadResponse {
+        /// Which backend.
+        backend: Backend,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The backend answered with an error this client has no better name for.
+    #[error("{backend}: error (HTTP {status}): {detail}")]
+    Rejected {
+        /// Which backend.
+        backend: Backend,
+        /// The HTTP status (0 when not HTTP).
+        status: u16,
+        /// The backend's message.
+        detail: String,
+    },
+    /// The backend's local storage failed (the dev node's SQLite database).
+    #[error("{backend}: storage error: {reason}")]
+    Storage {
+        /// Which backend.
+        backend: Backend,
+        /// What failed.
+        reason: String,
+    },
+    /// The backend cannot do this at all.
+    #[error("{backend}: {what} is not supported")]
+    Unsupported {
+        /// Which backend.
+        backend: Backend,
+        /// What was asked for.
+        what: &'static str,
+    },
+}
+
+impl BackendError {
+    /// Which backend failed.
+    pub fn backend(&self) -> Backend {
+        match self {
+            BackendError::Unreachable { backend, .. }
+            | BackendError::Timeout { backend, .. }
+            | BackendError::Unauthorized { backend, .. }
+            | BackendError::BadResponse { backend, .. }
+            | BackendError::Rejected { backend, .. }
+            | BackendError::Storage { backend, .. }
+            | BackendError::Unsupported { backend, .. } => *backend,
+        }
+    }
+}
+
+/// Creating or looking up an invoice failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiveError {
+    /// Talking to the backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The request cannot be turned into an invoice (zero amount, memo too long…).
+    #[error("{backend}: invalid invoice request: {reason}")]
+    InvalidRequest {
+        /// Which backend.
+        backend: Backend,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The backend knows no invoice with this payment hash (for this wallet).
+    #[error("{backend}: unknown invoice {payment_hash}")]
+    UnknownInvoice {
+        /// Which backend.
+        backend: Backend,
+        /// The hash looked up.
+        payment_hash: PaymentHash,
+    },
+}
+
+impl ReceiveError {
+    /// Which backend failed.
+    pub fn backend(&self) -> Backend {
+        match self {
+            ReceiveError::Backend(e) => e.backend(),
+            ReceiveError::InvalidRequest { backend, .. }
+            | ReceiveError::UnknownInvoice { backend, .. } => *backend,
+        }
+    }
+}
+
+/// Paying an invoice failed. Unless stated otherwise no money moved.
+///
+/// ```
+/// use l402_lightning::{Backend, PayError, PaymentHash};
+/// let hash = PaymentHash([0; 32]);
+/// let err = PayError::PreimageMismatch { backend: Backend::Lnbits, payment_hash: hash };
+/// assert!(err.to_string().starts_with("LNbits: returned a preimage that does not hash"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayError {
+    /// Talking to the backend failed. The payment may or may not have happened
+    /// (for example on a timeout): look it up before retrying.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The invoice could not be decoded, is amountless, or is otherwise unusable.
+    #[error("{backend}: invalid invoice: {reason}")]
+    InvalidInvoice {
+        /// Which backend.
+        backend: Backend,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The invoice has expired.
+    #[error("{backend}: invoice {payment_hash} has expired")]
+    Expired {
+        /// Which backend.
+        backend: Backend,
+        /// The invoice's payment hash.
+        payment_hash: PaymentHash,
+    },
+    /// The invoice was already paid.
+    #[error("{backend}: invoice {payment_hash} is already paid")]
+    AlreadyPaid {
+        /// Which backend.
+        backend: Backend,
+        /// The invoice's payment hash.
+        payment_hash: PaymentHash,
+    },
+    /// The backend cannot find the invoice's payee (for the dev node: it did not
+    /// issue this invoice; for LNbits with FakeWallet: not an internal invoice).
+    #[error("{backend}: unknown invoice {payment_hash}: {reason}")]
+    UnknownInvoice {
+        /// Which backend.
+        backend: Backend,
+        /// The invoice's payment hash.
+        payment_hash: PaymentHash,
+        /// What the backend said.
+        reason: String,
+    },
+    /// The wallet's balance does not cover the amount (plus fee reserve).
+    #[error("{backend}: insufficient balance to pay {amount_msat} msat")]
+    InsufficientBalance {
+        /// Which backend.
+        backend: Backend,
+        /// The invoice amount.
+        amount_msat: u64,
+    },
+    /// The fee exceeded [`crate::PayRequest::max_fee_msat`].
+    #[error("{backend}: fee {fee_msat} msat exceeds the limit of {max_fee_msat} msat")]
+    FeeTooHigh {
+        /// Which backend.
+        backend: Backend,
+        /// The fee charged or required.
+        fee_msat: u64,
+        /// The limit asked for.
+        max_fee_msat: u64,
+    },
+    /// The backend reported success but its preimage does not hash to the
+    /// payment hash. Treat the payment as unproven.
+    #[error(
+        "{backend}: returned a preimage that does not hash to the payment hash {payment_hash}"
+    )]
+    PreimageMismatch {
+        /// Which backend.
+        backend: Backend,
+        /// The invoice's payment hash.
+        payment_hash: PaymentHash,
+    },
+    /// The backend tried and the payment failed (no route, refused…).
+    #[error("{backend}: payment failed: {reason}")]
+    Failed {
+        /// Which backend.
+        backend: Backend,
+        /// What the backend said.
+        reason: String,
+    },
+}
+
+impl PayError {
+    /// Which backend failed.
+    pub fn backend(&self) -> Backend {
+        match self {
+            PayError::Backend(e) => e.backend(),
+            PayError::InvalidInvoice { backend, .. }
+            | PayError::Expired { backend, .. }
+            | PayError::AlreadyPaid { backend, .. }
+            | PayError::UnknownInvoice { backend, .. }
+            | PayError::InsufficientBalance { backend, .. }
+            | PayError::FeeTooHigh { backend, .. }
+            | PayError::PreimageMismatch { backend, .. }
+            | PayError::Failed { backend, .. } => *backend,
+        }
+    }
+}

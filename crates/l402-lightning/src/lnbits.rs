@@ -1,0 +1,1 @@
+//! LNbits (stub)
