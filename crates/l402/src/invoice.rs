@@ -179,7 +179,9 @@ impl Invoice {
             None => {}
         }
         if let Some(now) = requirements.now {
-            if self.inner.would_expire(now) {
+            // Expired from its expiry second on (lightning-invoice's
+            // `would_expire` still accepts that second).
+            if now.as_secs() >= self.expires_at() {
                 return Err(InvoiceError::Expired {
                     expired_at: self.expires_at(),
                 });

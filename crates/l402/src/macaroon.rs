@@ -167,6 +167,24 @@ impl Macaroon {
         })
     }
 
+    /// Assembles a macaroon from its parts without computing anything: the
+    /// signature is taken as given. For tooling and tests that need to build
+    /// altered macaroons; [`Macaroon::verify_signature`] still decides whether
+    /// one is genuine.
+    pub fn from_raw_parts(
+        location: impl Into<String>,
+        identifier: Vec<u8>,
+        caveats: Vec<Vec<u8>>,
+        signature: [u8; 32],
+    ) -> Self {
+        Macaroon {
+            location: location.into(),
+            identifier,
+            caveats,
+            signature,
+        }
+    }
+
     /// Appends a first-party caveat and extends the signature chain. Anyone
     /// holding a macaroon can do this: caveats can only restrict it.
     ///

@@ -292,6 +292,9 @@ pub enum VerifyError {
     /// The signature does not verify: the macaroon was forged or altered.
     #[error("macaroon signature is invalid (forged or altered)")]
     BadSignature,
+    /// The macaroon's location was altered (it is not covered by the signature).
+    #[error("macaroon location {0:?} is not this server's")]
+    WrongLocation(String),
     /// The token is genuine and paid, but its caveats do not allow this request.
     #[error("{0}")]
     Caveat(#[from] CaveatError),
@@ -339,16 +342,28 @@ impl Verified {
     }
 }
 
-/// Verifies credentials: preimage, identifier, signature, then caveats.
+/// Verifies credentials: preimage, identifier, signature, location, then
+/// caveats.
 #[derive(Debug, Clone)]
 pub struct Verifier {
     keys: Keyring,
+    location: String,
 }
 
 impl Verifier {
-    /// A verifier for tokens minted with this keyring.
+    /// A verifier for tokens minted with this keyring at location `"lsat"`.
     pub fn new(keys: Keyring) -> Self {
-        Verifier { keys }
+        Verifier {
+            keys,
+            location: DEFAULT_LOCATION.to_owned(),
+        }
+    }
+
+    /// The location tokens must carry (as set on the [`Minter`]). The
+    /// signature does not cover a macaroon's location, so it is compared here.
+    pub fn location(mut self, location: impl Into<String>) -> Self {
+        self.location = location.into();
+        self
     }
 
     /// Verifies a credential against a request.
@@ -375,6 +390,9 @@ impl Verifier {
             .ok_or(VerifyError::UnknownKey(identifier.token_id.key_id()))?;
         if !macaroon.verify_signature(&root) {
             return Err(VerifyError::BadSignature);
+        }
+        if macaroon.location() != self.location {
+            return Err(VerifyError::WrongLocation(macaroon.location().to_owned()));
         }
         let caveats = macaroon
             .caveats()
