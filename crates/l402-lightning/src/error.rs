@@ -184,7 +184,7 @@ pub enum PayError {
         /// The invoice amount.
         amount_msat: u64,
     },
-    /// The fee exceeded [`crate::PayRequest::max_fee_msat`].
+    /// The fee needed exceeds [`crate::PayRequest::max_fee_msat`]; nothing was paid.
     #[error("{backend}: fee {fee_msat} msat exceeds the limit of {max_fee_msat} msat")]
     FeeTooHigh {
         /// Which backend.

@@ -1,1 +1,576 @@
-//! LNbits (stub)
+//! An [LNbits](https://lnbits.com) wallet (1.6) over its HTTP API.
+//!
+//! Receiving uses the wallet's **invoice key** (the admin key also works);
+//! paying needs the **admin key**. Every call has a timeout (10 s by default).
+//! Keys are never logged: `Debug` redacts them.
+//!
+//! ```
+//! use std::time::Duration;
+//! use l402_lightning::lnbits::LnbitsClient;
+//!
+//! let client = LnbitsClient::builder("http://127.0.0.1:5000")
+//!     .invoice_key("0123456789abcdef")
+//!     .admin_key("fedcba9876543210")
+//!     .timeout(Duration::from_secs(5))
+//!     .build()?;
+//! assert!(!format!("{client:?}").contains("fedcba9876543210"));
+//! # Ok::<(), l402_lightning::lnbits::LnbitsConfigError>(())
+//! ```
+//!
+//! The same client drives the [dev node](crate::dev)'s HTTP API, which speaks
+//! the subset of LNbits used here.
+//!
+//! Caveats of LNbits itself: its FakeWallet funding source settles only
+//! invoices the same LNbits minted; internal payments ignore invoice expiry
+//! (this client refuses expired invoices before paying); LNbits has no fee
+//! limit per payment, so [`PayRequest::max_fee_msat`] is not enforced: the fee
+//! is bounded only by LNbits' own fee reserve, and reported in
+//! [`Payment::fee_msat`].
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::invoice::{decode_invoice, precheck, verify_preimage};
+use crate::{
+    Backend, BackendError, Invoice, InvoiceRequest, InvoiceStatus, PayError, PayRequest, Payment,
+    PaymentHash, Preimage, ReceiveError, Receiver, Wallet,
+};
+
+const BACKEND: Backend = Backend::Lnbits;
+
+/// The default timeout for every call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The client could not be configured.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LnbitsConfigError {
+    /// The base URL is not an absolute http(s) URL.
+    #[error("LNbits: invalid base URL {0:?}")]
+    InvalidUrl(String),
+    /// Neither an invoice key nor an admin key was given.
+    #[error("LNbits: no API key configured (need the invoice key to receive, the admin key to pay)")]
+    NoKey,
+    /// The HTTP client could not be built.
+    #[error("LNbits: cannot build HTTP client: {0}")]
+    Http(String),
+}
+
+/// Builds an [`LnbitsClient`].
+#[derive(Clone)]
+pub struct LnbitsClientBuilder {
+    base_url: String,
+    invoice_key: Option<String>,
+    admin_key: Option<String>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for LnbitsClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LnbitsClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("invoice_key", &self.invoice_key.as_ref().map(|_| ".."))
+            .field("admin_key", &self.admin_key.as_ref().map(|_| ".."))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl LnbitsClientBuilder {
+    /// The wallet's invoice key, used to create and look up invoices.
+    pub fn invoice_key(mut self, key: impl Into<String>) -> Self {
+        self.invoice_key = Some(key.into());
+        self
+    }
+
+    /// The wallet's admin key, needed to pay (also works for receiving).
+    pub fn admin_key(mut self, key: impl Into<String>) -> Self {
+        self.admin_key = Some(key.into());
+        self
+    }
+
+    /// The timeout for each call (default [`DEFAULT_TIMEOUT`]); a payment
+    /// that LNbits reports as pending is polled for at most this long too.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// [`LnbitsConfigError`] for a bad URL, no key, or an HTTP client failure.
+    pub fn build(self) -> Result<LnbitsClient, LnbitsConfigError> {
+        let base = self.base_url.trim().trim_end_matches('/').to_string();
+        let valid = reqwest::Url::parse(&base)
+            .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .unwrap_or(false);
+        if !valid {
+            return Err(LnbitsConfigError::InvalidUrl(self.base_url));
+        }
+        let nonempty = |k: Option<String>| k.filter(|k| !k.trim().is_empty());
+        let invoice_key = nonempty(self.invoice_key);
+        let admin_key = nonempty(self.admin_key);
+        if invoice_key.is_none() && admin_key.is_none() {
+            return Err(LnbitsConfigError::NoKey);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            .build()
+            .map_err(|e| LnbitsConfigError::Http(e.to_string()))?;
+        Ok(LnbitsClient {
+            http,
+            base,
+            invoice_key,
+            admin_key,
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// An LNbits wallet: implements [`Receiver`] (invoice key) and [`Wallet`]
+/// (admin key). Cheap to clone.
+#[derive(Clone)]
+pub struct LnbitsClient {
+    http: reqwest::Client,
+    base: String,
+    invoice_key: Option<String>,
+    admin_key: Option<String>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for LnbitsClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LnbitsClient")
+            .field("base_url", &self.base)
+            .field("invoice_key", &self.invoice_key.as_ref().map(|_| ".."))
+            .field("admin_key", &self.admin_key.as_ref().map(|_| ".."))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// An HTTP answer: status and body.
+struct Answer {
+    status: StatusCode,
+    body: Value,
+}
+
+impl Answer {
+    fn detail(&self) -> String {
+        match self.body.get("detail") {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => self.body.to_string(),
+        }
+    }
+}
+
+fn bad(reason: impl Into<String>) -> BackendError {
+    BackendError::BadResponse {
+        backend: BACKEND,
+        reason: reason.into(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CreatedInvoice {
+    payment_hash: String,
+    #[serde(default)]
+    bolt11: Option<String>,
+    #[serde(default)]
+    payment_request: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PaidInvoice {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    preimage: Option<String>,
+    #[serde(default)]
+    fee: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct PaymentState {
+    paid: bool,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    preimage: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WalletBalance {
+    balance: i64,
+}
+
+impl LnbitsClient {
+    /// A builder for a client of the LNbits at `base_url` (e.g.
+    /// `https://lnbits.example.com`).
+    pub fn builder(base_url: impl Into<String>) -> LnbitsClientBuilder {
+        LnbitsClientBuilder {
+            base_url: base_url.into(),
+            invoice_key: None,
+            admin_key: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn receive_key(&self) -> Result<&str, BackendError> {
+        self.invoice_key
+            .as_deref()
+            .or(self.admin_key.as_deref())
+            .ok_or_else(|| BackendError::Unauthorized {
+                backend: BACKEND,
+                reason: "no invoice key configured".into(),
+            })
+    }
+
+    fn admin_key(&self) -> Result<&str, BackendError> {
+        self.admin_key
+            .as_deref()
+            .ok_or_else(|| BackendError::Unauthorized {
+                backend: BACKEND,
+                reason: "paying needs the admin key, and none is configured".into(),
+            })
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> Result<Answer, BackendError> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("X-Api-Key", key)
+            .header("Accept", "application/json");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| self.transport(e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| {
+                bad(format!(
+                    "HTTP {status}: body is not JSON ({e}): {:?}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                ))
+            })?
+        };
+        let answer = Answer { status, body };
+        match status {
+            StatusCode::UNAUTHORIZED => Err(BackendError::Unauthorized {
+                backend: BACKEND,
+                reason: answer.detail(),
+            }),
+            StatusCode::FORBIDDEN => Err(BackendError::Unauthorized {
+                backend: BACKEND,
+                reason: format!("{} (paying needs the admin key)", answer.detail()),
+            }),
+            StatusCode::NOT_FOUND if answer.detail().contains("Wallet not found") => {
+                Err(BackendError::Unauthorized {
+                    backend: BACKEND,
+                    reason: "unknown API key (Wallet not found.)".into(),
+                })
+            }
+            _ => Ok(answer),
+        }
+    }
+
+    fn transport(&self, e: reqwest::Error) -> BackendError {
+        if e.is_timeout() {
+            BackendError::Timeout {
+                backend: BACKEND,
+                after: self.timeout,
+            }
+        } else if e.is_connect() {
+            BackendError::Unreachable {
+                backend: BACKEND,
+                reason: error_chain(&e),
+            }
+        } else if e.is_decode() || e.is_body() {
+            bad(error_chain(&e))
+        } else {
+            BackendError::Unreachable {
+                backend: BACKEND,
+                reason: error_chain(&e),
+            }
+        }
+    }
+
+    fn rejected(answer: &Answer) -> BackendError {
+        BackendError::Rejected {
+            backend: BACKEND,
+            status: answer.status.as_u16(),
+            detail: answer.detail(),
+        }
+    }
+
+    async fn payment_state(
+        &self,
+        key: &str,
+        payment_hash: &PaymentHash,
+    ) -> Result<Option<PaymentState>, BackendError> {
+        let answer = self
+            .call(
+                Method::GET,
+                &format!("/api/v1/payments/{payment_hash}"),
+                key,
+                None,
+            )
+            .await?;
+        match answer.status {
+            StatusCode::OK => serde_json::from_value(answer.body)
+                .map(Some)
+                .map_err(|e| bad(format!("payment status: {e}"))),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(Self::rejected(&answer)),
+        }
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn parse_preimage(text: Option<&str>) -> Result<Preimage, BackendError> {
+    let text = text.ok_or_else(|| bad("no preimage in a paid payment"))?;
+    Preimage::from_str(text).map_err(|e| bad(format!("preimage: {e}")))
+}
+
+#[async_trait::async_trait]
+impl Receiver for LnbitsClient {
+    fn backend(&self) -> Backend {
+        BACKEND
+    }
+
+    async fn create_invoice(&self, request: &InvoiceRequest) -> Result<Invoice, ReceiveError> {
+        let invalid = |reason: &str| ReceiveError::InvalidRequest {
+            backend: BACKEND,
+            reason: reason.to_string(),
+        };
+        if request.amount_msat == 0 {
+            return Err(invalid("amount must be positive"));
+        }
+        if request.amount_msat % 1000 != 0 {
+            return Err(invalid("LNbits invoices are in whole satoshis"));
+        }
+        if request.expiry.as_secs() == 0 {
+            return Err(invalid("expiry must be at least one second"));
+        }
+        let key = self.receive_key()?;
+        let body = json!({
+            "out": false,
+            "amount": request.amount_msat / 1000,
+            "unit": "sat",
+            "memo": request.memo,
+            "expiry": request.expiry.as_secs(),
+        });
+        let answer = self
+            .call(Method::POST, "/api/v1/payments", key, Some(body))
+            .await?;
+        if !answer.status.is_success() {
+            return Err(match answer.status.as_u16() {
+                400 | 422 | 520 => ReceiveError::InvalidRequest {
+                    backend: BACKEND,
+                    reason: answer.detail(),
+                },
+                _ => Self::rejected(&answer).into(),
+            });
+        }
+        let created: CreatedInvoice = serde_json::from_value(answer.body)
+            .map_err(|e| bad(format!("created invoice: {e}")))?;
+        let bolt11 = created
+            .bolt11
+            .or(created.payment_request)
+            .ok_or_else(|| bad("created invoice has no bolt11"))?;
+        let decoded = decode_invoice(&bolt11).map_err(|e| bad(format!("created invoice: {e}")))?;
+        let hash = PaymentHash::from_str(&created.payment_hash)
+            .map_err(|e| bad(format!("payment_hash: {e}")))?;
+        if decoded.payment_hash != hash {
+            return Err(bad("payment_hash does not match the invoice's").into());
+        }
+        if decoded.amount_msat != Some(request.amount_msat) {
+            return Err(bad("invoice amount differs from the amount asked for").into());
+        }
+        Ok(Invoice {
+            bolt11,
+            payment_hash: hash,
+            amount_msat: request.amount_msat,
+            expires_at: decoded.expires_at,
+        })
+    }
+
+    async fn lookup_invoice(
+        &self,
+        payment_hash: &PaymentHash,
+    ) -> Result<InvoiceStatus, ReceiveError> {
+        let key = self.receive_key()?;
+        let Some(state) = self.payment_state(key, payment_hash).await? else {
+            return Err(ReceiveError::UnknownInvoice {
+                backend: BACKEND,
+                payment_hash: *payment_hash,
+            });
+        };
+        if state.paid {
+            let preimage = parse_preimage(state.preimage.as_deref())?;
+            if !preimage.matches(payment_hash) {
+                return Err(bad("preimage does not hash to the payment hash").into());
+            }
+            return Ok(InvoiceStatus::Paid { preimage });
+        }
+        Ok(match state.status.as_deref() {
+            Some("failed") => InvoiceStatus::Expired,
+            _ => InvoiceStatus::Pending,
+        })
+    }
+}
+
+fn map_pay_failure(answer: &Answer, payment_hash: PaymentHash, amount_msat: u64) -> PayError {
+    let detail = answer.detail();
+    let lower = detail.to_ascii_lowercase();
+    match answer.status.as_u16() {
+        520 | 400 | 422 => {
+            if lower.contains("already paid") {
+                PayError::AlreadyPaid {
+                    backend: BACKEND,
+                    payment_hash,
+                }
+            } else if lower.contains("insufficient balance") {
+                PayError::InsufficientBalance {
+                    backend: BACKEND,
+                    amount_msat,
+                }
+            } else if lower.contains("only internal invoices") || lower.contains("not found") {
+                PayError::UnknownInvoice {
+                    backend: BACKEND,
+                    payment_hash,
+                    reason: detail,
+                }
+            } else if lower.contains("expired") {
+                PayError::Expired {
+                    backend: BACKEND,
+                    payment_hash,
+                }
+            } else if lower.contains("bolt11") || lower.contains("amountless") {
+                PayError::InvalidInvoice {
+                    backend: BACKEND,
+                    reason: detail,
+                }
+            } else {
+                PayError::Failed {
+                    backend: BACKEND,
+                    reason: detail,
+                }
+            }
+        }
+        _ => PayError::Backend(LnbitsClient::rejected(answer)),
+    }
+}
+
+#[async_trait::async_trait]
+impl Wallet for LnbitsClient {
+    fn backend(&self) -> Backend {
+        BACKEND
+    }
+
+    async fn pay(&self, request: &PayRequest) -> Result<Payment, PayError> {
+        let decoded = precheck(BACKEND, &request.bolt11)?;
+        let hash = decoded.payment_hash;
+        let amount_msat = decoded.amount_msat.unwrap_or(0);
+        let key = self.admin_key()?;
+        let started = Instant::now();
+        let answer = self
+            .call(
+                Method::POST,
+                "/api/v1/payments",
+                key,
+                Some(json!({ "out": true, "bolt11": request.bolt11.trim() })),
+            )
+            .await?;
+        if !answer.status.is_success() {
+            return Err(map_pay_failure(&answer, hash, amount_msat));
+        }
+        let paid: PaidInvoice = serde_json::from_value(answer.body)
+            .map_err(|e| PayError::Backend(bad(format!("payment: {e}"))))?;
+        let fee_msat = paid.fee.unwrap_or(0).unsigned_abs();
+        let preimage = match paid.status.as_deref() {
+            Some("success") | None => parse_preimage(paid.preimage.as_deref())?,
+            Some("failed") => {
+                return Err(PayError::Failed {
+                    backend: BACKEND,
+                    reason: "LNbits reported the payment as failed".into(),
+                });
+            }
+            Some(_) => {
+                // Pending (a real funding source): poll until settled or timed out.
+                loop {
+                    if started.elapsed() >= self.timeout {
+                        return Err(PayError::Backend(BackendError::Timeout {
+                            backend: BACKEND,
+                            after: self.timeout,
+                        }));
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    match self.payment_state(key, &hash).await? {
+                        Some(state) if state.paid => {
+                            break parse_preimage(state.preimage.as_deref())?;
+                        }
+                        Some(state) if state.status.as_deref() == Some("failed") => {
+                            return Err(PayError::Failed {
+                                backend: BACKEND,
+                                reason: "LNbits reported the payment as failed".into(),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        };
+        // The proof of payment: never report success without it.
+        verify_preimage(BACKEND, &hash, &preimage)?;
+        Ok(Payment {
+            payment_hash: hash,
+            preimage,
+            amount_msat,
+            fee_msat,
+        })
+    }
+
+    async fn balance_msat(&self) -> Result<u64, BackendError> {
+        let key = self.receive_key()?;
+        let answer = self.call(Method::GET, "/api/v1/wallet", key, None).await?;
+        if answer.status != StatusCode::OK {
+            return Err(Self::rejected(&answer));
+        }
+        let wallet: WalletBalance =
+            serde_json::from_value(answer.body).map_err(|e| bad(format!("wallet: {e}")))?;
+        u64::try_from(wallet.balance).map_err(|_| bad("negative balance"))
+    }
+}

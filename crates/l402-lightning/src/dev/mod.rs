@@ -363,6 +363,13 @@ impl DevNode {
         DevNodeBuilder::default()
     }
 
+    /// Closes the ledger's connections (waiting for them to finish). Other
+    /// clones of this node and its wallets fail afterwards. Dropping the last
+    /// clone also closes it, but without waiting.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
     /// The node's public key.
     pub fn pubkey(&self) -> PublicKey {
         self.inner.pubkey
