@@ -196,9 +196,7 @@ pub enum PayError {
     },
     /// The backend reported success but its preimage does not hash to the
     /// payment hash. Treat the payment as unproven.
-    #[error(
-        "{backend}: returned a preimage that does not hash to the payment hash {payment_hash}"
-    )]
+    #[error("{backend}: returned a preimage that does not hash to the payment hash {payment_hash}")]
     PreimageMismatch {
         /// Which backend.
         backend: Backend,

@@ -258,8 +258,10 @@ pub trait Receiver: Send + Sync {
     /// # Errors
     /// [`ReceiveError::UnknownInvoice`] if the backend does not know it, or
     /// another [`ReceiveError`].
-    async fn lookup_invoice(&self, payment_hash: &PaymentHash)
-    -> Result<InvoiceStatus, ReceiveError>;
+    async fn lookup_invoice(
+        &self,
+        payment_hash: &PaymentHash,
+    ) -> Result<InvoiceStatus, ReceiveError>;
 }
 
 /// Paying invoices: what a buyer needs.

@@ -54,7 +54,9 @@ pub enum LnbitsConfigError {
     #[error("LNbits: invalid base URL {0:?}")]
     InvalidUrl(String),
     /// Neither an invoice key nor an admin key was given.
-    #[error("LNbits: no API key configured (need the invoice key to receive, the admin key to pay)")]
+    #[error(
+        "LNbits: no API key configured (need the invoice key to receive, the admin key to pay)"
+    )]
     NoKey,
     /// The HTTP client could not be built.
     #[error("LNbits: cannot build HTTP client: {0}")]
@@ -339,7 +341,7 @@ impl LnbitsClient {
             )
             .await?;
         match answer.status {
-            StatusCode::OK => serde_json::from_value(answer.body)
+            s if s.is_success() => serde_json::from_value(answer.body)
                 .map(Some)
                 .map_err(|e| bad(format!("payment status: {e}"))),
             StatusCode::NOT_FOUND => Ok(None),
@@ -378,7 +380,7 @@ impl Receiver for LnbitsClient {
         if request.amount_msat == 0 {
             return Err(invalid("amount must be positive"));
         }
-        if request.amount_msat % 1000 != 0 {
+        if !request.amount_msat.is_multiple_of(1000) {
             return Err(invalid("LNbits invoices are in whole satoshis"));
         }
         if request.expiry.as_secs() == 0 {
@@ -566,7 +568,7 @@ impl Wallet for LnbitsClient {
     async fn balance_msat(&self) -> Result<u64, BackendError> {
         let key = self.receive_key()?;
         let answer = self.call(Method::GET, "/api/v1/wallet", key, None).await?;
-        if answer.status != StatusCode::OK {
+        if !answer.status.is_success() {
             return Err(Self::rejected(&answer));
         }
         let wallet: WalletBalance =

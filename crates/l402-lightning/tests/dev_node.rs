@@ -26,7 +26,11 @@ async fn issues_real_signed_regtest_invoices() {
         )
         .await
         .unwrap();
-    assert!(invoice.bolt11.starts_with("lnbcrt210n1"), "{}", invoice.bolt11);
+    assert!(
+        invoice.bolt11.starts_with("lnbcrt210n1"),
+        "{}",
+        invoice.bolt11
+    );
     let decoded = decode_invoice(&invoice.bolt11).unwrap();
     assert_eq!(decoded.payment_hash, invoice.payment_hash);
     assert_eq!(decoded.amount_msat, Some(21_000));
@@ -78,10 +82,25 @@ async fn refuses_paying_twice_unknown_expired_and_unfunded() {
     let buyer = node.wallet("buyer").await.unwrap();
     buyer.credit_sats(50).await.unwrap();
 
-    let invoice = seller.create_invoice(&InvoiceRequest::sats(10)).await.unwrap();
+    let invoice = seller
+        .create_invoice(&InvoiceRequest::sats(10))
+        .await
+        .unwrap();
     buyer.pay(&PayRequest::new(&invoice.bolt11)).await.unwrap();
-    let err = buyer.pay(&PayRequest::new(&invoice.bolt11)).await.unwrap_err();
-    assert!(matches!(err, PayError::AlreadyPaid { backend: Backend::Dev, .. }), "{err}");
+    let err = buyer
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PayError::AlreadyPaid {
+                backend: Backend::Dev,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(buyer.balance_msat().await.unwrap(), 40_000);
 
     // An invoice from another node: unknown here.
@@ -93,23 +112,41 @@ async fn refuses_paying_twice_unknown_expired_and_unfunded() {
         .create_invoice(&InvoiceRequest::sats(1))
         .await
         .unwrap();
-    let err = buyer.pay(&PayRequest::new(&foreign.bolt11)).await.unwrap_err();
+    let err = buyer
+        .pay(&PayRequest::new(&foreign.bolt11))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PayError::UnknownInvoice { .. }), "{err}");
 
     // Not enough money: nothing moves, and the invoice stays payable.
-    let big = seller.create_invoice(&InvoiceRequest::sats(1_000)).await.unwrap();
+    let big = seller
+        .create_invoice(&InvoiceRequest::sats(1_000))
+        .await
+        .unwrap();
     let err = buyer.pay(&PayRequest::new(&big.bolt11)).await.unwrap_err();
     assert!(
-        matches!(err, PayError::InsufficientBalance { amount_msat: 1_000_000, .. }),
+        matches!(
+            err,
+            PayError::InsufficientBalance {
+                amount_msat: 1_000_000,
+                ..
+            }
+        ),
         "{err}"
     );
     assert_eq!(buyer.balance_msat().await.unwrap(), 40_000);
-    assert_eq!(seller.lookup_invoice(&big.payment_hash).await.unwrap(), InvoiceStatus::Pending);
+    assert_eq!(
+        seller.lookup_invoice(&big.payment_hash).await.unwrap(),
+        InvoiceStatus::Pending
+    );
     buyer.credit_sats(1_000).await.unwrap();
     buyer.pay(&PayRequest::new(&big.bolt11)).await.unwrap();
 
     // Garbage.
-    let err = buyer.pay(&PayRequest::new("lnbcrt1garbage")).await.unwrap_err();
+    let err = buyer
+        .pay(&PayRequest::new("lnbcrt1garbage"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PayError::InvalidInvoice { .. }), "{err}");
 
     // Expired.
@@ -118,7 +155,10 @@ async fn refuses_paying_twice_unknown_expired_and_unfunded() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let err = buyer.pay(&PayRequest::new(&short.bolt11)).await.unwrap_err();
+    let err = buyer
+        .pay(&PayRequest::new(&short.bolt11))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PayError::Expired { .. }), "{err}");
     assert_eq!(
         seller.lookup_invoice(&short.payment_hash).await.unwrap(),
@@ -134,8 +174,14 @@ async fn lookups_are_per_wallet_and_requests_are_validated() {
     assert_ne!(seller.id(), other.id());
     assert_eq!(node.wallet("seller").await.unwrap().id(), seller.id());
 
-    let invoice = seller.create_invoice(&InvoiceRequest::sats(3)).await.unwrap();
-    let err = other.lookup_invoice(&invoice.payment_hash).await.unwrap_err();
+    let invoice = seller
+        .create_invoice(&InvoiceRequest::sats(3))
+        .await
+        .unwrap();
+    let err = other
+        .lookup_invoice(&invoice.payment_hash)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ReceiveError::UnknownInvoice { .. }), "{err}");
     let err = seller
         .lookup_invoice(&PaymentHash([9; 32]))
@@ -166,12 +212,22 @@ async fn keys_never_show_in_debug() {
 async fn state_survives_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (pubkey, unpaid, paid, seller_id, buyer_id, paid_preimage) = {
-        let node = DevNode::builder().data_dir(dir.path()).open().await.unwrap();
+        let node = DevNode::builder()
+            .data_dir(dir.path())
+            .open()
+            .await
+            .unwrap();
         let seller = node.wallet("seller").await.unwrap();
         let buyer = node.wallet("buyer").await.unwrap();
         buyer.credit_sats(100).await.unwrap();
-        let unpaid = seller.create_invoice(&InvoiceRequest::sats(7)).await.unwrap();
-        let paid = seller.create_invoice(&InvoiceRequest::sats(5)).await.unwrap();
+        let unpaid = seller
+            .create_invoice(&InvoiceRequest::sats(7))
+            .await
+            .unwrap();
+        let paid = seller
+            .create_invoice(&InvoiceRequest::sats(5))
+            .await
+            .unwrap();
         let payment = buyer.pay(&PayRequest::new(&paid.bolt11)).await.unwrap();
         let out = (
             node.pubkey(),
@@ -196,7 +252,11 @@ async fn state_survives_restart() {
 
     // Restart: same key, same wallets and balances; the old invoice is payable,
     // the paid one stays paid.
-    let node = DevNode::builder().data_dir(dir.path()).open().await.unwrap();
+    let node = DevNode::builder()
+        .data_dir(dir.path())
+        .open()
+        .await
+        .unwrap();
     assert_eq!(node.pubkey(), pubkey);
     let seller = node.wallet("seller").await.unwrap();
     let buyer = node.wallet("buyer").await.unwrap();
@@ -214,13 +274,19 @@ async fn state_survives_restart() {
     assert!(payment.preimage.matches(&unpaid.payment_hash));
     node.close().await;
 
-    let node = DevNode::builder().data_dir(dir.path()).open().await.unwrap();
-    let seller = node.wallet("seller").await.unwrap();
-    assert!(seller
-        .lookup_invoice(&unpaid.payment_hash)
+    let node = DevNode::builder()
+        .data_dir(dir.path())
+        .open()
         .await
-        .unwrap()
-        .is_paid());
+        .unwrap();
+    let seller = node.wallet("seller").await.unwrap();
+    assert!(
+        seller
+            .lookup_invoice(&unpaid.payment_hash)
+            .await
+            .unwrap()
+            .is_paid()
+    );
     assert_eq!(seller.balance_msat().await.unwrap(), 12_000);
     node.close().await;
 }
@@ -229,16 +295,27 @@ async fn state_survives_restart() {
 async fn corrupt_node_key_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("node_key"), "not hex").unwrap();
-    let err = DevNode::builder().data_dir(dir.path()).open().await.unwrap_err();
+    let err = DevNode::builder()
+        .data_dir(dir.path())
+        .open()
+        .await
+        .unwrap_err();
     assert!(matches!(err, DevNodeError::BadNodeKey { .. }), "{err}");
 }
 
 #[tokio::test]
 async fn concurrent_payments_of_one_invoice_settle_once() {
     let dir = tempfile::tempdir().unwrap();
-    let node = DevNode::builder().data_dir(dir.path()).open().await.unwrap();
+    let node = DevNode::builder()
+        .data_dir(dir.path())
+        .open()
+        .await
+        .unwrap();
     let seller = node.wallet("seller").await.unwrap();
-    let invoice = seller.create_invoice(&InvoiceRequest::sats(10)).await.unwrap();
+    let invoice = seller
+        .create_invoice(&InvoiceRequest::sats(10))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..8 {
         let buyer = node.wallet(&format!("buyer{i}")).await.unwrap();

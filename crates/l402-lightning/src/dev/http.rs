@@ -1,4 +1,6 @@
 //! The dev node's LNbits-compatible HTTP API (see the module docs of [`super`]).
+// Handlers return early with an axum `Response` as the error: idiomatic here.
+#![allow(clippy::result_large_err)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -118,7 +120,9 @@ fn detail(status: StatusCode, detail: impl Into<String>) -> Response {
 fn failed(message: impl Into<String>) -> Response {
     (
         StatusCode::from_u16(520).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        axum::Json(json!({ "detail": message.into(), "status": "failed", "dev_node": NOT_A_REAL_NODE })),
+        axum::Json(
+            json!({ "detail": message.into(), "status": "failed", "dev_node": NOT_A_REAL_NODE }),
+        ),
     )
         .into_response()
 }
@@ -303,9 +307,11 @@ async fn create(node: &DevNode, wallet: &DevWallet, request: CreateOrPay) -> Res
         .expiry(expiry);
     match node.create_invoice_for(&wallet.id, &invoice_request).await {
         Ok((invoice, _)) => match node.invoice_record(&invoice.payment_hash, None).await {
-            Ok(Some(record)) => {
-                (StatusCode::CREATED, axum::Json(incoming_json(&record, unix_now()))).into_response()
-            }
+            Ok(Some(record)) => (
+                StatusCode::CREATED,
+                axum::Json(incoming_json(&record, unix_now())),
+            )
+                .into_response(),
             Ok(None) => detail(StatusCode::INTERNAL_SERVER_ERROR, "invoice vanished"),
             Err(e) => internal(e),
         },

@@ -520,7 +520,9 @@ impl DevNode {
             )));
         }
         if request.expiry < Duration::from_secs(1) || request.expiry.as_secs() > u32::MAX as u64 {
-            return Err(invalid("expiry must be between 1 second and 136 years".into()));
+            return Err(invalid(
+                "expiry must be between 1 second and 136 years".into(),
+            ));
         }
         let preimage = Preimage::from(random32()?);
         let payment_hash = preimage.payment_hash();
@@ -683,7 +685,12 @@ impl DevNode {
         }
         let now = unix_now() as i64;
         let db = |e: sqlx::Error| PayError::Backend(storage(e));
-        let mut tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let mut tx = self
+            .inner
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
         let settled = sqlx::query(
             "UPDATE invoices SET paid_at = ?1, paid_by = ?2 \
              WHERE payment_hash = ?3 AND paid_at IS NULL AND expires_at > ?1 \
@@ -726,8 +733,7 @@ impl DevNode {
             tx.rollback().await.map_err(db)?;
             return Err(PayError::InvalidInvoice {
                 backend: BACKEND,
-                reason: "does not match the invoice this node issued for that payment hash"
-                    .into(),
+                reason: "does not match the invoice this node issued for that payment hash".into(),
             });
         }
         let debited = sqlx::query(
@@ -888,7 +894,11 @@ impl Receiver for DevWallet {
         &self,
         payment_hash: &PaymentHash,
     ) -> Result<InvoiceStatus, ReceiveError> {
-        match self.node.invoice_record(payment_hash, Some(&self.id)).await? {
+        match self
+            .node
+            .invoice_record(payment_hash, Some(&self.id))
+            .await?
+        {
             Some(record) => Ok(record.status(unix_now())),
             None => Err(ReceiveError::UnknownInvoice {
                 backend: BACKEND,
