@@ -383,7 +383,11 @@ pub enum CaveatError {
         later: String,
     },
     /// The token has expired.
-    #[error("token expired at {expired_at_millis} ms (now {now_millis} ms), by caveat {condition}")]
+    #[error(
+        "token expired at unix time {} (now {}), by caveat {condition}",
+        .expired_at_millis / 1000,
+        .now_millis / 1000
+    )]
     Expired {
         /// The condition that expired it.
         condition: String,

@@ -138,9 +138,7 @@ impl FromStr for Credential {
         if s.is_empty() {
             return Err(CredentialError::Empty);
         }
-        let (scheme, rest) = s
-            .split_once(|c: char| c == ' ' || c == '\t')
-            .ok_or(CredentialError::NotL402)?;
+        let (scheme, rest) = s.split_once([' ', '\t']).ok_or(CredentialError::NotL402)?;
         let scheme = scheme
             .parse::<Scheme>()
             .map_err(|_| CredentialError::NotL402)?;
@@ -236,7 +234,7 @@ mod tests {
                 source: MacaroonError::Base64
             })
         ));
-        let many = vec![m.as_str(); MAX_MACAROONS + 1].join(",");
+        let many = [m.as_str(); MAX_MACAROONS + 1].join(",");
         assert_eq!(
             format!("L402 {many}:{pre}").parse::<Credential>(),
             Err(CredentialError::TooManyMacaroons)

@@ -167,13 +167,14 @@ impl Invoice {
             None if !requirements.allow_amountless => return Err(InvoiceError::Amountless),
             Some(0) if !requirements.allow_zero => return Err(InvoiceError::ZeroAmount),
             Some(amount_msat) => {
-                if let Some(limit_msat) = requirements.max_amount_msat {
-                    if amount_msat > limit_msat {
-                        return Err(InvoiceError::OverLimit {
-                            amount_msat,
-                            limit_msat,
-                        });
-                    }
+                if let Some(limit_msat) = requirements
+                    .max_amount_msat
+                    .filter(|&limit| amount_msat > limit)
+                {
+                    return Err(InvoiceError::OverLimit {
+                        amount_msat,
+                        limit_msat,
+                    });
                 }
             }
             None => {}
