@@ -1,0 +1,68 @@
+//! `l402`: run a paid API (`l402 serve`) or fetch one and pay safely
+//! (`l402 get`). A thin binary: it parses flags and configuration and wires
+//! the library crates together.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod devwallet;
+mod get;
+mod paths;
+mod serve;
+
+/// Charge for an HTTP API per request over Lightning (L402), or pay for one.
+#[derive(Debug, Parser)]
+#[command(name = "l402", version, about, long_about = None)]
+pub struct Cli {
+    /// Where l402 keeps its state (SQLite files, keys, tokens).
+    /// Default: $XDG_DATA_HOME/l402 or ~/.local/share/l402.
+    #[arg(long, env = "L402_DATA_DIR", global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Print machine-readable JSON on stdout instead of text for people.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a paid HTTP API (zero config: the embedded dev node and a demo endpoint).
+    Serve(serve::Args),
+    /// Fetch a URL, paying its L402 challenge within your limits.
+    Get(get::Args),
+}
+
+/// Options every subcommand sees.
+#[derive(Debug, Clone)]
+pub struct Global {
+    /// The resolved data directory.
+    pub data_dir: PathBuf,
+    /// JSON output requested.
+    pub json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let global = Global {
+        data_dir: paths::data_dir(cli.data_dir),
+        json: cli.json,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(&global, args).await,
+            Command::Get(args) => get::run(&global, args).await,
+        }
+    })
+}
