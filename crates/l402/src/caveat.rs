@@ -8,7 +8,8 @@
 //! | `<service>_valid_until` | unix seconds (Aperture) | for that service, now is before it |
 //! | `valid_until` | unix seconds | now is before it |
 //! | `expiration` | unix milliseconds (lsat-js) | now is before it |
-//! | `resource` | a path, or a prefix ending in `*` | the request's resource matches |
+//! | `resource` | a resource (by default a path) | the request's resource is exactly this |
+//! | `resource_prefix` | a prefix | the request's resource starts with it |
 //! | `method` | `GET,HEAD,…` | the request's method is listed |
 //! | `amount_sats` | sats paid | it equals the request's price |
 //! | `merchant` | merchant id | it equals the merchant verifying |
@@ -16,14 +17,14 @@
 //!
 //! Any other condition is refused. Of several caveats with one condition, each
 //! later one must be at least as strict as the one before it (a subset, an
-//! earlier time, a narrower resource, the same amount or merchant), and the
+//! earlier time, a longer prefix, the same resource, amount or merchant), and the
 //! last one must be satisfied by the request.
 //!
 //! ```
 //! use l402::{Caveat, RequestContext, check_caveats};
 //!
 //! let caveats = [
-//!     Caveat::resource("/api/*"),
+//!     Caveat::resource_prefix("/api/"),
 //!     Caveat::resource("/api/weather"),
 //!     Caveat::valid_until(2_000_000_000),
 //! ];
@@ -123,10 +124,15 @@ impl Caveat {
         Caveat::known("valid_until", unix_secs.to_string())
     }
 
-    /// `resource=<path>`: the token is good for this resource only; a value
-    /// ending in `*` is a prefix.
+    /// `resource=<resource>`: the token is good for exactly this resource.
     pub fn resource(resource: &str) -> Self {
         Caveat::known("resource", resource.to_owned())
+    }
+
+    /// `resource_prefix=<prefix>`: the token is good for resources starting
+    /// with this prefix (for delegating a part of an API, say).
+    pub fn resource_prefix(prefix: &str) -> Self {
+        Caveat::known("resource_prefix", prefix.to_owned())
     }
 
     /// `method=GET,…`: the token is good for these HTTP methods only.
@@ -198,6 +204,8 @@ pub enum Condition<'a> {
     Expiration,
     /// `resource`
     Resource,
+    /// `resource_prefix`
+    ResourcePrefix,
     /// `method`
     Method,
     /// `amount_sats`
@@ -216,6 +224,7 @@ impl<'a> Condition<'a> {
             "valid_until" => Condition::ValidUntil,
             "expiration" => Condition::Expiration,
             "resource" => Condition::Resource,
+            "resource_prefix" => Condition::ResourcePrefix,
             "method" => Condition::Method,
             "amount_sats" => Condition::AmountSats,
             "merchant" => Condition::Merchant,
@@ -512,7 +521,10 @@ fn validate_value(kind: Condition<'_>, caveat: &Caveat) -> Result<(), CaveatErro
             value.parse::<u64>().is_ok()
         }
         Condition::AmountSats => value.parse::<u64>().is_ok(),
-        Condition::Resource | Condition::Merchant | Condition::Method => !value.is_empty(),
+        Condition::Resource
+        | Condition::ResourcePrefix
+        | Condition::Merchant
+        | Condition::Method => !value.is_empty(),
         Condition::Capabilities(_) | Condition::Preimage => true,
     };
     if ok { Ok(()) } else { Err(bad_value(caveat)) }
@@ -520,21 +532,6 @@ fn validate_value(kind: Condition<'_>, caveat: &Caveat) -> Result<(), CaveatErro
 
 fn is_subset(later: &str, earlier: &str) -> bool {
     list(later).all(|item| list(earlier).any(|e| e == item))
-}
-
-/// Whether resource pattern `earlier` allows everything `later` allows.
-fn resource_covers(earlier: &str, later: &str) -> bool {
-    match earlier.strip_suffix('*') {
-        Some(prefix) => later.starts_with(prefix),
-        None => earlier == later,
-    }
-}
-
-fn resource_matches(pattern: &str, resource: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => resource.starts_with(prefix),
-        None => pattern == resource,
-    }
 }
 
 fn check_narrows(
@@ -552,8 +549,8 @@ fn check_narrows(
         Condition::ServiceValidUntil(_) | Condition::ValidUntil | Condition::Expiration => {
             matches!((earlier.parse::<u64>(), later.parse::<u64>()), (Ok(e), Ok(l)) if l <= e)
         }
-        Condition::Resource => resource_covers(earlier, later),
-        Condition::AmountSats | Condition::Merchant => earlier == later,
+        Condition::ResourcePrefix => later.starts_with(earlier),
+        Condition::Resource | Condition::AmountSats | Condition::Merchant => earlier == later,
         Condition::Preimage => true,
     };
     if narrows {
@@ -629,12 +626,17 @@ fn check_final(
         }
         Condition::ValidUntil => expired(number()?.saturating_mul(1000)),
         Condition::Expiration => expired(number()?),
-        Condition::Resource => {
+        Condition::Resource | Condition::ResourcePrefix => {
             if ctx.ignores(Ignorable::Resource) {
                 return Ok(());
             }
             let requested = ctx.resource.as_deref().ok_or_else(unverifiable)?;
-            if resource_matches(value, requested) {
+            let allowed = if kind == Condition::Resource {
+                value == requested
+            } else {
+                requested.starts_with(value)
+            };
+            if allowed {
                 Ok(())
             } else {
                 Err(CaveatError::WrongResource {
@@ -796,13 +798,28 @@ mod tests {
             )
             .is_ok()
         );
-        assert!(check(&["resource=/api/*", "resource=/api/a"], &ctx).is_ok());
+        assert!(check(&["resource_prefix=/api/", "resource=/api/a"], &ctx).is_ok());
+        assert!(check(&["resource_prefix=/", "resource_prefix=/api/"], &ctx).is_ok());
         assert!(matches!(
             check(&["resource=/api/b"], &ctx),
             Err(CaveatError::WrongResource { .. })
         ));
         assert!(matches!(
-            check(&["resource=/api/a", "resource=/api/*"], &ctx),
+            check(&["resource_prefix=/api/b"], &ctx),
+            Err(CaveatError::WrongResource { .. })
+        ));
+        // A literal '*' is not a wildcard: a request for "/api/*" cannot buy
+        // a token that opens all of /api/.
+        assert!(matches!(
+            check(&["resource=/api/*"], &ctx),
+            Err(CaveatError::WrongResource { .. })
+        ));
+        assert!(matches!(
+            check(&["resource=/api/a", "resource=/api/b"], &ctx),
+            Err(CaveatError::Widens { .. })
+        ));
+        assert!(matches!(
+            check(&["resource_prefix=/api/", "resource_prefix=/"], &ctx),
             Err(CaveatError::Widens { .. })
         ));
         assert!(matches!(
