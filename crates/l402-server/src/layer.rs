@@ -1,0 +1,592 @@
+//! The tower layer that charges per request.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderName};
+use http::request::Parts;
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use l402::{
+    Caveat, ChallengeStyle, Credential, Keyring, Minter, RequestContext, Verified, Verifier,
+};
+use l402_lightning::{InvoiceRequest, Receiver};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::body::ResponseBody;
+use crate::idempotency::{ChallengeCache, IdempotencyKey};
+use crate::paid::Paid;
+use crate::response::{IssuedChallenge, Rejection, error_response};
+use crate::time::unix_now;
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Why an asynchronous price could not be computed. The layer answers 503.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("price unavailable: {0}")]
+pub struct PriceError(pub String);
+
+type SyncPriceFn = dyn Fn(&Parts) -> u64 + Send + Sync;
+type AsyncPriceFn = dyn Fn(&Parts) -> BoxFuture<Result<u64, PriceError>> + Send + Sync;
+type TextFn = dyn Fn(&Parts) -> String + Send + Sync;
+type RejectionFn = dyn Fn(&Rejection) -> Option<Response<Bytes>> + Send + Sync;
+
+#[derive(Clone)]
+enum Price {
+    Static(u64),
+    Sync(Arc<SyncPriceFn>),
+    Async(Arc<AsyncPriceFn>),
+}
+
+#[derive(Clone)]
+enum Text {
+    Default,
+    Static(String),
+    Function(Arc<TextFn>),
+}
+
+impl Text {
+    fn get(&self, parts: &Parts, default: impl FnOnce() -> String) -> String {
+        match self {
+            Text::Default => default(),
+            Text::Static(s) => s.clone(),
+            Text::Function(f) => f(parts),
+        }
+    }
+}
+
+/// The largest `Authorization` value looked at; larger ones get 431.
+pub const DEFAULT_MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
+
+struct Shared {
+    receiver: Arc<dyn Receiver>,
+    minter: Minter,
+    verifier: Verifier,
+    price: Price,
+    resource: Text,
+    description: Text,
+    token_lifetime: Duration,
+    invoice_expiry: Duration,
+    caveats: Vec<Caveat>,
+    service: Option<String>,
+    on_rejection: Option<Arc<RejectionFn>>,
+    idempotency: Option<IdempotencyKey>,
+    cache: ChallengeCache,
+    style: ChallengeStyle,
+    max_authorization_bytes: usize,
+    retry_after_secs: u64,
+}
+
+/// A tower [`Layer`] that puts routes behind L402.
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::{Router, routing::get};
+/// use l402::Keyring;
+/// use l402_lightning::dev::DevNode;
+/// use l402_server::{L402Layer, Paid};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let node = DevNode::builder().in_memory().open().await?;
+/// let receiver = Arc::new(node.wallet("merchant").await?);
+/// let layer = L402Layer::builder(receiver, Keyring::new(1, [7; 32]))
+///     .price_sats(21)
+///     .description("one weather report")
+///     .build();
+///
+/// async fn weather(paid: Paid) -> String {
+///     format!("sunny (paid {} sats)", paid.amount_sats)
+/// }
+/// let app: Router = Router::new()
+///     .route("/weather", get(weather).layer(layer))
+///     .route("/free", get(|| async { "free" }));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct L402Layer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for L402Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("L402Layer")
+            .field("backend", &self.shared.receiver.backend())
+            .field("token_lifetime", &self.shared.token_lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl L402Layer {
+    /// Starts a layer that mints invoices with `receiver` and signs tokens
+    /// with `keys`. The default price is 1 sat; set one.
+    pub fn builder(receiver: Arc<dyn Receiver>, keys: Keyring) -> L402LayerBuilder {
+        L402LayerBuilder {
+            receiver,
+            keys,
+            price: Price::Static(1),
+            resource: Text::Default,
+            description: Text::Default,
+            token_lifetime: Duration::from_secs(3600),
+            invoice_expiry: Duration::from_secs(600),
+            caveats: Vec::new(),
+            service: None,
+            on_rejection: None,
+            idempotency: None,
+            style: ChallengeStyle::default(),
+            location: None,
+            max_authorization_bytes: DEFAULT_MAX_AUTHORIZATION_BYTES,
+            retry_after_secs: 5,
+        }
+    }
+}
+
+/// Configures an [`L402Layer`].
+#[must_use]
+pub struct L402LayerBuilder {
+    receiver: Arc<dyn Receiver>,
+    keys: Keyring,
+    price: Price,
+    resource: Text,
+    description: Text,
+    token_lifetime: Duration,
+    invoice_expiry: Duration,
+    caveats: Vec<Caveat>,
+    service: Option<String>,
+    on_rejection: Option<Arc<RejectionFn>>,
+    idempotency: Option<IdempotencyKey>,
+    style: ChallengeStyle,
+    location: Option<String>,
+    max_authorization_bytes: usize,
+    retry_after_secs: u64,
+}
+
+impl L402LayerBuilder {
+    /// A fixed price in sats. `0` makes the routes free.
+    pub fn price_sats(mut self, sats: u64) -> Self {
+        self.price = Price::Static(sats);
+        self
+    }
+
+    /// A price computed from the request. `0` lets that request through free.
+    pub fn price_fn<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Parts) -> u64 + Send + Sync + 'static,
+    {
+        self.price = Price::Sync(Arc::new(f));
+        self
+    }
+
+    /// A price computed asynchronously (a database or a price feed, say).
+    /// Copy what the future needs out of the request before `async move`.
+    /// An error answers 503 with code `price_unavailable`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # fn demo(b: l402_server::L402LayerBuilder) -> l402_server::L402LayerBuilder {
+    /// b.price_async(|parts| {
+    ///     let big = parts.uri.query().is_some_and(|q| q.contains("size=large"));
+    ///     async move { Ok(if big { 50 } else { 10 }) }
+    /// })
+    /// # }
+    /// ```
+    pub fn price_async<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(&Parts) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<u64, PriceError>> + Send + 'static,
+    {
+        self.price = Price::Async(Arc::new(move |parts| Box::pin(f(parts))));
+        self
+    }
+
+    /// A fixed resource name for every request (default: the request path,
+    /// relative to where the router nests it).
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Text::Static(resource.into());
+        self
+    }
+
+    /// The resource computed from the request.
+    pub fn resource_fn<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Parts) -> String + Send + Sync + 'static,
+    {
+        self.resource = Text::Function(Arc::new(f));
+        self
+    }
+
+    /// A fixed invoice description (default: `"<METHOD> <resource>"`).
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Text::Static(description.into());
+        self
+    }
+
+    /// The invoice description computed from the request.
+    pub fn description_fn<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Parts) -> String + Send + Sync + 'static,
+    {
+        self.description = Text::Function(Arc::new(f));
+        self
+    }
+
+    /// How long a paid token stays valid after it is minted (default 1 hour).
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
+    /// How long an invoice stays payable (default 10 minutes).
+    pub fn invoice_expiry(mut self, expiry: Duration) -> Self {
+        self.invoice_expiry = expiry;
+        self
+    }
+
+    /// An extra caveat on every token (capabilities, say).
+    pub fn caveat(mut self, caveat: Caveat) -> Self {
+        self.caveats.push(caveat);
+        self
+    }
+
+    /// Names the service (Aperture's `services=<name>:0` caveat); tokens for
+    /// other services are refused here.
+    pub fn service(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.caveats
+            .insert(0, Caveat::services([(name.as_str(), 0)]));
+        self.service = Some(name);
+        self
+    }
+
+    /// Decides the response to a rejected credential. Return `None` to keep
+    /// the default (402 with a fresh challenge, or 401).
+    pub fn on_rejection<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Rejection) -> Option<Response<Bytes>> + Send + Sync + 'static,
+    {
+        self.on_rejection = Some(Arc::new(f));
+        self
+    }
+
+    /// Opt-in idempotency: a repeated request with the same key, resource and
+    /// price within 60 s gets the same challenge.
+    pub fn idempotency(mut self, key: IdempotencyKey) -> Self {
+        self.idempotency = Some(key);
+        self
+    }
+
+    /// Shorthand for [`IdempotencyKey::Header`].
+    pub fn idempotency_header(self, name: HeaderName) -> Self {
+        self.idempotency(IdempotencyKey::Header(name))
+    }
+
+    /// Which optional extras the challenge carries.
+    pub fn challenge_style(mut self, style: ChallengeStyle) -> Self {
+        self.style = style;
+        self
+    }
+
+    /// The macaroon location (default `"lsat"`, as Aperture).
+    pub fn location(mut self, location: impl Into<String>) -> Self {
+        self.location = Some(location.into());
+        self
+    }
+
+    /// The largest `Authorization` value accepted (default 8 KiB); larger
+    /// ones are answered 431.
+    pub fn max_authorization_bytes(mut self, max: usize) -> Self {
+        self.max_authorization_bytes = max;
+        self
+    }
+
+    /// The `Retry-After` seconds sent with 503 when no invoice can be minted.
+    pub fn retry_after_secs(mut self, secs: u64) -> Self {
+        self.retry_after_secs = secs;
+        self
+    }
+
+    /// Builds the layer.
+    pub fn build(self) -> L402Layer {
+        let mut minter = Minter::new(self.keys.clone());
+        let mut verifier = Verifier::new(self.keys);
+        if let Some(location) = self.location {
+            minter = minter.location(location.clone());
+            verifier = verifier.location(location);
+        }
+        L402Layer {
+            shared: Arc::new(Shared {
+                receiver: self.receiver,
+                minter,
+                verifier,
+                price: self.price,
+                resource: self.resource,
+                description: self.description,
+                token_lifetime: self.token_lifetime,
+                invoice_expiry: self.invoice_expiry,
+                caveats: self.caveats,
+                service: self.service,
+                on_rejection: self.on_rejection,
+                idempotency: self.idempotency,
+                cache: ChallengeCache::default(),
+                style: self.style,
+                max_authorization_bytes: self.max_authorization_bytes,
+                retry_after_secs: self.retry_after_secs,
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for L402Layer {
+    type Service = L402Service<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        L402Service {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service the [`L402Layer`] wraps around an inner service.
+#[derive(Clone)]
+pub struct L402Service<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for L402Service<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("L402Service")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The response future of [`L402Service`].
+pub type ResponseFuture<B, E> = BoxFuture<Result<Response<ResponseBody<B>>, E>>;
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for L402Service<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The inner service was driven to readiness; take it and leave a
+        // clone (the usual tower pattern for services used in a future).
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move { shared.handle(inner, request).await })
+    }
+}
+
+fn full<B>(response: Response<Bytes>) -> Response<ResponseBody<B>> {
+    response.map(ResponseBody::full)
+}
+
+impl Shared {
+    async fn handle<S, ReqBody, ResBody>(
+        &self,
+        mut inner: S,
+        request: Request<ReqBody>,
+    ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        let (mut parts, body) = request.into_parts();
+
+        if let Some(response) = self.oversized_authorization(&parts) {
+            return Ok(full(response));
+        }
+
+        let price = match &self.price {
+            Price::Static(p) => *p,
+            Price::Sync(f) => f(&parts),
+            Price::Async(f) => match f(&parts).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "L402 price unavailable");
+                    return Ok(full(self.unavailable("price_unavailable", &e.to_string())));
+                }
+            },
+        };
+        if price == 0 {
+            let response = inner.call(Request::from_parts(parts, body)).await?;
+            return Ok(response.map(ResponseBody::inner));
+        }
+        let resource = self.resource.get(&parts, || parts.uri.path().to_owned());
+
+        if let Some(credential) = self.credential(&parts) {
+            let mut ctx = RequestContext::now()
+                .resource(resource.as_str())
+                .amount_sats(price)
+                .method(parts.method.as_str());
+            if let Some(service) = &self.service {
+                ctx = ctx.service(service.as_str());
+            }
+            match self.verifier.verify(&credential, &ctx) {
+                Ok(verified) => {
+                    parts.extensions.insert(paid(verified, resource, price));
+                    let response = inner.call(Request::from_parts(parts, body)).await?;
+                    return Ok(response.map(ResponseBody::inner));
+                }
+                Err(reason) => {
+                    let rejection = Rejection {
+                        reason,
+                        resource,
+                        price_sats: price,
+                    };
+                    tracing::debug!(reason = %rejection.reason, "L402 credential rejected");
+                    if let Some(response) = self.on_rejection.as_ref().and_then(|f| f(&rejection)) {
+                        return Ok(full(response));
+                    }
+                    if rejection.status() == StatusCode::UNAUTHORIZED {
+                        return Ok(full(error_response(
+                            StatusCode::UNAUTHORIZED,
+                            rejection.code(),
+                            &rejection.reason.to_string(),
+                        )));
+                    }
+                    // Genuine but stale or for something else: a fresh challenge.
+                    return Ok(full(
+                        self.challenge(&parts, rejection.resource, price).await,
+                    ));
+                }
+            }
+        }
+        Ok(full(self.challenge(&parts, resource, price).await))
+    }
+
+    fn oversized_authorization(&self, parts: &Parts) -> Option<Response<Bytes>> {
+        let too_big = parts
+            .headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .any(|v| v.len() > self.max_authorization_bytes);
+        too_big.then(|| {
+            error_response(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "header_too_large",
+                &format!(
+                    "the Authorization header is larger than {} bytes",
+                    self.max_authorization_bytes
+                ),
+            )
+        })
+    }
+
+    /// The first usable L402 credential: an `Authorization` value, else
+    /// Aperture's header-less gRPC metadata form.
+    fn credential(&self, parts: &Parts) -> Option<Credential> {
+        let from_authorization = parts
+            .headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.parse::<Credential>().ok());
+        from_authorization.or_else(|| {
+            ["grpc-metadata-macaroon", "macaroon"]
+                .iter()
+                .filter_map(|name| parts.headers.get(*name))
+                .filter(|v| v.len() <= self.max_authorization_bytes)
+                .filter_map(|v| v.to_str().ok())
+                .find_map(|v| Credential::from_grpc_metadata(v).ok())
+        })
+    }
+
+    fn unavailable(&self, code: &'static str, message: &str) -> Response<Bytes> {
+        let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, code, message);
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            http::HeaderValue::from(self.retry_after_secs),
+        );
+        response
+    }
+
+    async fn challenge(&self, parts: &Parts, resource: String, price: u64) -> Response<Bytes> {
+        let grpc = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/grpc"));
+        let key = self.idempotency.as_ref().and_then(|k| k.key(parts));
+        if let Some(issued) = key
+            .as_deref()
+            .and_then(|k| self.cache.get(k, &resource, price))
+        {
+            return issued.response(&self.style, grpc);
+        }
+        let description = self
+            .description
+            .get(parts, || format!("{} {}", parts.method, resource));
+        let request = InvoiceRequest::sats(price)
+            .memo(description)
+            .expiry(self.invoice_expiry);
+        let invoice = match self.receiver.create_invoice(&request).await {
+            Ok(invoice) => invoice,
+            Err(e) => {
+                tracing::warn!(error = %e, "L402: cannot create an invoice");
+                return self.unavailable(
+                    "invoice_unavailable",
+                    "the Lightning backend cannot create an invoice right now; retry later",
+                );
+            }
+        };
+        let mut caveats = self.caveats.clone();
+        caveats.push(Caveat::resource(&resource));
+        caveats.push(Caveat::amount_sats(price));
+        caveats.push(Caveat::valid_until(
+            unix_now().saturating_add(self.token_lifetime.as_secs()),
+        ));
+        let macaroon = match self.minter.mint(invoice.payment_hash, &caveats) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "L402: cannot mint a macaroon");
+                return self
+                    .unavailable("mint_failed", "cannot mint a token right now; retry later");
+            }
+        };
+        let issued = IssuedChallenge {
+            challenge: l402::Challenge::new(macaroon.to_string(), invoice.bolt11.clone()),
+            amount_sats: price,
+            payment_hash: invoice.payment_hash,
+            expires_at: invoice.expires_at_unix(),
+            resource,
+        };
+        let response = issued.response(&self.style, grpc);
+        if let Some(key) = key {
+            let resource = issued.resource.clone();
+            self.cache.insert(key, resource, price, Arc::new(issued));
+        }
+        response
+    }
+}
+
+fn paid(verified: Verified, resource: String, amount_sats: u64) -> Paid {
+    let valid_until = verified.caveat("valid_until").and_then(|v| v.parse().ok());
+    Paid {
+        resource,
+        amount_sats,
+        payment_hash: verified.payment_hash(),
+        token_id: verified.token_id(),
+        caveats: verified.caveats,
+        valid_until,
+    }
+}
