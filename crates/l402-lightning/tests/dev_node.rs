@@ -354,3 +354,64 @@ async fn serve_refuses_non_loopback_unless_allowed() {
     let server = node.serve("0.0.0.0:0".parse().unwrap()).await.unwrap();
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creation_is_batched_and_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::builder()
+        .data_dir(dir.path())
+        .open()
+        .await
+        .unwrap();
+    let seller = node.wallet("seller").await.unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let seller = seller.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in 0..25 {
+                let req = InvoiceRequest::sats(1 + t * 100 + i).memo(format!("{t}/{i}"));
+                out.push(seller.create_invoice(&req).await.unwrap());
+            }
+            out
+        }));
+    }
+    // Abort a few creators mid-flight: nobody else may hang or fail because of it.
+    let mut aborted = Vec::new();
+    for _ in 0..4 {
+        let seller = seller.clone();
+        let task =
+            tokio::spawn(async move { seller.create_invoice(&InvoiceRequest::sats(9)).await });
+        tokio::task::yield_now().await;
+        task.abort();
+        aborted.push(task);
+    }
+    let mut invoices = Vec::new();
+    for task in tasks {
+        invoices.extend(task.await.unwrap());
+    }
+    assert_eq!(invoices.len(), 400);
+    node.close().await;
+
+    let node = DevNode::builder()
+        .data_dir(dir.path())
+        .open()
+        .await
+        .unwrap();
+    let seller = node.wallet("seller").await.unwrap();
+    for invoice in &invoices {
+        assert_eq!(
+            seller.lookup_invoice(&invoice.payment_hash).await.unwrap(),
+            InvoiceStatus::Pending
+        );
+    }
+    // Still usable after the aborts.
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        seller.create_invoice(&InvoiceRequest::sats(1)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    node.close().await;
+}

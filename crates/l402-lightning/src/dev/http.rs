@@ -86,6 +86,15 @@ pub(super) async fn serve(node: DevNode, addr: SocketAddr) -> Result<DevServer, 
     })
 }
 
+impl DevNode {
+    /// The dev node's LNbits-compatible wallet API as an axum [`Router`], to
+    /// mount inside another server (`l402 serve` nests it under `/dev`).
+    /// [`DevNode::serve`] runs the same router on its own listener.
+    pub fn router(&self) -> Router {
+        router(self.clone())
+    }
+}
+
 fn router(node: DevNode) -> Router {
     Router::new()
         .route("/api/v1/payments", post(create_or_pay))

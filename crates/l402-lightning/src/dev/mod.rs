@@ -78,6 +78,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Row, SqlSafeStr};
+use tokio::sync::oneshot;
 
 use crate::invoice::{precheck, verify_preimage};
 use crate::{
@@ -183,7 +184,8 @@ impl DevNodeBuilder {
         self
     }
 
-    /// The SQLite connection pool size for an on-disk ledger (default 4).
+    /// The number of SQLite reader connections for an on-disk ledger (default
+    /// 4); writes always use one dedicated connection.
     pub fn max_connections(mut self, n: u32) -> Self {
         self.max_connections = Some(n.max(1));
         self
@@ -196,7 +198,7 @@ impl DevNodeBuilder {
     /// [`DevNodeError`] if the data directory, key or database cannot be used.
     pub async fn open(self) -> Result<DevNode, DevNodeError> {
         let secp = Secp256k1::new();
-        let (key, pool) = match &self.data_dir {
+        let (key, pool, writer) = match &self.data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| DevNodeError::Io {
                     path: dir.clone(),
@@ -210,12 +212,27 @@ impl DevNodeBuilder {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true);
+                // All writes go through one long-lived connection: SQLite
+                // serialises writers anyway, and a connection whose page cache
+                // no other connection invalidates writes markedly faster.
+                let writer = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_with(options.clone())
+                    .await
+                    .map_err(|e| DevNodeError::Storage(e.to_string()))?;
+                migrator()
+                    .run(&writer)
+                    .await
+                    .map_err(|e| DevNodeError::Storage(e.to_string()))?;
                 let pool = SqlitePoolOptions::new()
                     .max_connections(self.max_connections.unwrap_or(4))
                     .connect_with(options)
                     .await
                     .map_err(|e| DevNodeError::Storage(e.to_string()))?;
-                (key, pool)
+                (key, pool, writer)
             }
             None => {
                 let key = random_key()?;
@@ -232,17 +249,20 @@ impl DevNodeBuilder {
                     .connect_with(options)
                     .await
                     .map_err(|e| DevNodeError::Storage(e.to_string()))?;
-                (key, pool)
+                migrator()
+                    .run(&pool)
+                    .await
+                    .map_err(|e| DevNodeError::Storage(e.to_string()))?;
+                (key, pool.clone(), pool)
             }
         };
-        migrator()
-            .run(&pool)
-            .await
-            .map_err(|e| DevNodeError::Storage(e.to_string()))?;
         let pubkey = PublicKey::from_secret_key(&secp, &key);
+        let invoices = GroupCommit::new(writer.clone());
         Ok(DevNode {
             inner: Arc::new(Inner {
                 pool,
+                writer,
+                invoices,
                 secp,
                 key,
                 pubkey,
@@ -315,7 +335,12 @@ pub struct DevNode {
 }
 
 struct Inner {
+    /// Readers (on disk: a pool; in memory: the single connection).
     pool: SqlitePool,
+    /// The one writing connection (in memory: the same single connection).
+    writer: SqlitePool,
+    /// New invoices, inserted in batches under contention.
+    invoices: GroupCommit,
     secp: Secp256k1<All>,
     key: SecretKey,
     pubkey: PublicKey,
@@ -368,6 +393,7 @@ impl DevNode {
     /// clone also closes it, but without waiting.
     pub async fn close(&self) {
         self.inner.pool.close().await;
+        self.inner.writer.close().await;
     }
 
     /// The node's public key.
@@ -429,7 +455,7 @@ impl DevNode {
         .bind(&invoice_key)
         .bind(&admin_key)
         .bind(unix_now() as i64)
-        .execute(&self.inner.pool)
+        .execute(&self.inner.writer)
         .await
         .map_err(storage)?;
         Ok(DevWallet {
@@ -545,21 +571,20 @@ impl DevNode {
             .to_string();
         let created_secs = created.as_secs();
         let expires_secs = created_secs.saturating_add(request.expiry.as_secs());
-        sqlx::query(
-            "INSERT INTO invoices (payment_hash, wallet_id, bolt11, preimage, amount_msat, memo, \
-             created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(payment_hash.to_string())
-        .bind(wallet_id)
-        .bind(&bolt11)
-        .bind(preimage.to_hex())
-        .bind(request.amount_msat as i64)
-        .bind(&request.memo)
-        .bind(created_secs as i64)
-        .bind(expires_secs as i64)
-        .execute(&inner.pool)
-        .await
-        .map_err(storage)?;
+        // Returns only once the invoice is committed: it survives a restart.
+        inner
+            .invoices
+            .insert(NewInvoice {
+                payment_hash: payment_hash.to_string(),
+                wallet_id: wallet_id.to_string(),
+                bolt11: bolt11.clone(),
+                preimage: preimage.to_hex(),
+                amount_msat: request.amount_msat as i64,
+                memo: request.memo.clone(),
+                created_at: created_secs as i64,
+                expires_at: expires_secs as i64,
+            })
+            .await?;
         Ok((
             Invoice {
                 bolt11,
@@ -656,7 +681,7 @@ impl DevNode {
         )
         .bind(amount)
         .bind(wallet_id)
-        .fetch_optional(&self.inner.pool)
+        .fetch_optional(&self.inner.writer)
         .await
         .map_err(storage)?;
         match row {
@@ -785,6 +810,170 @@ impl DevNode {
             fee_msat: 0,
         })
     }
+}
+
+/// The most invoices inserted by one statement.
+const MAX_BATCH: usize = 128;
+
+/// A row for the `invoices` table.
+struct NewInvoice {
+    payment_hash: String,
+    wallet_id: String,
+    bolt11: String,
+    preimage: String,
+    amount_msat: i64,
+    memo: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+type Waiter = oneshot::Sender<Result<(), BackendError>>;
+
+/// Leader-based group commit for invoice inserts.
+///
+/// A creator queues its row; if no insert is in flight it becomes the leader
+/// and inserts everything queued (its own row included) in one multi-row
+/// `INSERT`, repeating until the queue is empty, and tells each waiter. An
+/// uncontended insert thus costs one round trip to SQLite's worker thread, and
+/// concurrent creators share round trips and commits.
+struct GroupCommit {
+    pool: SqlitePool,
+    state: Arc<std::sync::Mutex<GroupState>>,
+}
+
+#[derive(Default)]
+struct GroupState {
+    queue: Vec<(NewInvoice, Waiter)>,
+    leading: bool,
+}
+
+fn stopped() -> BackendError {
+    BackendError::Storage {
+        backend: BACKEND,
+        reason: "the invoice insert was abandoned".into(),
+    }
+}
+
+impl GroupCommit {
+    fn new(pool: SqlitePool) -> Self {
+        GroupCommit {
+            pool,
+            state: Arc::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GroupState> {
+        // A panic while holding this lock leaves only a plain queue behind.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn insert(&self, row: NewInvoice) -> Result<(), BackendError> {
+        let (done, stored) = oneshot::channel();
+        let lead = {
+            let mut state = self.lock();
+            state.queue.push((row, done));
+            !std::mem::replace(&mut state.leading, true)
+        };
+        if lead {
+            let mut guard = LeaderGuard {
+                group: self,
+                finished: false,
+            };
+            loop {
+                let batch: Vec<(NewInvoice, Waiter)> = {
+                    let mut state = self.lock();
+                    if state.queue.is_empty() {
+                        state.leading = false;
+                        break;
+                    }
+                    let n = state.queue.len().min(MAX_BATCH);
+                    state.queue.drain(..n).collect()
+                };
+                let (rows, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                match insert_invoices(&self.pool, &rows).await {
+                    Ok(()) => {
+                        for waiter in waiters {
+                            let _ = waiter.send(Ok(()));
+                        }
+                    }
+                    Err(_) if rows.len() > 1 => {
+                        // One at a time, so one bad row does not fail the others.
+                        for (row, waiter) in rows.iter().zip(waiters) {
+                            let result =
+                                insert_invoices(&self.pool, std::slice::from_ref(row)).await;
+                            let _ = waiter.send(result);
+                        }
+                    }
+                    Err(e) => {
+                        for waiter in waiters {
+                            let _ = waiter.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+            guard.finished = true;
+        }
+        stored.await.map_err(|_| stopped())?
+    }
+}
+
+/// If a leader is cancelled mid-batch, hands the queue to a new leader task so
+/// followers are not left waiting (or fails them if there is no runtime).
+struct LeaderGuard<'a> {
+    group: &'a GroupCommit,
+    finished: bool,
+}
+
+impl Drop for LeaderGuard<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let queued = {
+            let mut state = self.group.lock();
+            state.leading = false;
+            std::mem::take(&mut state.queue)
+        };
+        if queued.is_empty() {
+            return;
+        }
+        let group = GroupCommit {
+            pool: self.group.pool.clone(),
+            state: self.group.state.clone(),
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    for (row, waiter) in queued {
+                        let _ = waiter.send(group.insert(row).await);
+                    }
+                });
+            }
+            // Dropping the waiters tells their creators the insert was abandoned.
+            Err(_) => drop(queued),
+        }
+    }
+}
+
+async fn insert_invoices(pool: &SqlitePool, batch: &[NewInvoice]) -> Result<(), BackendError> {
+    let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO invoices (payment_hash, wallet_id, bolt11, preimage, amount_msat, memo, \
+         created_at, expires_at) ",
+    );
+    query.push_values(batch, |mut row, p| {
+        row.push_bind(&p.payment_hash)
+            .push_bind(&p.wallet_id)
+            .push_bind(&p.bolt11)
+            .push_bind(&p.preimage)
+            .push_bind(p.amount_msat)
+            .push_bind(&p.memo)
+            .push_bind(p.created_at)
+            .push_bind(p.expires_at);
+    });
+    query.build().execute(pool).await.map_err(storage)?;
+    Ok(())
 }
 
 /// An invoice as the ledger stores it.
