@@ -19,7 +19,9 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use l402_lightning::{dev::DevNode, InvoiceRequest, InvoiceStatus, PayRequest, Receiver, Wallet};
+//! use l402_lightning::{
+//!     dev::DevNode, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayRequest, Receiver, Wallet,
+//! };
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,6 +36,10 @@
 //!
 //! let paid = buyer.pay(&PayRequest::new(&invoice.bolt11)).await?;
 //! assert!(paid.preimage.matches(&invoice.payment_hash));
+//! assert_eq!(
+//!     buyer.lookup_payment(&invoice.payment_hash).await?,
+//!     OutgoingStatus::Succeeded(paid)
+//! );
 //! assert!(matches!(
 //!     seller.lookup_invoice(&invoice.payment_hash).await?,
 //!     InvoiceStatus::Paid { .. }
@@ -213,6 +219,37 @@ pub struct Payment {
     pub fee_msat: u64,
 }
 
+/// What a wallet knows about one of its outgoing payments, looked up by
+/// payment hash (to recover a preimage after a crash between paying and
+/// storing it, or to settle a timed-out payment).
+///
+/// ```
+/// use l402_lightning::OutgoingStatus;
+/// assert!(!OutgoingStatus::Unknown.is_settled());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OutgoingStatus {
+    /// The wallet has no outgoing payment with this hash: it never paid it.
+    Unknown,
+    /// In flight: it may still succeed or fail.
+    Pending,
+    /// Paid; `preimage` has been checked against the hash.
+    Succeeded(Payment),
+    /// Failed for good: no money moved.
+    Failed {
+        /// What the backend said.
+        reason: String,
+    },
+}
+
+impl OutgoingStatus {
+    /// Whether the payment succeeded.
+    pub fn is_settled(&self) -> bool {
+        matches!(self, OutgoingStatus::Succeeded(_))
+    }
+}
+
 /// What a backend says about the node behind it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
@@ -294,6 +331,22 @@ pub trait Wallet: Send + Sync {
     /// to the payment hash.
     async fn pay(&self, request: &PayRequest) -> Result<Payment, PayError>;
 
+    /// Looks up an outgoing payment of this wallet by payment hash. A
+    /// [`OutgoingStatus::Succeeded`] carries a preimage already checked
+    /// against `payment_hash`.
+    ///
+    /// # Errors
+    /// [`PayError`] if the backend cannot answer;
+    /// [`BackendError::Unsupported`] (the default) for backends that cannot
+    /// look payments up.
+    async fn lookup_payment(&self, payment_hash: &PaymentHash) -> Result<OutgoingStatus, PayError> {
+        let _ = payment_hash;
+        Err(PayError::Backend(BackendError::Unsupported {
+            backend: self.backend(),
+            what: "looking up outgoing payments",
+        }))
+    }
+
     /// The spendable balance in millisatoshis.
     ///
     /// # Errors
@@ -337,6 +390,12 @@ macro_rules! forward {
             }
             async fn pay(&self, request: &PayRequest) -> Result<Payment, PayError> {
                 (**self).pay(request).await
+            }
+            async fn lookup_payment(
+                &self,
+                payment_hash: &PaymentHash,
+            ) -> Result<OutgoingStatus, PayError> {
+                (**self).lookup_payment(payment_hash).await
             }
             async fn balance_msat(&self) -> Result<u64, BackendError> {
                 (**self).balance_msat().await

@@ -37,8 +37,8 @@ use serde_json::{Value, json};
 
 use crate::invoice::{decode_invoice, precheck, verify_preimage};
 use crate::{
-    Backend, BackendError, Invoice, InvoiceRequest, InvoiceStatus, PayError, PayRequest, Payment,
-    PaymentHash, Preimage, ReceiveError, Receiver, Wallet,
+    Backend, BackendError, Invoice, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError,
+    PayRequest, Payment, PaymentHash, Preimage, ReceiveError, Receiver, Wallet,
 };
 
 const BACKEND: Backend = Backend::Lnbits;
@@ -207,6 +207,8 @@ struct PaymentState {
     status: Option<String>,
     #[serde(default)]
     preimage: Option<String>,
+    #[serde(default)]
+    details: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -562,6 +564,48 @@ impl Wallet for LnbitsClient {
             preimage,
             amount_msat,
             fee_msat,
+        })
+    }
+
+    /// `GET /api/v1/payments/{hash}` with the admin key: LNbits answers about
+    /// this wallet's own payment with that hash. An incoming invoice of the
+    /// same wallet (positive amount) is not an outgoing payment and counts as
+    /// [`OutgoingStatus::Unknown`].
+    async fn lookup_payment(&self, payment_hash: &PaymentHash) -> Result<OutgoingStatus, PayError> {
+        let key = self.admin_key()?;
+        let Some(state) = self.payment_state(key, payment_hash).await? else {
+            return Ok(OutgoingStatus::Unknown);
+        };
+        let amount = state
+            .details
+            .as_ref()
+            .and_then(|d| d.get("amount"))
+            .and_then(Value::as_i64);
+        if amount.is_some_and(|a| a > 0) {
+            return Ok(OutgoingStatus::Unknown);
+        }
+        if state.paid {
+            let preimage = parse_preimage(state.preimage.as_deref())?;
+            verify_preimage(BACKEND, payment_hash, &preimage)?;
+            let fee_msat = state
+                .details
+                .as_ref()
+                .and_then(|d| d.get("fee"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                .unsigned_abs();
+            return Ok(OutgoingStatus::Succeeded(Payment {
+                payment_hash: *payment_hash,
+                preimage,
+                amount_msat: amount.unwrap_or(0).unsigned_abs(),
+                fee_msat,
+            }));
+        }
+        Ok(match state.status.as_deref() {
+            Some("failed") => OutgoingStatus::Failed {
+                reason: "LNbits reports the payment as failed".into(),
+            },
+            _ => OutgoingStatus::Pending,
         })
     }
 

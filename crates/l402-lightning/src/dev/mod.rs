@@ -82,8 +82,8 @@ use tokio::sync::oneshot;
 
 use crate::invoice::{precheck, verify_preimage};
 use crate::{
-    Backend, BackendError, Invoice, InvoiceRequest, InvoiceStatus, NodeInfo, PayError, PayRequest,
-    Payment, PaymentHash, Preimage, ReceiveError, Receiver, Wallet, unix_now,
+    Backend, BackendError, Invoice, InvoiceRequest, InvoiceStatus, NodeInfo, OutgoingStatus,
+    PayError, PayRequest, Payment, PaymentHash, Preimage, ReceiveError, Receiver, Wallet, unix_now,
 };
 
 mod http;
@@ -655,6 +655,17 @@ impl DevNode {
             .map(|inv| (payer, inv)))
     }
 
+    /// The fee recorded for an outgoing payment (0 if none).
+    async fn payment_fee(&self, payment_hash: &PaymentHash) -> Result<u64, BackendError> {
+        let fee: Option<i64> =
+            sqlx::query_scalar("SELECT fee_msat FROM payments WHERE payment_hash = ?1")
+                .bind(payment_hash.to_string())
+                .fetch_optional(&self.inner.pool)
+                .await
+                .map_err(storage)?;
+        Ok(fee.map_or(0, |f| u64::try_from(f).unwrap_or(0)))
+    }
+
     async fn balance_of(&self, wallet_id: &str) -> Result<u64, BackendError> {
         let row = sqlx::query("SELECT balance_msat FROM wallets WHERE id = ?1")
             .bind(wallet_id)
@@ -1105,6 +1116,26 @@ impl Wallet for DevWallet {
 
     async fn pay(&self, request: &PayRequest) -> Result<Payment, PayError> {
         self.node.pay_from(&self.id, request).await
+    }
+
+    /// Dev-node payments settle atomically, so a payment is either
+    /// [`OutgoingStatus::Succeeded`] or [`OutgoingStatus::Unknown`].
+    async fn lookup_payment(&self, payment_hash: &PaymentHash) -> Result<OutgoingStatus, PayError> {
+        let Some((_, record)) = self
+            .node
+            .payment_record(payment_hash, Some(&self.id))
+            .await?
+        else {
+            return Ok(OutgoingStatus::Unknown);
+        };
+        verify_preimage(BACKEND, payment_hash, &record.preimage)?;
+        let fee_msat = self.node.payment_fee(payment_hash).await?;
+        Ok(OutgoingStatus::Succeeded(Payment {
+            payment_hash: *payment_hash,
+            preimage: record.preimage,
+            amount_msat: record.amount_msat,
+            fee_msat,
+        }))
     }
 
     async fn balance_msat(&self) -> Result<u64, BackendError> {
