@@ -1,0 +1,217 @@
+//! What went wrong, and whether money moved.
+
+use std::fmt;
+
+use l402::{ChallengeError, IdentifierError, InvoiceError, MacaroonError, PaymentHash};
+use l402_lightning::PayError;
+
+use crate::budget::BudgetExceeded;
+use crate::client::Receipt;
+use crate::fiat::{EnvelopeError, PriceError};
+use crate::store::StoreError;
+
+/// Whether money left the wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MoneyMoved {
+    /// No: nothing was paid.
+    No,
+    /// Yes: the invoice was paid (the receipt has the preimage).
+    Yes,
+    /// Unknown: the wallet did not say; the journal keeps the payment
+    /// pending and a later request recovers it.
+    Unknown,
+}
+
+impl fmt::Display for MoneyMoved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MoneyMoved::No => "no money moved",
+            MoneyMoved::Yes => "money moved",
+            MoneyMoved::Unknown => "money may have moved",
+        })
+    }
+}
+
+/// Why the client refused to pay. Nothing was paid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The invoice failed a check: amountless, zero, over the maximum per
+    /// payment, expired, wrong network, bad signature, other payee, or a
+    /// payment hash different from the macaroon's.
+    #[error("invoice refused: {0}")]
+    Invoice(#[from] InvoiceError),
+    /// A sats budget would be exceeded.
+    #[error("over budget: {0}")]
+    Budget(#[from] BudgetExceeded),
+    /// The fiat envelope refuses it.
+    #[error("fiat envelope: {0}")]
+    Envelope(#[from] EnvelopeError),
+    /// A fiat envelope is set but no price is available.
+    #[error("no BTC price, so the fiat envelope cannot be checked: {0}")]
+    NoPrice(#[from] PriceError),
+    /// The origin was first paid to another node (payee pinning).
+    #[error("{origin} was paid to node {pinned} before, and now asks to be paid to {found}")]
+    PayeeChanged {
+        /// The origin.
+        origin: String,
+        /// The node key pinned on first payment.
+        pinned: String,
+        /// The node key of this invoice.
+        found: String,
+    },
+    /// No wallet is configured.
+    #[error("no wallet configured")]
+    NoWallet,
+    /// This invoice was attempted before and failed; it is not retried.
+    #[error("invoice {0} was attempted before and failed; not paying it again")]
+    AlreadyAttempted(PaymentHash),
+}
+
+impl Refusal {
+    /// Whether the refusal is about a limit (amount over the maximum, a
+    /// budget, the fiat envelope's cap), rather than about the invoice or
+    /// policy.
+    pub fn is_over_limit(&self) -> bool {
+        matches!(
+            self,
+            Refusal::Invoice(InvoiceError::OverLimit { .. })
+                | Refusal::Budget(_)
+                | Refusal::Envelope(EnvelopeError::CapExceeded { .. })
+        )
+    }
+}
+
+/// Why the server's 402 could not be acted on. Nothing was paid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChallengeProblem {
+    /// No usable L402 challenge in `WWW-Authenticate`.
+    #[error("{0}")]
+    Challenge(#[from] ChallengeError),
+    /// The macaroon does not decode.
+    #[error("challenge macaroon: {0}")]
+    Macaroon(#[from] MacaroonError),
+    /// The macaroon identifier is not an L402 one.
+    #[error("challenge macaroon identifier: {0}")]
+    Identifier(#[from] IdentifierError),
+    /// The invoice does not decode (or its signature is bad).
+    #[error("challenge invoice: {0}")]
+    Invoice(InvoiceError),
+}
+
+/// A request through the paying client failed.
+///
+/// [`FetchError::money_moved`] says whether money left the wallet.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The request could not be built (bad URL, bad header).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The server could not be reached, or the answer not read, before any
+    /// payment.
+    #[error("network error: {0}")]
+    Network(#[source] reqwest::Error),
+    /// The server answered 402 with no usable challenge.
+    #[error("unusable 402 challenge: {0}")]
+    BadChallenge(#[from] ChallengeProblem),
+    /// The client refused to pay.
+    #[error("refused to pay: {0}")]
+    Refused(#[from] Refusal),
+    /// The wallet tried and failed; no money moved.
+    #[error("payment failed ({}): {source}", MoneyMoved::No)]
+    PaymentFailed {
+        /// The invoice's payment hash.
+        payment_hash: PaymentHash,
+        /// What the wallet said.
+        source: PayError,
+    },
+    /// The wallet did not say whether it paid (timeout, pending, a success
+    /// without a valid preimage). The payment stays pending in the journal
+    /// and is recovered, not repeated, by a later request.
+    #[error(
+        "payment {payment_hash} unresolved ({}): {reason}",
+        MoneyMoved::Unknown
+    )]
+    PaymentUnknown {
+        /// The invoice's payment hash.
+        payment_hash: PaymentHash,
+        /// What is known.
+        reason: String,
+    },
+    /// Paid, but the server refused the credential (after the configured
+    /// retries). Not paid again.
+    #[error(
+        "paid {} sats (hash {}) but the server refused the credential with HTTP {status}",
+        receipt.amount_msat.div_ceil(1000), receipt.payment_hash
+    )]
+    ServerRefused {
+        /// The server's last status.
+        status: u16,
+        /// The start of its body.
+        body: String,
+        /// The payment.
+        receipt: Box<Receipt>,
+    },
+    /// Paid, but the retry with the credential failed on the network. The
+    /// token is stored: the next request uses it without paying.
+    #[error("paid (hash {}), then network error: {source}", receipt.payment_hash)]
+    AfterPayment {
+        /// The payment.
+        receipt: Box<Receipt>,
+        /// The network error.
+        source: reqwest::Error,
+    },
+    /// The client's storage failed.
+    #[error("{source} ({moved})")]
+    Storage {
+        /// What failed.
+        source: StoreError,
+        /// Whether money had moved when it failed.
+        moved: MoneyMoved,
+    },
+}
+
+impl FetchError {
+    /// Whether money left the wallet.
+    pub fn money_moved(&self) -> MoneyMoved {
+        match self {
+            FetchError::InvalidRequest(_)
+            | FetchError::Network(_)
+            | FetchError::BadChallenge(_)
+            | FetchError::Refused(_)
+            | FetchError::PaymentFailed { .. } => MoneyMoved::No,
+            FetchError::PaymentUnknown { .. } => MoneyMoved::Unknown,
+            FetchError::ServerRefused { .. } | FetchError::AfterPayment { .. } => MoneyMoved::Yes,
+            FetchError::Storage { moved, .. } => *moved,
+        }
+    }
+
+    /// The receipt, when money moved.
+    pub fn receipt(&self) -> Option<&Receipt> {
+        match self {
+            FetchError::ServerRefused { receipt, .. }
+            | FetchError::AfterPayment { receipt, .. } => Some(receipt),
+            _ => None,
+        }
+    }
+
+    /// A stable machine-readable code (`over_limit`, `refused`,
+    /// `bad_challenge`, `payment_failed`, `payment_unknown`,
+    /// `server_refused`, `network`, `invalid_request`, `storage`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            FetchError::InvalidRequest(_) => "invalid_request",
+            FetchError::Network(_) | FetchError::AfterPayment { .. } => "network",
+            FetchError::BadChallenge(_) => "bad_challenge",
+            FetchError::Refused(r) if r.is_over_limit() => "over_limit",
+            FetchError::Refused(_) => "refused",
+            FetchError::PaymentFailed { .. } => "payment_failed",
+            FetchError::PaymentUnknown { .. } => "payment_unknown",
+            FetchError::ServerRefused { .. } => "server_refused",
+            FetchError::Storage { .. } => "storage",
+        }
+    }
+}

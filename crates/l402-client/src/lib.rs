@@ -1,0 +1,96 @@
+//! # l402-client: buying over L402, safely
+//!
+//! A paying HTTP client over reqwest. On `402 Payment Required` with an L402
+//! challenge it decodes the BOLT11 invoice **fully** (signature, network,
+//! expiry, amount) and refuses, with a typed [`Refusal`], an invoice that is
+//! amountless, over the limit, expired, for another network, badly signed,
+//! payable to another node than the origin was first paid to, or whose
+//! payment hash differs from the macaroon's. Then it reserves the amount
+//! against budgets (per request, hour, day, total, domain, and a fiat
+//! envelope) in the same atomic step that journals the payment, pays through
+//! any [`l402_lightning::Wallet`], checks `sha256(preimage) == payment_hash`,
+//! stores the token and re-sends the request **once** with the credential.
+//!
+//! Guarantees:
+//!
+//! * **At most one payment per request**, and one per challenge: a paid
+//!   retry that is still refused returns [`FetchError::ServerRefused`];
+//!   "not yet" answers are re-sent after a backoff, never paid again.
+//! * **Single flight**: concurrent requests to one scope share one payment.
+//! * **Crash safety**: a payment is journaled before it is sent and resolved
+//!   after; after a crash in between, the next request for the scope asks
+//!   the wallet ([`Wallet::lookup_payment`](l402_lightning::Wallet::lookup_payment))
+//!   and recovers the token instead of paying again.
+//! * **Errors say whether money moved** ([`FetchError::money_moved`]).
+//! * Every request leaves a [`Trace`]; with [`SqliteStore`] they sit in a
+//!   plain SQLite table next to tokens and the journal.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use l402_client::{Budget, Client, SqliteStore};
+//! use l402_lightning::dev::DevNode;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let node = DevNode::builder().in_memory().open().await?;
+//! let buyer = node.wallet("buyer").await?;
+//! buyer.credit_sats(1_000).await?; // dev-node faucet: fake money
+//! let client = Client::builder()
+//!     .wallet(Arc::new(buyer))
+//!     .max_payment_sats(50)
+//!     .budget(Budget::new().per_day_sats(500))
+//!     .sqlite(SqliteStore::in_memory().await?)
+//!     .build()?;
+//! # if false {
+//! let response = client.get("http://127.0.0.1:8402/demo").send().await?;
+//! if let Some(receipt) = &response.receipt {
+//!     println!("paid {} msat, preimage {}", receipt.amount_msat, receipt.preimage);
+//! }
+//! println!("{}", response.text());
+//! # }
+//! # Ok(()) }
+//! ```
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod budget;
+mod client;
+mod error;
+mod fiat;
+mod ledger;
+mod scope;
+mod sqlite;
+mod store;
+mod trace;
+
+pub use budget::{Budget, BudgetExceeded, Limit, Spent};
+pub use client::{
+    AmountlessPolicy, BuildError, Client, ClientBuilder, DEFAULT_BACKOFF, DEFAULT_MAX_FEE_SATS,
+    DEFAULT_MAX_PAYMENT_SATS, Event, Quote, Receipt, RequestBuilder, Response, TokenUse,
+};
+pub use error::{ChallengeProblem, FetchError, MoneyMoved, Refusal};
+pub use fiat::{
+    BtcPrice, EnvelopeCharge, EnvelopeError, FiatEnvelope, FiatValue, HttpPriceSource, PriceError,
+    PriceSource, RAIL_L402, StaticPrice,
+};
+pub use ledger::{JournalEntry, Ledger, LedgerError, MemoryLedger, PaymentState, Reserved};
+pub use scope::Scope;
+pub use sqlite::SqliteStore;
+pub use store::{MemoryTokenStore, StoreError, StoredToken, TokenStore};
+pub use trace::{MemoryTraceSink, Outcome, Trace, TraceSink};
+
+pub use reqwest::{Method, StatusCode};
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
