@@ -46,7 +46,12 @@ fn env(test: &str) -> Option<Env> {
         if std::env::var("L402_REQUIRE_LNBITS").as_deref() == Ok("1") {
             panic!("L402_REQUIRE_LNBITS=1 but {how}");
         }
-        eprintln!("SKIPPED {test}: {how} (set L402_REQUIRE_LNBITS=1 to make this a failure)");
+        // Straight to stderr, past the test harness's capture, so the skip is visible.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: {how} (set L402_REQUIRE_LNBITS=1 to make this a failure)"
+        );
     }
     found
 }
