@@ -32,9 +32,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a paid HTTP API (zero config: the embedded dev node and a demo endpoint).
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Fetch a URL, paying its L402 challenge within your limits.
-    Get(get::Args),
+    Get(Box<get::Args>),
 }
 
 /// Options every subcommand sees.
@@ -52,7 +52,10 @@ fn main() -> ExitCode {
         data_dir: paths::data_dir(cli.data_dir),
         json: cli.json,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -61,8 +64,8 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::run(&global, args).await,
-            Command::Get(args) => get::run(&global, args).await,
+            Command::Serve(args) => serve::run(&global, *args).await,
+            Command::Get(args) => get::run(&global, *args).await,
         }
     })
 }

@@ -18,6 +18,8 @@
 //! Tokens bind the resource, the price and an expiry: a token bought for one
 //! is refused for another.
 
+#[cfg(feature = "axum")]
+pub mod app;
 mod body;
 mod idempotency;
 mod layer;

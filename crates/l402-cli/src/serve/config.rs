@@ -1,0 +1,473 @@
+//! `l402 serve` configuration: a TOML file, then environment variables, then
+//! flags. A bad configuration names the file, the key and the reason, and the
+//! server does not start.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8402";
+
+/// The configuration file, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `listen = "127.0.0.1:8402"`
+    pub listen: Option<String>,
+    /// `[backend]`
+    #[serde(default)]
+    pub backend: BackendConfig,
+    /// `[tokens]`
+    #[serde(default)]
+    pub tokens: TokensConfig,
+    /// `[demo]`
+    #[serde(default)]
+    pub demo: DemoConfig,
+    /// `[[routes]]`
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `[backend]`: where invoices come from.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// `"dev"` (the embedded dev node, default) or `"lnbits"`.
+    pub kind: Option<String>,
+    /// LNbits base URL.
+    pub url: Option<String>,
+    /// LNbits invoice key (receiving only).
+    pub invoice_key: Option<String>,
+    /// Seconds before a backend call times out.
+    pub timeout_secs: Option<u64>,
+}
+
+/// `[tokens]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensConfig {
+    /// How long a paid token stays valid.
+    pub lifetime_secs: Option<u64>,
+    /// How long an invoice stays payable.
+    pub invoice_expiry_secs: Option<u64>,
+}
+
+/// `[demo]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoConfig {
+    /// Serve the demo endpoint (default true).
+    pub enabled: Option<bool>,
+}
+
+/// `[[routes]]`: a path that serves fixed content after payment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The path, starting with `/`.
+    pub path: String,
+    /// The price in sats.
+    pub price_sats: i64,
+    /// The invoice description.
+    pub description: Option<String>,
+    /// The content served after payment (or `file`).
+    pub body: Option<String>,
+    /// A file whose content is served after payment (relative to the config file).
+    pub file: Option<PathBuf>,
+    /// The content type (default `text/plain; charset=utf-8`).
+    pub content_type: Option<String>,
+}
+
+/// Which Lightning backend mints the invoices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded dev node.
+    Dev,
+    /// An LNbits wallet.
+    Lnbits {
+        /// Base URL.
+        url: String,
+        /// Invoice key.
+        invoice_key: String,
+        /// Call timeout in seconds.
+        timeout_secs: u64,
+    },
+}
+
+/// A paid route, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The path.
+    pub path: String,
+    /// The price in sats.
+    pub price_sats: u64,
+    /// The invoice description.
+    pub description: Option<String>,
+    /// The content.
+    pub body: Vec<u8>,
+    /// The content type.
+    pub content_type: String,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The backend.
+    pub backend: Backend,
+    /// Token lifetime in seconds.
+    pub token_lifetime_secs: u64,
+    /// Invoice expiry in seconds.
+    pub invoice_expiry_secs: u64,
+    /// Serve the demo endpoint.
+    pub demo: bool,
+    /// Paid routes.
+    pub routes: Vec<Route>,
+}
+
+/// A configuration error: where, which key, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file or environment variable the bad value came from.
+    pub source: String,
+    /// The key.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.source, self.key, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Values from flags and the environment, which override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen` / `L402_LISTEN`
+    pub listen: Option<String>,
+    /// `--backend` / `L402_BACKEND`
+    pub backend: Option<String>,
+    /// `--lnbits-url` / `L402_LNBITS_URL`
+    pub lnbits_url: Option<String>,
+    /// `--lnbits-invoice-key` / `L402_LNBITS_INVOICE_KEY`
+    pub lnbits_invoice_key: Option<String>,
+    /// `--no-demo` / `L402_DEMO=0`
+    pub demo: Option<bool>,
+}
+
+fn err(source: &str, key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        source: source.to_owned(),
+        key: key.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads the file (if any), applies the overrides and validates everything.
+///
+/// # Errors
+/// The first [`ConfigError`].
+pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+    let (source, parsed) = match file {
+        Some(path) => {
+            let source = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err(&source, "(file)", format!("cannot read it: {e}")))?;
+            let parsed: FileConfig = toml::from_str(&text).map_err(|e| {
+                let key = e
+                    .span()
+                    .and_then(|span| text.get(span))
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty() && s.len() < 80)
+                    .unwrap_or_else(|| "(syntax)".to_owned());
+                err(&source, &key, e.message().to_owned())
+            })?;
+            (source, parsed)
+        }
+        None => ("defaults".to_owned(), FileConfig::default()),
+    };
+    resolve(&source, parsed, overrides, file.and_then(Path::parent))
+}
+
+fn resolve(
+    source: &str,
+    file: FileConfig,
+    overrides: &Overrides,
+    base_dir: Option<&Path>,
+) -> Result<Config, ConfigError> {
+    let (listen_src, listen) = match &overrides.listen {
+        Some(l) => ("--listen / L402_LISTEN", l.clone()),
+        None => (
+            source,
+            file.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+        ),
+    };
+    let listen: SocketAddr = listen.parse().map_err(|_| {
+        err(
+            listen_src,
+            "listen",
+            format!("{listen:?} is not an address like 127.0.0.1:8402"),
+        )
+    })?;
+
+    let kind_src = if overrides.backend.is_some() {
+        "--backend / L402_BACKEND"
+    } else {
+        source
+    };
+    let kind = overrides
+        .backend
+        .clone()
+        .or(file.backend.kind)
+        .unwrap_or_else(|| "dev".to_owned());
+    let backend = match kind.as_str() {
+        "dev" => Backend::Dev,
+        "lnbits" => {
+            let url = overrides
+                .lnbits_url
+                .clone()
+                .or(file.backend.url)
+                .ok_or_else(|| {
+                    err(
+                        source,
+                        "backend.url",
+                        "required for the lnbits backend (or set L402_LNBITS_URL)",
+                    )
+                })?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(err(
+                    source,
+                    "backend.url",
+                    format!("{url:?} is not an http(s) URL"),
+                ));
+            }
+            let invoice_key = overrides
+                .lnbits_invoice_key
+                .clone()
+                .or(file.backend.invoice_key)
+                .ok_or_else(|| {
+                    err(
+                        source,
+                        "backend.invoice_key",
+                        "required for the lnbits backend (or set L402_LNBITS_INVOICE_KEY)",
+                    )
+                })?;
+            let timeout_secs = file.backend.timeout_secs.unwrap_or(10);
+            if timeout_secs == 0 || timeout_secs > 300 {
+                return Err(err(
+                    source,
+                    "backend.timeout_secs",
+                    "must be between 1 and 300",
+                ));
+            }
+            Backend::Lnbits {
+                url,
+                invoice_key,
+                timeout_secs,
+            }
+        }
+        other => {
+            return Err(err(
+                kind_src,
+                "backend.kind",
+                format!("unknown backend {other:?}; expected \"dev\" or \"lnbits\""),
+            ));
+        }
+    };
+
+    let token_lifetime_secs = file.tokens.lifetime_secs.unwrap_or(3600);
+    if !(1..=365 * 86_400).contains(&token_lifetime_secs) {
+        return Err(err(
+            source,
+            "tokens.lifetime_secs",
+            "must be between 1 and 31536000",
+        ));
+    }
+    let invoice_expiry_secs = file.tokens.invoice_expiry_secs.unwrap_or(600);
+    if !(10..=7 * 86_400).contains(&invoice_expiry_secs) {
+        return Err(err(
+            source,
+            "tokens.invoice_expiry_secs",
+            "must be between 10 and 604800",
+        ));
+    }
+
+    let mut routes = Vec::with_capacity(file.routes.len());
+    for (i, route) in file.routes.into_iter().enumerate() {
+        let key = |k: &str| format!("routes[{i}].{k}");
+        if !route.path.starts_with('/') || route.path.contains(char::is_whitespace) {
+            return Err(err(
+                source,
+                &key("path"),
+                format!("{:?} must start with / and contain no spaces", route.path),
+            ));
+        }
+        if routes.iter().any(|r: &Route| r.path == route.path) {
+            return Err(err(
+                source,
+                &key("path"),
+                format!("{:?} is configured twice", route.path),
+            ));
+        }
+        if route.path == "/" || route.path.starts_with("/dev/") || route.path == "/dev" {
+            return Err(err(
+                source,
+                &key("path"),
+                format!("{:?} is reserved", route.path),
+            ));
+        }
+        let price_sats = u64::try_from(route.price_sats)
+            .ok()
+            .filter(|p| (1..=21_000_000 * 100_000_000).contains(p))
+            .ok_or_else(|| {
+                err(
+                    source,
+                    &key("price_sats"),
+                    format!(
+                        "{} is not a price: it must be at least 1 sat",
+                        route.price_sats
+                    ),
+                )
+            })?;
+        let body = match (route.body, route.file) {
+            (Some(body), None) => body.into_bytes(),
+            (None, Some(file)) => {
+                let path = base_dir.map_or(file.clone(), |d| d.join(&file));
+                std::fs::read(&path).map_err(|e| {
+                    err(
+                        source,
+                        &key("file"),
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?
+            }
+            (Some(_), Some(_)) => {
+                return Err(err(source, &key("body"), "set body or file, not both"));
+            }
+            (None, None) => {
+                return Err(err(
+                    source,
+                    &key("body"),
+                    "set body or file: what the route serves after payment",
+                ));
+            }
+        };
+        routes.push(Route {
+            path: route.path,
+            price_sats,
+            description: route.description,
+            body,
+            content_type: route
+                .content_type
+                .unwrap_or_else(|| "text/plain; charset=utf-8".to_owned()),
+        });
+    }
+
+    Ok(Config {
+        listen,
+        backend,
+        token_lifetime_secs,
+        invoice_expiry_secs,
+        demo: overrides.demo.or(file.demo.enabled).unwrap_or(true),
+        routes,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l402.toml");
+        std::fs::write(&path, text).unwrap();
+        load(Some(&path), &Overrides::default())
+    }
+
+    #[test]
+    fn defaults_are_zero_config() {
+        let c = load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.backend, Backend::Dev);
+        assert!(c.demo);
+    }
+
+    #[test]
+    fn a_full_file() {
+        let c = load_str(
+            r#"
+listen = "127.0.0.1:9000"
+[backend]
+kind = "lnbits"
+url = "http://127.0.0.1:5000"
+invoice_key = "abc"
+[tokens]
+lifetime_secs = 60
+[demo]
+enabled = false
+[[routes]]
+path = "/api/report"
+price_sats = 100
+body = "hello"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert!(matches!(c.backend, Backend::Lnbits { .. }));
+        assert_eq!(c.token_lifetime_secs, 60);
+        assert!(!c.demo);
+        assert_eq!(c.routes[0].price_sats, 100);
+    }
+
+    #[test]
+    fn errors_name_the_file_key_and_reason() {
+        let e = load_str("listen = \"nowhere\"").unwrap_err();
+        assert!(e.source.ends_with("l402.toml"));
+        assert_eq!(e.key, "listen");
+        let e = load_str("prce = 3").unwrap_err();
+        assert_eq!(e.key, "prce");
+        assert!(e.reason.contains("unknown field"), "{}", e.reason);
+        let e = load_str("[[routes]]\npath = \"/a\"\nprice_sats = -5\nbody = \"x\"").unwrap_err();
+        assert_eq!(e.key, "routes[0].price_sats");
+        let e =
+            load_str("[[routes]]\npath = \"/a\"\nprice_sats = \"ten\"\nbody = \"x\"").unwrap_err();
+        assert!(e.reason.contains("invalid type"), "{}", e.reason);
+        let e = load_str("[backend]\nkind = \"lnd\"").unwrap_err();
+        assert_eq!(e.key, "backend.kind");
+        let e = load_str("[backend]\nkind = \"lnbits\"").unwrap_err();
+        assert_eq!(e.key, "backend.url");
+        let e = load_str("[[routes]]\npath = \"/a\"\nprice_sats = 1").unwrap_err();
+        assert_eq!(e.key, "routes[0].body");
+        let e = load_str("listen = [").unwrap_err();
+        assert!(e.to_string().contains("l402.toml"));
+    }
+
+    #[test]
+    fn overrides_win() {
+        let o = Overrides {
+            listen: Some("127.0.0.1:1234".into()),
+            demo: Some(false),
+            ..Overrides::default()
+        };
+        let c = load(None, &o).unwrap();
+        assert_eq!(c.listen.port(), 1234);
+        assert!(!c.demo);
+        let bad = Overrides {
+            listen: Some("x".into()),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            load(None, &bad).unwrap_err().source,
+            "--listen / L402_LISTEN"
+        );
+    }
+}

@@ -1,0 +1,295 @@
+//! `l402 serve`: run a paid API.
+//!
+//! With no configuration it listens on 127.0.0.1:8402 with the embedded dev
+//! node (state under the data directory), serves a paid demo endpoint and the
+//! dev node's LNbits-compatible wallet API under `/dev`, writes a funded buyer
+//! wallet to `<data dir>/dev-wallet.json` for `l402 get`, and prints how to
+//! pay. A TOML file (`--config`) and environment variables select LNbits, the
+//! address, token lifetimes and paid routes.
+
+mod config;
+mod secret;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use l402_lightning::Receiver;
+use l402_lightning::dev::DevNode;
+use l402_lightning::lnbits::LnbitsClient;
+use l402_server::app::{App, DEMO_PATH, DEMO_PRICE_SATS, PaidRoute};
+use serde_json::json;
+
+use crate::Global;
+use crate::devwallet::{self, DevWalletFile};
+use config::{Backend, Config, Overrides};
+
+/// Fake sats the dev buyer wallet is topped up to at start.
+const DEV_BUYER_FUNDS_SATS: u64 = 1_000_000;
+
+/// Flags of `l402 serve`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Configuration (TOML), all keys optional:
+  listen = \"127.0.0.1:8402\"
+  [backend]   kind = \"dev\" | \"lnbits\", url, invoice_key, timeout_secs
+  [tokens]    lifetime_secs (3600), invoice_expiry_secs (600)
+  [demo]      enabled (true)
+  [[routes]]  path, price_sats, body | file, content_type, description
+
+The server secret that signs tokens is <data dir>/server-secret (created on
+first start), or L402_SERVER_SECRET (64 hex digits) to share it between
+instances.")]
+pub struct Args {
+    /// Configuration file (TOML).
+    #[arg(long, short = 'c', env = "L402_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Address to listen on [default: 127.0.0.1:8402].
+    #[arg(long, env = "L402_LISTEN", value_name = "ADDR")]
+    listen: Option<String>,
+
+    /// Lightning backend: dev (embedded, default) or lnbits.
+    #[arg(long, env = "L402_BACKEND", value_name = "KIND")]
+    backend: Option<String>,
+
+    /// LNbits base URL (with --backend lnbits).
+    #[arg(long, env = "L402_LNBITS_URL", value_name = "URL")]
+    lnbits_url: Option<String>,
+
+    /// LNbits invoice key (with --backend lnbits).
+    #[arg(
+        long,
+        env = "L402_LNBITS_INVOICE_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    lnbits_invoice_key: Option<String>,
+
+    /// Do not serve the demo endpoint.
+    #[arg(long)]
+    no_demo: bool,
+
+    /// Let the dev node's server listen on a non-loopback address. It moves no
+    /// real money, and anyone who reaches it can pay from its wallets.
+    #[arg(long)]
+    allow_public_dev_node: bool,
+}
+
+/// Runs the server until interrupted.
+pub async fn run(global: &Global, args: Args) -> ExitCode {
+    init_logging();
+    let overrides = Overrides {
+        listen: args.listen.clone(),
+        backend: args.backend.clone(),
+        lnbits_url: args.lnbits_url.clone(),
+        lnbits_invoice_key: args.lnbits_invoice_key.clone(),
+        demo: args.no_demo.then_some(false),
+    };
+    let config = match config::load(args.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: invalid configuration: {e}");
+            eprintln!("       the server did not start; fix the value and run `l402 serve` again");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(global, &args, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("L402_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+struct DevParts {
+    node: DevNode,
+    buyer_admin_key: String,
+    buyer_invoice_key: String,
+}
+
+async fn serve(global: &Global, args: &Args, config: Config) -> anyhow::Result<()> {
+    let data_dir = &global.data_dir;
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the data directory {}: {e}",
+            data_dir.display()
+        )
+    })?;
+    let keys = secret::keyring(data_dir)?;
+
+    let loopback = config.listen.ip().is_loopback();
+    let (receiver, dev): (Arc<dyn Receiver>, Option<DevParts>) = match &config.backend {
+        Backend::Dev => {
+            if !loopback && !args.allow_public_dev_node {
+                anyhow::bail!(
+                    "refusing to listen on {} with the dev node: it is not a real Lightning node and \
+                     anyone who reaches it can pay from its wallets. Listen on 127.0.0.1, configure a \
+                     real backend, or pass --allow-public-dev-node",
+                    config.listen
+                );
+            }
+            let node = DevNode::builder()
+                .data_dir(data_dir.join("dev-node"))
+                .allow_non_loopback(args.allow_public_dev_node)
+                .open()
+                .await?;
+            let merchant = node.wallet("merchant").await?;
+            let buyer = node.wallet("buyer").await?;
+            let balance_sats = l402_lightning::Wallet::balance_msat(&buyer).await? / 1000;
+            if balance_sats < DEV_BUYER_FUNDS_SATS / 10 {
+                buyer
+                    .credit_sats(DEV_BUYER_FUNDS_SATS - balance_sats)
+                    .await?;
+            }
+            let parts = DevParts {
+                buyer_admin_key: buyer.admin_key().to_owned(),
+                buyer_invoice_key: buyer.invoice_key().to_owned(),
+                node,
+            };
+            (Arc::new(merchant), Some(parts))
+        }
+        Backend::Lnbits {
+            url,
+            invoice_key,
+            timeout_secs,
+        } => {
+            let client = LnbitsClient::builder(url.clone())
+                .invoice_key(invoice_key.clone())
+                .timeout(Duration::from_secs(*timeout_secs))
+                .build()?;
+            (Arc::new(client), None)
+        }
+    };
+
+    let mut app = App::new(receiver, keys)
+        .demo(config.demo)
+        .token_lifetime(Duration::from_secs(config.token_lifetime_secs))
+        .invoice_expiry(Duration::from_secs(config.invoice_expiry_secs));
+    for route in &config.routes {
+        app = app.route(PaidRoute {
+            path: route.path.clone(),
+            price_sats: route.price_sats,
+            description: route.description.clone(),
+            body: route.body.clone().into(),
+            content_type: route.content_type.clone(),
+        });
+    }
+    let mut router = app.build();
+    if let Some(dev) = &dev {
+        router = router.nest_service("/dev", dev.node.router());
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+
+    let dev_wallet = dev.as_ref().map(|d| DevWalletFile {
+        url: format!("{base}/dev"),
+        admin_key: d.buyer_admin_key.clone(),
+        invoice_key: d.buyer_invoice_key.clone(),
+        real_lightning: false,
+    });
+    if let Some(wallet) = &dev_wallet {
+        devwallet::write(data_dir, wallet)?;
+    }
+    announce(global, &config, &base, dev_wallet.as_ref());
+
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    if let Some(dev) = dev {
+        dev.node.close().await;
+    }
+    if !global.json {
+        eprintln!("l402 serve: stopped");
+    }
+    Ok(())
+}
+
+fn announce(global: &Global, config: &Config, base: &str, dev_wallet: Option<&DevWalletFile>) {
+    let demo_url = config.demo.then(|| format!("{base}{DEMO_PATH}"));
+    if global.json {
+        let line = json!({
+            "event": "listening",
+            "url": base,
+            "backend": match config.backend { Backend::Dev => "dev", Backend::Lnbits { .. } => "lnbits" },
+            "real_lightning": !matches!(config.backend, Backend::Dev),
+            "demo_url": demo_url,
+            "demo_price_sats": config.demo.then_some(DEMO_PRICE_SATS),
+            "routes": config.routes.iter().map(|r| json!({"path": r.path, "price_sats": r.price_sats})).collect::<Vec<_>>(),
+            "dev_wallet": dev_wallet.map(|w| json!({"url": w.url, "file": devwallet::path(&global.data_dir)})),
+            "data_dir": global.data_dir,
+        });
+        println!("{line}");
+        return;
+    }
+    println!("l402 serve: listening on {base}");
+    match &config.backend {
+        Backend::Dev => println!(
+            "  backend:  embedded dev node - NOT A REAL LIGHTNING NODE, no real money moves"
+        ),
+        Backend::Lnbits { url, .. } => println!("  backend:  LNbits at {url}"),
+    }
+    println!("  data:     {}", global.data_dir.display());
+    for route in &config.routes {
+        println!(
+            "  paid:     GET {base}{}  ({} sats)",
+            route.path, route.price_sats
+        );
+    }
+    let Some(demo_url) = demo_url else { return };
+    println!("  demo:     GET {demo_url}  ({DEMO_PRICE_SATS} sats)");
+    if let Some(wallet) = dev_wallet {
+        println!(
+            "  wallet:   {} (LNbits API; buyer admin key {})",
+            wallet.url, wallet.admin_key
+        );
+        println!();
+        println!("Pay the demo with curl:");
+        println!("  1. curl -si {demo_url}");
+        println!("     -> 402 with \"invoice\" and \"macaroon\" in the JSON body");
+        println!(
+            "  2. curl -s -X POST {}/api/v1/payments -H 'X-Api-Key: {}' -H 'Content-Type: application/json' -d '{{\"out\":true,\"bolt11\":\"<invoice>\"}}'",
+            wallet.url, wallet.admin_key
+        );
+        println!("     -> \"preimage\"");
+        println!("  3. curl -s {demo_url} -H 'Authorization: L402 <macaroon>:<preimage>'");
+        println!("     -> 200 and a joke");
+        println!("Or: l402 get {demo_url}");
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

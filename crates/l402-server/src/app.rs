@@ -1,0 +1,183 @@
+//! A ready-made paid API: the demo endpoint and paid routes from
+//! configuration, as `l402 serve` runs them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use http::{HeaderValue, header};
+use l402::Keyring;
+use l402_lightning::Receiver;
+use serde_json::json;
+
+use crate::{L402Layer, Paid};
+
+/// The demo endpoint's path.
+pub const DEMO_PATH: &str = "/api/demo/joke";
+/// The demo endpoint's price.
+pub const DEMO_PRICE_SATS: u64 = 21;
+
+const JOKES: &[&str] = &[
+    "Why did the Lightning node break up with the blockchain? It wanted something off-chain.",
+    "A macaroon walks into a bar. The bartender says: sorry, we only serve caveats.",
+    "HTTP 402 waited 27 years for a payment. Now it settles in milliseconds.",
+];
+
+/// A route that serves fixed content after payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaidRoute {
+    /// The path (`/api/report`).
+    pub path: String,
+    /// Its price in sats (at least 1).
+    pub price_sats: u64,
+    /// The invoice description (default `GET <path>`).
+    pub description: Option<String>,
+    /// The content served after payment.
+    pub body: Bytes,
+    /// Its content type.
+    pub content_type: String,
+}
+
+/// Assembles an axum [`Router`] with paid routes behind [`L402Layer`]s.
+///
+/// ```
+/// use std::sync::Arc;
+/// use l402::Keyring;
+/// use l402_lightning::dev::DevNode;
+/// use l402_server::app::{App, PaidRoute};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let node = DevNode::builder().in_memory().open().await?;
+/// let router = App::new(Arc::new(node.wallet("merchant").await?), Keyring::new(1, [7; 32]))
+///     .demo(true)
+///     .route(PaidRoute {
+///         path: "/api/report".into(),
+///         price_sats: 100,
+///         description: None,
+///         body: "the report".into(),
+///         content_type: "text/plain".into(),
+///     })
+///     .build();
+/// # let _ = router;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct App {
+    receiver: Arc<dyn Receiver>,
+    keys: Keyring,
+    routes: Vec<PaidRoute>,
+    demo: bool,
+    token_lifetime: Duration,
+    invoice_expiry: Duration,
+}
+
+impl App {
+    /// An app minting with `receiver` and signing with `keys`.
+    pub fn new(receiver: Arc<dyn Receiver>, keys: Keyring) -> Self {
+        App {
+            receiver,
+            keys,
+            routes: Vec::new(),
+            demo: true,
+            token_lifetime: Duration::from_secs(3600),
+            invoice_expiry: Duration::from_secs(600),
+        }
+    }
+
+    /// Serve the demo endpoint at [`DEMO_PATH`] (default on).
+    pub fn demo(mut self, on: bool) -> Self {
+        self.demo = on;
+        self
+    }
+
+    /// Adds a paid route.
+    pub fn route(mut self, route: PaidRoute) -> Self {
+        self.routes.push(route);
+        self
+    }
+
+    /// How long paid tokens stay valid.
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
+    /// How long invoices stay payable.
+    pub fn invoice_expiry(mut self, expiry: Duration) -> Self {
+        self.invoice_expiry = expiry;
+        self
+    }
+
+    fn layer(&self, price: u64) -> crate::L402LayerBuilder {
+        L402Layer::builder(self.receiver.clone(), self.keys.clone())
+            .price_sats(price)
+            .token_lifetime(self.token_lifetime)
+            .invoice_expiry(self.invoice_expiry)
+    }
+
+    /// The router.
+    pub fn build(self) -> Router {
+        let mut index = Vec::new();
+        let mut router = Router::new();
+        if self.demo {
+            index.push(json!({"path": DEMO_PATH, "price_sats": DEMO_PRICE_SATS, "demo": true}));
+            router = router.route(
+                DEMO_PATH,
+                get(demo).layer(
+                    self.layer(DEMO_PRICE_SATS)
+                        .description("l402 demo: one joke")
+                        .build(),
+                ),
+            );
+        }
+        for route in &self.routes {
+            index.push(json!({"path": route.path, "price_sats": route.price_sats}));
+            let mut layer = self.layer(route.price_sats);
+            if let Some(d) = &route.description {
+                layer = layer.description(d.clone());
+            }
+            let content = Arc::new(route.clone());
+            router = router.route(
+                &route.path,
+                get(fixed_content).with_state(content).layer(layer.build()),
+            );
+        }
+        let index = Arc::new(json!({
+            "name": "l402",
+            "protocol": "L402",
+            "routes": index,
+        }));
+        router.route(
+            "/",
+            get(move || {
+                let index = index.clone();
+                async move { axum::Json((*index).clone()) }
+            }),
+        )
+    }
+}
+
+async fn demo(paid: Paid) -> axum::Json<serde_json::Value> {
+    let pick = usize::from(paid.payment_hash.0[0]) % JOKES.len();
+    axum::Json(json!({
+        "joke": JOKES[pick],
+        "paid": {
+            "resource": paid.resource,
+            "amount_sats": paid.amount_sats,
+            "payment_hash": paid.payment_hash.to_string(),
+            "valid_until": paid.valid_until,
+        }
+    }))
+}
+
+async fn fixed_content(State(route): State<Arc<PaidRoute>>, _paid: Paid) -> Response {
+    let mut response = route.body.clone().into_response();
+    if let Ok(value) = HeaderValue::from_str(&route.content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
