@@ -1,18 +1,559 @@
 //! `l402 get`: fetch a URL and pay its L402 challenge within limits.
+//!
+//! A thin shell over [`l402_client`]: flags become a [`Client`], the token
+//! store, journal, budget ledger and traces live in
+//! `<data dir>/client.sqlite`, and errors map to exit codes that say what
+//! happened to the money.
 
+use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::Global;
+use anyhow::{Context, anyhow, bail};
+use l402::invoice::Currency;
+use l402_client::{
+    Budget, Client, Event, FetchError, FiatEnvelope, HttpPriceSource, Method, MoneyMoved,
+    PriceSource, Response, SqliteStore, StaticPrice, TokenUse,
+};
+use l402_lightning::Wallet;
+use l402_lightning::lnbits::LnbitsClient;
+use serde_json::{Value, json};
+
+use crate::{Global, devwallet};
+
+/// The client database inside the data directory.
+pub const DB_FILE: &str = "client.sqlite";
+
+/// Exit codes (documented in `l402 get --help`).
+mod exit {
+    pub const OTHER: u8 = 1;
+    pub const OVER_LIMIT: u8 = 3;
+    pub const PAYMENT_FAILED: u8 = 4;
+    pub const SERVER_REFUSED: u8 = 5;
+    pub const NETWORK: u8 = 6;
+    pub const PAYMENT_UNKNOWN: u8 = 7;
+    pub const REFUSED: u8 = 8;
+}
 
 /// Flags of `l402 get`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Wallet (first match): --lnbits-url + --lnbits-admin-key (or L402_WALLET_LNBITS_URL
+and L402_WALLET_LNBITS_ADMIN_KEY); otherwise the dev-node wallet that `l402 serve`
+writes to <data dir>/dev-wallet.json (fake money, regtest invoices only).
+
+State: tokens, the payment journal, the budget ledger and traces are kept in
+<data dir>/client.sqlite (plain SQLite: try `SELECT * FROM traces`). A token is
+reused for the same origin and path until it expires or the server refuses it.
+
+Exit codes:
+  0  the server answered (any HTTP status; with --no-pay or --dry-run, the price)
+  1  other error (bad flags or configuration, storage)
+  2  usage error
+  3  over the limit: --max-sats, a budget or the fiat cap (nothing paid)
+  4  payment failed (no money moved)
+  5  paid, but the server refused the credential (money moved)
+  6  network error (no money moved, or the token is kept if it did)
+  7  payment state unknown (money may have moved; the next run recovers it)
+  8  refused before paying: bad or mismatched invoice, unusable challenge,
+     wrong network, new payee for a known origin, no wallet (nothing paid)")]
 pub struct Args {
     /// The URL to fetch.
     pub url: String,
+
+    /// HTTP method [default: GET, or POST with --data].
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    pub method: Option<String>,
+
+    /// Extra header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// Request body; `@FILE` reads a file, `@-` standard input.
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    pub data: Option<String>,
+
+    /// Also print the status line and response headers (text output).
+    #[arg(short = 'i', long)]
+    pub include: bool,
+
+    /// Write the body to FILE instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// No progress messages on standard error.
+    #[arg(short = 's', long)]
+    pub silent: bool,
+
+    /// The most to pay for one request, in sats.
+    #[arg(
+        long,
+        env = "L402_MAX_SATS",
+        value_name = "SATS",
+        default_value_t = 1000
+    )]
+    pub max_sats: u64,
+
+    /// The most routing fee per payment, in sats.
+    #[arg(
+        long,
+        env = "L402_MAX_FEE_SATS",
+        value_name = "SATS",
+        default_value_t = 10
+    )]
+    pub max_fee_sats: u64,
+
+    /// Do not pay: show the price.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub no_pay: bool,
+
+    /// Run every check (invoice, limits, budgets) but do not pay.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Budget: at most this many sats in any rolling hour.
+    #[arg(long, env = "L402_BUDGET_HOUR_SATS", value_name = "SATS")]
+    pub budget_hour: Option<u64>,
+
+    /// Budget: at most this many sats in any rolling day.
+    #[arg(long, env = "L402_BUDGET_DAY_SATS", value_name = "SATS")]
+    pub budget_day: Option<u64>,
+
+    /// Budget: at most this many sats in total (over this data directory).
+    #[arg(long, env = "L402_BUDGET_TOTAL_SATS", value_name = "SATS")]
+    pub budget_total: Option<u64>,
+
+    /// Budget for one domain, `DOMAIN=SATS` (repeatable).
+    #[arg(long, value_name = "DOMAIN=SATS")]
+    pub budget_domain: Vec<String>,
+
+    /// Fiat envelope cap in minor units (cents), e.g. 500 = $5.00.
+    #[arg(long, value_name = "MINOR", requires = "fiat_currency")]
+    pub fiat_cap: Option<u64>,
+
+    /// Fiat envelope currency (e.g. usd).
+    #[arg(long, value_name = "CODE")]
+    pub fiat_currency: Option<String>,
+
+    /// Fiat envelope id: spending accumulates per id [default: default].
+    #[arg(long, value_name = "ID", default_value = "default")]
+    pub fiat_envelope: String,
+
+    /// Fiat envelope lifetime from first use, in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub fiat_ttl: Option<u64>,
+
+    /// Static BTC price in minor units per BTC (instead of fetching one).
+    #[arg(long, value_name = "MINOR_PER_BTC")]
+    pub btc_price: Option<u64>,
+
+    /// Price API URL (`{currency}` is replaced) [default: CoinGecko].
+    #[arg(long, value_name = "URL", requires = "price_pointer")]
+    pub price_url: Option<String>,
+
+    /// JSON pointer to the price in the price API's answer.
+    #[arg(long, value_name = "POINTER")]
+    pub price_pointer: Option<String>,
+
+    /// Only pay invoices for this network (bitcoin, testnet, signet,
+    /// regtest) [default: regtest with the dev wallet].
+    #[arg(long, value_name = "NETWORK")]
+    pub network: Option<String>,
+
+    /// LNbits base URL of the paying wallet.
+    #[arg(long, env = "L402_WALLET_LNBITS_URL", value_name = "URL")]
+    pub lnbits_url: Option<String>,
+
+    /// LNbits admin key of the paying wallet.
+    #[arg(
+        long,
+        env = "L402_WALLET_LNBITS_ADMIN_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub lnbits_admin_key: Option<String>,
+
+    /// Waits before re-sending a paid credential the server has not accepted
+    /// yet, in ms, comma-separated (never pays again).
+    #[arg(long, value_name = "MS,MS,..", default_value = "250,750,1500")]
+    pub retry_backoff_ms: String,
+
+    /// HTTP timeout per request, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub timeout: u64,
 }
 
 /// Fetches the URL.
-pub async fn run(_global: &Global, _args: Args) -> ExitCode {
-    eprintln!("l402 get: not built yet (issue 5)");
-    ExitCode::FAILURE
+pub async fn run(global: &Global, args: Args) -> ExitCode {
+    match fetch(global, &args).await {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if global.json {
+                let out = json!({"ok": false, "error": {"code": "error", "message": format!("{e:#}"), "money_moved": "no"}});
+                println!("{out}");
+            } else {
+                eprintln!("l402 get: error: {e:#}");
+            }
+            ExitCode::from(exit::OTHER)
+        }
+    }
+}
+
+fn parse_network(s: &str) -> anyhow::Result<Currency> {
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "bitcoin" | "mainnet" => Currency::Bitcoin,
+        "testnet" => Currency::BitcoinTestnet,
+        "signet" => Currency::Signet,
+        "regtest" => Currency::Regtest,
+        "simnet" => Currency::Simnet,
+        other => bail!("unknown network {other:?} (bitcoin, testnet, signet, regtest)"),
+    })
+}
+
+fn read_body(data: &str) -> anyhow::Result<Vec<u8>> {
+    match data.strip_prefix('@') {
+        Some("-") => {
+            let mut body = Vec::new();
+            std::io::stdin().read_to_end(&mut body)?;
+            Ok(body)
+        }
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {path}")),
+        None => Ok(data.as_bytes().to_vec()),
+    }
+}
+
+/// The paying wallet, and whether it is the dev node's.
+fn wallet(global: &Global, args: &Args) -> anyhow::Result<Option<(Arc<dyn Wallet>, bool)>> {
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    match (&args.lnbits_url, &args.lnbits_admin_key) {
+        (Some(url), Some(key)) => {
+            let client = LnbitsClient::builder(url)
+                .admin_key(key)
+                .timeout(timeout)
+                .build()?;
+            return Ok(Some((Arc::new(client), false)));
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            bail!("an LNbits wallet needs both --lnbits-url and --lnbits-admin-key")
+        }
+        (None, None) => {}
+    }
+    match devwallet::read(&global.data_dir)? {
+        Some(file) => {
+            let client = LnbitsClient::builder(&file.url)
+                .admin_key(&file.admin_key)
+                .invoice_key(&file.invoice_key)
+                .timeout(timeout)
+                .build()?;
+            Ok(Some((Arc::new(client), true)))
+        }
+        None => Ok(None),
+    }
+}
+
+fn progress(event: &Event<'_>) {
+    match event {
+        Event::Challenged(quote) => {
+            let amount = quote
+                .amount_sats()
+                .map_or_else(|| "an unstated amount".to_string(), |s| format!("{s} sats"));
+            eprintln!(
+                "l402: payment required: {amount} ({} invoice, payee {}…)",
+                quote.network,
+                &quote.payee[..quote.payee.len().min(16)]
+            );
+        }
+        Event::Paying(quote) => eprintln!(
+            "l402: paying {} sats…",
+            quote.amount_sats().unwrap_or_default()
+        ),
+        Event::Paid(payment) => {
+            abort_hook(event);
+            eprintln!(
+                "l402: paid {} sats (fee {} msat), preimage checked",
+                payment.amount_msat.div_ceil(1000),
+                payment.fee_msat
+            );
+        }
+        Event::Recovered(hash) => {
+            eprintln!(
+                "l402: recovered the token of an interrupted payment ({hash}); not paying again"
+            )
+        }
+        Event::TokenRefused { status } => {
+            eprintln!("l402: stored token refused (HTTP {status}); dropping it")
+        }
+        Event::Retrying {
+            attempt,
+            status,
+            delay,
+        } => eprintln!(
+            "l402: server answered {status} to the paid credential; retry {attempt} in {} ms (no new payment)",
+            delay.as_millis()
+        ),
+        _ => {}
+    }
+}
+
+/// Test hook (debug builds only): with `L402_TEST_ABORT_AFTER_PAY` set, the
+/// process aborts right after the wallet pays, before the token is stored,
+/// so tests can check that the next run recovers instead of paying again.
+fn abort_hook(event: &Event<'_>) {
+    #[cfg(debug_assertions)]
+    if matches!(event, Event::Paid(_)) && std::env::var_os("L402_TEST_ABORT_AFTER_PAY").is_some() {
+        std::process::abort();
+    }
+    let _ = event;
+}
+
+async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
+    let mut builder = Client::builder()
+        .max_payment_sats(args.max_sats)
+        .max_fee_sats(args.max_fee_sats)
+        .auto_pay(!args.no_pay)
+        .dry_run(args.dry_run)
+        .timeout(Duration::from_secs(args.timeout.max(1)));
+    let backoff = args
+        .retry_backoff_ms
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<u64>().map(Duration::from_millis))
+        .collect::<Result<Vec<_>, _>>()
+        .context("--retry-backoff-ms takes comma-separated milliseconds")?;
+    builder = builder.retry_backoff(backoff);
+
+    let mut network = args.network.as_deref().map(parse_network).transpose()?;
+    match wallet(global, args)? {
+        Some((wallet, is_dev)) => {
+            if is_dev && network.is_none() {
+                network = Some(Currency::Regtest);
+            }
+            builder = builder.wallet(wallet);
+        }
+        None if args.no_pay || args.dry_run => {}
+        None => bail!(
+            "no wallet configured: start `l402 serve` (its dev node writes {}), or pass \
+             --lnbits-url and --lnbits-admin-key",
+            devwallet::path(&global.data_dir).display()
+        ),
+    }
+    if let Some(network) = network {
+        builder = builder.network(network);
+    }
+
+    let mut budget = Budget::new();
+    if let Some(s) = args.budget_hour {
+        budget = budget.per_hour_sats(s);
+    }
+    if let Some(s) = args.budget_day {
+        budget = budget.per_day_sats(s);
+    }
+    if let Some(s) = args.budget_total {
+        budget = budget.total_sats(s);
+    }
+    for spec in &args.budget_domain {
+        let (domain, sats) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--budget-domain takes DOMAIN=SATS, not {spec:?}"))?;
+        let sats = sats
+            .trim()
+            .parse()
+            .with_context(|| format!("--budget-domain {spec:?}"))?;
+        budget = budget.per_domain_sats(domain.trim(), sats);
+    }
+    builder = builder.budget(budget);
+
+    if let Some(cap) = args.fiat_cap {
+        let currency = args.fiat_currency.as_deref().unwrap_or("usd");
+        let mut envelope = FiatEnvelope::new(args.fiat_envelope.clone(), currency, cap);
+        if let Some(ttl) = args.fiat_ttl {
+            envelope = envelope.ttl(Duration::from_secs(ttl));
+        }
+        let source: Arc<dyn PriceSource> = match (args.btc_price, &args.price_url) {
+            (Some(price), _) => Arc::new(StaticPrice::new(currency, price)),
+            (None, Some(url)) => Arc::new(HttpPriceSource::new(
+                url.clone(),
+                args.price_pointer.clone().unwrap_or_default(),
+            )),
+            (None, None) => Arc::new(HttpPriceSource::coingecko()),
+        };
+        builder = builder.fiat_envelope(envelope).price_source(source);
+    }
+
+    let store = SqliteStore::open(global.data_dir.join(DB_FILE))
+        .await
+        .with_context(|| format!("opening {}", global.data_dir.join(DB_FILE).display()))?;
+    builder = builder.sqlite(store);
+    if global.json || args.silent {
+        builder = builder.on_event(abort_hook);
+    } else {
+        builder = builder.on_event(progress);
+    }
+    Ok(builder.build()?)
+}
+
+async fn fetch(global: &Global, args: &Args) -> anyhow::Result<u8> {
+    let client = build_client(global, args).await?;
+    let body = args.data.as_deref().map(read_body).transpose()?;
+    let method = match &args.method {
+        Some(m) => Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+            .map_err(|_| anyhow!("invalid method {m:?}"))?,
+        None if body.is_some() => Method::POST,
+        None => Method::GET,
+    };
+    let mut request = client.request(method, &args.url);
+    for header in &args.headers {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| anyhow!("-H takes `Name: value`, not {header:?}"))?;
+        request = request.header(name.trim(), value.trim());
+    }
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    match request.send().await {
+        Ok(response) => {
+            output(global, args, &response)?;
+            Ok(0)
+        }
+        Err(e) => {
+            report_error(global, &e);
+            Ok(exit_code(&e))
+        }
+    }
+}
+
+fn exit_code(e: &FetchError) -> u8 {
+    match e {
+        FetchError::Refused(r) if r.is_over_limit() => exit::OVER_LIMIT,
+        FetchError::Refused(_) | FetchError::BadChallenge(_) => exit::REFUSED,
+        FetchError::PaymentFailed { .. } => exit::PAYMENT_FAILED,
+        FetchError::ServerRefused { .. } => exit::SERVER_REFUSED,
+        FetchError::Network(_) | FetchError::AfterPayment { .. } => exit::NETWORK,
+        FetchError::PaymentUnknown { .. } => exit::PAYMENT_UNKNOWN,
+        _ => exit::OTHER,
+    }
+}
+
+fn moved(m: MoneyMoved) -> &'static str {
+    match m {
+        MoneyMoved::No => "no",
+        MoneyMoved::Yes => "yes",
+        MoneyMoved::Unknown => "unknown",
+    }
+}
+
+fn report_error(global: &Global, e: &FetchError) {
+    if global.json {
+        let mut out = json!({
+            "ok": false,
+            "error": {
+                "code": e.code(),
+                "message": e.to_string(),
+                "money_moved": moved(e.money_moved()),
+                "exit_code": exit_code(e),
+            },
+        });
+        if let Some(receipt) = e.receipt() {
+            out["receipt"] = serde_json::to_value(receipt).unwrap_or(Value::Null);
+        }
+        if let FetchError::ServerRefused { status, body, .. } = e {
+            out["status"] = json!(status);
+            out["body"] = json!(body);
+        }
+        println!("{out}");
+    } else {
+        eprintln!("l402 get: {e} [{}]", e.money_moved());
+    }
+}
+
+fn output(global: &Global, args: &Args, response: &Response) -> anyhow::Result<()> {
+    if global.json {
+        let headers: serde_json::Map<String, Value> = response
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+                )
+            })
+            .collect();
+        let mut out = json!({
+            "ok": true,
+            "status": response.status.as_u16(),
+            "url": response.url.to_string(),
+            "headers": headers,
+            "token": response.token,
+            "paid": response.token == TokenUse::Paid,
+            "receipt": response.receipt,
+            "quote": response.quote,
+            "would_pay": response.would_pay,
+        });
+        match std::str::from_utf8(&response.body) {
+            Ok(text) => out["body"] = json!(text),
+            Err(_) => out["body_hex"] = json!(hex_encode(&response.body)),
+        }
+        if let Ok(v) = serde_json::from_slice::<Value>(&response.body) {
+            out["body_json"] = v;
+        }
+        println!("{out}");
+        return Ok(());
+    }
+    if let Some(quote) = &response.quote {
+        let amount = quote
+            .amount_sats()
+            .map_or_else(|| "no amount stated".to_string(), |s| format!("{s} sats"));
+        let verdict = if response.would_pay {
+            " (dry run: every check passed; not paid)"
+        } else {
+            " (not paid)"
+        };
+        println!("price: {amount}{verdict}");
+        println!("payment hash: {}", quote.payment_hash);
+        println!("network: {}  payee: {}", quote.network, quote.payee);
+        if let Some(d) = quote.description.as_deref().filter(|d| !d.is_empty()) {
+            println!("description: {d}");
+        }
+        return Ok(());
+    }
+    if !args.silent {
+        if let Some(receipt) = &response.receipt {
+            eprintln!(
+                "l402: {} {} sats; payment hash {}",
+                if receipt.recovered {
+                    "recovered"
+                } else {
+                    "paid"
+                },
+                receipt.amount_msat.div_ceil(1000),
+                receipt.payment_hash
+            );
+        } else if response.token == TokenUse::Cached {
+            eprintln!("l402: reused a stored token (nothing paid)");
+        }
+    }
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    if args.include {
+        writeln!(out, "HTTP {}", response.status)?;
+        for (name, value) in &response.headers {
+            writeln!(out, "{name}: {}", String::from_utf8_lossy(value.as_bytes()))?;
+        }
+        writeln!(out)?;
+    }
+    out.write_all(&response.body)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
