@@ -1110,30 +1110,52 @@ impl Client {
             created_at: unix_now(),
             resolved_at: None,
         };
-        match self
-            .inner
-            .ledger
-            .reserve(&entry, &self.inner.budget, charge.as_ref())
-            .await
-        {
-            Ok(Reserved::New) => {}
-            Ok(Reserved::Existing(existing)) => {
-                // Never pay one invoice twice.
-                return match self.resolve_entry(&*wallet, &existing).await? {
-                    Resolution::Paid(receipt) => {
-                        self.retry_with(req, scope, &existing.macaroon, receipt, draft)
-                            .await
+        // Another process may be paying for this scope right now: wait for
+        // its token rather than paying a second time.
+        let mut waits = [50, 100, 200, 400, 800, 1600, 3200]
+            .map(Duration::from_millis)
+            .into_iter();
+        loop {
+            let reserved = self
+                .inner
+                .ledger
+                .reserve(&entry, &self.inner.budget, charge.as_ref())
+                .await;
+            match reserved {
+                Ok(Reserved::New) => break,
+                Ok(Reserved::Existing(existing)) => {
+                    // Never pay one invoice twice.
+                    return match self.resolve_entry(&*wallet, &existing).await? {
+                        Resolution::Paid(receipt) => {
+                            self.retry_with(req, scope, &existing.macaroon, receipt, draft)
+                                .await
+                        }
+                        Resolution::Failed => Err(Refusal::AlreadyAttempted(hash).into()),
+                        Resolution::Unresolved(reason) => Err(FetchError::PaymentUnknown {
+                            payment_hash: hash,
+                            reason,
+                        }),
+                    };
+                }
+                Ok(Reserved::InFlight(other)) => {
+                    let Some(delay) = waits.next() else {
+                        return Err(FetchError::PaymentUnknown {
+                            payment_hash: other.payment_hash,
+                            reason: format!(
+                                "another payment for {scope} is still in flight; not paying a \
+                                 second time"
+                            ),
+                        });
+                    };
+                    tokio::time::sleep(delay).await;
+                    if let Some(response) = self.try_stored(req, scope, draft).await? {
+                        return Ok(response);
                     }
-                    Resolution::Failed => Err(Refusal::AlreadyAttempted(hash).into()),
-                    Resolution::Unresolved(reason) => Err(FetchError::PaymentUnknown {
-                        payment_hash: hash,
-                        reason,
-                    }),
-                };
+                }
+                Err(LedgerError::Budget(e)) => return Err(Refusal::Budget(e).into()),
+                Err(LedgerError::Envelope(e)) => return Err(Refusal::Envelope(e).into()),
+                Err(LedgerError::Storage(e)) => return Err(storage(MoneyMoved::No)(e)),
             }
-            Err(LedgerError::Budget(e)) => return Err(Refusal::Budget(e).into()),
-            Err(LedgerError::Envelope(e)) => return Err(Refusal::Envelope(e).into()),
-            Err(LedgerError::Storage(e)) => return Err(storage(MoneyMoved::No)(e)),
         }
 
         self.emit(Event::Paying(&offer.quote));
@@ -1410,7 +1432,7 @@ impl Client {
         for entry in pending.iter().filter(|e| e.scope == scope.as_str()) {
             // Another process may be paying it right now: give it a moment.
             let mut resolution = self.resolve_entry(wallet, entry).await?;
-            for delay in [100, 250, 500, 1000].map(Duration::from_millis) {
+            for delay in [100, 200, 400, 800, 1600, 3200].map(Duration::from_millis) {
                 if !matches!(resolution, Resolution::Unresolved(_)) {
                     break;
                 }

@@ -130,6 +130,9 @@ pub enum Reserved {
     New,
     /// This payment hash is already journaled: do **not** pay it again.
     Existing(Box<JournalEntry>),
+    /// Another payment for the same scope is pending (another process is
+    /// paying for it): wait for its token instead of paying too.
+    InFlight(Box<JournalEntry>),
 }
 
 /// Reserving failed.
@@ -161,7 +164,8 @@ pub enum LedgerError {
 #[async_trait::async_trait]
 pub trait Ledger: Send + Sync {
     /// Atomically: if `entry.payment_hash` is journaled already, returns it
-    /// ([`Reserved::Existing`]); otherwise checks `budget` (and the fiat
+    /// ([`Reserved::Existing`]); if another payment for `entry.scope` is
+    /// pending, returns that ([`Reserved::InFlight`]); otherwise checks `budget` (and the fiat
     /// `charge`, if any) against what is spent and journals `entry` as
     /// pending.
     ///
@@ -295,6 +299,13 @@ impl Ledger for MemoryLedger {
         let mut inner = self.inner.lock().map_err(lock_poisoned)?;
         if let Some(existing) = inner.entries.get(&entry.payment_hash) {
             return Ok(Reserved::Existing(Box::new(existing.clone())));
+        }
+        if let Some(other) = inner
+            .entries
+            .values()
+            .find(|e| e.state == PaymentState::Pending && e.scope == entry.scope)
+        {
+            return Ok(Reserved::InFlight(Box::new(other.clone())));
         }
         let now = unix_now();
         let spent = spent_of(inner.entries.values(), &entry.domain, now);

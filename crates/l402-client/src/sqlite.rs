@@ -39,13 +39,22 @@ pub struct SqliteStore {
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "l402 client state".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/0001_client.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "l402 client state".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0001_client.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "pending payments by scope".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0002_scope_index.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 fn i64_of(v: u64) -> i64 {
@@ -242,6 +251,17 @@ impl Ledger for SqliteStore {
             .map_err(StoreError::from)?;
         if let Some(row) = existing {
             return Ok(Reserved::Existing(Box::new(Self::entry_of(&row)?)));
+        }
+        let in_flight = sqlx::query(
+            "SELECT * FROM payments WHERE scope = ?1 AND state = 'pending' \
+             ORDER BY created_at LIMIT 1",
+        )
+        .bind(&entry.scope)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        if let Some(row) = in_flight {
+            return Ok(Reserved::InFlight(Box::new(Self::entry_of(&row)?)));
         }
         let spent = sqlx::query(SPENT_SQL)
             .bind(i64_of(now))

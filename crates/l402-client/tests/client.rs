@@ -548,3 +548,34 @@ async fn no_wallet_is_a_refusal() {
     let err = client.get(&server.url("/paid/x")).send().await.unwrap_err();
     assert!(matches!(refusal(&err), Refusal::NoWallet));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_sharing_one_database_make_one_payment() {
+    // Separate clients (as separate processes would be) share only the
+    // SQLite journal: the one that journals first pays, the others wait for
+    // its token.
+    let (dev, server) = setup(Mode::Normal, 6).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shared.sqlite");
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(
+            builder(&dev)
+                .sqlite(SqliteStore::open(&db).await.unwrap())
+                .build()
+                .unwrap(),
+        );
+    }
+    let url = server.url("/paid/shared");
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let client = clients[i % clients.len()].clone();
+            let url = url.clone();
+            tokio::spawn(async move { client.get(&url).send().await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().status, 200);
+    }
+    assert_eq!(dev.spent_sats(FUNDS).await, 6);
+}
