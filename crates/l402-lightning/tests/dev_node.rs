@@ -415,3 +415,27 @@ async fn concurrent_creation_is_batched_and_durable() {
     .unwrap();
     node.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_wallet_lookups_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::builder()
+        .data_dir(dir.path())
+        .open()
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let node = node.clone();
+        tasks.push(tokio::spawn(async move {
+            node.wallet("shared").await.unwrap().id().to_string()
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    node.close().await;
+}

@@ -423,18 +423,24 @@ impl DevNode {
     /// # Errors
     /// [`DevNodeError`] if the ledger fails.
     pub async fn wallet(&self, name: &str) -> Result<DevWallet, DevNodeError> {
+        if let Some(wallet) = self.oldest_wallet(name).await? {
+            return Ok(wallet);
+        }
+        let created = self.create_wallet(name).await?;
+        // Two callers racing to create the same name both get the oldest.
+        Ok(self.oldest_wallet(name).await?.unwrap_or(created))
+    }
+
+    async fn oldest_wallet(&self, name: &str) -> Result<Option<DevWallet>, BackendError> {
         let row = sqlx::query(
             "SELECT id, name, invoice_key, admin_key FROM wallets WHERE name = ?1 \
              ORDER BY created_at, rowid LIMIT 1",
         )
         .bind(name)
-        .fetch_optional(&self.inner.pool)
+        .fetch_optional(&self.inner.writer)
         .await
         .map_err(storage)?;
-        match row {
-            Some(row) => Ok(self.wallet_from_row(&row)?),
-            None => self.create_wallet(name).await,
-        }
+        row.map(|row| self.wallet_from_row(&row)).transpose()
     }
 
     /// Creates a new wallet with fresh keys and zero balance, even if one of
