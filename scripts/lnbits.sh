@@ -12,7 +12,7 @@
 # Then:  source "$(bash scripts/lnbits.sh envfile)"  (or eval "$(bash scripts/lnbits.sh env)")
 #        L402_REQUIRE_LNBITS=1 cargo test -p l402-lightning
 #
-# Knobs (env): L402_LNBITS_VENV (default $HOME/.cache/l402/lnbits-venv),
+# Knobs (env): L402_LNBITS_VENV (default ${XDG_CACHE_HOME:-$HOME/.cache}/l402/lnbits-venv),
 # L402_LNBITS_PORT (default 5002), L402_LNBITS_STATE (default $repo/target/lnbits),
 # L402_LNBITS_PYTHON (default: first of python3.12 python3.11 python3.10 python3).
 #
@@ -21,7 +21,7 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${L402_LNBITS_VENV:-$HOME/.cache/l402/lnbits-venv}"
+VENV="${L402_LNBITS_VENV:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/l402/lnbits-venv}"
 PORT="${L402_LNBITS_PORT:-5002}"
 STATE="${L402_LNBITS_STATE:-$REPO/target/lnbits}"
 ENVFILE="$STATE/lnbits.env"
@@ -94,6 +94,9 @@ start() {
         cat "$ENVFILE"
         return
     fi
+    if [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL/" || true)" != 000 ]]; then
+        die "something already answers on $URL; set L402_LNBITS_PORT to a free port"
+    fi
     install
     rm -rf "$STATE"
     mkdir -p "$STATE/data"
@@ -122,6 +125,8 @@ start() {
         exec setsid "$VENV/bin/lnbits" --host 127.0.0.1 --port "$PORT" >"$LOG" 2>&1
     ) &
     echo $! >"$PIDFILE"
+    # Any failure from here on: show the log and stop what was started.
+    trap 'if [[ "${ready:-}" != 1 ]]; then log "startup failed; log tail:"; tail -30 "$LOG" >&2 || true; stop; fi' EXIT
 
     local i code=""
     for i in $(seq 1 120); do
@@ -153,6 +158,7 @@ start() {
         echo "export L402_LNBITS_PAYER_ADMIN_KEY=$(printf '%s' "$payer" | json adminkey)"
     } >"$ENVFILE"
     chmod 600 "$ENVFILE"
+    ready=1
     log "ready: merchant and payer wallets created, payer credited 1,000,000 sat"
     log "env written to $ENVFILE; use: source $ENVFILE"
     cat "$ENVFILE"
