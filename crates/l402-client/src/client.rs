@@ -1122,7 +1122,20 @@ impl Client {
                 .reserve(&entry, &self.inner.budget, charge.as_ref())
                 .await;
             match reserved {
-                Ok(Reserved::New) => break,
+                Ok(Reserved::New) => {
+                    // A payment that finished between our token check and
+                    // the reservation left its token behind (tokens are
+                    // stored before the journal is settled): use it.
+                    if let Some(response) = self.try_stored(req, scope, draft).await? {
+                        let _ = self
+                            .inner
+                            .ledger
+                            .release(&hash, "a token for this scope appeared; not paid")
+                            .await;
+                        return Ok(response);
+                    }
+                    break;
+                }
                 Ok(Reserved::Existing(existing)) => {
                     // Never pay one invoice twice.
                     return match self.resolve_entry(&*wallet, &existing).await? {
@@ -1276,13 +1289,6 @@ impl Client {
         draft.amount_msat = Some(receipt.amount_msat);
         draft.preimage = Some(receipt.preimage.to_hex());
         let inner = &self.inner;
-        if let Err(e) = inner
-            .ledger
-            .settle(&receipt.payment_hash, &receipt.preimage, receipt.fee_msat)
-            .await
-        {
-            draft.notes.push(format!("journal: {e}"));
-        }
         let token = StoredToken {
             scope: scope.as_str().to_string(),
             macaroon: macaroon.to_string(),
@@ -1293,6 +1299,15 @@ impl Client {
         };
         if let Err(e) = inner.tokens.put(&token).await {
             draft.notes.push(format!("token store: {e}"));
+        }
+        // Settled only once the token is stored: a concurrent request that
+        // finds no pending payment for the scope then finds the token.
+        if let Err(e) = inner
+            .ledger
+            .settle(&receipt.payment_hash, &receipt.preimage, receipt.fee_msat)
+            .await
+        {
+            draft.notes.push(format!("journal: {e}"));
         }
         if inner.pin_payees
             && let Some(payee) = payee
@@ -1554,10 +1569,7 @@ impl Client {
                     ),
                     recovered: true,
                 };
-                ledger
-                    .settle(&hash, &p.preimage, p.fee_msat)
-                    .await
-                    .map_err(storage(MoneyMoved::Yes))?;
+                let preimage = p.preimage.clone();
                 let scope_url = Url::parse(&entry.url).ok();
                 let token = StoredToken {
                     scope: entry.scope.clone(),
@@ -1574,6 +1586,10 @@ impl Client {
                 self.inner
                     .tokens
                     .put(&token)
+                    .await
+                    .map_err(storage(MoneyMoved::Yes))?;
+                ledger
+                    .settle(&hash, &preimage, p.fee_msat)
                     .await
                     .map_err(storage(MoneyMoved::Yes))?;
                 if self.inner.pin_payees

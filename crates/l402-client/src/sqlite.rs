@@ -87,6 +87,22 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
         }
+        // Processes opening a new database at once must not both migrate it:
+        // hold an exclusive lock on a side file while opening.
+        let lock_path = format!("{}.lock", path.as_ref().display());
+        let lock = tokio::task::spawn_blocking(move || -> Result<std::fs::File, StoreError> {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(|e| StoreError(format!("{lock_path}: {e}")))?;
+            file.lock()
+                .map_err(|e| StoreError(format!("locking {lock_path}: {e}")))?;
+            Ok(file)
+        })
+        .await
+        .map_err(|e| StoreError(format!("lock task: {e}")))??;
         let options = SqliteConnectOptions::new()
             .filename(path.as_ref())
             .create_if_missing(true)
@@ -97,7 +113,9 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        Self::migrated(pool).await
+        let store = Self::migrated(pool).await;
+        drop(lock);
+        store
     }
 
     /// An in-memory database (one connection), lost when dropped.
