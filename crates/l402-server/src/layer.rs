@@ -1,8 +1,9 @@
 //! The tower layer that charges per request.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use http::{Request, Response, StatusCode};
 use http_body::Body;
 use l402::{
     Caveat, ChallengeStyle, Credential, Keyring, Minter, RequestContext, Verified, Verifier,
+    VerifyError, check_caveats,
 };
 use l402_lightning::{InvoiceRequest, Receiver};
 use tower_layer::Layer;
@@ -78,6 +80,7 @@ struct Shared {
     on_rejection: Option<Arc<RejectionFn>>,
     idempotency: Option<IdempotencyKey>,
     cache: ChallengeCache,
+    tokens: TokenCache,
     style: ChallengeStyle,
     max_authorization_bytes: usize,
     retry_after_secs: u64,
@@ -86,7 +89,7 @@ struct Shared {
 /// A tower [`Layer`] that puts routes behind L402.
 ///
 /// ```
-/// use std::sync::Arc;
+/// use std::sync::{Arc, RwLock};
 /// use axum::{Router, routing::get};
 /// use l402::Keyring;
 /// use l402_lightning::dev::DevNode;
@@ -188,7 +191,7 @@ impl L402LayerBuilder {
     /// An error answers 503 with code `price_unavailable`.
     ///
     /// ```
-    /// # use std::sync::Arc;
+    /// # use std::sync::{Arc, RwLock};
     /// # fn demo(b: l402_server::L402LayerBuilder) -> l402_server::L402LayerBuilder {
     /// b.price_async(|parts| {
     ///     let big = parts.uri.query().is_some_and(|q| q.contains("size=large"));
@@ -334,6 +337,7 @@ impl L402LayerBuilder {
                 on_rejection: self.on_rejection,
                 idempotency: self.idempotency,
                 cache: ChallengeCache::default(),
+                tokens: TokenCache::default(),
                 style: self.style,
                 max_authorization_bytes: self.max_authorization_bytes,
                 retry_after_secs: self.retry_after_secs,
@@ -433,17 +437,17 @@ impl Shared {
         }
         let resource = self.resource.get(&parts, || parts.uri.path().to_owned());
 
-        if let Some(credential) = self.credential(&parts) {
-            let mut ctx = RequestContext::now()
-                .resource(resource.as_str())
-                .amount_sats(price)
-                .method(parts.method.as_str());
-            if let Some(service) = &self.service {
-                ctx = ctx.service(service.as_str());
-            }
-            match self.verifier.verify(&credential, &ctx) {
+        let mut ctx = RequestContext::now()
+            .resource(resource.as_str())
+            .amount_sats(price)
+            .method(parts.method.as_str());
+        if let Some(service) = &self.service {
+            ctx = ctx.service(service.as_str());
+        }
+        if let Some(outcome) = self.authenticate(&parts, &ctx) {
+            match outcome {
                 Ok(verified) => {
-                    parts.extensions.insert(paid(verified, resource, price));
+                    parts.extensions.insert(paid(&verified, resource, price));
                     let response = inner.call(Request::from_parts(parts, body)).await?;
                     return Ok(response.map(ResponseBody::inner));
                 }
@@ -492,23 +496,44 @@ impl Shared {
         })
     }
 
-    /// The first usable L402 credential: an `Authorization` value, else
-    /// Aperture's header-less gRPC metadata form.
-    fn credential(&self, parts: &Parts) -> Option<Credential> {
-        let from_authorization = parts
-            .headers
-            .get_all(header::AUTHORIZATION)
+    /// Verifies the first usable L402 credential (an `Authorization` value,
+    /// else Aperture's header-less gRPC metadata form); `None` if there is none.
+    ///
+    /// A credential that verified before is found in the token cache by its
+    /// exact `Authorization` text: its signature and preimage were checked
+    /// then, so only its caveats are checked again against this request.
+    fn authenticate(
+        &self,
+        parts: &Parts,
+        ctx: &RequestContext,
+    ) -> Option<Result<Arc<Verified>, VerifyError>> {
+        for value in parts.headers.get_all(header::AUTHORIZATION) {
+            let Ok(text) = value.to_str() else { continue };
+            if let Some(verified) = self.tokens.get(text) {
+                return Some(match check_caveats(verified.caveats.iter(), ctx) {
+                    Ok(()) => Ok(verified),
+                    Err(e) => {
+                        self.tokens.remove(text);
+                        Err(VerifyError::Caveat(e))
+                    }
+                });
+            }
+            let Ok(credential) = text.parse::<Credential>() else {
+                continue;
+            };
+            return Some(self.verifier.verify(&credential, ctx).map(|verified| {
+                let verified = Arc::new(verified);
+                self.tokens.insert(text, verified.clone());
+                verified
+            }));
+        }
+        let credential = ["grpc-metadata-macaroon", "macaroon"]
             .iter()
+            .filter_map(|name| parts.headers.get(*name))
+            .filter(|v| v.len() <= self.max_authorization_bytes)
             .filter_map(|v| v.to_str().ok())
-            .find_map(|v| v.parse::<Credential>().ok());
-        from_authorization.or_else(|| {
-            ["grpc-metadata-macaroon", "macaroon"]
-                .iter()
-                .filter_map(|name| parts.headers.get(*name))
-                .filter(|v| v.len() <= self.max_authorization_bytes)
-                .filter_map(|v| v.to_str().ok())
-                .find_map(|v| Credential::from_grpc_metadata(v).ok())
-        })
+            .find_map(|v| Credential::from_grpc_metadata(v).ok())?;
+        Some(self.verifier.verify(&credential, ctx).map(Arc::new))
     }
 
     fn unavailable(&self, code: &'static str, message: &str) -> Response<Bytes> {
@@ -579,14 +604,46 @@ impl Shared {
     }
 }
 
-fn paid(verified: Verified, resource: String, amount_sats: u64) -> Paid {
+fn paid(verified: &Verified, resource: String, amount_sats: u64) -> Paid {
     let valid_until = verified.caveat("valid_until").and_then(|v| v.parse().ok());
     Paid {
         resource,
         amount_sats,
         payment_hash: verified.payment_hash(),
         token_id: verified.token_id(),
-        caveats: verified.caveats,
+        caveats: verified.caveats.clone(),
         valid_until,
+    }
+}
+
+/// Credentials that verified, by their exact `Authorization` text. Only
+/// genuine, paid tokens get in, so it cannot be filled without paying; it is
+/// bounded all the same.
+#[derive(Default)]
+struct TokenCache {
+    entries: RwLock<HashMap<Box<str>, Arc<Verified>>>,
+}
+
+/// The most verified credentials remembered per layer.
+const TOKEN_CACHE_CAPACITY: usize = 16_384;
+
+impl TokenCache {
+    fn get(&self, text: &str) -> Option<Arc<Verified>> {
+        self.entries.read().ok()?.get(text).cloned()
+    }
+
+    fn insert(&self, text: &str, verified: Arc<Verified>) {
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() >= TOKEN_CACHE_CAPACITY {
+                entries.clear();
+            }
+            entries.insert(text.into(), verified);
+        }
+    }
+
+    fn remove(&self, text: &str) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.remove(text);
+        }
     }
 }
