@@ -22,7 +22,10 @@ use std::time::Duration;
 
 use bitcoin::secp256k1::PublicKey;
 pub use lightning_invoice::Currency;
-use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef};
+use lightning_invoice::{
+    Bolt11Invoice, Bolt11InvoiceDescriptionRef, Bolt11SemanticError, DEFAULT_EXPIRY_TIME,
+    ParseOrSemanticError, SignedRawBolt11Invoice, TaggedField,
+};
 
 use crate::PaymentHash;
 
@@ -86,61 +89,152 @@ pub enum InvoiceError {
 }
 
 /// A decoded BOLT11 invoice whose signature has been checked.
+///
+/// Decoding is `lightning-invoice`'s, strict, with one leniency: an invoice
+/// that carries a payment secret but no feature field at all is accepted
+/// (LNbits' FakeWallet and some older nodes issue these; `lightning-invoice`
+/// refuses them). Its signature, its single payment hash, payment secret and
+/// description, and its amount are still checked; an invoice with feature
+/// bits that are invalid (an unknown required feature, say) is refused.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Invoice {
-    inner: Bolt11Invoice,
+    signed: SignedRawBolt11Invoice,
+    payment_hash: PaymentHash,
+    amount_msat: Option<u64>,
+    created_at: u64,
+    expiry_secs: u64,
+    payee: PublicKey,
+    currency: Currency,
+    description: Option<String>,
+    missing_feature_bits: bool,
 }
 
 impl Invoice {
-    /// The underlying `lightning-invoice` value.
-    pub fn as_bolt11(&self) -> &Bolt11Invoice {
-        &self.inner
+    fn from_checked(invoice: Bolt11Invoice) -> Self {
+        let description = match invoice.description() {
+            Bolt11InvoiceDescriptionRef::Direct(d) => Some(d.to_string()),
+            Bolt11InvoiceDescriptionRef::Hash(_) => None,
+        };
+        Invoice {
+            payment_hash: PaymentHash(*AsRef::<[u8; 32]>::as_ref(invoice.payment_hash())),
+            amount_msat: invoice.amount_milli_satoshis(),
+            created_at: invoice.duration_since_epoch().as_secs(),
+            expiry_secs: invoice.expiry_time().as_secs(),
+            payee: invoice.get_payee_pub_key(),
+            currency: invoice.currency(),
+            description,
+            missing_feature_bits: false,
+            signed: invoice.into_signed_raw(),
+        }
+    }
+
+    /// The lenient path: no feature field at all, everything else checked.
+    fn without_feature_bits(text: &str) -> Result<Self, InvoiceError> {
+        let invalid = |e: Bolt11SemanticError| InvoiceError::Invalid(e.to_string());
+        let signed = SignedRawBolt11Invoice::from_str(text)
+            .map_err(|e| InvoiceError::Invalid(e.to_string()))?;
+        let raw = signed.raw_invoice();
+        if raw.features().is_some() {
+            return Err(invalid(Bolt11SemanticError::InvalidFeatures));
+        }
+        if !signed.check_signature() {
+            return Err(invalid(Bolt11SemanticError::InvalidSignature));
+        }
+        let (mut hashes, mut secrets, mut descriptions) = (0, 0, 0);
+        for field in raw.known_tagged_fields() {
+            match field {
+                TaggedField::PaymentHash(_) => hashes += 1,
+                TaggedField::PaymentSecret(_) => secrets += 1,
+                TaggedField::Description(_) | TaggedField::DescriptionHash(_) => descriptions += 1,
+                _ => {}
+            }
+        }
+        match (hashes, secrets, descriptions) {
+            (0, _, _) => return Err(invalid(Bolt11SemanticError::NoPaymentHash)),
+            (2.., _, _) => return Err(invalid(Bolt11SemanticError::MultiplePaymentHashes)),
+            (_, 0, _) => return Err(invalid(Bolt11SemanticError::NoPaymentSecret)),
+            (_, 2.., _) => return Err(invalid(Bolt11SemanticError::MultiplePaymentSecrets)),
+            (_, _, 0) => return Err(invalid(Bolt11SemanticError::NoDescription)),
+            (_, _, 2..) => return Err(invalid(Bolt11SemanticError::MultipleDescriptions)),
+            _ => {}
+        }
+        let amount_msat = match raw.amount_pico_btc() {
+            None => None,
+            Some(pico) if pico % 10 == 0 => Some(pico / 10),
+            Some(_) => return Err(invalid(Bolt11SemanticError::ImpreciseAmount)),
+        };
+        let payee = match raw.payee_pub_key() {
+            Some(key) => key.0,
+            None => {
+                signed
+                    .recover_payee_pub_key()
+                    .map_err(|_| invalid(Bolt11SemanticError::InvalidSignature))?
+                    .0
+            }
+        };
+        let payment_hash = raw
+            .payment_hash()
+            .map(|h| PaymentHash(*AsRef::<[u8; 32]>::as_ref(&h.0)))
+            .ok_or_else(|| invalid(Bolt11SemanticError::NoPaymentHash))?;
+        Ok(Invoice {
+            payment_hash,
+            amount_msat,
+            created_at: raw.data.timestamp.as_unix_timestamp(),
+            expiry_secs: raw
+                .expiry_time()
+                .map_or(DEFAULT_EXPIRY_TIME, |e| e.as_seconds()),
+            payee,
+            currency: raw.currency(),
+            description: raw.description().map(|d| d.to_string()),
+            missing_feature_bits: true,
+            signed: signed.clone(),
+        })
     }
 
     /// The payment hash.
     pub fn payment_hash(&self) -> PaymentHash {
-        PaymentHash(*AsRef::<[u8; 32]>::as_ref(self.inner.payment_hash()))
+        self.payment_hash
     }
 
     /// The amount in millisatoshis, if the invoice has one.
     pub fn amount_msat(&self) -> Option<u64> {
-        self.inner.amount_milli_satoshis()
+        self.amount_msat
     }
 
     /// The amount in whole sats, rounded up, if the invoice has one.
     pub fn amount_sats(&self) -> Option<u64> {
-        self.amount_msat().map(|m| m.div_ceil(1000))
+        self.amount_msat.map(|m| m.div_ceil(1000))
     }
 
     /// The currency (network) of the invoice.
     pub fn currency(&self) -> Currency {
-        self.inner.currency()
+        self.currency.clone()
     }
 
     /// The node key the invoice is payable to.
     pub fn payee(&self) -> PublicKey {
-        self.inner.get_payee_pub_key()
+        self.payee
     }
 
     /// When the invoice was created, in unix seconds.
     pub fn created_at(&self) -> u64 {
-        self.inner.duration_since_epoch().as_secs()
+        self.created_at
     }
 
     /// When the invoice expires, in unix seconds.
     pub fn expires_at(&self) -> u64 {
-        self.inner
-            .expires_at()
-            .map(|d| d.as_secs())
-            .unwrap_or(u64::MAX)
+        self.created_at.saturating_add(self.expiry_secs)
     }
 
     /// The description, if it is a plain one (not a hash).
     pub fn description(&self) -> Option<String> {
-        match self.inner.description() {
-            Bolt11InvoiceDescriptionRef::Direct(d) => Some(d.to_string()),
-            Bolt11InvoiceDescriptionRef::Hash(_) => None,
-        }
+        self.description.clone()
+    }
+
+    /// Whether the invoice was accepted without a feature field (see the
+    /// type's documentation).
+    pub fn missing_feature_bits(&self) -> bool {
+        self.missing_feature_bits
     }
 
     /// Checks the invoice against `requirements`.
@@ -204,10 +298,9 @@ impl Invoice {
 impl FromStr for Invoice {
     type Err = InvoiceError;
 
-    /// Parses and checks the signature (`lightning-invoice` refuses invoices
-    /// with a bad or unrecoverable signature, unknown required features, or no
-    /// payment secret). Surrounding whitespace and a `lightning:` prefix are
-    /// removed.
+    /// Parses and checks the signature (refusing invoices with a bad or
+    /// unrecoverable signature, unknown required features, or no payment
+    /// secret). Surrounding whitespace and a `lightning:` prefix are removed.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.len() > MAX_INVOICE_LEN {
             return Err(InvoiceError::TooLong(s.len()));
@@ -217,19 +310,26 @@ impl FromStr for Invoice {
             .get(..10)
             .filter(|p| p.eq_ignore_ascii_case("lightning:"))
             .map_or(s, |_| &s[10..]);
-        let inner = Bolt11Invoice::from_str(s).map_err(|e| InvoiceError::Invalid(e.to_string()))?;
-        // from_str checks the signature; check again explicitly so the
-        // guarantee does not depend on that detail.
-        inner
-            .check_signature()
-            .map_err(|e| InvoiceError::Invalid(e.to_string()))?;
-        Ok(Invoice { inner })
+        match Bolt11Invoice::from_str(s) {
+            Ok(invoice) => {
+                // from_str checks the signature; check again explicitly so the
+                // guarantee does not depend on that detail.
+                invoice
+                    .check_signature()
+                    .map_err(|e| InvoiceError::Invalid(e.to_string()))?;
+                Ok(Invoice::from_checked(invoice))
+            }
+            Err(ParseOrSemanticError::SemanticError(Bolt11SemanticError::InvalidFeatures)) => {
+                Invoice::without_feature_bits(s)
+            }
+            Err(e) => Err(InvoiceError::Invalid(e.to_string())),
+        }
     }
 }
 
 impl fmt::Display for Invoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.inner)
+        write!(f, "{}", self.signed)
     }
 }
 
@@ -311,5 +411,85 @@ impl InvoiceRequirements {
     pub fn payee(mut self, node: PublicKey) -> Self {
         self.payee = Some(node);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::hashes::{Hash, sha256};
+    use bitcoin::secp256k1::{Secp256k1, SecretKey};
+    use lightning_invoice::{InvoiceBuilder, PaymentSecret, RawTaggedField};
+
+    /// An invoice as LNbits' FakeWallet writes it: a payment secret and no
+    /// feature field. `keep` filters the tagged fields; `signer` signs.
+    fn fakewallet_invoice(
+        keep: impl Fn(&TaggedField) -> bool,
+        signer: [u8; 32],
+        payee: Option<[u8; 32]>,
+    ) -> String {
+        let secp = Secp256k1::new();
+        let mut builder = InvoiceBuilder::new(Currency::Regtest)
+            .description("fake".into())
+            .payment_hash(sha256::Hash::from_byte_array([3; 32]))
+            .payment_secret(PaymentSecret([4; 32]))
+            .amount_milli_satoshis(21_000)
+            .timestamp(std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000))
+            .min_final_cltv_expiry_delta(18);
+        if let Some(p) = payee {
+            let key = SecretKey::from_slice(&p).unwrap();
+            builder = builder.payee_pub_key(PublicKey::from_secret_key(&secp, &key));
+        }
+        let mut raw = builder.build_raw().unwrap();
+        raw.data.tagged_fields.retain(|f| match f {
+            RawTaggedField::KnownSemantics(TaggedField::Features(_)) => false,
+            RawTaggedField::KnownSemantics(t) => keep(t),
+            RawTaggedField::UnknownSemantics(_) => true,
+        });
+        let key = SecretKey::from_slice(&signer).unwrap();
+        raw.sign::<_, ()>(|m| Ok(secp.sign_ecdsa_recoverable(m, &key)))
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn invoices_without_feature_bits_are_accepted_with_everything_else_checked() {
+        let text = fakewallet_invoice(|_| true, [1; 32], None);
+        assert!(
+            Bolt11Invoice::from_str(&text).is_err(),
+            "lightning-invoice alone refuses it"
+        );
+        let invoice: Invoice = text.parse().unwrap();
+        assert!(invoice.missing_feature_bits());
+        assert_eq!(invoice.payment_hash(), PaymentHash([3; 32]));
+        assert_eq!(invoice.amount_msat(), Some(21_000));
+        assert_eq!(invoice.created_at(), 1_800_000_000);
+        assert_eq!(invoice.expires_at(), 1_800_000_000 + DEFAULT_EXPIRY_TIME);
+        let secp = Secp256k1::new();
+        let key = SecretKey::from_slice(&[1; 32]).unwrap();
+        assert_eq!(invoice.payee(), PublicKey::from_secret_key(&secp, &key));
+        assert_eq!(invoice.to_string(), text);
+        assert_eq!(invoice.description().as_deref(), Some("fake"));
+    }
+
+    #[test]
+    fn the_leniency_still_refuses_bad_signatures_and_missing_fields() {
+        // Signed by another key than the payee it names.
+        let forged = fakewallet_invoice(|_| true, [1; 32], Some([2; 32]));
+        assert!(matches!(
+            forged.parse::<Invoice>(),
+            Err(InvoiceError::Invalid(_))
+        ));
+        let no_secret = fakewallet_invoice(
+            |f| !matches!(f, TaggedField::PaymentSecret(_)),
+            [1; 32],
+            None,
+        );
+        assert!(
+            matches!(no_secret.parse::<Invoice>(), Err(InvoiceError::Invalid(r)) if r.contains("payment secret"))
+        );
+        let no_hash =
+            fakewallet_invoice(|f| !matches!(f, TaggedField::PaymentHash(_)), [1; 32], None);
+        assert!(no_hash.parse::<Invoice>().is_err());
     }
 }
