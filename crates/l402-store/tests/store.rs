@@ -1,0 +1,371 @@
+//! The same behaviour on SQLite and PostgreSQL. PostgreSQL tests take their
+//! URL from `L402_TEST_DATABASE_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`)
+//! and each uses a fresh schema; without the variable they print how to enable
+//! them and pass, unless `L402_REQUIRE_POSTGRES=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use l402_store::{
+    ChallengeRecord, ChallengeStore, Idempotency, MerchantStatus, MerchantStore, PaymentRecord,
+    PaymentStore, Recorded, Store, VerificationCount,
+};
+
+fn pg_url() -> Option<String> {
+    match std::env::var("L402_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("L402_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "L402_REQUIRE_POSTGRES=1 but L402_TEST_DATABASE_URL is not set"
+            );
+            eprintln!(
+                "skipping the PostgreSQL half: set L402_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test to run it"
+            );
+            None
+        }
+    }
+}
+
+fn schema(name: &str) -> String {
+    let mut r = [0u8; 4];
+    getrandom(&mut r);
+    format!("t_{name}_{}", hex(&r))
+}
+
+fn getrandom(buf: &mut [u8]) {
+    use std::hash::{BuildHasher, Hasher};
+    for (i, b) in buf.iter_mut().enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos(),
+        );
+        *b = h.finish() as u8;
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn stores(name: &str) -> Vec<(Store, Box<dyn Fn() -> Reopen>)> {
+    type R = Reopen;
+    let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+    let path = dir.path().join("store.sqlite");
+    let sqlite = Store::sqlite(&path).await.unwrap();
+    let mut out: Vec<(Store, Box<dyn Fn() -> R>)> =
+        vec![(sqlite, Box::new(move || Reopen::Sqlite(path.clone())))];
+    if let Some(url) = pg_url() {
+        let schema = schema(name);
+        let pg = Store::builder()
+            .postgres(url.clone())
+            .schema(schema.clone())
+            .open()
+            .await
+            .unwrap();
+        out.push((
+            pg,
+            Box::new(move || Reopen::Postgres(url.clone(), schema.clone())),
+        ));
+    }
+    out
+}
+
+enum Reopen {
+    Sqlite(std::path::PathBuf),
+    Postgres(String, String),
+}
+
+impl Reopen {
+    async fn open(self) -> Store {
+        match self {
+            Reopen::Sqlite(p) => Store::sqlite(p).await.unwrap(),
+            Reopen::Postgres(url, schema) => Store::builder()
+                .postgres(url)
+                .schema(schema)
+                .open()
+                .await
+                .unwrap(),
+        }
+    }
+}
+
+fn challenge(hash_byte: u8, merchant_id: i64) -> ChallengeRecord {
+    ChallengeRecord {
+        payment_hash: format!("{hash_byte:02x}").repeat(32),
+        merchant_id,
+        api: "l402".into(),
+        resource: "/api/weather".into(),
+        amount_sats: 50,
+        description: Some("forecast".into()),
+        owner_address: None,
+        invoice: "lnbcrt500n1...".into(),
+        macaroon: "AgEEbHNhdA...".into(),
+        expires_at: 2_000_000_000,
+        created_at: 1_900_000_000,
+    }
+}
+
+#[tokio::test]
+async fn merchants_and_keys() {
+    for (store, _) in stores("keys").await {
+        let a = store.create_merchant("alpha").await.unwrap();
+        let b = store.create_merchant("beta").await.unwrap();
+        assert_eq!((a.id, b.id), (1, 2), "{}", store.backend());
+        assert_eq!(store.merchants().await.unwrap().len(), 2);
+        assert_eq!(a.status, MerchantStatus::Active);
+
+        let k1 = store.create_api_key(a.id, Some("prod")).await.unwrap();
+        let k2 = store.create_api_key(a.id, None).await.unwrap();
+        assert!(store.create_api_key(99, None).await.is_err());
+        let who = store.authenticate(k1.key.expose()).await.unwrap().unwrap();
+        assert_eq!(who.merchant.id, a.id);
+        assert_eq!(who.key_id, k1.info.id);
+        // A key with one character changed does not authenticate.
+        let mut wrong = k1.key.expose().to_owned();
+        let last = wrong.pop().unwrap();
+        wrong.push(if last == '0' { '1' } else { '0' });
+        assert!(store.authenticate(&wrong).await.unwrap().is_none());
+        assert!(store.authenticate("").await.unwrap().is_none());
+
+        let keys = store.api_keys(a.id).await.unwrap();
+        assert_eq!(keys.len(), 2);
+        let revoked = store
+            .revoke_api_key(a.id, &k1.info.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(revoked.revoked_at.is_some());
+        assert!(store.authenticate(k1.key.expose()).await.unwrap().is_none());
+        assert!(store.authenticate(k2.key.expose()).await.unwrap().is_some());
+        // Another merchant cannot revoke it; unknown keys say so.
+        assert!(
+            store
+                .revoke_api_key(b.id, &k2.info.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let suspended = store
+            .set_merchant_status(a.id, MerchantStatus::Suspended)
+            .await
+            .unwrap();
+        assert_eq!(suspended.status, MerchantStatus::Suspended);
+        let who = store.authenticate(k2.key.expose()).await.unwrap().unwrap();
+        assert_eq!(who.merchant.status, MerchantStatus::Suspended);
+        assert!(
+            store
+                .set_merchant_status(77, MerchantStatus::Active)
+                .await
+                .is_err()
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn keys_are_stored_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    let store = Store::sqlite(&path).await.unwrap();
+    let m = store.create_merchant("m").await.unwrap();
+    let key = store.create_api_key(m.id, None).await.unwrap();
+    store.close().await;
+    let secret = key.key.expose().rsplit('_').next().unwrap().to_owned();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the key's secret is on disk"
+        );
+    }
+}
+
+#[tokio::test]
+async fn idempotency_claims_and_expiry() {
+    for (store, _) in stores("idem").await {
+        let m = store.create_merchant("m").await.unwrap();
+        let now = 1_000_000u64;
+        let claim = |now_ms| Idempotency {
+            scope: "scope-1",
+            now_ms,
+            window_ms: 60_000,
+        };
+        let first = challenge(1, m.id);
+        assert_eq!(
+            store
+                .record_challenge(&first, Some(claim(now)))
+                .await
+                .unwrap(),
+            Recorded::Inserted
+        );
+        // Within the window: the first challenge comes back, nothing recorded.
+        let second = challenge(2, m.id);
+        assert_eq!(
+            store
+                .record_challenge(&second, Some(claim(now + 1000)))
+                .await
+                .unwrap(),
+            Recorded::Existing(first.clone())
+        );
+        assert!(
+            store
+                .challenge(&second.payment_hash)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            store
+                .find_idempotent(m.id, "scope-1", now + 1000 - 60_000)
+                .await
+                .unwrap(),
+            Some(first.clone())
+        );
+        // After it: a new claim wins.
+        assert_eq!(
+            store
+                .record_challenge(&second, Some(claim(now + 61_000)))
+                .await
+                .unwrap(),
+            Recorded::Inserted
+        );
+        assert_eq!(
+            store
+                .find_idempotent(m.id, "scope-1", now + 62_000 - 60_000)
+                .await
+                .unwrap()
+                .unwrap()
+                .payment_hash,
+            second.payment_hash
+        );
+        // Other merchants have their own scopes.
+        let other = store.create_merchant("o").await.unwrap();
+        assert_eq!(
+            store
+                .record_challenge(&challenge(3, other.id), Some(claim(now + 61_500)))
+                .await
+                .unwrap(),
+            Recorded::Inserted
+        );
+        assert_eq!(store.purge_idempotency(now + 200_000).await.unwrap(), 2);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_claims_have_one_winner() {
+    for (store, _) in stores("race").await {
+        let m = store.create_merchant("m").await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..16u8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let c = challenge(10 + i, m.id);
+                let claim = Idempotency {
+                    scope: "same",
+                    now_ms: 5_000_000,
+                    window_ms: 60_000,
+                };
+                match store.record_challenge(&c, Some(claim)).await.unwrap() {
+                    Recorded::Inserted => c.payment_hash,
+                    Recorded::Existing(e) => e.payment_hash,
+                }
+            }));
+        }
+        let mut hashes = Vec::new();
+        for t in tasks {
+            hashes.push(t.await.unwrap());
+        }
+        hashes.dedup();
+        assert_eq!(hashes.len(), 1, "{}: {hashes:?}", store.backend());
+        assert_eq!(store.stats(Some(m.id)).await.unwrap().challenges, 1);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn payments_stats_and_restart() {
+    for (store, reopen) in stores("stats").await {
+        let a = store.create_merchant("a").await.unwrap();
+        let b = store.create_merchant("b").await.unwrap();
+        store
+            .record_challenge(&challenge(1, a.id), None)
+            .await
+            .unwrap();
+        store
+            .record_challenge(&challenge(2, a.id), None)
+            .await
+            .unwrap();
+        store
+            .record_challenge(&challenge(3, b.id), None)
+            .await
+            .unwrap();
+        let pay = |byte: u8, merchant_id| PaymentRecord {
+            payment_hash: format!("{byte:02x}").repeat(32),
+            merchant_id,
+            resource: Some("/api/weather".into()),
+            amount_sats: 50,
+            verified_at: 1_900_000_100,
+        };
+        assert!(store.record_payment(&pay(1, a.id)).await.unwrap());
+        assert!(!store.record_payment(&pay(1, a.id)).await.unwrap());
+        store
+            .add_verifications(&[
+                VerificationCount {
+                    merchant_id: a.id,
+                    day: "2030-01-01".into(),
+                    valid: 3,
+                    invalid: 1,
+                },
+                VerificationCount {
+                    merchant_id: a.id,
+                    day: "2030-01-01".into(),
+                    valid: 2,
+                    invalid: 0,
+                },
+            ])
+            .await
+            .unwrap();
+        let s = store.stats(Some(a.id)).await.unwrap();
+        assert_eq!(
+            (
+                s.challenges,
+                s.challenged_sats,
+                s.payments,
+                s.paid_sats,
+                s.verifications_valid,
+                s.verifications_invalid
+            ),
+            (2, 100, 1, 50, 5, 1),
+            "{}",
+            store.backend()
+        );
+        assert_eq!(store.stats(None).await.unwrap().challenges, 3);
+        let by = store.stats_by_merchant().await.unwrap();
+        assert_eq!(by.len(), 2);
+        let key = store.create_api_key(a.id, None).await.unwrap();
+        store.close().await;
+
+        // A restart loses nothing.
+        let store = reopen().open().await;
+        assert_eq!(store.merchants().await.unwrap().len(), 2);
+        assert!(
+            store
+                .authenticate(key.key.expose())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(store.stats(None).await.unwrap().challenges, 3);
+        assert_eq!(store.stats(None).await.unwrap().payments, 1);
+        assert_eq!(
+            store.challenge(&"02".repeat(32)).await.unwrap(),
+            Some(challenge(2, a.id))
+        );
+        store.close().await;
+    }
+}
