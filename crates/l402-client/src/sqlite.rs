@@ -36,6 +36,10 @@ use crate::unix_now;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Traces are written with `synchronous = NORMAL`: durable across a
+    /// process crash, not necessarily across power loss, and without an
+    /// fsync on every request. The journal and tokens use `FULL`.
+    traces: SqlitePool,
 }
 
 fn migrator() -> Migrator {
@@ -111,11 +115,16 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        let store = Self::migrated(pool).await;
+        let migrated = Self::migrate(&pool).await;
         drop(lock);
-        store
+        migrated?;
+        let traces = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options.synchronous(SqliteSynchronous::Normal))
+            .await?;
+        Ok(SqliteStore { pool, traces })
     }
 
     /// An in-memory database (one connection), lost when dropped.
@@ -130,15 +139,18 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(SqliteConnectOptions::new().in_memory(true))
             .await?;
-        Self::migrated(pool).await
+        Self::migrate(&pool).await?;
+        Ok(SqliteStore {
+            traces: pool.clone(),
+            pool,
+        })
     }
 
-    async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
+    async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
         migrator()
-            .run(&pool)
+            .run(pool)
             .await
-            .map_err(|e| StoreError(format!("migrating the client database: {e}")))?;
-        Ok(SqliteStore { pool })
+            .map_err(|e| StoreError(format!("migrating the client database: {e}")))
     }
 
     /// The connection pool, for queries of your own.
@@ -148,6 +160,7 @@ impl SqliteStore {
 
     /// Closes the database, waiting for connections to finish.
     pub async fn close(&self) {
+        self.traces.close().await;
         self.pool.close().await;
     }
 
@@ -460,7 +473,7 @@ impl TraceSink for SqliteStore {
         .bind(&t.price_source)
         .bind(t.btc_price_minor.map(i64_of))
         .bind(&t.error)
-        .execute(&self.pool)
+        .execute(&self.traces)
         .await?;
         Ok(())
     }
@@ -468,7 +481,7 @@ impl TraceSink for SqliteStore {
     async fn recent(&self, limit: usize) -> Result<Vec<Trace>, StoreError> {
         let rows = sqlx::query("SELECT * FROM traces ORDER BY id DESC LIMIT ?1")
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.traces)
             .await?;
         rows.iter()
             .map(|row| {
