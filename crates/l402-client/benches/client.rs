@@ -36,8 +36,11 @@ struct Instant {
     key: SecretKey,
     secp: Arc<Secp256k1<bitcoin::secp256k1::SignOnly>>,
     /// bolt11 -> (hash, preimage, amount)
-    invoices: Arc<Mutex<HashMap<String, (PaymentHash, Preimage, u64)>>>,
+    invoices: Arc<Mutex<HashMap<String, Issued>>>,
 }
+
+/// What was issued for one invoice: its hash, preimage and amount.
+type Issued = (PaymentHash, Preimage, u64);
 
 #[async_trait::async_trait]
 impl Receiver for Instant {
