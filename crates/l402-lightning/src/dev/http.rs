@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use super::{DevNode, DevNodeError, DevWallet, InvoiceRecord, KeyKind, NOT_A_REAL_NODE};
 use crate::{
     BackendError, InvoiceRequest, InvoiceStatus, PayError, PayRequest, PaymentHash, ReceiveError,
-    Wallet, unix_now,
+    unix_now,
 };
 
 /// A running dev node HTTP server. Dropping it stops the server too.
@@ -315,31 +315,23 @@ async fn create(node: &DevNode, wallet: &DevWallet, request: CreateOrPay) -> Res
         .memo(request.memo.unwrap_or_default())
         .expiry(expiry);
     match node.create_invoice_for(&wallet.id, &invoice_request).await {
-        Ok((invoice, _)) => match node.invoice_record(&invoice.payment_hash, None).await {
-            Ok(Some(record)) => (
-                StatusCode::CREATED,
-                axum::Json(incoming_json(&record, unix_now())),
-            )
-                .into_response(),
-            Ok(None) => detail(StatusCode::INTERNAL_SERVER_ERROR, "invoice vanished"),
-            Err(e) => internal(e),
-        },
+        Ok(record) => (
+            StatusCode::CREATED,
+            axum::Json(incoming_json(&record, unix_now())),
+        )
+            .into_response(),
         Err(ReceiveError::Backend(e)) => internal(e),
         Err(e) => failed(e.to_string()),
     }
 }
 
 async fn pay(node: &DevNode, wallet: &DevWallet, bolt11: &str) -> Response {
-    match wallet.pay(&PayRequest::new(bolt11)).await {
-        Ok(payment) => match node.invoice_record(&payment.payment_hash, None).await {
-            Ok(Some(record)) => (
-                StatusCode::CREATED,
-                axum::Json(outgoing_json(&wallet.id, &record)),
-            )
-                .into_response(),
-            Ok(None) => detail(StatusCode::INTERNAL_SERVER_ERROR, "invoice vanished"),
-            Err(e) => internal(e),
-        },
+    match node.pay_from(&wallet.id, &PayRequest::new(bolt11)).await {
+        Ok((_, record)) => (
+            StatusCode::CREATED,
+            axum::Json(outgoing_json(&wallet.id, &record)),
+        )
+            .into_response(),
         // LNbits' messages, so clients that match on them keep working.
         Err(PayError::AlreadyPaid { .. }) => failed("Internal invoice already paid."),
         Err(PayError::InsufficientBalance { .. }) => failed("Insufficient balance."),

@@ -263,6 +263,7 @@ impl DevNodeBuilder {
                 pool,
                 writer,
                 invoices,
+                keys: Default::default(),
                 secp,
                 key,
                 pubkey,
@@ -341,6 +342,8 @@ struct Inner {
     writer: SqlitePool,
     /// New invoices, inserted in batches under contention.
     invoices: GroupCommit,
+    /// API key -> wallet, for the HTTP API.
+    keys: std::sync::RwLock<std::collections::HashMap<String, WalletKeys>>,
     secp: Secp256k1<All>,
     key: SecretKey,
     pubkey: PublicKey,
@@ -373,6 +376,15 @@ fn random32() -> Result<[u8; 32], BackendError> {
         reason: format!("random source failed: {e}"),
     })?;
     Ok(bytes)
+}
+
+/// A wallet's identity and keys, as cached for the HTTP API.
+#[derive(Clone)]
+struct WalletKeys {
+    id: String,
+    name: String,
+    invoice_key: String,
+    admin_key: String,
 }
 
 /// The kind of key presented to the HTTP API.
@@ -478,6 +490,22 @@ impl DevNode {
         &self,
         key: &str,
     ) -> Result<Option<(DevWallet, KeyKind)>, BackendError> {
+        // Keys never change and wallets are never deleted: cache hits.
+        let cached = self
+            .inner
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .cloned();
+        if let Some(wallet) = cached {
+            let kind = if wallet.admin_key == key {
+                KeyKind::Admin
+            } else {
+                KeyKind::Invoice
+            };
+            return Ok(Some((self.wallet_from_keys(wallet), kind)));
+        }
         let row = sqlx::query(
             "SELECT id, name, invoice_key, admin_key FROM wallets \
              WHERE invoice_key = ?1 OR admin_key = ?1",
@@ -488,12 +516,39 @@ impl DevNode {
         .map_err(storage)?;
         let Some(row) = row else { return Ok(None) };
         let wallet = self.wallet_from_row(&row)?;
+        self.remember(&wallet);
         let kind = if wallet.admin_key == key {
             KeyKind::Admin
         } else {
             KeyKind::Invoice
         };
         Ok(Some((wallet, kind)))
+    }
+
+    fn remember(&self, wallet: &DevWallet) {
+        let keys = WalletKeys {
+            id: wallet.id.clone(),
+            name: wallet.name.clone(),
+            invoice_key: wallet.invoice_key.clone(),
+            admin_key: wallet.admin_key.clone(),
+        };
+        let mut cache = self
+            .inner
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.insert(keys.invoice_key.clone(), keys.clone());
+        cache.insert(keys.admin_key.clone(), keys);
+    }
+
+    fn wallet_from_keys(&self, keys: WalletKeys) -> DevWallet {
+        DevWallet {
+            node: self.clone(),
+            id: keys.id,
+            name: keys.name,
+            invoice_key: keys.invoice_key,
+            admin_key: keys.admin_key,
+        }
     }
 
     fn wallet_from_row(&self, row: &sqlx::sqlite::SqliteRow) -> Result<DevWallet, BackendError> {
@@ -534,7 +589,7 @@ impl DevNode {
         &self,
         wallet_id: &str,
         request: &InvoiceRequest,
-    ) -> Result<(Invoice, Preimage), ReceiveError> {
+    ) -> Result<InvoiceRecord, ReceiveError> {
         let invalid = |reason: String| ReceiveError::InvalidRequest {
             backend: BACKEND,
             reason,
@@ -591,15 +646,17 @@ impl DevNode {
                 expires_at: expires_secs as i64,
             })
             .await?;
-        Ok((
-            Invoice {
-                bolt11,
-                payment_hash,
-                amount_msat: request.amount_msat,
-                expires_at: UNIX_EPOCH + Duration::from_secs(expires_secs),
-            },
+        Ok(InvoiceRecord {
+            payment_hash,
+            wallet_id: wallet_id.to_string(),
+            bolt11,
             preimage,
-        ))
+            amount_msat: request.amount_msat,
+            memo: request.memo.clone(),
+            created_at: created_secs,
+            expires_at: expires_secs,
+            paid_at: None,
+        })
     }
 
     /// The stored record of an invoice, optionally restricted to one wallet.
@@ -711,7 +768,11 @@ impl DevNode {
     }
 
     /// Pays `bolt11` from `payer_id`: the one place money moves.
-    async fn pay_from(&self, payer_id: &str, request: &PayRequest) -> Result<Payment, PayError> {
+    pub(crate) async fn pay_from(
+        &self,
+        payer_id: &str,
+        request: &PayRequest,
+    ) -> Result<(Payment, InvoiceRecord), PayError> {
         let decoded = precheck(BACKEND, &request.bolt11)?;
         let hash = decoded.payment_hash;
         let amount_msat = decoded.amount_msat.unwrap_or(0);
@@ -729,14 +790,14 @@ impl DevNode {
         let db = |e: sqlx::Error| PayError::Backend(storage(e));
         let mut tx = self
             .inner
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db)?;
         let settled = sqlx::query(
             "UPDATE invoices SET paid_at = ?1, paid_by = ?2 \
              WHERE payment_hash = ?3 AND paid_at IS NULL AND expires_at > ?1 \
-             RETURNING wallet_id, bolt11, preimage, amount_msat",
+             RETURNING wallet_id, bolt11, preimage, amount_msat, memo, created_at, expires_at",
         )
         .bind(now)
         .bind(payer_id)
@@ -769,6 +830,9 @@ impl DevNode {
         let stored_bolt11: String = row.try_get("bolt11").map_err(db)?;
         let stored_amount = row.try_get::<i64, _>("amount_msat").map_err(db)?;
         let preimage: String = row.try_get("preimage").map_err(db)?;
+        let memo: String = row.try_get("memo").map_err(db)?;
+        let created_at = row.try_get::<i64, _>("created_at").map_err(db)? as u64;
+        let expires_at = row.try_get::<i64, _>("expires_at").map_err(db)? as u64;
         if !stored_bolt11.eq_ignore_ascii_case(request.bolt11.trim())
             || stored_amount as u64 != amount_msat
         {
@@ -820,12 +884,24 @@ impl DevNode {
             })
         })?;
         verify_preimage(BACKEND, &hash, &preimage)?;
-        Ok(Payment {
+        let payment = Payment {
             payment_hash: hash,
-            preimage,
+            preimage: preimage.clone(),
             amount_msat,
             fee_msat: 0,
-        })
+        };
+        let record = InvoiceRecord {
+            payment_hash: hash,
+            wallet_id: payee,
+            bolt11: stored_bolt11,
+            preimage,
+            amount_msat,
+            memo,
+            created_at,
+            expires_at,
+            paid_at: Some(now as u64),
+        };
+        Ok((payment, record))
     }
 }
 
@@ -1093,7 +1169,13 @@ impl Receiver for DevWallet {
     }
 
     async fn create_invoice(&self, request: &InvoiceRequest) -> Result<Invoice, ReceiveError> {
-        Ok(self.node.create_invoice_for(&self.id, request).await?.0)
+        let record = self.node.create_invoice_for(&self.id, request).await?;
+        Ok(Invoice {
+            bolt11: record.bolt11,
+            payment_hash: record.payment_hash,
+            amount_msat: record.amount_msat,
+            expires_at: UNIX_EPOCH + Duration::from_secs(record.expires_at),
+        })
     }
 
     async fn lookup_invoice(
@@ -1121,7 +1203,7 @@ impl Wallet for DevWallet {
     }
 
     async fn pay(&self, request: &PayRequest) -> Result<Payment, PayError> {
-        self.node.pay_from(&self.id, request).await
+        Ok(self.node.pay_from(&self.id, request).await?.0)
     }
 
     /// Dev-node payments settle atomically, so a payment is either
