@@ -24,6 +24,8 @@ mod body;
 mod idempotency;
 mod layer;
 mod paid;
+#[cfg(feature = "axum")]
+pub mod producer;
 mod response;
 mod time;
 

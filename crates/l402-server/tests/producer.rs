@@ -1,0 +1,1055 @@
+//! The producer API over real HTTP on 127.0.0.1, with the real dev node and
+//! real stores: SQLite always, PostgreSQL when `L402_TEST_DATABASE_URL` is set
+//! (each test in a fresh schema; `L402_REQUIRE_POSTGRES=1` makes its absence
+//! a failure).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use l402::Keyring;
+use l402_lightning::dev::DevNode;
+use l402_lightning::lnbits::LnbitsClient;
+use l402_lightning::{PayRequest, Receiver, Wallet};
+use l402_server::producer::{MAX_BODY_BYTES, Producer, openapi};
+use l402_store::Store;
+use serde_json::{Value, json};
+
+const ADMIN: &str = "test-admin-token-0123456789";
+
+fn pg_url() -> Option<String> {
+    match std::env::var("L402_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("L402_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "L402_REQUIRE_POSTGRES=1 but L402_TEST_DATABASE_URL is not set"
+            );
+            eprintln!(
+                "skipping the PostgreSQL half: set L402_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test to run it"
+            );
+            None
+        }
+    }
+}
+
+fn unique(name: &str) -> String {
+    let mut b = [0u8; 6];
+    getrandom::getrandom(&mut b).unwrap();
+    format!("t_{name}_{}", hex::encode(b))
+}
+
+/// SQLite, and PostgreSQL when configured.
+async fn stores(name: &str) -> Vec<(Arc<Store>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = vec![(
+        Arc::new(
+            Store::sqlite(dir.path().join("store.sqlite"))
+                .await
+                .unwrap(),
+        ),
+        dir,
+    )];
+    if let Some(url) = pg_url() {
+        let store = Store::builder()
+            .postgres(url)
+            .schema(unique(name))
+            .open()
+            .await
+            .unwrap();
+        out.push((Arc::new(store), tempfile::tempdir().unwrap()));
+    }
+    out
+}
+
+struct Server {
+    base: String,
+    http: reqwest::Client,
+    node: DevNode,
+    producer: Producer,
+}
+
+async fn serve_producer(producer: &Producer) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = producer.router();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    format!("http://{addr}")
+}
+
+async fn start_with(store: Arc<Store>, receiver: Option<Arc<dyn Receiver>>, limit: u32) -> Server {
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let receiver = match receiver {
+        Some(r) => r,
+        None => Arc::new(node.wallet("merchant").await.unwrap()),
+    };
+    let producer = Producer::builder(store, receiver, Keyring::new(1, [7; 32]))
+        .admin_token(ADMIN)
+        .rate_limit_per_minute(limit)
+        .flush_interval(Duration::from_millis(50))
+        .build();
+    let base = serve_producer(&producer).await;
+    Server {
+        base,
+        http: reqwest::Client::new(),
+        node,
+        producer,
+    }
+}
+
+async fn start(store: Arc<Store>) -> Server {
+    start_with(store, None, 1000).await
+}
+
+impl Server {
+    async fn post(&self, path: &str, key: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(key) = key {
+            req = req.header("X-Api-Key", key);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    }
+
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(ADMIN);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    }
+
+    /// A merchant and an API key for it, through the admin API.
+    async fn merchant(&self, name: &str) -> (i64, String, String) {
+        let (s, m) = self
+            .admin(
+                reqwest::Method::POST,
+                "/api/admin/merchants",
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(s, 201, "{m}");
+        let id = m["id"].as_i64().unwrap();
+        let (s, k) = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/api/admin/merchants/{id}/keys"),
+                Some(json!({"label": "test"})),
+            )
+            .await;
+        assert_eq!(s, 201, "{k}");
+        (
+            id,
+            k["key"].as_str().unwrap().to_owned(),
+            k["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn pay(&self, bolt11: &str) -> String {
+        let buyer = self.node.wallet("buyer").await.unwrap();
+        buyer.credit_sats(100_000).await.unwrap();
+        buyer
+            .pay(&PayRequest::new(bolt11))
+            .await
+            .unwrap()
+            .preimage
+            .to_hex()
+    }
+}
+
+#[tokio::test]
+async fn lightning_enable_flow_on_both_stores() {
+    for (store, _dir) in stores("flow").await {
+        let backend = store.backend();
+        let s = start(store).await;
+        let (mid, key, _) = s.merchant("weather").await;
+        let (other_id, other_key, _) = s.merchant("other").await;
+        assert_ne!(mid, other_id);
+
+        let (status, c) = s
+            .post(
+                "/api/l402/challenges",
+                Some(&key),
+                json!({"resource": "/api/premium/weather", "priceSats": 100, "description": "7-day forecast"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{backend}: {c}");
+        for field in [
+            "invoice",
+            "macaroon",
+            "paymentHash",
+            "expiresAt",
+            "resource",
+            "priceSats",
+        ] {
+            assert!(!c[field].is_null(), "{field} in {c}");
+        }
+        assert_eq!(c["priceSats"], 100);
+        assert!(c["mppChallenge"].is_null());
+        assert!(c["expiresAt"].as_str().unwrap().ends_with('Z'));
+        assert!(c["macaroon"].as_str().unwrap().starts_with("AgEEbHNhdA"));
+
+        // Idempotent by client address: same resource and price, same challenge.
+        let (_, again) = s
+            .post(
+                "/api/l402/challenges",
+                Some(&key),
+                json!({"resource": "/api/premium/weather", "priceSats": 100}),
+            )
+            .await;
+        assert_eq!(again["paymentHash"], c["paymentHash"]);
+        // Another price or resource: another challenge.
+        let (_, other_price) = s
+            .post(
+                "/api/l402/challenges",
+                Some(&key),
+                json!({"resource": "/api/premium/weather", "priceSats": 101}),
+            )
+            .await;
+        assert_ne!(other_price["paymentHash"], c["paymentHash"]);
+        // By X-Idempotency-Key.
+        let with_key = |k: &str| {
+            s.http
+                .post(format!("{}/api/l402/challenges", s.base))
+                .header("X-API-Key", &key)
+                .header("X-Idempotency-Key", k)
+                .json(&json!({"resource": "/r", "priceSats": 5}))
+        };
+        let a: Value = with_key("order-1")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let b: Value = with_key("order-1")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let d: Value = with_key("order-2")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(a["paymentHash"], b["paymentHash"]);
+        assert_ne!(a["paymentHash"], d["paymentHash"]);
+        let long = with_key(&"k".repeat(257)).send().await.unwrap();
+        assert_eq!(long.status(), 400);
+        let body: Value = long.json().await.unwrap();
+        assert_eq!(body["field"], "X-Idempotency-Key");
+        assert_eq!(
+            with_key(&"k".repeat(256)).send().await.unwrap().status(),
+            200
+        );
+
+        // Pay and verify.
+        let preimage = s.pay(c["invoice"].as_str().unwrap()).await;
+        let mac = c["macaroon"].as_str().unwrap();
+        let (status, v) = s
+            .post(
+                "/api/l402/challenges/verify",
+                Some(&key),
+                json!({"macaroon": mac, "preimage": preimage}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(v["valid"], true, "{v}");
+        assert_eq!(v["resource"], "/api/premium/weather");
+        assert_eq!(v["merchantId"], mid);
+        assert_eq!(v["amountSats"], 100);
+        assert_eq!(v["paymentHash"], c["paymentHash"]);
+        // With resource and amount (l402-express 0.2.0): checked.
+        let (_, v) = s
+            .post(
+                "/api/l402/challenges/verify",
+                Some(&key),
+                json!({"macaroon": mac, "preimage": preimage, "resource": "/api/premium/weather", "amountSats": 100}),
+            )
+            .await;
+        assert_eq!(v["valid"], true, "{v}");
+        // Reusable until it expires (not single-use).
+        let (_, v) = s
+            .post(
+                "/api/l402/challenges/verify",
+                Some(&key),
+                json!({"macaroon": mac, "preimage": preimage}),
+            )
+            .await;
+        assert_eq!(v["valid"], true);
+
+        // Invalid tokens: 200 with valid:false and an error.
+        let cases = [
+            (
+                json!({"macaroon": mac, "preimage": preimage, "resource": "/api/other"}),
+                &key,
+                "wrong_resource",
+            ),
+            (
+                json!({"macaroon": mac, "preimage": preimage, "amountSats": 1}),
+                &key,
+                "wrong_amount",
+            ),
+            (
+                json!({"macaroon": mac, "preimage": "00".repeat(32)}),
+                &key,
+                "wrong_preimage",
+            ),
+            (
+                json!({"macaroon": mac, "preimage": "xyz"}),
+                &key,
+                "malformed_preimage",
+            ),
+            (
+                json!({"macaroon": "not a macaroon", "preimage": preimage}),
+                &key,
+                "malformed_macaroon",
+            ),
+            (
+                json!({"macaroon": mac, "preimage": preimage}),
+                &other_key,
+                "caveat_not_satisfied",
+            ),
+        ];
+        for (body, k, code) in cases {
+            let (status, v) = s
+                .post("/api/l402/challenges/verify", Some(k), body.clone())
+                .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(v["valid"], false, "{body}: {v}");
+            assert_eq!(v["code"], code, "{body}: {v}");
+            assert!(!v["error"].as_str().unwrap().is_empty());
+        }
+        let (_, v) = s
+            .post(
+                "/api/l402/challenges/verify",
+                Some(&key),
+                json!({"macaroon": mac, "preimage": "00".repeat(32)}),
+            )
+            .await;
+        assert_eq!(v["error"], "Preimage does not match payment hash");
+
+        // A token minted for l402kit's API is not a merchant's token.
+        let (_, kit) = s.post("/api/invoice", None, json!({"amountSats": 3})).await;
+        let kit_pre = s.pay(kit["paymentRequest"].as_str().unwrap()).await;
+        let (_, v) = s
+            .post(
+                "/api/l402/challenges/verify",
+                Some(&key),
+                json!({"macaroon": kit["macaroon"], "preimage": kit_pre}),
+            )
+            .await;
+        assert_eq!(v["valid"], false);
+
+        // Stats: the merchant's own, and everything for the admin.
+        s.producer.flush().await.unwrap();
+        let st: Value = s
+            .http
+            .get(format!("{}/api/l402/stats", s.base))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(st["merchantId"], mid);
+        assert_eq!(st["challenges"], 5, "{st}");
+        assert_eq!(st["payments"], 1);
+        assert_eq!(st["paidSats"], 100);
+        assert_eq!(st["verifications"]["valid"], 3);
+        assert_eq!(st["verifications"]["invalid"], 7);
+        let (status, all) = s
+            .admin(reqwest::Method::GET, "/api/admin/stats", None)
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(all["totals"]["challenges"], 6, "{all}");
+    }
+}
+
+#[tokio::test]
+async fn keys_are_revoked_and_merchants_suspended() {
+    let (store, _dir) = stores("revoke").await.remove(0);
+    let s = start(store).await;
+    let (mid, key, key_id) = s.merchant("m").await;
+    let body = json!({"resource": "/r", "priceSats": 1});
+    assert_eq!(
+        s.post("/api/l402/challenges", Some(&key), body.clone())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        s.post("/api/l402/challenges", None, body.clone()).await.0,
+        401
+    );
+    assert_eq!(
+        s.post("/api/l402/challenges", Some("l402k_nope"), body.clone())
+            .await
+            .0,
+        401
+    );
+
+    let (status, _) = s
+        .admin(
+            reqwest::Method::POST,
+            &format!("/api/admin/merchants/{mid}/status"),
+            Some(json!({"status": "suspended"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, e) = s
+        .post("/api/l402/challenges", Some(&key), body.clone())
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(e["code"], "merchant_suspended");
+    s.admin(
+        reqwest::Method::POST,
+        &format!("/api/admin/merchants/{mid}/status"),
+        Some(json!({"status": "active"})),
+    )
+    .await;
+
+    let (status, keys) = s
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/admin/merchants/{mid}/keys"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(keys["keys"][0]["id"], key_id.as_str());
+    assert!(
+        keys["keys"][0].get("key").is_none(),
+        "a listed key never shows the key"
+    );
+    let (status, revoked) = s
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/api/admin/merchants/{mid}/keys/{key_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(revoked["revokedAt"].is_string());
+    assert_eq!(
+        s.post("/api/l402/challenges", Some(&key), body).await.0,
+        401
+    );
+    let (status, _) = s
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/api/admin/merchants/{mid}/keys/{key_id}x"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // The admin API wants the admin token.
+    let resp = s
+        .http
+        .get(format!("{}/api/admin/merchants", s.base))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = s
+        .http
+        .get(format!("{}/api/admin/merchants", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test]
+async fn l402kit_invoice_verify_rate_limit_and_unavailable() {
+    let (store, _dir) = stores("kit").await.remove(0);
+    let s = start_with(store.clone(), None, 3).await;
+    let (status, inv) = s
+        .post(
+            "/api/invoice",
+            None,
+            json!({"amountSats": 10, "ownerAddress": "me@example.com"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{inv}");
+    assert!(
+        inv["paymentRequest"]
+            .as_str()
+            .unwrap()
+            .starts_with("lnbcrt100n1")
+    );
+    let preimage = s.pay(inv["paymentRequest"].as_str().unwrap()).await;
+    let token = format!("{}:{preimage}", inv["macaroon"].as_str().unwrap());
+    let (status, v) = s.post("/api/verify", None, json!({"token": token})).await;
+    assert_eq!((status, v["valid"].clone()), (200, json!(true)), "{v}");
+    let (_, v) = s
+        .post(
+            "/api/verify",
+            None,
+            json!({"token": format!("{}:{}", inv["macaroon"].as_str().unwrap(), "11".repeat(32))}),
+        )
+        .await;
+    assert_eq!(v["valid"], false);
+    // A self-minted l402kit-style token (unsigned JSON) does not verify here.
+    let forged = format!("eyJoYXNoIjoiYWEiLCJleHAiOjk5OTk5OTk5OTk5OTl9:{preimage}");
+    let (_, v) = s.post("/api/verify", None, json!({"token": forged})).await;
+    assert_eq!(v["valid"], false);
+
+    let (status, e) = s.post("/api/verify", None, json!({})).await;
+    assert_eq!((status, e["error"].clone()), (400, json!("Missing token")));
+    let (status, e) = s
+        .post("/api/invoice", None, json!({"amountSats": -1}))
+        .await;
+    assert_eq!(
+        (status, e["error"].clone()),
+        (400, json!("Invalid amountSats"))
+    );
+    // 3 a minute: two used above (one 200, one 400); the next passes, then 429.
+    assert_eq!(
+        s.post("/api/invoice", None, json!({"amountSats": 1}))
+            .await
+            .0,
+        200
+    );
+    let resp = s
+        .http
+        .post(format!("{}/api/invoice", s.base))
+        .json(&json!({"amountSats": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().get("retry-after").is_some());
+    let e: Value = resp.json().await.unwrap();
+    assert_eq!(e["error"], "Rate limit exceeded");
+
+    // A Lightning backend that cannot be reached: 503, nothing recorded.
+    let dead: Arc<dyn Receiver> = Arc::new(
+        LnbitsClient::builder("http://127.0.0.1:9")
+            .invoice_key("x")
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap(),
+    );
+    let before = l402_store::PaymentStore::stats(&*store, None)
+        .await
+        .unwrap()
+        .challenges;
+    let down = start_with(store.clone(), Some(dead), 100).await;
+    let resp = down
+        .http
+        .post(format!("{}/api/invoice", down.base))
+        .json(&json!({"amountSats": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().get("retry-after").is_some());
+    let e: Value = resp.json().await.unwrap();
+    assert_eq!(e["error"], "Lightning provider temporarily unavailable");
+    let after = l402_store::PaymentStore::stats(&*store, None)
+        .await
+        .unwrap()
+        .challenges;
+    assert_eq!(before, after);
+}
+
+/// Sends a raw body and checks the answer is a 4xx JSON error naming a field.
+async fn expect_field_error(s: &Server, path: &str, key: Option<&str>, body: Vec<u8>, field: &str) {
+    let mut req = s
+        .http
+        .post(format!("{}{path}", s.base))
+        .header("content-type", "application/json")
+        .body(body.clone());
+    if let Some(k) = key {
+        req = req.header("x-api-key", k);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let shown = String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned();
+    assert!(
+        (400..500).contains(&status),
+        "{path} {shown}: {status} {text}"
+    );
+    let v: Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path} {shown}: not JSON: {text}"));
+    assert!(
+        v["code"].is_string() && v["error"].is_string(),
+        "{path} {shown}: {v}"
+    );
+    assert_eq!(v["field"], field, "{path} {shown}: {v}");
+}
+
+#[tokio::test]
+async fn bad_input_is_a_4xx_naming_the_field() {
+    let (store, _dir) = stores("bad").await.remove(0);
+    let s = start(store).await;
+    let (_, key, _) = s.merchant("m").await;
+    let k = Some(key.as_str());
+    let big = format!(
+        "{{\"resource\":\"{}\",\"priceSats\":1}}",
+        "a".repeat(MAX_BODY_BYTES)
+    );
+    let cases: Vec<(&str, Option<&str>, &str, &str)> = vec![
+        ("/api/l402/challenges", k, "{", "(body)"),
+        ("/api/l402/challenges", k, "", "(body)"),
+        ("/api/l402/challenges", k, "[]", "(body)"),
+        ("/api/l402/challenges", k, "\"x\"", "(body)"),
+        ("/api/l402/challenges", k, "{\"priceSats\":1}", "resource"),
+        (
+            "/api/l402/challenges",
+            k,
+            "{\"resource\":\"\",\"priceSats\":1}",
+            "resource",
+        ),
+        (
+            "/api/l402/challenges",
+            k,
+            "{\"resource\":7,\"priceSats\":1}",
+            "resource",
+        ),
+        (
+            "/api/l402/challenges",
+            k,
+            "{\"resource\":\"/r\"}",
+            "priceSats",
+        ),
+        (
+            "/api/l402/challenges",
+            k,
+            "{\"resource\":\"/r\",\"priceSats\":\"100\"}",
+            "priceSats",
+        ),
+        (
+            "/api/l402/challenges",
+            k,
+            "{\"resource\":\"/r\",\"priceSats\":-5}",
+            "priceSats",
+        ),
+        (
+            "/api/l402/challenges",
+            k,
+            "{\"resource\":\"/r\",\"priceSats\":0}",
+            "priceSats",
+        ),
+        (
+            "/api/l402/challenges",
+            k,
+            "{\"resource\":\"/r\",\"priceSats\":1.5}",
+            "priceSats",
+        ),
+        (
+            "/api/l402/challenges",
+            k,
+            "{\"resource\":\"/r\",\"priceSats\":1e300}",
+            "priceSats",
+        ),
+        (
+            "/api/l402/challenges",
+            k,
+            "{\"resource\":\"/r\",\"priceSats\":99999999999999999999999}",
+            "priceSats",
+        ),
+        (
+            "/api/l402/challenges",
+            k,
+            "{\"resource\":\"/r\",\"priceSats\":2100000000000000}",
+            "priceSats",
+        ),
+        (
+            "/api/l402/challenges",
+            k,
+            "{\"resource\":\"/r\",\"priceSats\":1,\"description\":[1]}",
+            "description",
+        ),
+        (
+            "/api/l402/challenges",
+            k,
+            "{\"resource\":\"/r\",\"priceSats\":1,\"extra\":1}",
+            "extra",
+        ),
+        ("/api/l402/challenges", k, &big, "(body)"),
+        (
+            "/api/l402/challenges/verify",
+            k,
+            "{\"preimage\":\"00\"}",
+            "macaroon",
+        ),
+        (
+            "/api/l402/challenges/verify",
+            k,
+            "{\"macaroon\":\"AgE\"}",
+            "preimage",
+        ),
+        (
+            "/api/l402/challenges/verify",
+            k,
+            "{\"macaroon\":1,\"preimage\":\"00\"}",
+            "macaroon",
+        ),
+        (
+            "/api/l402/challenges/verify",
+            k,
+            "{\"macaroon\":\"a\",\"preimage\":\"00\",\"amountSats\":-1}",
+            "amountSats",
+        ),
+        (
+            "/api/l402/challenges/verify",
+            k,
+            "{\"macaroon\":\"a\",\"preimage\":\"00\",\"resource\":{}}",
+            "resource",
+        ),
+        (
+            "/api/l402/challenges/verify",
+            k,
+            "{\"macaroon\":\"a\",\"preimage\":\"00\",\"token\":\"x\"}",
+            "token",
+        ),
+        ("/api/l402/challenges/verify", k, "nul", "(body)"),
+        ("/api/invoice", None, "{}", "amountSats"),
+        ("/api/invoice", None, "{\"amountSats\":\"5\"}", "amountSats"),
+        ("/api/invoice", None, "{\"amountSats\":-5}", "amountSats"),
+        (
+            "/api/invoice",
+            None,
+            "{\"amountSats\":5,\"ownerAddress\":5}",
+            "ownerAddress",
+        ),
+        (
+            "/api/invoice",
+            None,
+            "{\"amountSats\":5,\"owner\":\"x\"}",
+            "owner",
+        ),
+        ("/api/invoice", None, "{oops", "(body)"),
+        ("/api/verify", None, "{\"token\":5}", "token"),
+        ("/api/verify", None, "{\"token\":\"a:b\",\"x\":1}", "x"),
+        ("/api/verify", None, "1", "(body)"),
+        ("/api/admin/merchants", None, "{}", "Authorization"),
+        ("/api/admin/merchants/0/keys", None, "{}", "Authorization"),
+    ];
+    for (path, key, body, field) in cases {
+        expect_field_error(&s, path, key, body.as_bytes().to_vec(), field).await;
+    }
+    // Admin endpoints with the admin token.
+    for (path, body, field) in [
+        ("/api/admin/merchants", "{}", "name"),
+        ("/api/admin/merchants", "{\"name\":1}", "name"),
+        ("/api/admin/merchants", "{\"name\":\"a\",\"x\":1}", "x"),
+        ("/api/admin/merchants/abc/keys", "{}", "id"),
+        ("/api/admin/merchants/-1/keys", "{}", "id"),
+        ("/api/admin/merchants/1/keys", "{\"label\":5}", "label"),
+        (
+            "/api/admin/merchants/1/status",
+            "{\"status\":\"gone\"}",
+            "status",
+        ),
+    ] {
+        let resp = s
+            .http
+            .post(format!("{}{path}", s.base))
+            .bearer_auth(ADMIN)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{path} {body}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["field"], field, "{path} {body}: {v}");
+    }
+    // Wrong methods are JSON too.
+    let resp = s
+        .http
+        .get(format!("{}/api/l402/challenges", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["code"], "method_not_allowed");
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            ".{0,40}".prop_map(Value::from),
+            Just(Value::from("/api/x")),
+            Just(Value::from(1)),
+        ];
+        leaf.prop_recursive(2, 8, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(".{0,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        let names = prop::sample::select(vec![
+            "resource",
+            "priceSats",
+            "description",
+            "macaroon",
+            "preimage",
+            "amountSats",
+            "token",
+            "ownerAddress",
+            "name",
+            "label",
+            "status",
+            "zzz",
+        ]);
+        prop_oneof![
+            // Objects with the API's field names and arbitrary values.
+            prop::collection::btree_map(names, json_value(), 0..5).prop_map(|m| {
+                serde_json::to_vec(&Value::Object(
+                    m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                ))
+                .unwrap()
+            }),
+            json_value().prop_map(|v| serde_json::to_vec(&v).unwrap()),
+            prop::collection::vec(any::<u8>(), 0..200),
+        ]
+    }
+
+    #[test]
+    fn request_decoding_never_panics_or_answers_5xx() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (s, key) = rt.block_on(async {
+            let (store, dir) = stores("fuzz").await.remove(0);
+            std::mem::forget(dir);
+            let s = start(store).await;
+            let (_, key, _) = s.merchant("fuzz").await;
+            (s, key)
+        });
+        let paths = [
+            "/api/l402/challenges",
+            "/api/l402/challenges/verify",
+            "/api/invoice",
+            "/api/verify",
+            "/api/admin/merchants",
+            "/api/admin/merchants/1/keys",
+            "/api/admin/merchants/1/status",
+        ];
+        let config = ProptestConfig {
+            cases: 192,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(path in prop::sample::select(paths.to_vec()), body in body())| {
+            let (status, text) = rt.block_on(async {
+                let resp = s
+                    .http
+                    .post(format!("{}{path}", s.base))
+                    .header("x-api-key", &key)
+                    .bearer_auth(ADMIN)
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                (resp.status().as_u16(), resp.text().await.unwrap())
+            });
+            prop_assert!(status < 500, "{} {:?}: {} {}", path, String::from_utf8_lossy(&body), status, text);
+            let v: Value = serde_json::from_str(&text).unwrap();
+            if status >= 400 {
+                prop_assert!(v["code"].is_string(), "{}", v);
+                if status == 400 {
+                    prop_assert!(v["field"].is_string(), "{}", v);
+                }
+            }
+        });
+    }
+}
+
+/// Every path, method and status code in the OpenAPI document is exercised
+/// against the real server, and its answer has the documented required fields.
+#[tokio::test]
+async fn openapi_document_is_true() {
+    let (store, _dir) = stores("openapi").await.remove(0);
+    let s = start(store.clone()).await;
+    let limited = start_with(store.clone(), None, 1).await;
+    let dead: Arc<dyn Receiver> = Arc::new(
+        LnbitsClient::builder("http://127.0.0.1:9")
+            .invoice_key("x")
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap(),
+    );
+    let down = start_with(store.clone(), Some(dead), 100).await;
+    let (mid, key, _) = s.merchant("doc").await;
+    let (_, spare) = s
+        .admin(
+            reqwest::Method::POST,
+            &format!("/api/admin/merchants/{mid}/keys"),
+            None,
+        )
+        .await;
+    let key_id = spare["id"].as_str().unwrap().to_owned();
+    let (sus_id, sus_key, _) = s.merchant("suspended").await;
+    s.admin(
+        reqwest::Method::POST,
+        &format!("/api/admin/merchants/{sus_id}/status"),
+        Some(json!({"status": "suspended"})),
+    )
+    .await;
+    // The down server shares the store: the same key works there.
+    let served: Value = s
+        .http
+        .get(format!("{}/api/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served, openapi());
+    let doc = openapi();
+    let schemas = &doc["components"]["schemas"];
+    let big = vec![b' '; MAX_BODY_BYTES + 10];
+    let mut exercised = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let status: u16 = status.parse().unwrap();
+                let concrete = path
+                    .replace("{id}", &mid.to_string())
+                    .replace("{key_id}", &key_id);
+                let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let admin = op["security"][0].get("admin").is_some();
+                let keyed = op["security"][0].get("apiKey").is_some();
+                let mut target = &s;
+                let mut url_path = concrete.clone();
+                let mut api_key = Some(key.clone());
+                let mut bearer = admin.then_some(ADMIN);
+                let mut body: Option<Vec<u8>> = match (path.as_str(), method.as_str()) {
+                    ("/api/l402/challenges", _) => {
+                        Some(br#"{"resource":"/doc","priceSats":3}"#.to_vec())
+                    }
+                    ("/api/l402/challenges/verify", _) => {
+                        Some(br#"{"macaroon":"x","preimage":"00"}"#.to_vec())
+                    }
+                    ("/api/invoice", _) => Some(br#"{"amountSats":2}"#.to_vec()),
+                    ("/api/verify", _) => Some(br#"{"token":"a:b"}"#.to_vec()),
+                    ("/api/admin/merchants", "post") => Some(br#"{"name":"n"}"#.to_vec()),
+                    ("/api/admin/merchants/{id}/status", _) => {
+                        Some(br#"{"status":"active"}"#.to_vec())
+                    }
+                    ("/api/admin/merchants/{id}/keys", "post") => Some(br#"{}"#.to_vec()),
+                    _ => None,
+                };
+                match status {
+                    200 | 201 => {}
+                    400 => {
+                        if path.contains("{id}") {
+                            url_path = path.replace("{id}", "zero").replace("{key_id}", "k");
+                        } else {
+                            body = Some(br#"{"unknownField":1}"#.to_vec());
+                        }
+                    }
+                    401 => {
+                        api_key = None;
+                        bearer = if admin { Some("wrong") } else { None };
+                    }
+                    403 => api_key = Some(sus_key.clone()),
+                    404 => url_path = path.replace("{id}", "999").replace("{key_id}", "k"),
+                    413 => body = Some(big.clone()),
+                    429 => {
+                        // This server allows 1 a minute: use it up first.
+                        target = &limited;
+                        let _ = limited
+                            .http
+                            .post(format!("{}{url_path}", limited.base))
+                            .body(r#"{"amountSats":1}"#)
+                            .send()
+                            .await;
+                    }
+                    503 => {
+                        target = &down;
+                        if path == "/api/l402/challenges" {
+                            // Not the idempotent repeat of the 200 above.
+                            body = Some(br#"{"resource":"/doc-down","priceSats":3}"#.to_vec());
+                        }
+                    }
+                    other => panic!("{method} {path}: documented status {other} is not exercised"),
+                }
+                let mut req = target.http.request(m, format!("{}{url_path}", target.base));
+                if keyed && let Some(k) = &api_key {
+                    req = req.header("X-API-Key", k);
+                }
+                if let Some(b) = bearer {
+                    req = req.bearer_auth(b);
+                }
+                if let Some(b) = body {
+                    req = req.body(b);
+                }
+                let resp = req.send().await.unwrap();
+                let got = resp.status().as_u16();
+                let text = resp.text().await.unwrap();
+                assert_eq!(
+                    got, status,
+                    "{method} {path} ({url_path}) expected {status}: {text}"
+                );
+                let v: Value = serde_json::from_str(&text).unwrap();
+                if let Some(reference) =
+                    response["content"]["application/json"]["schema"]["$ref"].as_str()
+                {
+                    let name = reference.rsplit('/').next().unwrap();
+                    for field in schemas[name]["required"].as_array().into_iter().flatten() {
+                        let field = field.as_str().unwrap();
+                        assert!(
+                            v.get(field).is_some(),
+                            "{method} {path} {status}: {field} missing in {v}"
+                        );
+                    }
+                }
+                exercised += 1;
+            }
+        }
+    }
+    assert!(exercised >= 40, "{exercised}");
+    // Every route the router serves is documented: an undocumented path is not routed.
+    let resp = s
+        .http
+        .post(format!("{}/api/l402/undocumented", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
