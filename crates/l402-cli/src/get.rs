@@ -41,8 +41,15 @@ mod exit {
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Wallet (first match): --lnbits-url + --lnbits-admin-key (or L402_WALLET_LNBITS_URL
-and L402_WALLET_LNBITS_ADMIN_KEY); otherwise the dev-node wallet that `l402 serve`
-writes to <data dir>/dev-wallet.json (fake money, regtest invoices only).
+and L402_WALLET_LNBITS_ADMIN_KEY); the [wallet] of the configuration file;
+otherwise the dev-node wallet that `l402 serve` writes to
+<data dir>/dev-wallet.json (fake money, regtest invoices only).
+
+Configuration (TOML, <data dir>/get.toml or --get-config), all keys optional;
+flags and environment variables win:
+  max_sats, max_fee_sats, budget_hour, budget_day, budget_total, network
+  [budget_domain]  \"example.com\" = 500
+  [wallet]         kind = \"lnbits\", url, admin_key
 
 State: tokens, the payment journal, the budget ledger and traces are kept in
 <data dir>/client.sqlite (plain SQLite: try `SELECT * FROM traces`). A token is
@@ -87,23 +94,13 @@ pub struct Args {
     #[arg(short = 's', long)]
     pub silent: bool,
 
-    /// The most to pay for one request, in sats.
-    #[arg(
-        long,
-        env = "L402_MAX_SATS",
-        value_name = "SATS",
-        default_value_t = 1000
-    )]
-    pub max_sats: u64,
+    /// The most to pay for one request, in sats [default: 1000].
+    #[arg(long, env = "L402_MAX_SATS", value_name = "SATS")]
+    pub max_sats: Option<u64>,
 
-    /// The most routing fee per payment, in sats.
-    #[arg(
-        long,
-        env = "L402_MAX_FEE_SATS",
-        value_name = "SATS",
-        default_value_t = 10
-    )]
-    pub max_fee_sats: u64,
+    /// The most routing fee per payment, in sats [default: 10].
+    #[arg(long, env = "L402_MAX_FEE_SATS", value_name = "SATS")]
+    pub max_fee_sats: Option<u64>,
 
     /// Do not pay: show the price.
     #[arg(long, conflicts_with = "dry_run")]
@@ -137,7 +134,7 @@ pub struct Args {
     #[arg(long, value_name = "CODE")]
     pub fiat_currency: Option<String>,
 
-    /// Fiat envelope id: spending accumulates per id [default: default].
+    /// Fiat envelope id: spending accumulates per id.
     #[arg(long, value_name = "ID", default_value = "default")]
     pub fiat_envelope: String,
 
@@ -180,9 +177,62 @@ pub struct Args {
     #[arg(long, value_name = "MS,MS,..", default_value = "250,750,1500")]
     pub retry_backoff_ms: String,
 
+    /// Configuration file (TOML) [default: <data dir>/get.toml, if present].
+    #[arg(long = "get-config", env = "L402_GET_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// HTTP timeout per request, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,
+}
+
+/// `get.toml`: defaults for flags, and a wallet.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    max_sats: Option<u64>,
+    max_fee_sats: Option<u64>,
+    budget_hour: Option<u64>,
+    budget_day: Option<u64>,
+    budget_total: Option<u64>,
+    network: Option<String>,
+    #[serde(default)]
+    budget_domain: std::collections::BTreeMap<String, u64>,
+    wallet: Option<WalletConfig>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WalletConfig {
+    kind: String,
+    url: String,
+    admin_key: String,
+}
+
+fn load_config(global: &Global, args: &Args) -> anyhow::Result<Config> {
+    let (path, required) = match &args.config {
+        Some(path) => (path.clone(), true),
+        None => (global.data_dir.join("get.toml"), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok(Config::default());
+        }
+        Err(e) => return Err(anyhow!("cannot read {}: {e}", path.display())),
+    };
+    let config: Config =
+        toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
+    if let Some(wallet) = &config.wallet
+        && wallet.kind != "lnbits"
+    {
+        bail!(
+            "{}: [wallet] kind {:?} is not supported (lnbits)",
+            path.display(),
+            wallet.kind
+        );
+    }
+    Ok(config)
 }
 
 /// Fetches the URL.
@@ -225,7 +275,11 @@ fn read_body(data: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The paying wallet, and whether it is the dev node's.
-fn wallet(global: &Global, args: &Args) -> anyhow::Result<Option<(Arc<dyn Wallet>, bool)>> {
+fn wallet(
+    global: &Global,
+    args: &Args,
+    config: &Config,
+) -> anyhow::Result<Option<(Arc<dyn Wallet>, bool)>> {
     let timeout = Duration::from_secs(args.timeout.max(1));
     match (&args.lnbits_url, &args.lnbits_admin_key) {
         (Some(url), Some(key)) => {
@@ -239,6 +293,13 @@ fn wallet(global: &Global, args: &Args) -> anyhow::Result<Option<(Arc<dyn Wallet
             bail!("an LNbits wallet needs both --lnbits-url and --lnbits-admin-key")
         }
         (None, None) => {}
+    }
+    if let Some(w) = &config.wallet {
+        let client = LnbitsClient::builder(&w.url)
+            .admin_key(&w.admin_key)
+            .timeout(timeout)
+            .build()?;
+        return Ok(Some((Arc::new(client), false)));
     }
     match devwallet::read(&global.data_dir)? {
         Some(file) => {
@@ -309,9 +370,10 @@ fn abort_hook(event: &Event<'_>) {
 }
 
 async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
+    let config = load_config(global, args)?;
     let mut builder = Client::builder()
-        .max_payment_sats(args.max_sats)
-        .max_fee_sats(args.max_fee_sats)
+        .max_payment_sats(args.max_sats.or(config.max_sats).unwrap_or(1000))
+        .max_fee_sats(args.max_fee_sats.or(config.max_fee_sats).unwrap_or(10))
         .auto_pay(!args.no_pay)
         .dry_run(args.dry_run)
         .timeout(Duration::from_secs(args.timeout.max(1)));
@@ -325,8 +387,13 @@ async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
         .context("--retry-backoff-ms takes comma-separated milliseconds")?;
     builder = builder.retry_backoff(backoff);
 
-    let mut network = args.network.as_deref().map(parse_network).transpose()?;
-    match wallet(global, args)? {
+    let mut network = args
+        .network
+        .as_deref()
+        .or(config.network.as_deref())
+        .map(parse_network)
+        .transpose()?;
+    match wallet(global, args, &config)? {
         Some((wallet, is_dev)) => {
             if is_dev && network.is_none() {
                 network = Some(Currency::Regtest);
@@ -345,13 +412,16 @@ async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
     }
 
     let mut budget = Budget::new();
-    if let Some(s) = args.budget_hour {
+    for (domain, sats) in &config.budget_domain {
+        budget = budget.per_domain_sats(domain, *sats);
+    }
+    if let Some(s) = args.budget_hour.or(config.budget_hour) {
         budget = budget.per_hour_sats(s);
     }
-    if let Some(s) = args.budget_day {
+    if let Some(s) = args.budget_day.or(config.budget_day) {
         budget = budget.per_day_sats(s);
     }
-    if let Some(s) = args.budget_total {
+    if let Some(s) = args.budget_total.or(config.budget_total) {
         budget = budget.total_sats(s);
     }
     for spec in &args.budget_domain {

@@ -177,3 +177,30 @@ async fn post_with_headers_and_body_is_resent_with_the_credential() {
     assert_eq!(run.json["status"], 200);
     assert_eq!(s.dev.spent_sats(FUNDS).await, 2);
 }
+
+#[tokio::test]
+async fn wallet_and_limits_from_the_config_file() {
+    let s = setup(Mode::Normal, 8, FUNDS).await;
+    std::fs::write(
+        s.dir.path().join("get.toml"),
+        format!(
+            "max_sats = 5\n[wallet]\nkind = \"lnbits\"\nurl = \"{}\"\nadmin_key = \"{}\"\n",
+            s.wallet_api.url(),
+            s.dev.buyer.admin_key()
+        ),
+    )
+    .unwrap();
+    let url = s.server.url("/paid/cfg");
+    // max_sats = 5 from the file refuses the 8-sat invoice...
+    let run = get_json(s.dir.path(), &[&url], &[]).await;
+    assert_eq!(run.code, Some(3), "{}", run.json);
+    // ...a flag wins over the file, and the file's wallet pays.
+    let run = get_json(s.dir.path(), &["--max-sats", "10", &url], &[]).await;
+    assert_eq!(run.code, Some(0), "{}", run.json);
+    assert_eq!(run.json["token"], "paid");
+    assert_eq!(s.dev.spent_sats(FUNDS).await, 8);
+    // A bad file is an error, not ignored.
+    std::fs::write(s.dir.path().join("get.toml"), "max_sat = 5\n").unwrap();
+    let run = get_json(s.dir.path(), &[&url], &[]).await;
+    assert_eq!(run.code, Some(1), "{}", run.json);
+}
