@@ -74,10 +74,8 @@ use bitcoin::hashes::{Hash, sha256};
 use bitcoin::secp256k1::{All, PublicKey, Secp256k1, SecretKey};
 use lightning_invoice::{Currency, InvoiceBuilder, PaymentSecret};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Row, SqlSafeStr};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Row, SqlSafeStr};
 use tokio::sync::oneshot;
 
 use crate::invoice::{precheck, verify_preimage};
@@ -86,7 +84,10 @@ use crate::{
     PayError, PayRequest, Payment, PaymentHash, Preimage, ReceiveError, Receiver, Wallet, unix_now,
 };
 
+mod db;
 mod http;
+
+use db::Db;
 
 pub use http::DevServer;
 
@@ -198,7 +199,8 @@ impl DevNodeBuilder {
     /// [`DevNodeError`] if the data directory, key or database cannot be used.
     pub async fn open(self) -> Result<DevNode, DevNodeError> {
         let secp = Secp256k1::new();
-        let (key, pool, writer) = match &self.data_dir {
+        let storage_err = |e: sqlx::Error| DevNodeError::Storage(e.to_string());
+        let (key, db) = match &self.data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| DevNodeError::Io {
                     path: dir.clone(),
@@ -215,53 +217,39 @@ impl DevNodeBuilder {
                 // All writes go through one long-lived connection: SQLite
                 // serialises writers anyway, and a connection whose page cache
                 // no other connection invalidates writes markedly faster.
-                let writer = SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .connect_with(options.clone())
-                    .await
-                    .map_err(|e| DevNodeError::Storage(e.to_string()))?;
+                let mut writer = options.connect().await.map_err(storage_err)?;
                 migrator()
-                    .run(&writer)
+                    .run(&mut writer)
                     .await
                     .map_err(|e| DevNodeError::Storage(e.to_string()))?;
-                let pool = SqlitePoolOptions::new()
+                let readers = SqlitePoolOptions::new()
                     .max_connections(self.max_connections.unwrap_or(4))
                     .connect_with(options)
                     .await
-                    .map_err(|e| DevNodeError::Storage(e.to_string()))?;
-                (key, pool, writer)
+                    .map_err(storage_err)?;
+                (key, Db::new(writer, Some(readers)))
             }
             None => {
                 let key = random_key()?;
-                // One connection that never closes: an in-memory database lives
+                // One connection for everything: an in-memory database lives
                 // exactly as long as its connection.
                 let options = SqliteConnectOptions::new()
                     .in_memory(true)
                     .foreign_keys(true);
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .connect_with(options)
-                    .await
-                    .map_err(|e| DevNodeError::Storage(e.to_string()))?;
+                let mut conn = options.connect().await.map_err(storage_err)?;
                 migrator()
-                    .run(&pool)
+                    .run(&mut conn)
                     .await
                     .map_err(|e| DevNodeError::Storage(e.to_string()))?;
-                (key, pool.clone(), pool)
+                (key, Db::new(conn, None))
             }
         };
+        let db = Arc::new(db);
         let pubkey = PublicKey::from_secret_key(&secp, &key);
-        let invoices = GroupCommit::new(writer.clone());
+        let invoices = GroupCommit::new(db.clone());
         Ok(DevNode {
             inner: Arc::new(Inner {
-                pool,
-                writer,
+                db,
                 invoices,
                 keys: Default::default(),
                 secp,
@@ -336,10 +324,8 @@ pub struct DevNode {
 }
 
 struct Inner {
-    /// Readers (on disk: a pool; in memory: the single connection).
-    pool: SqlitePool,
-    /// The one writing connection (in memory: the same single connection).
-    writer: SqlitePool,
+    /// The ledger: one writing connection (plus readers on disk).
+    db: Arc<Db>,
     /// New invoices, inserted in batches under contention.
     invoices: GroupCommit,
     /// API key -> wallet, for the HTTP API.
@@ -404,8 +390,7 @@ impl DevNode {
     /// clones of this node and its wallets fail afterwards. Dropping the last
     /// clone also closes it, but without waiting.
     pub async fn close(&self) {
-        self.inner.pool.close().await;
-        self.inner.writer.close().await;
+        self.inner.db.close().await;
     }
 
     /// The node's public key.
@@ -444,14 +429,17 @@ impl DevNode {
     }
 
     async fn oldest_wallet(&self, name: &str) -> Result<Option<DevWallet>, BackendError> {
-        let row = sqlx::query(
-            "SELECT id, name, invoice_key, admin_key FROM wallets WHERE name = ?1 \
+        let row = self
+            .inner
+            .db
+            .write_optional(
+                sqlx::query(
+                    "SELECT id, name, invoice_key, admin_key FROM wallets WHERE name = ?1 \
              ORDER BY created_at, rowid LIMIT 1",
-        )
-        .bind(name)
-        .fetch_optional(&self.inner.writer)
-        .await
-        .map_err(storage)?;
+                )
+                .bind(name),
+            )
+            .await?;
         row.map(|row| self.wallet_from_row(&row)).transpose()
     }
 
@@ -464,7 +452,7 @@ impl DevNode {
         let id = hex::encode(&random_bytes()?[..16]);
         let invoice_key = hex::encode(&random_bytes()?[..16]);
         let admin_key = hex::encode(&random_bytes()?[..16]);
-        sqlx::query(
+        self.inner.db.execute(sqlx::query(
             "INSERT INTO wallets (id, name, invoice_key, admin_key, balance_msat, created_at) \
              VALUES (?1, ?2, ?3, ?4, 0, ?5)",
         )
@@ -472,10 +460,7 @@ impl DevNode {
         .bind(name)
         .bind(&invoice_key)
         .bind(&admin_key)
-        .bind(unix_now() as i64)
-        .execute(&self.inner.writer)
-        .await
-        .map_err(storage)?;
+        .bind(unix_now() as i64)).await?;
         Ok(DevWallet {
             node: self.clone(),
             id,
@@ -506,14 +491,17 @@ impl DevNode {
             };
             return Ok(Some((self.wallet_from_keys(wallet), kind)));
         }
-        let row = sqlx::query(
-            "SELECT id, name, invoice_key, admin_key FROM wallets \
+        let row = self
+            .inner
+            .db
+            .read_optional(
+                sqlx::query(
+                    "SELECT id, name, invoice_key, admin_key FROM wallets \
              WHERE invoice_key = ?1 OR admin_key = ?1",
-        )
-        .bind(key)
-        .fetch_optional(&self.inner.pool)
-        .await
-        .map_err(storage)?;
+                )
+                .bind(key),
+            )
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let wallet = self.wallet_from_row(&row)?;
         self.remember(&wallet);
@@ -665,15 +653,12 @@ impl DevNode {
         payment_hash: &PaymentHash,
         wallet_id: Option<&str>,
     ) -> Result<Option<InvoiceRecord>, BackendError> {
-        let row = sqlx::query(
+        let row = self.inner.db.read_optional(sqlx::query(
             "SELECT wallet_id, bolt11, preimage, amount_msat, memo, created_at, expires_at, \
              paid_at FROM invoices WHERE payment_hash = ?1 AND (?2 IS NULL OR wallet_id = ?2)",
         )
         .bind(payment_hash.to_string())
-        .bind(wallet_id)
-        .fetch_optional(&self.inner.pool)
-        .await
-        .map_err(storage)?;
+        .bind(wallet_id)).await?;
         let Some(row) = row else { return Ok(None) };
         let preimage: String = row.try_get("preimage").map_err(storage)?;
         let preimage = Preimage::from_str(&preimage).map_err(|e| BackendError::Storage {
@@ -702,14 +687,11 @@ impl DevNode {
         payment_hash: &PaymentHash,
         wallet_id: Option<&str>,
     ) -> Result<Option<(String, InvoiceRecord)>, BackendError> {
-        let row = sqlx::query(
+        let row = self.inner.db.read_optional(sqlx::query(
             "SELECT wallet_id FROM payments WHERE payment_hash = ?1 AND (?2 IS NULL OR wallet_id = ?2)",
         )
         .bind(payment_hash.to_string())
-        .bind(wallet_id)
-        .fetch_optional(&self.inner.pool)
-        .await
-        .map_err(storage)?;
+        .bind(wallet_id)).await?;
         let Some(row) = row else { return Ok(None) };
         let payer: String = row.try_get("wallet_id").map_err(storage)?;
         Ok(self
@@ -720,21 +702,29 @@ impl DevNode {
 
     /// The fee recorded for an outgoing payment (0 if none).
     async fn payment_fee(&self, payment_hash: &PaymentHash) -> Result<u64, BackendError> {
-        let fee: Option<i64> =
-            sqlx::query_scalar("SELECT fee_msat FROM payments WHERE payment_hash = ?1")
-                .bind(payment_hash.to_string())
-                .fetch_optional(&self.inner.pool)
-                .await
-                .map_err(storage)?;
+        let row = self
+            .inner
+            .db
+            .read_optional(
+                sqlx::query("SELECT fee_msat FROM payments WHERE payment_hash = ?1")
+                    .bind(payment_hash.to_string()),
+            )
+            .await?;
+        let fee: Option<i64> = match row {
+            Some(row) => Some(row.try_get("fee_msat").map_err(storage)?),
+            None => None,
+        };
         Ok(fee.map_or(0, |f| u64::try_from(f).unwrap_or(0)))
     }
 
     async fn balance_of(&self, wallet_id: &str) -> Result<u64, BackendError> {
-        let row = sqlx::query("SELECT balance_msat FROM wallets WHERE id = ?1")
-            .bind(wallet_id)
-            .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(storage)?;
+        let row = self
+            .inner
+            .db
+            .read_optional(
+                sqlx::query("SELECT balance_msat FROM wallets WHERE id = ?1").bind(wallet_id),
+            )
+            .await?;
         match row {
             Some(row) => Ok(row.try_get::<i64, _>("balance_msat").map_err(storage)? as u64),
             None => Err(BackendError::Unauthorized {
@@ -750,14 +740,11 @@ impl DevNode {
             status: 0,
             detail: "amount too large".into(),
         })?;
-        let row = sqlx::query(
+        let row = self.inner.db.write_optional(sqlx::query(
             "UPDATE wallets SET balance_msat = balance_msat + ?1 WHERE id = ?2 RETURNING balance_msat",
         )
         .bind(amount)
-        .bind(wallet_id)
-        .fetch_optional(&self.inner.writer)
-        .await
-        .map_err(storage)?;
+        .bind(wallet_id)).await?;
         match row {
             Some(row) => Ok(row.try_get::<i64, _>("balance_msat").map_err(storage)? as u64),
             None => Err(BackendError::Unauthorized {
@@ -788,12 +775,8 @@ impl DevNode {
         }
         let now = unix_now() as i64;
         let db = |e: sqlx::Error| PayError::Backend(storage(e));
-        let mut tx = self
-            .inner
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db)?;
+        let mut conn = self.inner.db.writer().await?;
+        let mut tx = Db::begin_immediate(&mut conn).await.map_err(db)?;
         let settled = sqlx::query(
             "UPDATE invoices SET paid_at = ?1, paid_by = ?2 \
              WHERE payment_hash = ?3 AND paid_at IS NULL AND expires_at > ?1 \
@@ -930,7 +913,7 @@ type Waiter = oneshot::Sender<Result<(), BackendError>>;
 /// uncontended insert thus costs one round trip to SQLite's worker thread, and
 /// concurrent creators share round trips and commits.
 struct GroupCommit {
-    pool: SqlitePool,
+    db: Arc<Db>,
     state: Arc<std::sync::Mutex<GroupState>>,
 }
 
@@ -948,9 +931,9 @@ fn stopped() -> BackendError {
 }
 
 impl GroupCommit {
-    fn new(pool: SqlitePool) -> Self {
+    fn new(db: Arc<Db>) -> Self {
         GroupCommit {
-            pool,
+            db,
             state: Arc::default(),
         }
     }
@@ -985,7 +968,7 @@ impl GroupCommit {
                     state.queue.drain(..n).collect()
                 };
                 let (rows, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                match insert_invoices(&self.pool, &rows).await {
+                match insert_invoices(&self.db, &rows).await {
                     Ok(()) => {
                         for waiter in waiters {
                             let _ = waiter.send(Ok(()));
@@ -994,8 +977,7 @@ impl GroupCommit {
                     Err(_) if rows.len() > 1 => {
                         // One at a time, so one bad row does not fail the others.
                         for (row, waiter) in rows.iter().zip(waiters) {
-                            let result =
-                                insert_invoices(&self.pool, std::slice::from_ref(row)).await;
+                            let result = insert_invoices(&self.db, std::slice::from_ref(row)).await;
                             let _ = waiter.send(result);
                         }
                     }
@@ -1033,7 +1015,7 @@ impl Drop for LeaderGuard<'_> {
             return;
         }
         let group = GroupCommit {
-            pool: self.group.pool.clone(),
+            db: self.group.db.clone(),
             state: self.group.state.clone(),
         };
         match tokio::runtime::Handle::try_current() {
@@ -1050,7 +1032,7 @@ impl Drop for LeaderGuard<'_> {
     }
 }
 
-async fn insert_invoices(pool: &SqlitePool, batch: &[NewInvoice]) -> Result<(), BackendError> {
+async fn insert_invoices(db: &Db, batch: &[NewInvoice]) -> Result<(), BackendError> {
     let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
         "INSERT INTO invoices (payment_hash, wallet_id, bolt11, preimage, amount_msat, memo, \
          created_at, expires_at) ",
@@ -1065,7 +1047,7 @@ async fn insert_invoices(pool: &SqlitePool, batch: &[NewInvoice]) -> Result<(), 
             .push_bind(p.created_at)
             .push_bind(p.expires_at);
     });
-    query.build().execute(pool).await.map_err(storage)?;
+    db.execute(query.build()).await?;
     Ok(())
 }
 
