@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod devwallet;
 mod get;
+mod merchant;
 mod paths;
 mod serve;
 
@@ -35,6 +36,8 @@ enum Command {
     Serve(Box<serve::Args>),
     /// Fetch a URL, paying its L402 challenge within your limits.
     Get(Box<get::Args>),
+    /// Manage producer API merchants and their API keys.
+    Merchant(Box<merchant::Args>),
 }
 
 /// Options every subcommand sees.
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(&global, *args).await,
             Command::Get(args) => get::run(&global, *args).await,
+            Command::Merchant(args) => merchant::run(&global, *args).await,
         }
     })
 }

@@ -29,6 +29,74 @@ pub struct FileConfig {
     /// `[[routes]]`
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// `[store]`
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// `[producer]`
+    #[serde(default)]
+    pub producer: ProducerConfig,
+}
+
+/// `[store]`: where merchants, keys, challenges and payments are kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgres://user@host:port/db`; default: SQLite in the data directory.
+    pub url: Option<String>,
+    /// The PostgreSQL schema (default `public`).
+    pub schema: Option<String>,
+    /// The most database connections.
+    pub max_connections: Option<u32>,
+}
+
+/// `[producer]`: the producer API (`/api/l402/...`, `/api/invoice`, `/api/verify`, `/api/admin/...`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProducerConfig {
+    /// Serve it (default true).
+    pub enabled: Option<bool>,
+    /// Requests a minute per client address on `POST /api/invoice` (default 20; 0: no limit).
+    pub rate_limit_per_minute: Option<u32>,
+    /// The highest price a challenge may ask (default 100000000).
+    pub max_price_sats: Option<u64>,
+    /// Take client addresses from `X-Forwarded-For` (only behind a proxy; default false).
+    pub trust_forwarded_for: Option<bool>,
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreTarget {
+    /// `<data dir>/store.sqlite`.
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres {
+        /// The URL.
+        url: String,
+        /// The schema, if not `public`.
+        schema: Option<String>,
+    },
+}
+
+/// The store, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store {
+    /// Where.
+    pub target: StoreTarget,
+    /// The most connections.
+    pub max_connections: u32,
+}
+
+/// The producer API, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Producer {
+    /// Serve it.
+    pub enabled: bool,
+    /// Per-address limit on `POST /api/invoice`.
+    pub rate_limit_per_minute: u32,
+    /// The highest price.
+    pub max_price_sats: u64,
+    /// Trust `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
 }
 
 /// `[backend]`: where invoices come from.
@@ -127,6 +195,10 @@ pub struct Config {
     pub demo: bool,
     /// Paid routes.
     pub routes: Vec<Route>,
+    /// The store.
+    pub store: Store,
+    /// The producer API.
+    pub producer: Producer,
 }
 
 /// A configuration error: where, which key, why.
@@ -161,7 +233,20 @@ pub struct Overrides {
     pub lnbits_invoice_key: Option<String>,
     /// `--no-demo` / `L402_DEMO=0`
     pub demo: Option<bool>,
+    /// `--database-url` / `L402_DATABASE_URL`
+    pub database_url: Option<String>,
+    /// `--database-schema` / `L402_DATABASE_SCHEMA`
+    pub database_schema: Option<String>,
 }
+
+/// Paths the producer API serves; paid routes may not use them.
+pub const PRODUCER_PATHS: &[&str] = &[
+    "/api/l402",
+    "/api/invoice",
+    "/api/verify",
+    "/api/admin",
+    "/api/openapi.json",
+];
 
 fn err(source: &str, key: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
@@ -317,7 +402,14 @@ fn resolve(
                 format!("{:?} is configured twice", route.path),
             ));
         }
-        if route.path == "/" || route.path.starts_with("/dev/") || route.path == "/dev" {
+        let producer_path = PRODUCER_PATHS
+            .iter()
+            .any(|p| route.path == *p || route.path.starts_with(&format!("{p}/")));
+        if route.path == "/"
+            || route.path.starts_with("/dev/")
+            || route.path == "/dev"
+            || producer_path
+        {
             return Err(err(
                 source,
                 &key("path"),
@@ -371,6 +463,79 @@ fn resolve(
         });
     }
 
+    let url_src = if overrides.database_url.is_some() {
+        "--database-url / L402_DATABASE_URL"
+    } else {
+        source
+    };
+    let schema_src = if overrides.database_schema.is_some() {
+        "--database-schema / L402_DATABASE_SCHEMA"
+    } else {
+        source
+    };
+    let url = overrides
+        .database_url
+        .clone()
+        .filter(|u| !u.is_empty())
+        .or(file.store.url);
+    let schema = overrides
+        .database_schema
+        .clone()
+        .filter(|s| !s.is_empty())
+        .or(file.store.schema);
+    if let Some(schema) = &schema {
+        let ok = schema.len() <= 63
+            && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            return Err(err(
+                schema_src,
+                "store.schema",
+                format!("{schema:?} must be lower-case letters, digits and _ (at most 63)"),
+            ));
+        }
+    }
+    let target = match url {
+        None => {
+            if schema.is_some() {
+                return Err(err(
+                    schema_src,
+                    "store.schema",
+                    "a schema needs a PostgreSQL store.url",
+                ));
+            }
+            StoreTarget::Sqlite
+        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            StoreTarget::Postgres { url, schema }
+        }
+        Some(_) => {
+            return Err(err(
+                url_src,
+                "store.url",
+                "must be a PostgreSQL URL (postgres://user@host:5432/db); leave it out for SQLite in the data directory",
+            ));
+        }
+    };
+    let max_connections = file.store.max_connections.unwrap_or(16);
+    if !(1..=1000).contains(&max_connections) {
+        return Err(err(
+            source,
+            "store.max_connections",
+            "must be between 1 and 1000",
+        ));
+    }
+    let max_price_sats = file.producer.max_price_sats.unwrap_or(100_000_000);
+    if !(1..=2_100_000_000_000_000).contains(&max_price_sats) {
+        return Err(err(
+            source,
+            "producer.max_price_sats",
+            "must be between 1 and 2100000000000000",
+        ));
+    }
+
     Ok(Config {
         listen,
         backend,
@@ -378,6 +543,16 @@ fn resolve(
         invoice_expiry_secs,
         demo: overrides.demo.or(file.demo.enabled).unwrap_or(true),
         routes,
+        store: Store {
+            target,
+            max_connections,
+        },
+        producer: Producer {
+            enabled: file.producer.enabled.unwrap_or(true),
+            rate_limit_per_minute: file.producer.rate_limit_per_minute.unwrap_or(20),
+            max_price_sats,
+            trust_forwarded_for: file.producer.trust_forwarded_for.unwrap_or(false),
+        },
     })
 }
 
@@ -449,6 +624,49 @@ body = "hello"
         assert_eq!(e.key, "routes[0].body");
         let e = load_str("listen = [").unwrap_err();
         assert!(e.to_string().contains("l402.toml"));
+    }
+
+    #[test]
+    fn store_and_producer() {
+        let c = load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.store.target, StoreTarget::Sqlite);
+        assert!(c.producer.enabled);
+        assert_eq!(c.producer.rate_limit_per_minute, 20);
+        let c = load_str(
+            "[store]\nurl = \"postgres://u@h/db\"\nschema = \"shop\"\n[producer]\nrate_limit_per_minute = 5",
+        )
+        .unwrap();
+        assert_eq!(
+            c.store.target,
+            StoreTarget::Postgres {
+                url: "postgres://u@h/db".into(),
+                schema: Some("shop".into())
+            }
+        );
+        assert_eq!(c.producer.rate_limit_per_minute, 5);
+        assert_eq!(
+            load_str("[store]\nurl = \"mysql://x\"").unwrap_err().key,
+            "store.url"
+        );
+        assert_eq!(
+            load_str("[store]\nurl = \"postgres://x\"\nschema = \"A-b\"")
+                .unwrap_err()
+                .key,
+            "store.schema"
+        );
+        assert_eq!(load_str("[producer]\nrate = 1").unwrap_err().key, "rate");
+        let e =
+            load_str("[[routes]]\npath = \"/api/l402/challenges\"\nprice_sats = 1\nbody = \"x\"")
+                .unwrap_err();
+        assert_eq!(e.key, "routes[0].path");
+        let o = Overrides {
+            database_url: Some("postgres://env@h/db".into()),
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            load(None, &o).unwrap().store.target,
+            StoreTarget::Postgres { .. }
+        ));
     }
 
     #[test]

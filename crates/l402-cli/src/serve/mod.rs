@@ -7,9 +7,10 @@
 //! pay. A TOML file (`--config`) and environment variables select LNbits, the
 //! address, token lifetimes and paid routes.
 
-mod config;
+pub(crate) mod config;
 mod secret;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -19,11 +20,12 @@ use l402_lightning::Receiver;
 use l402_lightning::dev::DevNode;
 use l402_lightning::lnbits::LnbitsClient;
 use l402_server::app::{App, DEMO_PATH, DEMO_PRICE_SATS, PaidRoute};
+use l402_server::producer::Producer;
 use serde_json::json;
 
 use crate::Global;
 use crate::devwallet::{self, DevWalletFile};
-use config::{Backend, Config, Overrides};
+use config::{Backend, Config, Overrides, StoreTarget};
 
 /// Fake sats the dev buyer wallet is topped up to at start.
 const DEV_BUYER_FUNDS_SATS: u64 = 1_000_000;
@@ -37,10 +39,16 @@ Configuration (TOML), all keys optional:
   [tokens]    lifetime_secs (3600), invoice_expiry_secs (600)
   [demo]      enabled (true)
   [[routes]]  path, price_sats, body | file, content_type, description
+  [store]     url (\"postgres://...\"; default SQLite <data dir>/store.sqlite),
+              schema, max_connections (16)
+  [producer]  enabled (true), rate_limit_per_minute (20), max_price_sats,
+              trust_forwarded_for (false)
 
 The server secret that signs tokens is <data dir>/server-secret (created on
 first start), or L402_SERVER_SECRET (64 hex digits) to share it between
-instances.")]
+instances. The producer API's admin token is <data dir>/admin-token, or
+L402_ADMIN_TOKEN. Instances sharing one PostgreSQL and one server secret
+verify each other's tokens and share idempotency and stats.")]
 pub struct Args {
     /// Configuration file (TOML).
     #[arg(long, short = 'c', env = "L402_CONFIG", value_name = "FILE")]
@@ -71,6 +79,19 @@ pub struct Args {
     #[arg(long)]
     no_demo: bool,
 
+    /// PostgreSQL URL for the producer API's store (default: SQLite in the data directory).
+    #[arg(
+        long,
+        env = "L402_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+
+    /// PostgreSQL schema (default public).
+    #[arg(long, env = "L402_DATABASE_SCHEMA", value_name = "NAME")]
+    database_schema: Option<String>,
+
     /// Let the dev node's server listen on a non-loopback address. It moves no
     /// real money, and anyone who reaches it can pay from its wallets.
     #[arg(long)]
@@ -86,6 +107,8 @@ pub async fn run(global: &Global, args: Args) -> ExitCode {
         lnbits_url: args.lnbits_url.clone(),
         lnbits_invoice_key: args.lnbits_invoice_key.clone(),
         demo: args.no_demo.then_some(false),
+        database_url: args.database_url.clone(),
+        database_schema: args.database_schema.clone(),
     };
     let config = match config::load(args.config.as_deref(), &overrides) {
         Ok(c) => c,
@@ -173,6 +196,22 @@ async fn serve(global: &Global, args: &Args, config: Config) -> anyhow::Result<(
         }
     };
 
+    let producer = if config.producer.enabled {
+        let store = Arc::new(crate::merchant::open_store(data_dir, &config.store).await?);
+        let (token, token_file) = crate::merchant::admin_token(data_dir)?;
+        let producer = Producer::builder(store.clone(), receiver.clone(), keys.clone())
+            .admin_token(token)
+            .rate_limit_per_minute(config.producer.rate_limit_per_minute)
+            .max_price_sats(config.producer.max_price_sats)
+            .trust_forwarded_for(config.producer.trust_forwarded_for)
+            .token_lifetime(Duration::from_secs(config.token_lifetime_secs))
+            .invoice_expiry(Duration::from_secs(config.invoice_expiry_secs))
+            .build();
+        Some((producer, store, token_file))
+    } else {
+        None
+    };
+
     let mut app = App::new(receiver, keys)
         .demo(config.demo)
         .token_lifetime(Duration::from_secs(config.token_lifetime_secs))
@@ -190,6 +229,9 @@ async fn serve(global: &Global, args: &Args, config: Config) -> anyhow::Result<(
     if let Some(dev) = &dev {
         router = router.nest_service("/dev", dev.node.router());
     }
+    if let Some((producer, _, _)) = &producer {
+        router = router.merge(producer.router());
+    }
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -206,11 +248,32 @@ async fn serve(global: &Global, args: &Args, config: Config) -> anyhow::Result<(
     if let Some(wallet) = &dev_wallet {
         devwallet::write(data_dir, wallet)?;
     }
-    announce(global, &config, &base, dev_wallet.as_ref());
+    let producer_info = producer
+        .as_ref()
+        .map(|(_, store, token_file)| ProducerInfo {
+            store: store.backend(),
+            admin_token_file: token_file.clone(),
+        });
+    announce(
+        global,
+        &config,
+        &base,
+        dev_wallet.as_ref(),
+        producer_info.as_ref(),
+    );
 
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    if let Some((producer, store, _)) = producer {
+        if let Err(e) = producer.flush().await {
+            eprintln!("warning: verification counts not written: {e}");
+        }
+        store.close().await;
+    }
     if let Some(dev) = dev {
         dev.node.close().await;
     }
@@ -220,7 +283,18 @@ async fn serve(global: &Global, args: &Args, config: Config) -> anyhow::Result<(
     Ok(())
 }
 
-fn announce(global: &Global, config: &Config, base: &str, dev_wallet: Option<&DevWalletFile>) {
+struct ProducerInfo {
+    store: &'static str,
+    admin_token_file: Option<PathBuf>,
+}
+
+fn announce(
+    global: &Global,
+    config: &Config,
+    base: &str,
+    dev_wallet: Option<&DevWalletFile>,
+    producer: Option<&ProducerInfo>,
+) {
     let demo_url = config.demo.then(|| format!("{base}{DEMO_PATH}"));
     if global.json {
         let line = json!({
@@ -233,6 +307,12 @@ fn announce(global: &Global, config: &Config, base: &str, dev_wallet: Option<&De
             "routes": config.routes.iter().map(|r| json!({"path": r.path, "price_sats": r.price_sats})).collect::<Vec<_>>(),
             "dev_wallet": dev_wallet.map(|w| json!({"url": w.url, "file": devwallet::path(&global.data_dir)})),
             "data_dir": global.data_dir,
+            "producer": producer.map(|p| json!({
+                "url": format!("{base}/api/l402"),
+                "openapi": format!("{base}/api/openapi.json"),
+                "store": p.store,
+                "admin_token_file": p.admin_token_file,
+            })),
         });
         println!("{line}");
         return;
@@ -245,6 +325,23 @@ fn announce(global: &Global, config: &Config, base: &str, dev_wallet: Option<&De
         Backend::Lnbits { url, .. } => println!("  backend:  LNbits at {url}"),
     }
     println!("  data:     {}", global.data_dir.display());
+    if let Some(p) = producer {
+        let store = match &config.store.target {
+            StoreTarget::Sqlite => format!(
+                "SQLite {}",
+                global.data_dir.join(crate::merchant::STORE_FILE).display()
+            ),
+            StoreTarget::Postgres { .. } => "PostgreSQL".to_owned(),
+        };
+        println!("  producer: POST {base}/api/l402/challenges (X-API-Key; store: {store})");
+        println!(
+            "            merchants and keys: l402 merchant --help; API: {base}/api/openapi.json"
+        );
+        match &p.admin_token_file {
+            Some(f) => println!("            admin token: {}", f.display()),
+            None => println!("            admin token: from L402_ADMIN_TOKEN"),
+        }
+    }
     for route in &config.routes {
         println!(
             "  paid:     GET {base}{}  ({} sats)",
