@@ -1,0 +1,354 @@
+//! The producer API in the real `l402 serve` binary: merchants and keys from
+//! `l402 merchant`, restarts that lose nothing, and two processes sharing one
+//! PostgreSQL and one server secret (`L402_TEST_DATABASE_URL`; without it the
+//! PostgreSQL test prints how to enable it and passes, unless
+//! `L402_REQUIRE_POSTGRES=1`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use l402_lightning::lnbits::LnbitsClient;
+use l402_lightning::{PayRequest, Wallet};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const SECRET: &str = "5f0e1d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100";
+const ADMIN: &str = "shared-admin-token-for-tests";
+
+struct Server {
+    child: Child,
+    info: Value,
+}
+
+impl Server {
+    fn url(&self) -> String {
+        self.info["url"].as_str().unwrap().to_owned()
+    }
+
+    async fn stop(mut self) {
+        let pid = self.child.id().unwrap();
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("server stops on SIGTERM")
+            .unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
+
+fn l402(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_l402"));
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .arg("--json")
+        .env_remove("L402_BACKEND")
+        .env_remove("L402_CONFIG")
+        .env_remove("L402_LISTEN")
+        .env_remove("L402_SERVER_SECRET")
+        .env_remove("L402_DATABASE_URL")
+        .env_remove("L402_DATABASE_SCHEMA")
+        .env_remove("L402_ADMIN_TOKEN")
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn start(mut cmd: Command) -> Server {
+    let mut child = cmd
+        .arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("server announces itself")
+        .unwrap()
+        .expect("a line on stdout");
+    let info: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(info["event"], "listening");
+    Server { child, info }
+}
+
+async fn cli(mut cmd: Command, args: &[&str]) -> Value {
+    let out = cmd.arg("merchant").args(args).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "l402 merchant {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn dev_wallet(data_dir: &Path) -> LnbitsClient {
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(data_dir.join("dev-wallet.json")).unwrap()).unwrap();
+    LnbitsClient::builder(file["url"].as_str().unwrap())
+        .admin_key(file["admin_key"].as_str().unwrap())
+        .invoice_key(file["invoice_key"].as_str().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn post(http: &reqwest::Client, url: &str, key: &str, body: Value) -> (u16, Value) {
+    let resp = http
+        .post(url)
+        .header("X-Api-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+async fn admin_stats(http: &reqwest::Client, base: &str, token: &str) -> Value {
+    let resp = http
+        .get(format!("{base}/api/admin/stats"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn merchant_cli_then_serve_then_restart_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let m = cli(l402(data), &["create", "weather shop"]).await;
+    assert_eq!(m["id"], 1);
+    let k = cli(l402(data), &["key", "create", "1", "--label", "prod"]).await;
+    let key = k["key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("l402k_"));
+    let listed = cli(l402(data), &["key", "list", "1"]).await;
+    assert_eq!(listed["keys"][0]["id"], k["id"]);
+    assert!(
+        !listed.to_string().contains(&key),
+        "listing never shows the key"
+    );
+
+    let server = start(l402(data)).await;
+    assert_eq!(server.info["producer"]["store"], "sqlite");
+    let token_file = server.info["producer"]["admin_token_file"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let base = server.url();
+    let http = reqwest::Client::new();
+    let (status, c) = post(
+        &http,
+        &format!("{base}/api/l402/challenges"),
+        &key,
+        json!({"resource": "/api/forecast", "priceSats": 25}),
+    )
+    .await;
+    assert_eq!(status, 200, "{c}");
+    let paid = dev_wallet(data)
+        .pay(&PayRequest::new(c["invoice"].as_str().unwrap()))
+        .await
+        .unwrap();
+    let verify = json!({"macaroon": c["macaroon"], "preimage": paid.preimage.to_hex(), "resource": "/api/forecast"});
+    let (status, v) = post(
+        &http,
+        &format!("{base}/api/l402/challenges/verify"),
+        &key,
+        verify.clone(),
+    )
+    .await;
+    assert_eq!((status, v["valid"].clone()), (200, json!(true)), "{v}");
+    server.stop().await;
+
+    // Restart: merchants, keys, challenges, payments and counts are all there,
+    // and the token still verifies.
+    let server = start(l402(data)).await;
+    let base = server.url();
+    let (_, v) = post(
+        &http,
+        &format!("{base}/api/l402/challenges/verify"),
+        &key,
+        verify.clone(),
+    )
+    .await;
+    assert_eq!(v["valid"], true);
+    let stats = admin_stats(&http, &base, &admin).await;
+    assert_eq!(stats["totals"]["challenges"], 1, "{stats}");
+    assert_eq!(stats["totals"]["payments"], 1);
+    assert_eq!(stats["totals"]["paidSats"], 25);
+    assert_eq!(stats["totals"]["verifications"]["valid"], 2);
+    let merchants = cli(l402(data), &["list"]).await;
+    assert_eq!(merchants["merchants"][0]["name"], "weather shop");
+
+    // Revoked from the command line while the server runs: refused within the key cache's 5 s.
+    cli(
+        l402(data),
+        &["key", "revoke", "1", k["id"].as_str().unwrap()],
+    )
+    .await;
+    let mut refused = false;
+    for _ in 0..70 {
+        let (status, _) = post(
+            &http,
+            &format!("{base}/api/l402/challenges/verify"),
+            &key,
+            verify.clone(),
+        )
+        .await;
+        if status == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "a revoked key still works");
+    server.stop().await;
+
+    // Bad command-line input fails with a message.
+    let out = l402(data)
+        .args(["merchant", "key", "create", "99"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("merchant 99"));
+}
+
+fn pg_url() -> Option<String> {
+    match std::env::var("L402_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("L402_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "L402_REQUIRE_POSTGRES=1 but L402_TEST_DATABASE_URL is not set"
+            );
+            eprintln!(
+                "skipping: set L402_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test to run the two-instance test"
+            );
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_instances_share_postgres_and_the_secret() {
+    let Some(url) = pg_url() else { return };
+    let mut b = [0u8; 6];
+    getrandom::getrandom(&mut b).unwrap();
+    let schema = format!("t_two_{}", hex::encode(b));
+    let shared = |dir: &Path| {
+        let mut cmd = l402(dir);
+        cmd.env("L402_DATABASE_URL", &url)
+            .env("L402_DATABASE_SCHEMA", &schema)
+            .env("L402_SERVER_SECRET", SECRET)
+            .env("L402_ADMIN_TOKEN", ADMIN);
+        cmd
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Both start at once: migrations are serialized by the database.
+    let (a, b) = tokio::join!(start(shared(dir_a.path())), start(shared(dir_b.path())));
+    assert_eq!(a.info["producer"]["store"], "postgres");
+    let (base_a, base_b) = (a.url(), b.url());
+    let http = reqwest::Client::new();
+
+    let m = cli(shared(dir_a.path()), &["create", "shared"]).await;
+    let id = m["id"].as_i64().unwrap();
+    let k = cli(shared(dir_b.path()), &["key", "create", &id.to_string()]).await;
+    let key = k["key"].as_str().unwrap().to_owned();
+
+    // Minted by A, paid through A's node, verified by B.
+    let (status, c) = post(
+        &http,
+        &format!("{base_a}/api/l402/challenges"),
+        &key,
+        json!({"resource": "/shared", "priceSats": 7}),
+    )
+    .await;
+    assert_eq!(status, 200, "{c}");
+    let paid = dev_wallet(dir_a.path())
+        .pay(&PayRequest::new(c["invoice"].as_str().unwrap()))
+        .await
+        .unwrap();
+    let verify = json!({"macaroon": c["macaroon"], "preimage": paid.preimage.to_hex(), "resource": "/shared", "amountSats": 7});
+    let (_, v) = post(
+        &http,
+        &format!("{base_b}/api/l402/challenges/verify"),
+        &key,
+        verify.clone(),
+    )
+    .await;
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["merchantId"], id);
+    let (_, v) = post(
+        &http,
+        &format!("{base_a}/api/l402/challenges/verify"),
+        &key,
+        verify,
+    )
+    .await;
+    assert_eq!(v["valid"], true, "{v}");
+
+    // Idempotency across both: by address (same resource and price) ...
+    let (_, again) = post(
+        &http,
+        &format!("{base_b}/api/l402/challenges"),
+        &key,
+        json!({"resource": "/shared", "priceSats": 7}),
+    )
+    .await;
+    assert_eq!(again["paymentHash"], c["paymentHash"]);
+    // ... and by X-Idempotency-Key, also when both are asked at once.
+    let create = |base: String| {
+        let http = http.clone();
+        let key = key.clone();
+        async move {
+            let resp = http
+                .post(format!("{base}/api/l402/challenges"))
+                .header("X-API-Key", key)
+                .header("X-Idempotency-Key", "order-42")
+                .json(&json!({"resource": "/other", "priceSats": 3}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()["paymentHash"].clone()
+        }
+    };
+    let (x, y) = tokio::join!(create(base_a.clone()), create(base_b.clone()));
+    assert_eq!(x, y);
+
+    // Stats count both instances (counts are flushed every second).
+    let mut stats = Value::Null;
+    for _ in 0..50 {
+        stats = admin_stats(&http, &base_b, ADMIN).await;
+        if stats["totals"]["verifications"]["valid"] == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stats["totals"]["verifications"]["valid"], 2, "{stats}");
+    assert_eq!(stats["totals"]["challenges"], 2, "{stats}");
+    assert_eq!(stats["totals"]["payments"], 1, "{stats}");
+    let from_a = admin_stats(&http, &base_a, ADMIN).await;
+    assert_eq!(from_a["totals"], stats["totals"]);
+
+    a.stop().await;
+    b.stop().await;
+    // Restart one: nothing lost.
+    let a = start(shared(dir_a.path())).await;
+    let stats = admin_stats(&http, &a.url(), ADMIN).await;
+    assert_eq!(stats["totals"]["challenges"], 2);
+    assert_eq!(stats["totals"]["payments"], 1);
+    a.stop().await;
+}
