@@ -579,3 +579,40 @@ async fn clients_sharing_one_database_make_one_payment() {
     }
     assert_eq!(dev.spent_sats(FUNDS).await, 6);
 }
+
+#[tokio::test]
+async fn recover_resolves_every_pending_payment_up_front() {
+    let (dev, server) = setup(Mode::Normal, 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("client.sqlite");
+    let crashing = builder(&dev)
+        .sqlite(SqliteStore::open(&db).await.unwrap())
+        .on_event(|event| {
+            if matches!(event, l402_client::Event::Paid(_)) {
+                panic!("simulated crash after paying");
+            }
+        })
+        .build()
+        .unwrap();
+    let url = server.url("/paid/r");
+    let u = url.clone();
+    assert!(
+        tokio::spawn(async move { crashing.get(&u).send().await })
+            .await
+            .is_err()
+    );
+    let client = builder(&dev)
+        .sqlite(SqliteStore::open(&db).await.unwrap())
+        .build()
+        .unwrap();
+    let recovered = client.recover().await.unwrap();
+    assert_eq!(recovered.len(), 1);
+    let entry = client.ledger().entry(&recovered[0]).await.unwrap().unwrap();
+    assert_eq!(entry.state, PaymentState::Paid);
+    // The token is already stored: no 402 at all this time.
+    let challenges = server.challenges();
+    let ok = client.get(&url).send().await.unwrap();
+    assert_eq!(ok.token, TokenUse::Cached);
+    assert_eq!(server.challenges(), challenges);
+    assert_eq!(dev.spent_sats(FUNDS).await, 3);
+}
