@@ -467,6 +467,21 @@ async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
 
 async fn fetch(global: &Global, args: &Args) -> anyhow::Result<u8> {
     let client = build_client(global, args).await?;
+    // Resolve payments an earlier run left pending (killed mid-payment):
+    // their tokens are stored, or their budget reservations released.
+    if !args.no_pay && !args.dry_run {
+        match client.recover().await {
+            Ok(recovered) if !recovered.is_empty() && !global.json && !args.silent => {
+                eprintln!(
+                    "l402: recovered {} interrupted payment(s); not paying for them again",
+                    recovered.len()
+                );
+            }
+            Ok(_) => {}
+            Err(e) if !global.json => eprintln!("l402: warning: {e}"),
+            Err(_) => {}
+        }
+    }
     let body = args.data.as_deref().map(read_body).transpose()?;
     let method = match &args.method {
         Some(m) => Method::from_bytes(m.to_ascii_uppercase().as_bytes())

@@ -930,6 +930,10 @@ impl Client {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
+        if locks.len() >= 4096 {
+            // Forget locks nobody holds or waits for.
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
         locks.entry(scope.as_str().to_string()).or_default().clone()
     }
 
