@@ -1115,6 +1115,7 @@ impl Client {
         };
         // Another process may be paying for this scope right now: wait for
         // its token rather than paying a second time.
+        let mut retried_failed = false;
         let mut waits = [50, 100, 200, 400, 800, 1600, 3200]
             .map(Duration::from_millis)
             .into_iter();
@@ -1140,18 +1141,38 @@ impl Client {
                     break;
                 }
                 Ok(Reserved::Existing(existing)) => {
-                    // Never pay one invoice twice.
-                    return match self.resolve_entry(&*wallet, &existing).await? {
+                    // Never pay one invoice twice: the server sent an invoice
+                    // this client paid (or is paying) already.
+                    match self.resolve_entry(&*wallet, &existing).await? {
                         Resolution::Paid(receipt) => {
-                            self.retry_with(req, scope, &existing.macaroon, receipt, draft)
-                                .await
+                            self.record_paid(
+                                scope,
+                                &offer.macaroon,
+                                offer.token_expires_at,
+                                &receipt,
+                                None,
+                                draft,
+                            )
+                            .await;
+                            return self
+                                .retry_with(req, scope, &offer.macaroon, receipt, draft)
+                                .await;
                         }
-                        Resolution::Failed => Err(Refusal::AlreadyAttempted(hash).into()),
-                        Resolution::Unresolved(reason) => Err(FetchError::PaymentUnknown {
-                            payment_hash: hash,
-                            reason,
-                        }),
-                    };
+                        // Resolved as not paid: reserve it again, once.
+                        Resolution::Failed if !retried_failed => {
+                            retried_failed = true;
+                            continue;
+                        }
+                        Resolution::Failed => {
+                            return Err(Refusal::AlreadyAttempted(hash).into());
+                        }
+                        Resolution::Unresolved(reason) => {
+                            return Err(FetchError::PaymentUnknown {
+                                payment_hash: hash,
+                                reason,
+                            });
+                        }
+                    }
                 }
                 Ok(Reserved::InFlight(other)) => {
                     let Some(delay) = waits.next() else {

@@ -163,8 +163,8 @@ pub enum LedgerError {
 /// ```
 #[async_trait::async_trait]
 pub trait Ledger: Send + Sync {
-    /// Atomically: if `entry.payment_hash` is journaled already, returns it
-    /// ([`Reserved::Existing`]); if another payment for `entry.scope` is
+    /// Atomically: if `entry.payment_hash` is journaled already and did not
+    /// fail, returns it ([`Reserved::Existing`]); if another payment for `entry.scope` is
     /// pending, returns that ([`Reserved::InFlight`]); otherwise checks `budget` (and the fiat
     /// `charge`, if any) against what is spent and journals `entry` as
     /// pending.
@@ -297,7 +297,9 @@ impl Ledger for MemoryLedger {
         charge: Option<&EnvelopeCharge>,
     ) -> Result<Reserved, LedgerError> {
         let mut inner = self.inner.lock().map_err(lock_poisoned)?;
-        if let Some(existing) = inner.entries.get(&entry.payment_hash) {
+        if let Some(existing) = inner.entries.get(&entry.payment_hash)
+            && existing.state != PaymentState::Failed
+        {
             return Ok(Reserved::Existing(Box::new(existing.clone())));
         }
         if let Some(other) = inner

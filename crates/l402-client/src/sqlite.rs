@@ -15,7 +15,7 @@ use sqlx::{Row, SqlSafeStr};
 
 use crate::budget::{Budget, Spent};
 use crate::fiat::{EnvelopeCharge, check_envelope};
-use crate::ledger::{JournalEntry, Ledger, LedgerError, Reserved, envelope_expiry};
+use crate::ledger::{JournalEntry, Ledger, LedgerError, PaymentState, Reserved, envelope_expiry};
 use crate::store::{StoreError, StoredToken, TokenStore};
 use crate::trace::{Outcome, Trace, TraceSink};
 use crate::unix_now;
@@ -281,7 +281,17 @@ impl Ledger for SqliteStore {
             .await
             .map_err(StoreError::from)?;
         if let Some(row) = existing {
-            return Ok(Reserved::Existing(Box::new(Self::entry_of(&row)?)));
+            let entry = Self::entry_of(&row)?;
+            if entry.state != PaymentState::Failed {
+                return Ok(Reserved::Existing(Box::new(entry)));
+            }
+            // It failed before (no money moved): it may be paid now, within
+            // the budget, like a new one.
+            sqlx::query("DELETE FROM payments WHERE payment_hash = ?1 AND state = 'failed'")
+                .bind(entry.payment_hash.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
         }
         let in_flight = sqlx::query(
             "SELECT * FROM payments WHERE scope = ?1 AND state = 'pending' \

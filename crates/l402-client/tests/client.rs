@@ -616,3 +616,41 @@ async fn recover_resolves_every_pending_payment_up_front() {
     assert_eq!(server.challenges(), challenges);
     assert_eq!(dev.spent_sats(FUNDS).await, 3);
 }
+
+#[tokio::test]
+async fn the_same_invoice_again_is_never_paid_twice_but_a_failed_one_may_be_retried() {
+    // The server issues one challenge per client (idempotent issue).
+    let poor = Dev::new(2).await;
+    let server = TestServer::start(Arc::new(poor.seller.clone()), Mode::SameInvoice, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = SqliteStore::open(dir.path().join("ledger.sqlite"))
+        .await
+        .unwrap();
+    let client = |tokens: Arc<l402_client::MemoryTokenStore>| {
+        Client::builder()
+            .wallet(Arc::new(poor.buyer.clone()))
+            .ledger(Arc::new(ledger.clone()))
+            .token_store(tokens)
+            .build()
+            .unwrap()
+    };
+    let first = client(Arc::default());
+    // Not enough funds: failed, no money moved.
+    let err = first.get(&server.url("/paid/s")).send().await.unwrap_err();
+    assert!(matches!(err, FetchError::PaymentFailed { .. }), "{err:?}");
+    // Topped up, the same invoice is paid: a failed attempt may be retried.
+    poor.buyer.credit_sats(10).await.unwrap();
+    let ok = first.get(&server.url("/paid/s")).send().await.unwrap();
+    assert_eq!(ok.token, TokenUse::Paid);
+    assert_eq!(poor.spent_sats(12).await, 5);
+    // A client that lost its token gets the same invoice again: the journal
+    // knows it is paid, so the preimage is reused and nothing is paid.
+    let second = client(Arc::default());
+    let ok = second.get(&server.url("/paid/s")).send().await.unwrap();
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.token, TokenUse::Recovered);
+    assert_eq!(poor.spent_sats(12).await, 5);
+    // And it kept the token this time.
+    let ok = second.get(&server.url("/paid/s")).send().await.unwrap();
+    assert_eq!(ok.token, TokenUse::Cached);
+}

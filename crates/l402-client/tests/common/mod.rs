@@ -49,6 +49,9 @@ pub enum Mode {
     NoChallenge,
     /// Answers 401 (no challenge) to every credential.
     Always401,
+    /// Sends the same invoice and macaroon in every challenge (idempotent
+    /// challenge issue, as Lightning Enable does per client IP).
+    SameInvoice,
 }
 
 pub struct Shared {
@@ -62,6 +65,7 @@ pub struct Shared {
     pub served: AtomicUsize,
     pub not_yet_left: AtomicUsize,
     pub price_json: Mutex<Option<serde_json::Value>>,
+    pub same: Mutex<Option<(String, String)>>,
 }
 
 pub struct TestServer {
@@ -120,6 +124,7 @@ impl TestServer {
                 _ => 0,
             }),
             price_json: Mutex::new(None),
+            same: Mutex::new(None),
         });
         let app = Router::new()
             .route("/paid/{*rest}", get(paid).post(paid))
@@ -216,6 +221,16 @@ async fn challenge(shared: &Shared, path: &str) -> Response {
         .mint(mac_hash, &[Caveat::resource(path)])
         .unwrap()
         .to_string();
+    let (macaroon, bolt11) = if mode == Mode::SameInvoice {
+        shared
+            .same
+            .lock()
+            .unwrap()
+            .get_or_insert((macaroon, bolt11))
+            .clone()
+    } else {
+        (macaroon, bolt11)
+    };
     let l402 = Challenge::new(macaroon.clone(), bolt11.clone()).to_string();
     let payment =
         r#"Payment id="abc", realm="test", method="lightning", intent="charge", request="e30""#;
