@@ -62,7 +62,8 @@ Exit codes:
   3  over the limit: --max-sats, a budget or the fiat cap (nothing paid)
   4  payment failed (no money moved)
   5  paid, but the server refused the credential (money moved)
-  6  network error (no money moved, or the token is kept if it did)
+  6  network error or oversized answer (no money moved, or the token is kept
+     if it did)
   7  payment state unknown (money may have moved; the next run recovers it)
   8  refused before paying: bad or mismatched invoice, unusable challenge,
      wrong network, new payee for a known origin, no wallet (nothing paid)")]
@@ -517,7 +518,9 @@ fn exit_code(e: &FetchError) -> u8 {
         FetchError::Refused(_) | FetchError::BadChallenge(_) => exit::REFUSED,
         FetchError::PaymentFailed { .. } => exit::PAYMENT_FAILED,
         FetchError::ServerRefused { .. } => exit::SERVER_REFUSED,
-        FetchError::Network(_) | FetchError::AfterPayment { .. } => exit::NETWORK,
+        FetchError::Network(_)
+        | FetchError::AfterPayment { .. }
+        | FetchError::BodyTooLarge { .. } => exit::NETWORK,
         FetchError::PaymentUnknown { .. } => exit::PAYMENT_UNKNOWN,
         _ => exit::OTHER,
     }

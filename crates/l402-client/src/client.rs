@@ -24,6 +24,8 @@ use crate::{unix_ms, unix_now};
 
 /// The default maximum per payment: 1,000 sats.
 pub const DEFAULT_MAX_PAYMENT_SATS: u64 = 1_000;
+/// The default largest response body read: 64 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// The default maximum routing fee: 10 sats.
 pub const DEFAULT_MAX_FEE_SATS: u64 = 10;
 /// The default waits before re-sending a paid credential the server did not
@@ -243,6 +245,7 @@ pub struct ClientBuilder {
     pin_payees: bool,
     expiry_margin: Duration,
     observer: Option<Observer>,
+    max_body_bytes: usize,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -280,6 +283,7 @@ impl Default for ClientBuilder {
             pin_payees: true,
             expiry_margin: Duration::from_secs(5),
             observer: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -404,6 +408,14 @@ impl ClientBuilder {
         self
     }
 
+    /// The largest response body read, in bytes (default
+    /// [`DEFAULT_MAX_BODY_BYTES`]); larger answers fail with
+    /// [`FetchError::BodyTooLarge`].
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
     /// The HTTP timeout per request when the client builds its own reqwest
     /// client (default 30 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -461,6 +473,7 @@ impl ClientBuilder {
                 pin_payees: self.pin_payees,
                 expiry_margin: self.expiry_margin,
                 observer: self.observer,
+                max_body_bytes: self.max_body_bytes,
                 locks: Mutex::new(HashMap::new()),
             }),
         })
@@ -500,6 +513,7 @@ struct Inner {
     pin_payees: bool,
     expiry_margin: Duration,
     observer: Option<Observer>,
+    max_body_bytes: usize,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -579,6 +593,24 @@ impl RequestBuilder {
             body: self.body,
         };
         self.client.execute(req).await
+    }
+}
+
+/// Sending or reading failed.
+enum HttpError {
+    Http(reqwest::Error),
+    TooLarge(usize),
+}
+
+impl HttpError {
+    fn before_payment(self) -> FetchError {
+        match self {
+            HttpError::Http(e) => FetchError::Network(e),
+            HttpError::TooLarge(limit) => FetchError::BodyTooLarge {
+                limit,
+                receipt: None,
+            },
+        }
     }
 }
 
@@ -754,7 +786,9 @@ impl Client {
         let outcome = match &result {
             Ok(_) => draft.outcome.unwrap_or(Outcome::Free),
             Err(e) => match e {
-                FetchError::InvalidRequest(_) | FetchError::Storage { .. } => Outcome::Error,
+                FetchError::InvalidRequest(_)
+                | FetchError::Storage { .. }
+                | FetchError::BodyTooLarge { .. } => Outcome::Error,
                 FetchError::Network(_) | FetchError::AfterPayment { .. } => Outcome::NetworkError,
                 FetchError::BadChallenge(_) => Outcome::BadChallenge,
                 FetchError::Refused(_) => Outcome::Refused,
@@ -801,11 +835,7 @@ impl Client {
         result
     }
 
-    async fn http_send(
-        &self,
-        req: &Parts,
-        authorization: Option<&str>,
-    ) -> Result<Sent, reqwest::Error> {
+    async fn http_send(&self, req: &Parts, authorization: Option<&str>) -> Result<Sent, HttpError> {
         let mut headers = req.headers.clone();
         if let Some(value) = authorization.and_then(|a| HeaderValue::from_str(a).ok()) {
             headers.insert(AUTHORIZATION, value);
@@ -818,10 +848,17 @@ impl Client {
         if let Some(body) = &req.body {
             builder = builder.body(body.clone());
         }
-        let response = builder.send().await?;
+        let mut response = builder.send().await.map_err(HttpError::Http)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await?.to_vec();
+        let limit = self.inner.max_body_bytes;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(HttpError::Http)? {
+            if body.len().saturating_add(chunk.len()) > limit {
+                return Err(HttpError::TooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(Sent {
             status,
             headers,
@@ -855,7 +892,7 @@ impl Client {
             let sent = self
                 .http_send(req, Some(&auth))
                 .await
-                .map_err(FetchError::Network)?;
+                .map_err(HttpError::before_payment)?;
             if !is_refusal(sent.status) {
                 draft.outcome = Some(Outcome::Cached);
                 draft.payment_hash = Some(token.payment_hash.to_string());
@@ -879,7 +916,7 @@ impl Client {
                 let sent = self
                     .http_send(req, None)
                     .await
-                    .map_err(FetchError::Network)?;
+                    .map_err(HttpError::before_payment)?;
                 if sent.status != StatusCode::PAYMENT_REQUIRED {
                     draft.outcome = Some(Outcome::Free);
                     return Ok(sent.into_response(&req.url, TokenUse::None));
@@ -1369,10 +1406,16 @@ impl Client {
         loop {
             let sent = match self.http_send(req, Some(&authorization)).await {
                 Ok(sent) => sent,
-                Err(source) => {
+                Err(HttpError::Http(source)) => {
                     return Err(FetchError::AfterPayment {
                         receipt: Box::new(receipt),
                         source,
+                    });
+                }
+                Err(HttpError::TooLarge(limit)) => {
+                    return Err(FetchError::BodyTooLarge {
+                        limit,
+                        receipt: Some(Box::new(receipt)),
                     });
                 }
             };
@@ -1435,7 +1478,7 @@ impl Client {
         let sent = self
             .http_send(req, Some(&auth))
             .await
-            .map_err(FetchError::Network)?;
+            .map_err(HttpError::before_payment)?;
         if is_refusal(sent.status) {
             self.emit(Event::TokenRefused {
                 status: sent.status.as_u16(),
@@ -1506,7 +1549,7 @@ impl Client {
                     let sent = self
                         .http_send(req, Some(&auth))
                         .await
-                        .map_err(FetchError::Network)?;
+                        .map_err(HttpError::before_payment)?;
                     if is_refusal(sent.status) {
                         // Bought earlier but no longer accepted: drop it
                         // and pay the new challenge.

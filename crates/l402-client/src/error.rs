@@ -164,6 +164,16 @@ pub enum FetchError {
         /// The network error.
         source: reqwest::Error,
     },
+    /// The answer's body is larger than the client reads
+    /// ([`ClientBuilder::max_body_bytes`](crate::ClientBuilder::max_body_bytes)).
+    /// If it came after paying, the token is stored and the receipt given.
+    #[error("response body larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The limit.
+        limit: usize,
+        /// The payment, if one was made.
+        receipt: Option<Box<Receipt>>,
+    },
     /// The client's storage failed.
     #[error("{source} ({moved})")]
     Storage {
@@ -186,6 +196,13 @@ impl FetchError {
             FetchError::PaymentUnknown { .. } => MoneyMoved::Unknown,
             FetchError::ServerRefused { .. } | FetchError::AfterPayment { .. } => MoneyMoved::Yes,
             FetchError::Storage { moved, .. } => *moved,
+            FetchError::BodyTooLarge { receipt, .. } => {
+                if receipt.is_some() {
+                    MoneyMoved::Yes
+                } else {
+                    MoneyMoved::No
+                }
+            }
         }
     }
 
@@ -194,13 +211,15 @@ impl FetchError {
         match self {
             FetchError::ServerRefused { receipt, .. }
             | FetchError::AfterPayment { receipt, .. } => Some(receipt),
+            FetchError::BodyTooLarge { receipt, .. } => receipt.as_deref(),
             _ => None,
         }
     }
 
     /// A stable machine-readable code (`over_limit`, `refused`,
     /// `bad_challenge`, `payment_failed`, `payment_unknown`,
-    /// `server_refused`, `network`, `invalid_request`, `storage`).
+    /// `server_refused`, `network`, `invalid_request`, `storage`,
+    /// `body_too_large`).
     pub fn code(&self) -> &'static str {
         match self {
             FetchError::InvalidRequest(_) => "invalid_request",
@@ -212,6 +231,7 @@ impl FetchError {
             FetchError::PaymentUnknown { .. } => "payment_unknown",
             FetchError::ServerRefused { .. } => "server_refused",
             FetchError::Storage { .. } => "storage",
+            FetchError::BodyTooLarge { .. } => "body_too_large",
         }
     }
 }

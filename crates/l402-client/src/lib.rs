@@ -64,8 +64,9 @@ mod trace;
 
 pub use budget::{Budget, BudgetExceeded, Limit, Spent};
 pub use client::{
-    AmountlessPolicy, BuildError, Client, ClientBuilder, DEFAULT_BACKOFF, DEFAULT_MAX_FEE_SATS,
-    DEFAULT_MAX_PAYMENT_SATS, Event, Quote, Receipt, RequestBuilder, Response, TokenUse,
+    AmountlessPolicy, BuildError, Client, ClientBuilder, DEFAULT_BACKOFF, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_FEE_SATS, DEFAULT_MAX_PAYMENT_SATS, Event, Quote, Receipt, RequestBuilder,
+    Response, TokenUse,
 };
 pub use error::{ChallengeProblem, FetchError, MoneyMoved, Refusal};
 pub use fiat::{

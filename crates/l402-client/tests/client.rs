@@ -654,3 +654,39 @@ async fn the_same_invoice_again_is_never_paid_twice_but_a_failed_one_may_be_retr
     let ok = second.get(&server.url("/paid/s")).send().await.unwrap();
     assert_eq!(ok.token, TokenUse::Cached);
 }
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_and_say_whether_money_moved() {
+    let (dev, server) = setup(Mode::Normal, 2).await;
+    // The 402's body ("payment required", 16 bytes) is already too large.
+    let client = builder(&dev).max_body_bytes(10).build().unwrap();
+    let err = client
+        .get(&server.url("/paid/xyz"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        FetchError::BodyTooLarge { receipt: None, .. }
+    ));
+    assert_eq!(err.money_moved(), MoneyMoved::No);
+    // The paid answer ("the secret of /paid/xyz", 23 bytes) is too large:
+    // paid, and the error carries the receipt; the token is kept.
+    let client = builder(&dev).max_body_bytes(20).build().unwrap();
+    let err = client
+        .get(&server.url("/paid/xyz"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.money_moved(), MoneyMoved::Yes);
+    assert!(err.receipt().is_some());
+    assert_eq!(dev.spent_sats(FUNDS).await, 2);
+    assert!(
+        client
+            .token_store()
+            .get(&server.url("/paid/xyz"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
