@@ -292,35 +292,85 @@ async fn budgets_refuse_and_failed_payments_release_their_reservation() {
 }
 
 #[tokio::test]
-async fn each_budget_limit_is_enforced() {
-    for (budget, limit) in [
-        (Budget::new().per_request_sats(5), Limit::PerRequest),
-        (Budget::new().per_day_sats(15), Limit::PerDay),
-        (Budget::new().total_sats(15), Limit::Total),
-        (
-            Budget::new().per_domain_sats("127.0.0.1", 15),
-            Limit::Domain("127.0.0.1".into()),
-        ),
-        (
-            Budget::new().default_per_domain_sats(15),
-            Limit::Domain("127.0.0.1".into()),
-        ),
-    ] {
-        let (dev, server) = setup(Mode::Normal, 10).await;
-        let client = builder(&dev)
-            .max_fee_sats(0)
-            .budget(budget)
-            .build()
-            .unwrap();
-        if limit != Limit::PerRequest {
-            client.get(&server.url("/paid/a")).send().await.unwrap();
+async fn each_budget_limit_is_enforced_by_both_ledgers() {
+    for sqlite in [false, true] {
+        for (budget, limit) in [
+            (Budget::new().per_request_sats(5), Limit::PerRequest),
+            (Budget::new().per_hour_sats(15), Limit::PerHour),
+            (Budget::new().per_day_sats(15), Limit::PerDay),
+            (Budget::new().total_sats(15), Limit::Total),
+            (
+                Budget::new().per_domain_sats("127.0.0.1", 15),
+                Limit::Domain("127.0.0.1".into()),
+            ),
+            (
+                Budget::new().default_per_domain_sats(15),
+                Limit::Domain("127.0.0.1".into()),
+            ),
+        ] {
+            let (dev, server) = setup(Mode::Normal, 10).await;
+            let mut b = builder(&dev).max_fee_sats(0).budget(budget);
+            if sqlite {
+                b = b.sqlite(SqliteStore::in_memory().await.unwrap());
+            }
+            let client = b.build().unwrap();
+            if limit != Limit::PerRequest {
+                client.get(&server.url("/paid/a")).send().await.unwrap();
+            }
+            let err = client.get(&server.url("/paid/b")).send().await.unwrap_err();
+            let Refusal::Budget(exceeded) = refusal(&err) else {
+                panic!("{err:?}")
+            };
+            assert_eq!(exceeded.limit, limit, "sqlite: {sqlite}");
         }
-        let err = client.get(&server.url("/paid/b")).send().await.unwrap_err();
-        let Refusal::Budget(exceeded) = refusal(&err) else {
-            panic!("{err:?}")
-        };
-        assert_eq!(exceeded.limit, limit);
     }
+}
+
+#[tokio::test]
+async fn fiat_envelope_cap_and_ttl_in_sqlite() {
+    let (dev, server) = setup(Mode::Normal, 1_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.sqlite");
+    let client = |envelope: FiatEnvelope| {
+        let db = db.clone();
+        let dev_buyer = dev.buyer.clone();
+        async move {
+            Client::builder()
+                .wallet(Arc::new(dev_buyer))
+                .max_fee_sats(0)
+                .fiat_envelope(envelope)
+                .price_source(Arc::new(StaticPrice::new("usd", 10_000_000)))
+                .sqlite(SqliteStore::open(&db).await.unwrap())
+                .build()
+                .unwrap()
+        }
+    };
+    // $2.50 cap, $1.00 per request: two pass, the third is refused, even
+    // from a new client on the same database.
+    let envelope = FiatEnvelope::new("cap", "usd", 250);
+    let c = client(envelope.clone()).await;
+    c.get(&server.url("/paid/a")).send().await.unwrap();
+    c.get(&server.url("/paid/b")).send().await.unwrap();
+    let c = client(envelope).await;
+    let err = c.get(&server.url("/paid/c")).send().await.unwrap_err();
+    assert!(matches!(
+        refusal(&err),
+        Refusal::Envelope(EnvelopeError::CapExceeded {
+            spent_minor: 200,
+            ..
+        })
+    ));
+    // A one-second envelope expires after its first use.
+    let short = FiatEnvelope::new("short", "usd", 10_000).ttl(Duration::from_secs(1));
+    let c = client(short).await;
+    c.get(&server.url("/paid/d")).send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let err = c.get(&server.url("/paid/e")).send().await.unwrap_err();
+    assert!(matches!(
+        refusal(&err),
+        Refusal::Envelope(EnvelopeError::Expired { .. })
+    ));
+    assert_eq!(dev.spent_sats(FUNDS).await, 3_000);
 }
 
 #[tokio::test]
