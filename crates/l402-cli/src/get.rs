@@ -57,7 +57,7 @@ reused for the same origin and path until it expires or the server refuses it.
 
 Exit codes:
   0  the server answered (any HTTP status; with --no-pay or --dry-run, the price)
-  1  other error (bad flags or configuration, storage)
+  1  other error (bad flags or configuration, no wallet configured, storage)
   2  usage error
   3  over the limit: --max-sats, a budget or the fiat cap (nothing paid)
   4  payment failed (no money moved)
@@ -66,7 +66,7 @@ Exit codes:
      if it did)
   7  payment state unknown (money may have moved; the next run recovers it)
   8  refused before paying: bad or mismatched invoice, unusable challenge,
-     wrong network, new payee for a known origin, no wallet (nothing paid)")]
+     wrong network, new payee for a known origin (nothing paid)")]
 pub struct Args {
     /// The URL to fetch.
     pub url: String,

@@ -204,3 +204,21 @@ async fn wallet_and_limits_from_the_config_file() {
     let run = get_json(s.dir.path(), &[&url], &[]).await;
     assert_eq!(run.code, Some(1), "{}", run.json);
 }
+
+#[tokio::test]
+async fn no_wallet_is_a_configuration_error_but_the_price_can_be_shown() {
+    let s = setup(Mode::Normal, 8, FUNDS).await;
+    let url = s.server.url("/paid/x");
+    let run = get_json(s.dir.path(), &[&url], &[]).await;
+    assert_eq!(run.code, Some(1), "{}", run.json);
+    assert!(
+        run.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no wallet configured")
+    );
+    let run = get_json(s.dir.path(), &["--no-pay", &url], &[]).await;
+    assert_eq!(run.code, Some(0), "{}", run.json);
+    assert_eq!(run.json["quote"]["amount_msat"], 8_000);
+    assert_eq!(s.dev.spent_sats(FUNDS).await, 0);
+}
