@@ -331,7 +331,7 @@ async fn lightning_enable_flow_on_both_stores() {
             (
                 json!({"macaroon": mac, "preimage": preimage}),
                 &other_key,
-                "caveat_not_satisfied",
+                "wrong_merchant",
             ),
         ];
         for (body, k, code) in cases {
@@ -351,6 +351,28 @@ async fn lightning_enable_flow_on_both_stores() {
             )
             .await;
         assert_eq!(v["error"], "Preimage does not match payment hash");
+
+        // A genuine token of this server without a merchant caveat (what its
+        // paid routes sell) is not a merchant's token.
+        let pre = l402::Preimage::from([1u8; 32]);
+        let routed = l402::Minter::new(Keyring::new(1, [7; 32]))
+            .mint(
+                pre.payment_hash(),
+                &[l402::Caveat::resource("/api/premium/weather")],
+            )
+            .unwrap();
+        let (_, v) = s
+            .post(
+                "/api/l402/challenges/verify",
+                Some(&key),
+                json!({"macaroon": routed.to_string(), "preimage": pre.to_hex()}),
+            )
+            .await;
+        assert_eq!(
+            (v["valid"].clone(), v["code"].clone()),
+            (json!(false), json!("wrong_merchant")),
+            "{v}"
+        );
 
         // A token minted for l402kit's API is not a merchant's token.
         let (_, kit) = s.post("/api/invoice", None, json!({"amountSats": 3})).await;
@@ -381,7 +403,7 @@ async fn lightning_enable_flow_on_both_stores() {
         assert_eq!(st["payments"], 1);
         assert_eq!(st["paidSats"], 100);
         assert_eq!(st["verifications"]["valid"], 3);
-        assert_eq!(st["verifications"]["invalid"], 7);
+        assert_eq!(st["verifications"]["invalid"], 8);
         let (status, all) = s
             .admin(reqwest::Method::GET, "/api/admin/stats", None)
             .await;

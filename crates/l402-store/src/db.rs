@@ -191,7 +191,8 @@ impl StoreBuilder {
             // WAL + NORMAL: a commit survives a crash of the process (not of
             // the machine's power); fsync happens at checkpoints.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30))
+            .disable_statement_logging();
         let open = |n: u32| {
             SqlitePoolOptions::new()
                 .max_connections(n)

@@ -102,7 +102,21 @@ impl Inner {
         preimage: &str,
         ctx: &RequestContext,
     ) -> Result<Verified, (&'static str, String)> {
-        let result = self.check_token(macaroon, preimage, ctx);
+        let expected = merchant_id.to_string();
+        let result = self
+            .check_token(macaroon, preimage, ctx)
+            .and_then(|verified| {
+                // Bound to this merchant: a token without a merchant caveat
+                // (one sold by a paid route of this server, say) is not one.
+                if verified.caveat("merchant") == Some(expected.as_str()) {
+                    Ok(verified)
+                } else {
+                    Err((
+                        "wrong_merchant",
+                        "Token was not issued for this merchant".to_owned(),
+                    ))
+                }
+            });
         self.count(merchant_id, result.is_ok());
         let verified = result?;
         let hash = verified.payment_hash();
@@ -147,12 +161,17 @@ impl Inner {
         })?;
         let credential = Credential::new(macaroon, preimage);
         self.verifier.verify(&credential, ctx).map_err(|e| {
-            let code = crate::Rejection {
-                reason: e.clone(),
-                resource: String::new(),
-                price_sats: 0,
-            }
-            .code();
+            let code = match &e {
+                ::l402::VerifyError::Caveat(::l402::CaveatError::WrongMerchant { .. }) => {
+                    "wrong_merchant"
+                }
+                _ => crate::Rejection {
+                    reason: e.clone(),
+                    resource: String::new(),
+                    price_sats: 0,
+                }
+                .code(),
+            };
             let message = match &e {
                 ::l402::VerifyError::WrongPreimage(_) => {
                     "Preimage does not match payment hash".to_owned()
