@@ -5,13 +5,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use l402::invoice::Currency;
+use l402::invoice::{Currency, Invoice, InvoiceRequirements};
 use l402::{Caveat, Challenges, Condition, Identifier, PaymentHash, Preimage, Scheme};
 use l402_lightning::{BackendError, OutgoingStatus, PayError, PayRequest, Payment, Wallet};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode, Url};
 
-use crate::bolt11::{Bolt11, Requirements};
 use crate::budget::Budget;
 use crate::error::{ChallengeProblem, FetchError, MoneyMoved, Refusal};
 use crate::fiat::{EnvelopeCharge, EnvelopeError, FiatEnvelope, FiatValue, PriceSource, RAIL_L402};
@@ -651,7 +650,7 @@ impl Sent {
 struct Offer {
     quote: Quote,
     macaroon: String,
-    invoice: Bolt11,
+    invoice: Invoice,
     token_expires_at: Option<u64>,
 }
 
@@ -938,13 +937,16 @@ impl Client {
         let challenge = challenges.l402()?;
         let macaroon = challenge.decode_macaroon()?;
         let identifier = Identifier::from_bytes(macaroon.identifier())?;
-        let invoice = Bolt11::decode(&challenge.invoice).map_err(ChallengeProblem::Invoice)?;
+        let invoice: Invoice = challenge
+            .invoice
+            .parse()
+            .map_err(ChallengeProblem::Invoice)?;
         let quote = Quote {
             amount_msat: invoice.amount_msat(),
             payment_hash: identifier.payment_hash,
             invoice: challenge.invoice.clone(),
             expires_at: invoice.expires_at(),
-            payee: invoice.payee(),
+            payee: invoice.payee().to_string(),
             description: invoice.description(),
             network: network_name(&invoice.currency()).to_string(),
             scheme: challenge.scheme,
@@ -979,13 +981,14 @@ impl Client {
         let inner = &self.inner;
         let allow_amountless = !matches!(inner.amountless, AmountlessPolicy::Refuse);
         let now = unix_now().saturating_add(inner.expiry_margin.as_secs());
-        let reqs = Requirements {
-            payment_hash: offer.quote.payment_hash,
-            max_amount_msat: inner.max_payment_msat,
-            allow_amountless,
-            not_expired_at: now,
-            network: inner.network.clone(),
-        };
+        let mut reqs = InvoiceRequirements::new()
+            .payment_hash(offer.quote.payment_hash)
+            .max_amount_msat(inner.max_payment_msat)
+            .allow_amountless(allow_amountless)
+            .at_unix_secs(now);
+        if let Some(network) = &inner.network {
+            reqs = reqs.network(network.clone());
+        }
         offer
             .invoice
             .check(&reqs)
@@ -1661,10 +1664,10 @@ impl Client {
                     .map_err(storage(MoneyMoved::Yes))?;
                 if self.inner.pin_payees
                     && let Some(url) = scope_url
-                    && let Ok(invoice) = Bolt11::decode(&entry.bolt11)
+                    && let Ok(invoice) = entry.bolt11.parse::<Invoice>()
                 {
                     let _ = ledger
-                        .pin_payee(Scope::of(&url).origin(), &invoice.payee())
+                        .pin_payee(Scope::of(&url).origin(), &invoice.payee().to_string())
                         .await;
                 }
                 Ok(Resolution::Paid(receipt))
@@ -1681,7 +1684,9 @@ impl Client {
             }
             OutgoingStatus::Unknown => {
                 // Never sent, or sent so long ago the invoice expired unpaid.
-                let expired = Bolt11::decode(&entry.bolt11)
+                let expired = entry
+                    .bolt11
+                    .parse::<Invoice>()
                     .map(|i| unix_now() >= i.expires_at())
                     .unwrap_or(true);
                 let old = unix_now() > entry.created_at.saturating_add(60);

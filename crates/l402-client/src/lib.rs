@@ -51,7 +51,6 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-mod bolt11;
 mod budget;
 mod client;
 mod error;
