@@ -1066,6 +1066,33 @@ async fn openapi_document_is_true() {
         }
     }
     assert!(exercised >= 40, "{exercised}");
+    // Methods a path does not document are not served there.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{id}", &mid.to_string())
+            .replace("{key_id}", "k");
+        for method in ["get", "post", "put", "delete", "patch"] {
+            if item.get(method).is_some() {
+                continue;
+            }
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let resp = s
+                .http
+                .request(m, format!("{}{concrete}", s.base))
+                .bearer_auth(ADMIN)
+                .header("X-API-Key", &key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                resp.status(),
+                405,
+                "{method} {path} is served but not documented"
+            );
+            let v: Value = resp.json().await.unwrap();
+            assert_eq!(v["code"], "method_not_allowed");
+        }
+    }
     // Every route the router serves is documented: an undocumented path is not routed.
     let resp = s
         .http

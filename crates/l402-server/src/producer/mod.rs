@@ -483,6 +483,38 @@ fn route(method: MethodRouter<Shared>) -> MethodRouter<Shared> {
     method.fallback(|| async { method_not_allowed() })
 }
 
+/// Every route, by path: the OpenAPI document lists exactly these paths (a
+/// unit test checks it), and an integration test exercises each documented
+/// method and status and checks that the undocumented methods answer 405.
+fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
+    vec![
+        ("/api/l402/challenges", post(l402::create)),
+        ("/api/l402/challenges/verify", post(l402::verify)),
+        ("/api/l402/stats", get(l402::stats)),
+        ("/api/l402/status", get(l402::status)),
+        ("/api/invoice", post(kit::invoice)),
+        ("/api/verify", post(kit::verify)),
+        (
+            "/api/admin/merchants",
+            get(admin::list_merchants).post(admin::create_merchant),
+        ),
+        (
+            "/api/admin/merchants/{id}/keys",
+            get(admin::list_keys).post(admin::create_key),
+        ),
+        (
+            "/api/admin/merchants/{id}/keys/{key_id}",
+            delete(admin::revoke_key),
+        ),
+        ("/api/admin/merchants/{id}/status", post(admin::set_status)),
+        ("/api/admin/stats", get(admin::stats)),
+        (
+            "/api/openapi.json",
+            get(|| async { json(StatusCode::OK, openapi()) }),
+        ),
+    ]
+}
+
 impl Producer {
     /// Starts a producer storing in `store`, minting invoices with `receiver`
     /// and signing tokens with `keys` (the same keyring as the L402 layer).
@@ -511,34 +543,11 @@ impl Producer {
     /// `into_make_service_with_connect_info::<SocketAddr>()` so that the
     /// rate limit and address-based idempotency see client addresses.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/api/l402/challenges", route(post(l402::create)))
-            .route("/api/l402/challenges/verify", route(post(l402::verify)))
-            .route("/api/l402/stats", route(get(l402::stats)))
-            .route("/api/l402/status", route(get(l402::status)))
-            .route("/api/invoice", route(post(kit::invoice)))
-            .route("/api/verify", route(post(kit::verify)))
-            .route(
-                "/api/admin/merchants",
-                route(get(admin::list_merchants).post(admin::create_merchant)),
-            )
-            .route(
-                "/api/admin/merchants/{id}/keys",
-                route(get(admin::list_keys).post(admin::create_key)),
-            )
-            .route(
-                "/api/admin/merchants/{id}/keys/{key_id}",
-                route(delete(admin::revoke_key)),
-            )
-            .route(
-                "/api/admin/merchants/{id}/status",
-                route(post(admin::set_status)),
-            )
-            .route("/api/admin/stats", route(get(admin::stats)))
-            .route(
-                "/api/openapi.json",
-                route(get(|| async { json(StatusCode::OK, openapi()) })),
-            )
+        routes()
+            .into_iter()
+            .fold(Router::new(), |router, (path, method)| {
+                router.route(path, route(method))
+            })
             .with_state(self.inner.clone())
     }
 
@@ -548,5 +557,24 @@ impl Producer {
     /// [`StoreError`] if the store fails (the counts are kept for the next try).
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.inner.flush().await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    #[test]
+    fn the_document_lists_exactly_the_routed_paths() {
+        let mut routed: Vec<&str> = super::routes().into_iter().map(|(p, _)| p).collect();
+        routed.sort_unstable();
+        let doc = super::openapi();
+        let mut documented: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        documented.sort_unstable();
+        assert_eq!(routed, documented);
     }
 }
