@@ -32,7 +32,14 @@
 //! Idempotency: a challenge request with the same `X-Idempotency-Key` (at most
 //! 256 characters), or without one from the same client address, for the same
 //! resource and price within 60 seconds gets the same challenge, across
-//! instances sharing a database.
+//! instances sharing a database. As with Lightning Enable, the "client" is
+//! whoever calls the API, usually the merchant's own server: without a key,
+//! two buyers of the same resource within a minute get the same invoice, so
+//! sellers should send a per-request `X-Idempotency-Key`. A longer key, or
+//! one that is not text, is refused (400 naming the header), not ignored.
+//! Behind a proxy, [`ProducerBuilder::trust_forwarded_for`] takes the
+//! address from `X-Forwarded-For`; the `POST /api/invoice` rate limit is kept
+//! per instance.
 //!
 //! API keys are cached for a few seconds (`key_cache_ttl`, default 5 s): a key
 //! revoked on one instance stops working on the others within that time, and
