@@ -57,6 +57,13 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The BOLT #11 specification's 2500u example: what a buyer decodes
+    // before paying.
+    let spec = "lnbc2500u1pvjluezsp5zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zygspp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdq5xysxxatsyp3k7enxv4jsxqzpu9qrsgquk0rl77nj30yxdy8j9vdx85fkpmdla2087ne0xh8nhedh8w27kyke0lp53ut353s06fv3qfegext0eh0ymjpf39tuven09sam30g4vgpfna3rh";
+    c.bench_function("decode invoice", |b| {
+        b.iter(|| black_box(spec).parse::<l402::Invoice>().unwrap())
+    });
+
     let authorization = credential.to_string();
     c.bench_function("parse credential", |b| {
         b.iter(|| {

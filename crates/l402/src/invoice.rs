@@ -20,11 +20,14 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use bitcoin::secp256k1::PublicKey;
+use std::sync::LazyLock;
+
+use bitcoin::secp256k1::{Message, PublicKey, Secp256k1, VerifyOnly};
 pub use lightning_invoice::Currency;
 use lightning_invoice::{
-    Bolt11Invoice, Bolt11InvoiceDescriptionRef, Bolt11SemanticError, DEFAULT_EXPIRY_TIME,
-    ParseOrSemanticError, SignedRawBolt11Invoice, TaggedField,
+    Bolt11Invoice, Bolt11InvoiceDescriptionRef, Bolt11InvoiceSignature, Bolt11SemanticError,
+    DEFAULT_EXPIRY_TIME, ParseOrSemanticError, RawBolt11Invoice, SignedRawBolt11Invoice,
+    TaggedField,
 };
 
 use crate::PaymentHash;
@@ -88,6 +91,24 @@ pub enum InvoiceError {
     },
 }
 
+/// One verification context for every invoice: lightning-invoice builds a new
+/// one for each signature recovery, which dominated decoding time.
+static SECP: LazyLock<Secp256k1<VerifyOnly>> = LazyLock::new(Secp256k1::verification_only);
+
+/// The payee: the `n` field if present, else the key recovered from the
+/// signature.
+fn payee_of(
+    raw: &RawBolt11Invoice,
+    signature: &Bolt11InvoiceSignature,
+) -> Result<PublicKey, InvoiceError> {
+    if let Some(key) = raw.payee_pub_key() {
+        return Ok(key.0);
+    }
+    let hash = Message::from_digest(raw.signable_hash());
+    SECP.recover_ecdsa(&hash, &signature.0)
+        .map_err(|_| InvoiceError::Invalid(Bolt11SemanticError::InvalidSignature.to_string()))
+}
+
 /// A decoded BOLT11 invoice whose signature has been checked.
 ///
 /// Decoding is `lightning-invoice`'s, strict, with one leniency: an invoice
@@ -110,22 +131,28 @@ pub struct Invoice {
 }
 
 impl Invoice {
-    fn from_checked(invoice: Bolt11Invoice) -> Self {
+    fn from_checked(invoice: Bolt11Invoice) -> Result<Self, InvoiceError> {
         let description = match invoice.description() {
             Bolt11InvoiceDescriptionRef::Direct(d) => Some(d.to_string()),
             Bolt11InvoiceDescriptionRef::Hash(_) => None,
         };
-        Invoice {
-            payment_hash: PaymentHash(*AsRef::<[u8; 32]>::as_ref(invoice.payment_hash())),
-            amount_msat: invoice.amount_milli_satoshis(),
-            created_at: invoice.duration_since_epoch().as_secs(),
-            expiry_secs: invoice.expiry_time().as_secs(),
-            payee: invoice.get_payee_pub_key(),
-            currency: invoice.currency(),
+        let payment_hash = PaymentHash(*AsRef::<[u8; 32]>::as_ref(invoice.payment_hash()));
+        let amount_msat = invoice.amount_milli_satoshis();
+        let created_at = invoice.duration_since_epoch().as_secs();
+        let expiry_secs = invoice.expiry_time().as_secs();
+        let currency = invoice.currency();
+        let signed = invoice.into_signed_raw();
+        Ok(Invoice {
+            payment_hash,
+            amount_msat,
+            created_at,
+            expiry_secs,
+            payee: payee_of(signed.raw_invoice(), signed.signature())?,
+            currency,
             description,
             missing_feature_bits: false,
-            signed: invoice.into_signed_raw(),
-        }
+            signed,
+        })
     }
 
     /// The lenient path: no feature field at all, everything else checked.
@@ -163,15 +190,7 @@ impl Invoice {
             Some(pico) if pico % 10 == 0 => Some(pico / 10),
             Some(_) => return Err(invalid(Bolt11SemanticError::ImpreciseAmount)),
         };
-        let payee = match raw.payee_pub_key() {
-            Some(key) => key.0,
-            None => {
-                signed
-                    .recover_payee_pub_key()
-                    .map_err(|_| invalid(Bolt11SemanticError::InvalidSignature))?
-                    .0
-            }
-        };
+        let payee = payee_of(raw, signed.signature())?;
         let payment_hash = raw
             .payment_hash()
             .map(|h| PaymentHash(*AsRef::<[u8; 32]>::as_ref(&h.0)))
@@ -311,14 +330,8 @@ impl FromStr for Invoice {
             .filter(|p| p.eq_ignore_ascii_case("lightning:"))
             .map_or(s, |_| &s[10..]);
         match Bolt11Invoice::from_str(s) {
-            Ok(invoice) => {
-                // from_str checks the signature; check again explicitly so the
-                // guarantee does not depend on that detail.
-                invoice
-                    .check_signature()
-                    .map_err(|e| InvoiceError::Invalid(e.to_string()))?;
-                Ok(Invoice::from_checked(invoice))
-            }
+            // `from_str` has checked the signature (`Bolt11Invoice::from_signed`).
+            Ok(invoice) => Invoice::from_checked(invoice),
             Err(ParseOrSemanticError::SemanticError(Bolt11SemanticError::InvalidFeatures)) => {
                 Invoice::without_feature_bits(s)
             }
