@@ -543,6 +543,19 @@ async fn l402kit_invoice_verify_rate_limit_and_unavailable() {
     let (_, v) = s.post("/api/verify", None, json!({"token": forged})).await;
     assert_eq!(v["valid"], false);
 
+    // CORS for any origin, as l402kit's hosted API.
+    let resp = s
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/api/invoice", s.base))
+        .header("Origin", "https://shop.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+
     let (status, e) = s.post("/api/verify", None, json!({})).await;
     assert_eq!((status, e["error"].clone()), (400, json!("Missing token")));
     let (status, e) = s

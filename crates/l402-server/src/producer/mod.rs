@@ -96,6 +96,7 @@ use l402_lightning::Receiver;
 use l402_store::{Authenticated, MerchantStatus, ProducerStore, StoreError, VerificationCount};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tower_http::cors::CorsLayer;
 
 pub use decode::MAX_BODY_BYTES;
 pub use openapi::openapi;
@@ -490,6 +491,8 @@ fn route(method: MethodRouter<Shared>) -> MethodRouter<Shared> {
     method.fallback(|| async { method_not_allowed() })
 }
 
+const KIT_PATHS: &[&str] = &["/api/invoice", "/api/verify"];
+
 /// Every route, by path: the OpenAPI document lists exactly these paths (a
 /// unit test checks it), and an integration test exercises each documented
 /// method and status and checks that the undocumented methods answer 405.
@@ -499,8 +502,15 @@ fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
         ("/api/l402/challenges/verify", post(l402::verify)),
         ("/api/l402/stats", get(l402::stats)),
         ("/api/l402/status", get(l402::status)),
-        ("/api/invoice", post(kit::invoice)),
-        ("/api/verify", post(kit::verify)),
+        // l402kit's API is called from browsers too: CORS for any origin.
+        (
+            "/api/invoice",
+            post(kit::invoice).layer(CorsLayer::permissive()),
+        ),
+        (
+            "/api/verify",
+            post(kit::verify).layer(CorsLayer::permissive()),
+        ),
         (
             "/api/admin/merchants",
             get(admin::list_merchants).post(admin::create_merchant),
@@ -553,7 +563,13 @@ impl Producer {
         routes()
             .into_iter()
             .fold(Router::new(), |router, (path, method)| {
-                router.route(path, route(method))
+                let method = route(method);
+                // l402kit's API is called from browsers too: CORS for any origin.
+                if KIT_PATHS.contains(&path) {
+                    router.route(path, method.layer(CorsLayer::permissive()))
+                } else {
+                    router.route(path, method)
+                }
             })
             .with_state(self.inner.clone())
     }
