@@ -225,6 +225,34 @@ async fn merchant_cli_then_serve_then_restart_loses_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("merchant 99"));
 }
 
+/// Drops a test's PostgreSQL schema when the test ends (best effort).
+struct DropSchema {
+    url: String,
+    schema: String,
+}
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
+                    let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 fn pg_url() -> Option<String> {
     match std::env::var("L402_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
@@ -247,6 +275,10 @@ async fn two_instances_share_postgres_and_the_secret() {
     let mut b = [0u8; 6];
     getrandom::getrandom(&mut b).unwrap();
     let schema = format!("t_two_{}", hex::encode(b));
+    let _drop = DropSchema {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
     let shared = |dir: &Path| {
         let mut cmd = l402(dir);
         cmd.env("L402_DATABASE_URL", &url)

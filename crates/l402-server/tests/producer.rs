@@ -40,27 +40,58 @@ fn unique(name: &str) -> String {
     format!("t_{name}_{}", hex::encode(b))
 }
 
-/// SQLite, and PostgreSQL when configured.
-async fn stores(name: &str) -> Vec<(Arc<Store>, tempfile::TempDir)> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut out = vec![(
-        Arc::new(
-            Store::sqlite(dir.path().join("store.sqlite"))
-                .await
-                .unwrap(),
-        ),
-        dir,
-    )];
+/// Drops a test's PostgreSQL schema when the test ends (best effort).
+struct DropSchema {
+    url: String,
+    schema: String,
+}
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
+                    let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A store and what keeps it (a directory, or a schema to drop), per
+/// backend: SQLite, and PostgreSQL when configured.
+async fn stores(name: &str) -> Vec<(Arc<Store>, Box<dyn std::any::Any>)> {
+    let (sqlite, dir) = sqlite_store().await;
+    let mut out: Vec<(Arc<Store>, Box<dyn std::any::Any>)> = vec![(sqlite, Box::new(dir))];
     if let Some(url) = pg_url() {
+        let schema = unique(name);
         let store = Store::builder()
-            .postgres(url)
-            .schema(unique(name))
+            .postgres(url.clone())
+            .schema(schema.clone())
             .open()
             .await
             .unwrap();
-        out.push((Arc::new(store), tempfile::tempdir().unwrap()));
+        out.push((Arc::new(store), Box::new(DropSchema { url, schema })));
     }
     out
+}
+
+async fn sqlite_store() -> (Arc<Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::sqlite(dir.path().join("store.sqlite"))
+        .await
+        .unwrap();
+    (Arc::new(store), dir)
 }
 
 struct Server {
@@ -414,7 +445,7 @@ async fn lightning_enable_flow_on_both_stores() {
 
 #[tokio::test]
 async fn keys_are_revoked_and_merchants_suspended() {
-    let (store, _dir) = stores("revoke").await.remove(0);
+    let (store, _dir) = sqlite_store().await;
     let s = start(store).await;
     let (mid, key, key_id) = s.merchant("m").await;
     let body = json!({"resource": "/r", "priceSats": 1});
@@ -510,7 +541,7 @@ async fn keys_are_revoked_and_merchants_suspended() {
 
 #[tokio::test]
 async fn l402kit_invoice_verify_rate_limit_and_unavailable() {
-    let (store, _dir) = stores("kit").await.remove(0);
+    let (store, _dir) = sqlite_store().await;
     let s = start_with(store.clone(), None, 3).await;
     let (status, inv) = s
         .post(
@@ -644,7 +675,7 @@ async fn expect_field_error(s: &Server, path: &str, key: Option<&str>, body: Vec
 
 #[tokio::test]
 async fn bad_input_is_a_4xx_naming_the_field() {
-    let (store, _dir) = stores("bad").await.remove(0);
+    let (store, _dir) = sqlite_store().await;
     let s = start(store).await;
     let (_, key, _) = s.merchant("m").await;
     let k = Some(key.as_str());
@@ -888,7 +919,7 @@ mod fuzz {
     fn request_decoding_never_panics_or_answers_5xx() {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let (s, key) = rt.block_on(async {
-            let (store, dir) = stores("fuzz").await.remove(0);
+            let (store, dir) = sqlite_store().await;
             std::mem::forget(dir);
             let s = start(store).await;
             let (_, key, _) = s.merchant("fuzz").await;
@@ -937,7 +968,7 @@ mod fuzz {
 /// against the real server, and its answer has the documented required fields.
 #[tokio::test]
 async fn openapi_document_is_true() {
-    let (store, _dir) = stores("openapi").await.remove(0);
+    let (store, _dir) = sqlite_store().await;
     let s = start(store.clone()).await;
     let limited = start_with(store.clone(), None, 1).await;
     let dead: Arc<dyn Receiver> = Arc::new(

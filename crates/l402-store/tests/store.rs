@@ -50,6 +50,34 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Drops a test's PostgreSQL schema when the test ends (best effort).
+struct DropSchema {
+    url: String,
+    schema: String,
+}
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
+                    let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 async fn stores(name: &str) -> Vec<(Store, Box<dyn Fn() -> Reopen>)> {
     type R = Reopen;
     let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
@@ -65,9 +93,17 @@ async fn stores(name: &str) -> Vec<(Store, Box<dyn Fn() -> Reopen>)> {
             .open()
             .await
             .unwrap();
+        // The schema is dropped with the reopen closure, at the end of the test's iteration.
+        let guard = DropSchema {
+            url: url.clone(),
+            schema: schema.clone(),
+        };
         out.push((
             pg,
-            Box::new(move || Reopen::Postgres(url.clone(), schema.clone())),
+            Box::new(move || {
+                let _keep = &guard;
+                Reopen::Postgres(url.clone(), schema.clone())
+            }),
         ));
     }
     out
