@@ -113,6 +113,10 @@ bench_store() { # name, extra env...
 
     run "$name" challenges "$work/challenge.lua" "$base"
     run "$name" verify "$work/verify.lua" "$base"
+    # What the server counted: every verification should have been valid.
+    sleep 1.5
+    curl -sf "$base/api/l402/stats" -H "X-API-Key: $key" |
+        jq -r --arg s "$name" '"\($s)    recorded: \(.challenges) challenges, \(.verifications.valid) valid and \(.verifications.invalid) invalid verifications"'
     kill "$server"
     wait "$server" 2>/dev/null || true
     server=""
