@@ -11,8 +11,8 @@
 //! | `/api/admin/...` | (this project) merchants, API keys, stats | `Authorization: Bearer <admin token>` |
 //! | `GET /api/openapi.json` | the OpenAPI 3.1 document of all of the above | none |
 //!
-//! Tokens are minted with the same [`l402::Minter`] and verified with the same
-//! [`l402::Verifier`] as the [`L402Layer`](crate::L402Layer), and are bound to
+//! Tokens are minted with the same [`l402::Minter`](::l402::Minter) and verified with the same
+//! [`l402::Verifier`](::l402::Verifier) as the [`L402Layer`](crate::L402Layer), and are bound to
 //! the merchant (`merchant=<id>`), the resource and the amount, and expire
 //! after the token lifetime. Verification reads no database, so any number of
 //! instances sharing the server secret (and, for idempotency and stats, one
