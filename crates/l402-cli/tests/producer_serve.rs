@@ -169,6 +169,41 @@ async fn merchant_cli_then_serve_then_restart_loses_nothing() {
     )
     .await;
     assert_eq!((status, v["valid"].clone()), (200, json!(true)), "{v}");
+
+    // The demo route, sold by the L402 layer: its challenge and payment are
+    // recorded too (merchant 0, this server's own sales).
+    let demo = server.info["demo_url"].as_str().unwrap().to_owned();
+    let resp = http.get(&demo).send().await.unwrap();
+    assert_eq!(resp.status(), 402);
+    assert!(resp.headers().get("www-authenticate").is_some());
+    let body: Value = resp.json().await.unwrap();
+    let demo_paid = dev_wallet(data)
+        .pay(&PayRequest::new(body["l402"]["invoice"].as_str().unwrap()))
+        .await
+        .unwrap();
+    let auth = format!(
+        "L402 {}:{}",
+        body["l402"]["macaroon"].as_str().unwrap(),
+        demo_paid.preimage.to_hex()
+    );
+    let resp = http
+        .get(&demo)
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let stats = admin_stats(&http, &base, &admin).await;
+    let own = stats["byMerchant"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["merchantId"] == 0)
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(own["challenges"], 1, "{stats}");
+    assert_eq!(own["payments"], 1, "{stats}");
+    assert_eq!(own["paidSats"], 21, "{stats}");
     server.stop().await;
 
     // Restart: merchants, keys, challenges, payments and counts are all there,
@@ -184,9 +219,9 @@ async fn merchant_cli_then_serve_then_restart_loses_nothing() {
     .await;
     assert_eq!(v["valid"], true);
     let stats = admin_stats(&http, &base, &admin).await;
-    assert_eq!(stats["totals"]["challenges"], 1, "{stats}");
-    assert_eq!(stats["totals"]["payments"], 1);
-    assert_eq!(stats["totals"]["paidSats"], 25);
+    assert_eq!(stats["totals"]["challenges"], 2, "{stats}");
+    assert_eq!(stats["totals"]["payments"], 2);
+    assert_eq!(stats["totals"]["paidSats"], 25 + 21);
     assert_eq!(stats["totals"]["verifications"]["valid"], 2);
     let merchants = cli(l402(data), &["list"]).await;
     assert_eq!(merchants["merchants"][0]["name"], "weather shop");

@@ -226,6 +226,10 @@ async fn serve(global: &Global, args: &Args, config: Config) -> anyhow::Result<(
         });
     }
     let mut router = app.build();
+    if let Some((producer, _, _)) = &producer {
+        // The paid routes' challenges and payments go into the store too.
+        router = producer.record_sales(router);
+    }
     if let Some(dev) = &dev {
         router = router.nest_service("/dev", dev.node.router());
     }

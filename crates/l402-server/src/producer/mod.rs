@@ -77,6 +77,7 @@ mod kit;
 mod l402;
 mod openapi;
 mod ratelimit;
+mod record;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -572,6 +573,40 @@ impl Producer {
                 }
             })
             .with_state(self.inner.clone())
+    }
+
+    /// Wraps routes behind [`L402Layer`](crate::L402Layer)s (an
+    /// [`App`](crate::app::App), say) so that their sales are kept in this
+    /// producer's store too, as merchant 0 with API `"route"`: each 402
+    /// challenge is recorded before it is sent (if the store fails, the
+    /// answer is 503 instead), and each payment at the first paid request
+    /// that reaches the route. Responses are otherwise passed on unchanged.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use l402::Keyring;
+    /// # use l402_lightning::dev::DevNode;
+    /// # use l402_server::{app::App, producer::Producer};
+    /// # use l402_store::Store;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = Arc::new(Store::sqlite(dir.path().join("s.sqlite")).await?);
+    /// # let node = DevNode::builder().in_memory().open().await?;
+    /// let receiver = Arc::new(node.wallet("merchant").await?);
+    /// let keys = Keyring::new(1, [7; 32]);
+    /// let producer = Producer::builder(store, receiver.clone(), keys.clone()).build();
+    /// let router = producer
+    ///     .record_sales(App::new(receiver, keys).build())
+    ///     .merge(producer.router());
+    /// # let _ = router;
+    /// # Ok(()) }
+    /// ```
+    pub fn record_sales(&self, routes: Router) -> Router {
+        routes.layer(axum::middleware::from_fn_with_state(
+            self.inner.clone(),
+            record::record_sales,
+        ))
     }
 
     /// Writes the verification counts held in memory.
