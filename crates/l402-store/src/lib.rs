@@ -119,7 +119,8 @@ impl fmt::Display for MerchantStatus {
 /// A merchant: who tokens are minted for (`merchant=<id>` caveat).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Merchant {
-    /// Its id, 1, 2, 3… (0 is reserved for the l402kit-compatible API).
+    /// Its id, 1, 2, 3… (0 is reserved for the server's own sales: the
+    /// l402kit-compatible API and paid routes).
     pub id: i64,
     /// A name for people.
     pub name: String,
@@ -167,9 +168,10 @@ pub struct Authenticated {
 pub struct ChallengeRecord {
     /// The invoice's payment hash (64 hex digits).
     pub payment_hash: String,
-    /// The merchant (0 for the l402kit-compatible API).
+    /// The merchant (0 for the server's own sales).
     pub merchant_id: i64,
-    /// Which API minted it: `"l402"` (Lightning Enable style) or `"kit"` (l402kit style).
+    /// What minted it: `"l402"` (Lightning Enable style API), `"kit"`
+    /// (l402kit style API) or `"route"` (a paid route of the server).
     pub api: String,
     /// The resource the token is bound to.
     pub resource: String,

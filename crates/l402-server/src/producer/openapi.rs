@@ -338,7 +338,7 @@ pub fn openapi() -> Value {
                 "responses": {"200": ok("Revoked", "ApiKey"), "400": bad, "401": admin_unauthorized, "404": not_found}
             }},
             "/api/admin/stats": {"get": {
-                "summary": "Totals and totals per merchant (merchant 0: the l402kit API)",
+                "summary": "Totals and totals per merchant (merchant 0: this server's own sales, through the l402kit API and paid routes)",
                 "security": [{"admin": []}],
                 "responses": {"200": ok("Totals", "AllStats"), "401": admin_unauthorized}
             }},
