@@ -14,7 +14,7 @@ use l402::Keyring;
 use l402_lightning::Receiver;
 use serde_json::json;
 
-use crate::{L402Layer, Paid};
+use crate::{L402Layer, Paid, SalesRecorder};
 
 /// The demo endpoint's path.
 pub const DEMO_PATH: &str = "/api/demo/joke";
@@ -73,6 +73,7 @@ pub struct App {
     demo: bool,
     token_lifetime: Duration,
     invoice_expiry: Duration,
+    recorder: Option<Arc<dyn SalesRecorder>>,
 }
 
 impl App {
@@ -85,7 +86,14 @@ impl App {
             demo: true,
             token_lifetime: Duration::from_secs(3600),
             invoice_expiry: Duration::from_secs(600),
+            recorder: None,
         }
+    }
+
+    /// Records every route's sales (see [`SalesRecorder`]).
+    pub fn recorder(mut self, recorder: Arc<dyn SalesRecorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
     }
 
     /// Serve the demo endpoint at [`DEMO_PATH`] (default on).
@@ -113,10 +121,14 @@ impl App {
     }
 
     fn layer(&self, price: u64) -> crate::L402LayerBuilder {
-        L402Layer::builder(self.receiver.clone(), self.keys.clone())
+        let layer = L402Layer::builder(self.receiver.clone(), self.keys.clone())
             .price_sats(price)
             .token_lifetime(self.token_lifetime)
-            .invoice_expiry(self.invoice_expiry)
+            .invoice_expiry(self.invoice_expiry);
+        match &self.recorder {
+            Some(recorder) => layer.recorder(recorder.clone()),
+            None => layer,
+        }
     }
 
     /// The router.

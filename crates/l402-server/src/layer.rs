@@ -34,6 +34,39 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 #[error("price unavailable: {0}")]
 pub struct PriceError(pub String);
 
+/// Why a sale could not be recorded. The layer answers 503 rather than send
+/// a challenge it could not record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot record the sale: {0}")]
+pub struct RecordError(pub String);
+
+/// Observes what a layer sells, for bookkeeping: each new challenge before
+/// the 402 leaves, and each paid request before it reaches the service.
+///
+/// ```
+/// use l402_server::{BoxFuture, IssuedChallenge, Paid, RecordError, SalesRecorder};
+/// struct Log;
+/// impl SalesRecorder for Log {
+///     fn challenge_issued(&self, issued: &IssuedChallenge) -> BoxFuture<Result<(), RecordError>> {
+///         println!("invoice {} for {}", issued.payment_hash, issued.resource);
+///         Box::pin(async { Ok(()) })
+///     }
+///     fn paid_request(&self, _paid: &Paid) -> Option<BoxFuture<()>> {
+///         None // nothing to record
+///     }
+/// }
+/// ```
+pub trait SalesRecorder: Send + Sync + 'static {
+    /// A challenge was minted (idempotent repeats are not reported again).
+    /// The 402 is sent only after this succeeds; an error answers 503.
+    fn challenge_issued(&self, issued: &IssuedChallenge) -> BoxFuture<Result<(), RecordError>>;
+
+    /// A verified credential is about to reach the service. Return `None`
+    /// when there is nothing to record (this token was seen before, say), so
+    /// the paid path costs nothing more.
+    fn paid_request(&self, paid: &Paid) -> Option<BoxFuture<()>>;
+}
+
 type SyncPriceFn = dyn Fn(&Parts) -> u64 + Send + Sync;
 type AsyncPriceFn = dyn Fn(&Parts) -> BoxFuture<Result<u64, PriceError>> + Send + Sync;
 type TextFn = dyn Fn(&Parts) -> String + Send + Sync;
@@ -78,6 +111,7 @@ struct Shared {
     caveats: Vec<Caveat>,
     service: Option<String>,
     on_rejection: Option<Arc<RejectionFn>>,
+    recorder: Option<Arc<dyn SalesRecorder>>,
     idempotency: Option<IdempotencyKey>,
     cache: ChallengeCache,
     tokens: TokenCache,
@@ -141,6 +175,7 @@ impl L402Layer {
             caveats: Vec::new(),
             service: None,
             on_rejection: None,
+            recorder: None,
             idempotency: None,
             style: ChallengeStyle::default(),
             location: None,
@@ -163,6 +198,7 @@ pub struct L402LayerBuilder {
     caveats: Vec<Caveat>,
     service: Option<String>,
     on_rejection: Option<Arc<RejectionFn>>,
+    recorder: Option<Arc<dyn SalesRecorder>>,
     idempotency: Option<IdempotencyKey>,
     style: ChallengeStyle,
     location: Option<String>,
@@ -277,6 +313,12 @@ impl L402LayerBuilder {
         self
     }
 
+    /// Records what this layer sells (see [`SalesRecorder`]).
+    pub fn recorder(mut self, recorder: Arc<dyn SalesRecorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
     /// Opt-in idempotency: a repeated request with the same key, resource and
     /// price within 60 s gets the same challenge.
     pub fn idempotency(mut self, key: IdempotencyKey) -> Self {
@@ -335,6 +377,7 @@ impl L402LayerBuilder {
                 caveats: self.caveats,
                 service: self.service,
                 on_rejection: self.on_rejection,
+                recorder: self.recorder,
                 idempotency: self.idempotency,
                 cache: ChallengeCache::default(),
                 tokens: TokenCache::default(),
@@ -447,7 +490,12 @@ impl Shared {
         if let Some(outcome) = self.authenticate(&parts, &ctx) {
             match outcome {
                 Ok(verified) => {
-                    parts.extensions.insert(paid(&verified, resource, price));
+                    let paid = paid(&verified, resource, price);
+                    if let Some(record) = self.recorder.as_ref().and_then(|r| r.paid_request(&paid))
+                    {
+                        record.await;
+                    }
+                    parts.extensions.insert(paid);
                     let response = inner.call(Request::from_parts(parts, body)).await?;
                     return Ok(response.map(ResponseBody::inner));
                 }
@@ -595,6 +643,15 @@ impl Shared {
             expires_at: invoice.expires_at_unix(),
             resource,
         };
+        if let Some(recorder) = &self.recorder
+            && let Err(e) = recorder.challenge_issued(&issued).await
+        {
+            tracing::error!(error = %e, "L402: challenge not recorded, not sent");
+            return self.unavailable(
+                "record_failed",
+                "the challenge could not be recorded; retry later",
+            );
+        }
         let response = issued.response(&self.style, grpc);
         if let Some(key) = key {
             let resource = issued.resource.clone();

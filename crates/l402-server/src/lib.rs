@@ -33,7 +33,7 @@ pub use body::ResponseBody;
 pub use idempotency::{IDEMPOTENCY_WINDOW, IdempotencyKey};
 pub use layer::{
     BoxFuture, DEFAULT_MAX_AUTHORIZATION_BYTES, L402Layer, L402LayerBuilder, L402Service,
-    PriceError, ResponseFuture,
+    PriceError, RecordError, ResponseFuture, SalesRecorder,
 };
 pub use paid::Paid;
 #[cfg(feature = "axum")]

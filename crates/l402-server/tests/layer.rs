@@ -500,3 +500,103 @@ async fn the_paid_extractor_outside_the_layer_is_a_500_with_a_code() {
         "l402_layer_missing"
     );
 }
+
+struct CountingRecorder {
+    fail: bool,
+    challenges: std::sync::atomic::AtomicUsize,
+    paid: std::sync::atomic::AtomicUsize,
+}
+
+impl l402_server::SalesRecorder for CountingRecorder {
+    fn challenge_issued(
+        &self,
+        _issued: &l402_server::IssuedChallenge,
+    ) -> l402_server::BoxFuture<Result<(), l402_server::RecordError>> {
+        self.challenges
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let fail = self.fail;
+        Box::pin(async move {
+            if fail {
+                Err(l402_server::RecordError("store down".into()))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    fn paid_request(&self, _paid: &Paid) -> Option<l402_server::BoxFuture<()>> {
+        self.paid.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        None
+    }
+}
+
+#[tokio::test]
+async fn the_recorder_sees_each_sale_and_a_failed_record_is_not_sent() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let merchant: Arc<dyn Receiver> = Arc::new(node.wallet("merchant").await.unwrap());
+    let buyer = node.wallet("buyer").await.unwrap();
+    buyer.credit_sats(100).await.unwrap();
+    let ok = Arc::new(CountingRecorder {
+        fail: false,
+        challenges: 0.into(),
+        paid: 0.into(),
+    });
+    let down = Arc::new(CountingRecorder {
+        fail: true,
+        challenges: 0.into(),
+        paid: 0.into(),
+    });
+    let keys = Keyring::new(1, [7; 32]);
+    let app = Router::new()
+        .route(
+            "/ok",
+            get(paid_json).layer(
+                L402Layer::builder(merchant.clone(), keys.clone())
+                    .price_sats(2)
+                    .recorder(ok.clone())
+                    .build(),
+            ),
+        )
+        .route(
+            "/down",
+            get(paid_json).layer(
+                L402Layer::builder(merchant, keys)
+                    .price_sats(2)
+                    .recorder(down.clone())
+                    .build(),
+            ),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let h = Harness {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        buyer,
+        _node: node,
+    };
+
+    let credential = h.buy("/ok").await;
+    assert_eq!(ok.challenges.load(SeqCst), 1);
+    for _ in 0..3 {
+        assert_eq!(
+            h.get("/ok", Some(&credential.to_string())).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        ok.paid.load(SeqCst),
+        3,
+        "every paid request is shown to the recorder"
+    );
+
+    let resp = h.get("/down", None).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        resp.headers().get("www-authenticate").is_none(),
+        "an unrecorded challenge is not sent"
+    );
+    assert_eq!(resp.json::<Value>().await.unwrap()["code"], "record_failed");
+    assert_eq!(down.challenges.load(SeqCst), 1);
+}

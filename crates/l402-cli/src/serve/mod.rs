@@ -225,11 +225,11 @@ async fn serve(global: &Global, args: &Args, config: Config) -> anyhow::Result<(
             content_type: route.content_type.clone(),
         });
     }
-    let mut router = app.build();
     if let Some((producer, _, _)) = &producer {
         // The paid routes' challenges and payments go into the store too.
-        router = producer.record_sales(router);
+        app = app.recorder(producer.sales_recorder());
     }
+    let mut router = app.build();
     if let Some(dev) = &dev {
         router = router.nest_service("/dev", dev.node.router());
     }

@@ -575,12 +575,12 @@ impl Producer {
             .with_state(self.inner.clone())
     }
 
-    /// Wraps routes behind [`L402Layer`](crate::L402Layer)s (an
-    /// [`App`](crate::app::App), say) so that their sales are kept in this
-    /// producer's store too, as merchant 0 with API `"route"`: each 402
-    /// challenge is recorded before it is sent (if the store fails, the
-    /// answer is 503 instead), and each payment at the first paid request
-    /// that reaches the route. Responses are otherwise passed on unchanged.
+    /// A [`SalesRecorder`](crate::SalesRecorder) that keeps the sales of
+    /// routes behind [`L402Layer`](crate::L402Layer)s (an
+    /// [`App`](crate::app::App), say) in this producer's store too, as
+    /// merchant 0 with API `"route"`: each 402 challenge is recorded before it
+    /// is sent (if the store fails, the answer is 503 instead), and each
+    /// payment at the first paid request that reaches the route.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -596,17 +596,17 @@ impl Producer {
     /// let receiver = Arc::new(node.wallet("merchant").await?);
     /// let keys = Keyring::new(1, [7; 32]);
     /// let producer = Producer::builder(store, receiver.clone(), keys.clone()).build();
-    /// let router = producer
-    ///     .record_sales(App::new(receiver, keys).build())
+    /// let router = App::new(receiver, keys)
+    ///     .recorder(producer.sales_recorder())
+    ///     .build()
     ///     .merge(producer.router());
     /// # let _ = router;
     /// # Ok(()) }
     /// ```
-    pub fn record_sales(&self, routes: Router) -> Router {
-        routes.layer(axum::middleware::from_fn_with_state(
-            self.inner.clone(),
-            record::record_sales,
-        ))
+    pub fn sales_recorder(&self) -> Arc<dyn crate::SalesRecorder> {
+        Arc::new(record::SalesLog {
+            inner: self.inner.clone(),
+        })
     }
 
     /// Writes the verification counts held in memory.
