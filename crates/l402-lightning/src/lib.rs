@@ -409,10 +409,4 @@ macro_rules! forward {
 
 forward!(Arc, Box);
 
-/// Seconds since the Unix epoch, now.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub(crate) use l402::time::unix_now;

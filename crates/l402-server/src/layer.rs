@@ -24,7 +24,7 @@ use crate::body::ResponseBody;
 use crate::idempotency::{ChallengeCache, IdempotencyKey};
 use crate::paid::Paid;
 use crate::response::{IssuedChallenge, Rejection, error_response};
-use crate::time::unix_now;
+use l402::time::unix_now;
 
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

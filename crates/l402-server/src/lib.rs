@@ -27,10 +27,10 @@ mod paid;
 #[cfg(feature = "axum")]
 pub mod producer;
 mod response;
-mod time;
 
 pub use body::ResponseBody;
 pub use idempotency::{IDEMPOTENCY_WINDOW, IdempotencyKey};
+pub use l402::time::{rfc3339, unix_now};
 pub use layer::{
     BoxFuture, DEFAULT_MAX_AUTHORIZATION_BYTES, L402Layer, L402LayerBuilder, L402Service,
     PriceError, RecordError, ResponseFuture, SalesRecorder,
@@ -39,4 +39,3 @@ pub use paid::Paid;
 #[cfg(feature = "axum")]
 pub use paid::PaidMissing;
 pub use response::{IssuedChallenge, Rejection};
-pub use time::{rfc3339, unix_now};

@@ -7,7 +7,7 @@ use http::{Response, StatusCode};
 use l402::{Challenge, ChallengeStyle, PaymentHash, VerifyError};
 use serde_json::json;
 
-use crate::time::rfc3339;
+use l402::time::rfc3339;
 
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 

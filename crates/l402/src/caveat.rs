@@ -299,11 +299,7 @@ impl RequestContext {
 
     /// A context at the system clock's current time.
     pub fn now() -> Self {
-        let millis = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        RequestContext::at_millis(millis)
+        RequestContext::at_millis(crate::time::unix_millis())
     }
 
     /// The resource requested (by default the path).

@@ -39,6 +39,7 @@ pub mod identifier;
 pub mod invoice;
 pub mod macaroon;
 pub mod mint;
+pub mod time;
 
 pub use bitcoin;
 pub use caveat::{

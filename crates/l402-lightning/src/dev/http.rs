@@ -187,25 +187,10 @@ fn default_true() -> bool {
     true
 }
 
+/// LNbits writes UTC timestamps with an explicit `+00:00` offset.
 fn iso8601(unix: u64) -> String {
-    // Civil-from-days (Howard Hinnant), UTC.
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    )
+    let z = l402::time::rfc3339(unix);
+    format!("{}+00:00", z.trim_end_matches('Z'))
 }
 
 /// LNbits' `Payment` model for an incoming invoice.

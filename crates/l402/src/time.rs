@@ -1,4 +1,6 @@
-//! Time helpers: unix seconds and RFC 3339 timestamps, without a date crate.
+//! Time helpers every crate of the workspace shares: the Unix clock and RFC
+//! 3339 timestamps (the `expiresAt` of the challenge APIs), without a date
+//! crate.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,11 +12,19 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` for a unix time (UTC).
 ///
 /// ```
-/// assert_eq!(l402_server::rfc3339(0), "1970-01-01T00:00:00Z");
-/// assert_eq!(l402_server::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+/// assert_eq!(l402::time::rfc3339(0), "1970-01-01T00:00:00Z");
+/// assert_eq!(l402::time::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
 /// ```
 pub fn rfc3339(unix_secs: u64) -> String {
     let days = unix_secs / 86_400;
