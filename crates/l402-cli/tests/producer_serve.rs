@@ -6,77 +6,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use l402_lightning::lnbits::LnbitsClient;
+mod serve_support;
+
 use l402_lightning::{PayRequest, Wallet};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use serve_support::{dev_wallet, l402, start};
+use tokio::process::Command;
 
 const SECRET: &str = "5f0e1d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100";
 const ADMIN: &str = "shared-admin-token-for-tests";
-
-struct Server {
-    child: Child,
-    info: Value,
-}
-
-impl Server {
-    fn url(&self) -> String {
-        self.info["url"].as_str().unwrap().to_owned()
-    }
-
-    async fn stop(mut self) {
-        let pid = self.child.id().unwrap();
-        let _ = std::process::Command::new("kill")
-            .arg(pid.to_string())
-            .status();
-        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .expect("server stops on SIGTERM")
-            .unwrap();
-        assert!(status.success(), "{status}");
-    }
-}
-
-fn l402(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_l402"));
-    cmd.arg("--data-dir")
-        .arg(data_dir)
-        .arg("--json")
-        .env_remove("L402_BACKEND")
-        .env_remove("L402_CONFIG")
-        .env_remove("L402_LISTEN")
-        .env_remove("L402_SERVER_SECRET")
-        .env_remove("L402_DATABASE_URL")
-        .env_remove("L402_DATABASE_SCHEMA")
-        .env_remove("L402_ADMIN_TOKEN")
-        .kill_on_drop(true);
-    cmd
-}
-
-async fn start(mut cmd: Command) -> Server {
-    let mut child = cmd
-        .arg("serve")
-        .arg("--listen")
-        .arg("127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("server announces itself")
-        .unwrap()
-        .expect("a line on stdout");
-    let info: Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(info["event"], "listening");
-    Server { child, info }
-}
 
 async fn cli(mut cmd: Command, args: &[&str]) -> Value {
     let out = cmd.arg("merchant").args(args).output().await.unwrap();
@@ -86,16 +26,6 @@ async fn cli(mut cmd: Command, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn dev_wallet(data_dir: &Path) -> LnbitsClient {
-    let file: Value =
-        serde_json::from_slice(&std::fs::read(data_dir.join("dev-wallet.json")).unwrap()).unwrap();
-    LnbitsClient::builder(file["url"].as_str().unwrap())
-        .admin_key(file["admin_key"].as_str().unwrap())
-        .invoice_key(file["invoice_key"].as_str().unwrap())
-        .build()
-        .unwrap()
 }
 
 async fn post(http: &reqwest::Client, url: &str, key: &str, body: Value) -> (u16, Value) {
@@ -136,7 +66,7 @@ async fn merchant_cli_then_serve_then_restart_loses_nothing() {
         "listing never shows the key"
     );
 
-    let server = start(l402(data)).await;
+    let server = start(l402(data), &[]).await;
     assert_eq!(server.info["producer"]["store"], "sqlite");
     let token_file = server.info["producer"]["admin_token_file"]
         .as_str()
@@ -208,7 +138,7 @@ async fn merchant_cli_then_serve_then_restart_loses_nothing() {
 
     // Restart: merchants, keys, challenges, payments and counts are all there,
     // and the token still verifies.
-    let server = start(l402(data)).await;
+    let server = start(l402(data), &[]).await;
     let base = server.url();
     let (_, v) = post(
         &http,
@@ -324,7 +254,10 @@ async fn two_instances_share_postgres_and_the_secret() {
     };
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // Both start at once: migrations are serialized by the database.
-    let (a, b) = tokio::join!(start(shared(dir_a.path())), start(shared(dir_b.path())));
+    let (a, b) = tokio::join!(
+        start(shared(dir_a.path()), &[]),
+        start(shared(dir_b.path()), &[])
+    );
     assert_eq!(a.info["producer"]["store"], "postgres");
     let (base_a, base_b) = (a.url(), b.url());
     let http = reqwest::Client::new();
@@ -413,7 +346,7 @@ async fn two_instances_share_postgres_and_the_secret() {
     a.stop().await;
     b.stop().await;
     // Restart one: nothing lost.
-    let a = start(shared(dir_a.path())).await;
+    let a = start(shared(dir_a.path()), &[]).await;
     let stats = admin_stats(&http, &a.url(), ADMIN).await;
     assert_eq!(stats["totals"]["challenges"], 2);
     assert_eq!(stats["totals"]["payments"], 1);

@@ -3,79 +3,13 @@
 //! and LNbits as the backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
+mod serve_support;
 
 use l402::{Challenges, Credential};
 use l402_lightning::lnbits::LnbitsClient;
 use l402_lightning::{PayRequest, Wallet};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-struct Server {
-    child: Child,
-    info: Value,
-}
-
-impl Server {
-    fn url(&self) -> &str {
-        self.info["url"].as_str().unwrap()
-    }
-
-    async fn stop(mut self) {
-        let pid = self.child.id().unwrap();
-        // SIGTERM: the server shuts down gracefully.
-        let _ = std::process::Command::new("kill")
-            .arg(pid.to_string())
-            .status();
-        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .expect("server stops on SIGTERM")
-            .unwrap();
-        assert!(status.success(), "{status}");
-    }
-}
-
-fn l402(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_l402"));
-    cmd.arg("--data-dir")
-        .arg(data_dir)
-        .arg("--json")
-        .env_remove("L402_BACKEND")
-        .env_remove("L402_CONFIG")
-        .env_remove("L402_LISTEN")
-        .env_remove("L402_SERVER_SECRET")
-        .kill_on_drop(true);
-    cmd
-}
-
-async fn start(mut cmd: Command) -> Server {
-    let mut child = cmd
-        .arg("--listen")
-        .arg("127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("server announces itself")
-        .unwrap()
-        .expect("a line on stdout");
-    let info: Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(info["event"], "listening");
-    Server { child, info }
-}
-
-fn serve_cmd(data_dir: &Path) -> Command {
-    let mut cmd = l402(data_dir);
-    cmd.arg("serve");
-    cmd
-}
+use serve_support::{dev_wallet, l402, start};
 
 async fn challenge(http: &reqwest::Client, url: &str) -> (l402::Challenge, Value) {
     let resp = http.get(url).send().await.unwrap();
@@ -93,21 +27,10 @@ async fn challenge(http: &reqwest::Client, url: &str) -> (l402::Challenge, Value
     (challenge, resp.json().await.unwrap())
 }
 
-fn dev_wallet(data_dir: &Path) -> LnbitsClient {
-    let file: Value =
-        serde_json::from_slice(&std::fs::read(data_dir.join("dev-wallet.json")).unwrap()).unwrap();
-    assert_eq!(file["real_lightning"], false);
-    LnbitsClient::builder(file["url"].as_str().unwrap())
-        .admin_key(file["admin_key"].as_str().unwrap())
-        .invoice_key(file["invoice_key"].as_str().unwrap())
-        .build()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn zero_config_demo_is_paid_through_the_dev_wallet_api_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(serve_cmd(dir.path())).await;
+    let server = start(l402(dir.path()), &[]).await;
     assert_eq!(server.info["backend"], "dev");
     assert_eq!(server.info["real_lightning"], false);
     let demo = server.info["demo_url"].as_str().unwrap().to_owned();
@@ -147,7 +70,7 @@ async fn zero_config_demo_is_paid_through_the_dev_wallet_api_and_survives_a_rest
     // and an invoice issued before the restart can be paid after it.
     let (pending, _) = self::challenge(&http, &demo).await;
     server.stop().await;
-    let server = start(serve_cmd(dir.path())).await;
+    let server = start(l402(dir.path()), &[]).await;
     let demo = server.info["demo_url"].as_str().unwrap().to_owned();
     let resp = http
         .get(&demo)
@@ -200,9 +123,7 @@ content_type = "application/json"
 "#,
     )
     .unwrap();
-    let mut cmd = serve_cmd(dir.path());
-    cmd.arg("--config").arg(&config);
-    let server = start(cmd).await;
+    let server = start(l402(dir.path()), &["--config", config.to_str().unwrap()]).await;
     assert!(server.info["demo_url"].is_null());
     let http = reqwest::Client::new();
     let base = server.url().to_owned();
@@ -308,10 +229,9 @@ async fn lnbits_as_the_backend() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = serve_cmd(dir.path());
-    cmd.args(["--backend", "lnbits", "--lnbits-url", &url])
-        .env("L402_LNBITS_INVOICE_KEY", &merchant_invoice);
-    let server = start(cmd).await;
+    let mut cmd = l402(dir.path());
+    cmd.env("L402_LNBITS_INVOICE_KEY", &merchant_invoice);
+    let server = start(cmd, &["--backend", "lnbits", "--lnbits-url", &url]).await;
     assert_eq!(server.info["backend"], "lnbits");
     assert!(!dir.path().join("dev-wallet.json").exists());
     let demo = server.info["demo_url"].as_str().unwrap().to_owned();

@@ -1,0 +1,95 @@
+//! Running the real `l402` binary in tests: a command with no inherited
+//! configuration, and `l402 serve` started on a free loopback port.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use l402_lightning::lnbits::LnbitsClient;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A running `l402 serve` and the JSON line it announced itself with.
+pub struct Server {
+    pub child: Child,
+    pub info: Value,
+}
+
+impl Server {
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        self.info["url"].as_str().unwrap().to_owned()
+    }
+
+    /// SIGTERM, then wait: the server must shut down gracefully.
+    pub async fn stop(mut self) {
+        let pid = self.child.id().unwrap();
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("server stops on SIGTERM")
+            .unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
+
+/// `l402 --data-dir <dir> --json` with no configuration from the environment.
+pub fn l402(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_l402"));
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .arg("--json")
+        .kill_on_drop(true);
+    for var in [
+        "L402_BACKEND",
+        "L402_CONFIG",
+        "L402_LISTEN",
+        "L402_SERVER_SECRET",
+        "L402_DATABASE_URL",
+        "L402_DATABASE_SCHEMA",
+        "L402_ADMIN_TOKEN",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs `<cmd> serve <args> --listen 127.0.0.1:0` and waits for its
+/// announcement.
+pub async fn start(mut cmd: Command, args: &[&str]) -> Server {
+    let mut child = cmd
+        .arg("serve")
+        .args(args)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("server announces itself")
+        .unwrap()
+        .expect("a line on stdout");
+    let info: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(info["event"], "listening", "{info}");
+    Server { child, info }
+}
+
+/// The funded dev buyer wallet `l402 serve` wrote to the data directory.
+pub fn dev_wallet(data_dir: &Path) -> LnbitsClient {
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(data_dir.join("dev-wallet.json")).unwrap()).unwrap();
+    assert_eq!(file["real_lightning"], false);
+    LnbitsClient::builder(file["url"].as_str().unwrap())
+        .admin_key(file["admin_key"].as_str().unwrap())
+        .invoice_key(file["invoice_key"].as_str().unwrap())
+        .build()
+        .unwrap()
+}
