@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Load benchmark of the L402 layer, in one run on this machine:
 #   1. a bare axum "hello" route,
-#   2. the same route behind the L402 layer with a valid credential,
+#   2. the same route behind the L402 layer with a valid credential
+#      (1 and 2 get the identical request, Authorization header included, so
+#      the difference between them is the layer's work),
 #   3. the layer's 402 path (every request mints an invoice on the dev node).
 # Installs wrk (Debian package) if missing. Prints requests/s and latency
 # percentiles per case and the paid/bare ratio.
 #
-#   bash scripts/bench-serve.sh              # 10 s per case, 64 connections
-#   DURATION=30s CONNECTIONS=128 bash scripts/bench-serve.sh
+# The cases alternate for ROUNDS rounds and the median round of each is
+# reported, so that a noisy moment of a shared machine does not decide the
+# ratio.
+#
+#   bash scripts/bench-serve.sh              # 3 rounds of 10 s per case, 64 connections
+#   ROUNDS=5 DURATION=30s CONNECTIONS=128 bash scripts/bench-serve.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DURATION="${DURATION:-10s}"
+ROUNDS="${ROUNDS:-3}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
 
@@ -33,24 +40,32 @@ for _ in $(seq 1 100); do [[ -s "$cred" ]] && break; sleep 0.1; done
 [[ -s "$cred" ]] || { echo "bench: server did not start" >&2; exit 1; }
 auth="$(cat "$cred")"
 
-run() { # name, url, [header]
+run() { # name, url, [header]: one wrk run, appended to $cred.<name> as "rps p50 p99 non2xx"
     local name=$1 url=$2
     shift 2
     local out
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url")
-    local rps p50 p99 non2xx
-    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
-    printf '%-28s %12s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}"
-    echo "$rps" >"$cred.$name"
+    awk '/^Requests\/sec:/ {rps=$2} $1 == "50%" {p50=$2} $1 == "99%" {p99=$2}
+         /Non-2xx or 3xx responses:/ {n=$5}
+         END {printf "%s %s %s %s\n", rps, p50, p99, (n == "" ? 0 : n)}' <<<"$out" >>"$cred.$name"
 }
 
-echo "bench: wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $(nproc) cores" >&2
-run bare http://127.0.0.1:8499/hello
-run paid http://127.0.0.1:8499/paid/hello -H "Authorization: $auth"
-run mint-402 http://127.0.0.1:8499/mint/hello
-bare=$(cat "$cred.bare"); paid=$(cat "$cred.paid")
-awk -v b="$bare" -v p="$paid" 'BEGIN { printf "paid/bare ratio: %.1f%%\n", 100 * p / b }'
+median() { # name: prints the median round's line
+    sort -n "$cred.$1" | awk '{a[NR]=$0} END {print a[int((NR + 1) / 2)]}'
+}
+
+echo "bench: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, on $(nproc) cores" >&2
+for round in $(seq 1 "$ROUNDS"); do
+    echo "bench: round $round/$ROUNDS" >&2
+    run bare http://127.0.0.1:8499/hello -H "Authorization: $auth"
+    run paid http://127.0.0.1:8499/paid/hello -H "Authorization: $auth"
+    run mint-402 http://127.0.0.1:8499/mint/hello
+done
+for name in bare paid mint-402; do
+    read -r rps p50 p99 non2xx <<<"$(median "$name")"
+    printf '%-10s %12s req/s   p50 %-9s p99 %-9s non-2xx %s   (rounds: %s)\n' "$name" "$rps" "$p50" "$p99" "$non2xx" \
+        "$(awk '{printf "%s ", $1}' "$cred.$name")"
+done
+bare=$(median bare | cut -d' ' -f1); paid=$(median paid | cut -d' ' -f1)
+awk -v b="$bare" -v p="$paid" 'BEGIN { printf "paid/bare ratio (medians): %.1f%%\n", 100 * p / b }'
 rm -f "$cred".*

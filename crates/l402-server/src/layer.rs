@@ -17,6 +17,7 @@ use l402::{
     VerifyError, check_caveats,
 };
 use l402_lightning::{InvoiceRequest, Receiver};
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -415,8 +416,72 @@ impl<S: std::fmt::Debug> std::fmt::Debug for L402Service<S> {
     }
 }
 
-/// The response future of [`L402Service`].
-pub type ResponseFuture<B, E> = BoxFuture<Result<Response<ResponseBody<B>>, E>>;
+pin_project! {
+    /// The response future of [`L402Service`]: the inner service's own future
+    /// on the paid path (nothing boxed, nothing awaited first), a ready answer
+    /// for refusals, or a boxed future when something must be awaited (an
+    /// asynchronous price, a new invoice, a sale to record).
+    pub struct ResponseFuture<F, B, E> {
+        #[pin]
+        kind: Kind<F, B, E>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B, E> {
+        Inner {
+            #[pin]
+            future: F,
+        },
+        Ready {
+            response: Option<Response<ResponseBody<B>>>,
+        },
+        Boxed {
+            future: BoxFuture<Result<Response<ResponseBody<B>>, E>>,
+        },
+    }
+}
+
+impl<F, B, E> ResponseFuture<F, B, E> {
+    fn ready(response: Response<Bytes>) -> Self {
+        ResponseFuture {
+            kind: Kind::Ready {
+                response: Some(full(response)),
+            },
+        }
+    }
+
+    fn boxed(
+        future: impl Future<Output = Result<Response<ResponseBody<B>>, E>> + Send + 'static,
+    ) -> Self {
+        ResponseFuture {
+            kind: Kind::Boxed {
+                future: Box::pin(future),
+            },
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { future } => future
+                .poll(cx)
+                .map(|result| result.map(|response| response.map(ResponseBody::inner))),
+            KindProj::Ready { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => Poll::Pending, // polled after completion
+            },
+            KindProj::Boxed { future } => future.as_mut().poll(cx),
+        }
+    }
+}
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for L402Service<S>
 where
@@ -428,7 +493,7 @@ where
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -438,9 +503,47 @@ where
         // The inner service was driven to readiness; take it and leave a
         // clone (the usual tower pattern for services used in a future).
         let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
-        Box::pin(async move { shared.handle(inner, request).await })
+        let (mut parts, body) = request.into_parts();
+
+        if let Some(response) = shared.oversized_authorization(&parts) {
+            return ResponseFuture::ready(response);
+        }
+        let price = match &shared.price {
+            Price::Static(p) => *p,
+            Price::Sync(f) => f(&parts),
+            Price::Async(f) => {
+                let price = f(&parts);
+                return ResponseFuture::boxed(async move {
+                    match price.await {
+                        Ok(price) => {
+                            let decision = shared.decide(&mut parts, price);
+                            shared.finish(inner, parts, body, decision).await
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "L402 price unavailable");
+                            Ok(full(
+                                shared.unavailable("price_unavailable", &e.to_string()),
+                            ))
+                        }
+                    }
+                });
+            }
+        };
+        match shared.decide(&mut parts, price) {
+            Decision::Forward { record: None } => ResponseFuture {
+                kind: Kind::Inner {
+                    future: inner.call(Request::from_parts(parts, body)),
+                },
+            },
+            Decision::Respond(response) => ResponseFuture::ready(response),
+            decision => {
+                ResponseFuture::boxed(
+                    async move { shared.finish(inner, parts, body, decision).await },
+                )
+            }
+        }
     }
 }
 
@@ -448,38 +551,24 @@ fn full<B>(response: Response<Bytes>) -> Response<ResponseBody<B>> {
     response.map(ResponseBody::full)
 }
 
+/// What the layer does with a request, once its price is known.
+enum Decision {
+    /// Pass it on (paid, with the [`Paid`] extension, or free), after
+    /// recording the sale if there is one to record.
+    Forward { record: Option<BoxFuture<()>> },
+    /// Answer without the inner service.
+    Respond(Response<Bytes>),
+    /// Answer with a fresh challenge.
+    Challenge { resource: String, price: u64 },
+}
+
 impl Shared {
-    async fn handle<S, ReqBody, ResBody>(
-        &self,
-        mut inner: S,
-        request: Request<ReqBody>,
-    ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
-    where
-        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    {
-        let (mut parts, body) = request.into_parts();
-
-        if let Some(response) = self.oversized_authorization(&parts) {
-            return Ok(full(response));
-        }
-
-        let price = match &self.price {
-            Price::Static(p) => *p,
-            Price::Sync(f) => f(&parts),
-            Price::Async(f) => match f(&parts).await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(error = %e, "L402 price unavailable");
-                    return Ok(full(self.unavailable("price_unavailable", &e.to_string())));
-                }
-            },
-        };
+    /// Everything that needs no waiting: resource, credential, verification.
+    fn decide(&self, parts: &mut Parts, price: u64) -> Decision {
         if price == 0 {
-            let response = inner.call(Request::from_parts(parts, body)).await?;
-            return Ok(response.map(ResponseBody::inner));
+            return Decision::Forward { record: None };
         }
-        let resource = self.resource.get(&parts, || parts.uri.path().to_owned());
-
+        let resource = self.resource.get(parts, || parts.uri.path().to_owned());
         let mut ctx = RequestContext::now()
             .resource(resource.as_str())
             .amount_sats(price)
@@ -487,43 +576,64 @@ impl Shared {
         if let Some(service) = &self.service {
             ctx = ctx.service(service.as_str());
         }
-        if let Some(outcome) = self.authenticate(&parts, &ctx) {
-            match outcome {
-                Ok(verified) => {
-                    let paid = paid(&verified, resource, price);
-                    if let Some(record) = self.recorder.as_ref().and_then(|r| r.paid_request(&paid))
-                    {
-                        record.await;
-                    }
-                    parts.extensions.insert(paid);
-                    let response = inner.call(Request::from_parts(parts, body)).await?;
-                    return Ok(response.map(ResponseBody::inner));
+        let outcome = self.authenticate(parts, &ctx, |token| paid(token, &resource, price));
+        match outcome {
+            None => Decision::Challenge { resource, price },
+            Some(Ok(paid)) => {
+                let record = self.recorder.as_ref().and_then(|r| r.paid_request(&paid));
+                parts.extensions.insert(paid);
+                Decision::Forward { record }
+            }
+            Some(Err(reason)) => {
+                let rejection = Rejection {
+                    reason,
+                    resource,
+                    price_sats: price,
+                };
+                tracing::debug!(reason = %rejection.reason, "L402 credential rejected");
+                if let Some(response) = self.on_rejection.as_ref().and_then(|f| f(&rejection)) {
+                    return Decision::Respond(response);
                 }
-                Err(reason) => {
-                    let rejection = Rejection {
-                        reason,
-                        resource,
-                        price_sats: price,
-                    };
-                    tracing::debug!(reason = %rejection.reason, "L402 credential rejected");
-                    if let Some(response) = self.on_rejection.as_ref().and_then(|f| f(&rejection)) {
-                        return Ok(full(response));
-                    }
-                    if rejection.status() == StatusCode::UNAUTHORIZED {
-                        return Ok(full(error_response(
-                            StatusCode::UNAUTHORIZED,
-                            rejection.code(),
-                            &rejection.reason.to_string(),
-                        )));
-                    }
-                    // Genuine but stale or for something else: a fresh challenge.
-                    return Ok(full(
-                        self.challenge(&parts, rejection.resource, price).await,
+                if rejection.status() == StatusCode::UNAUTHORIZED {
+                    return Decision::Respond(error_response(
+                        StatusCode::UNAUTHORIZED,
+                        rejection.code(),
+                        &rejection.reason.to_string(),
                     ));
+                }
+                // Genuine but stale or for something else: a fresh challenge.
+                Decision::Challenge {
+                    resource: rejection.resource,
+                    price,
                 }
             }
         }
-        Ok(full(self.challenge(&parts, resource, price).await))
+    }
+
+    /// Carries out a decision that may need waiting.
+    async fn finish<S, ReqBody, ResBody>(
+        &self,
+        mut inner: S,
+        parts: Parts,
+        body: ReqBody,
+        decision: Decision,
+    ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        match decision {
+            Decision::Forward { record } => {
+                if let Some(record) = record {
+                    record.await;
+                }
+                let response = inner.call(Request::from_parts(parts, body)).await?;
+                Ok(response.map(ResponseBody::inner))
+            }
+            Decision::Respond(response) => Ok(full(response)),
+            Decision::Challenge { resource, price } => {
+                Ok(full(self.challenge(&parts, resource, price).await))
+            }
+        }
     }
 
     fn oversized_authorization(&self, parts: &Parts) -> Option<Response<Bytes>> {
@@ -550,29 +660,36 @@ impl Shared {
     /// A credential that verified before is found in the token cache by its
     /// exact `Authorization` text: its signature and preimage were checked
     /// then, so only its caveats are checked again against this request.
-    fn authenticate(
+    fn authenticate<R>(
         &self,
         parts: &Parts,
-        ctx: &RequestContext,
-    ) -> Option<Result<Arc<Verified>, VerifyError>> {
+        ctx: &RequestContext<'_>,
+        accept: impl Fn(&Token) -> R,
+    ) -> Option<Result<R, VerifyError>> {
         for value in parts.headers.get_all(header::AUTHORIZATION) {
-            let Ok(text) = value.to_str() else { continue };
-            if let Some(verified) = self.tokens.get(text) {
-                return Some(match check_caveats(verified.caveats.iter(), ctx) {
-                    Ok(()) => Ok(verified),
-                    Err(e) => {
-                        self.tokens.remove(text);
-                        Err(VerifyError::Caveat(e))
-                    }
-                });
+            // A hit is checked under the cache's read lock: no reference
+            // counts change on the hot path.
+            let key = value.as_bytes();
+            let hit = self.tokens.with(key, |token| {
+                check_caveats(token.caveats.iter(), ctx).map(|()| accept(token))
+            });
+            match hit {
+                Some(Ok(accepted)) => return Some(Ok(accepted)),
+                Some(Err(e)) => {
+                    self.tokens.remove(key);
+                    return Some(Err(VerifyError::Caveat(e)));
+                }
+                None => {}
             }
+            let Ok(text) = value.to_str() else { continue };
             let Ok(credential) = text.parse::<Credential>() else {
                 continue;
             };
             return Some(self.verifier.verify(&credential, ctx).map(|verified| {
-                let verified = Arc::new(verified);
-                self.tokens.insert(text, verified.clone());
-                verified
+                let token = Token::from(verified);
+                let accepted = accept(&token);
+                self.tokens.insert(key, token);
+                accepted
             }));
         }
         let credential = ["grpc-metadata-macaroon", "macaroon"]
@@ -581,7 +698,11 @@ impl Shared {
             .filter(|v| v.len() <= self.max_authorization_bytes)
             .filter_map(|v| v.to_str().ok())
             .find_map(|v| Credential::from_grpc_metadata(v).ok())?;
-        Some(self.verifier.verify(&credential, ctx).map(Arc::new))
+        Some(
+            self.verifier
+                .verify(&credential, ctx)
+                .map(|verified| accept(&Token::from(verified))),
+        )
     }
 
     fn unavailable(&self, code: &'static str, message: &str) -> Response<Bytes> {
@@ -661,46 +782,118 @@ impl Shared {
     }
 }
 
-fn paid(verified: &Verified, resource: String, amount_sats: u64) -> Paid {
-    let valid_until = verified.caveat("valid_until").and_then(|v| v.parse().ok());
-    Paid {
-        resource,
-        amount_sats,
-        payment_hash: verified.payment_hash(),
-        token_id: verified.token_id(),
-        caveats: verified.caveats.clone(),
-        valid_until,
+/// A verified token, with what each paid request hands the service computed
+/// once.
+struct Token {
+    payment_hash: l402::PaymentHash,
+    token_id: l402::TokenId,
+    caveats: Arc<[Caveat]>,
+    valid_until: Option<u64>,
+}
+
+impl From<Verified> for Token {
+    fn from(verified: Verified) -> Self {
+        Token {
+            payment_hash: verified.payment_hash(),
+            token_id: verified.token_id(),
+            valid_until: verified.caveat("valid_until").and_then(|v| v.parse().ok()),
+            caveats: verified.caveats.into(),
+        }
     }
 }
 
-/// Credentials that verified, by their exact `Authorization` text. Only
+fn paid(token: &Token, resource: &str, amount_sats: u64) -> Paid {
+    Paid {
+        resource: resource.to_owned(),
+        amount_sats,
+        payment_hash: token.payment_hash,
+        token_id: token.token_id,
+        caveats: token.caveats.clone(),
+        valid_until: token.valid_until,
+    }
+}
+
+/// Credentials that verified, by their exact `Authorization` bytes. Only
 /// genuine, paid tokens get in, so it cannot be filled without paying; it is
 /// bounded all the same.
 #[derive(Default)]
 struct TokenCache {
-    entries: RwLock<HashMap<Box<str>, Arc<Verified>>>,
+    entries: RwLock<HashMap<Box<[u8]>, Token, TailState>>,
 }
 
 /// The most verified credentials remembered per layer.
 const TOKEN_CACHE_CAPACITY: usize = 16_384;
 
 impl TokenCache {
-    fn get(&self, text: &str) -> Option<Arc<Verified>> {
-        self.entries.read().ok()?.get(text).cloned()
+    /// Runs `f` on the cached token for these bytes, under the read lock.
+    fn with<R>(&self, key: &[u8], f: impl FnOnce(&Token) -> R) -> Option<R> {
+        self.entries.read().ok()?.get(key).map(f)
     }
 
-    fn insert(&self, text: &str, verified: Arc<Verified>) {
+    fn insert(&self, key: &[u8], verified: Token) {
         if let Ok(mut entries) = self.entries.write() {
             if entries.len() >= TOKEN_CACHE_CAPACITY {
                 entries.clear();
             }
-            entries.insert(text.into(), verified);
+            entries.insert(key.into(), verified);
         }
     }
 
-    fn remove(&self, text: &str) {
+    fn remove(&self, key: &[u8]) {
         if let Ok(mut entries) = self.entries.write() {
-            entries.remove(text);
+            entries.remove(key);
         }
+    }
+}
+
+/// Hashes a credential by its length and last 16 bytes, mixed with a
+/// per-process random seed. A credential ends with its preimage, 64 random hex
+/// digits, so that is where it differs; hashing the ~300 bytes before it was
+/// a measurable part of the paid path. Entries are only ever paid tokens, so
+/// the weaker hash gives an attacker nothing to collide cheaply.
+#[derive(Clone)]
+struct TailState {
+    seed: u64,
+}
+
+impl Default for TailState {
+    fn default() -> Self {
+        let mut seed = [0u8; 8];
+        // A failing random source leaves a fixed seed: still correct, only
+        // predictable.
+        let _ = getrandom::getrandom(&mut seed);
+        TailState {
+            seed: u64::from_le_bytes(seed),
+        }
+    }
+}
+
+impl std::hash::BuildHasher for TailState {
+    type Hasher = TailHasher;
+
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher { state: self.seed }
+    }
+}
+
+struct TailHasher {
+    state: u64,
+}
+
+impl std::hash::Hasher for TailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let tail = &bytes[bytes.len().saturating_sub(16)..];
+        for chunk in tail.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.state = (self.state ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(29);
+        }
+        self.state ^= bytes.len() as u64;
+    }
+
+    fn finish(&self) -> u64 {
+        self.state.wrapping_mul(0xff51_afd7_ed55_8ccd) ^ (self.state >> 33)
     }
 }

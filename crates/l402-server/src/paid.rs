@@ -1,5 +1,7 @@
 //! What a paid request carries into the handler.
 
+use std::sync::Arc;
+
 use l402::{Caveat, PaymentHash, TokenId};
 
 /// A verified, paid L402 credential, put into the request's extensions by
@@ -26,8 +28,9 @@ pub struct Paid {
     pub payment_hash: PaymentHash,
     /// The token's id (stable across uses of the same token).
     pub token_id: TokenId,
-    /// Every caveat of the token, in order.
-    pub caveats: Vec<Caveat>,
+    /// Every caveat of the token, in order (shared: a token's caveats are
+    /// parsed once, not on each request).
+    pub caveats: Arc<[Caveat]>,
     /// When the token stops being valid (unix seconds), if it says.
     pub valid_until: Option<u64>,
 }

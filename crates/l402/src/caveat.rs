@@ -34,6 +34,7 @@
 //! assert!(check_caveats(caveats.iter(), &other).is_err());
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -253,15 +254,18 @@ impl<'a> Condition<'a> {
 /// when no resource is given, say) is refused as unverifiable, so that a
 /// restriction is never silently skipped; [`RequestContext::ignore`] says
 /// explicitly that a dimension is not checked.
+///
+/// It borrows what it can (`&str` from the request) and owns what it must
+/// (`String`): building one on a hot path allocates nothing.
 #[derive(Debug, Clone, Default)]
-pub struct RequestContext {
+pub struct RequestContext<'a> {
     now_millis: u64,
-    resource: Option<String>,
-    method: Option<String>,
+    resource: Option<Cow<'a, str>>,
+    method: Option<Cow<'a, str>>,
     amount_sats: Option<u64>,
-    merchant: Option<String>,
-    service: Option<String>,
-    capability: Option<String>,
+    merchant: Option<Cow<'a, str>>,
+    service: Option<Cow<'a, str>>,
+    capability: Option<Cow<'a, str>>,
     ignored: Vec<Ignorable>,
 }
 
@@ -280,7 +284,7 @@ pub enum Ignorable {
     Services,
 }
 
-impl RequestContext {
+impl<'a> RequestContext<'a> {
     /// A context at `now_unix_secs`, stating nothing else yet.
     pub fn new(now_unix_secs: u64) -> Self {
         RequestContext {
@@ -303,13 +307,13 @@ impl RequestContext {
     }
 
     /// The resource requested (by default the path).
-    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+    pub fn resource(mut self, resource: impl Into<Cow<'a, str>>) -> Self {
         self.resource = Some(resource.into());
         self
     }
 
     /// The HTTP method of the request.
-    pub fn method(mut self, method: impl Into<String>) -> Self {
+    pub fn method(mut self, method: impl Into<Cow<'a, str>>) -> Self {
         self.method = Some(method.into());
         self
     }
@@ -321,19 +325,19 @@ impl RequestContext {
     }
 
     /// The merchant verifying the token.
-    pub fn merchant(mut self, merchant: impl Into<String>) -> Self {
+    pub fn merchant(mut self, merchant: impl Into<Cow<'a, str>>) -> Self {
         self.merchant = Some(merchant.into());
         self
     }
 
     /// The service the request is for (Aperture's target service).
-    pub fn service(mut self, service: impl Into<String>) -> Self {
+    pub fn service(mut self, service: impl Into<Cow<'a, str>>) -> Self {
         self.service = Some(service.into());
         self
     }
 
     /// The capability the request needs within its service.
-    pub fn capability(mut self, capability: impl Into<String>) -> Self {
+    pub fn capability(mut self, capability: impl Into<Cow<'a, str>>) -> Self {
         self.capability = Some(capability.into());
         self
     }
@@ -459,18 +463,17 @@ pub enum CaveatError {
 ///
 /// # Errors
 /// The first [`CaveatError`] found.
-pub fn check_caveats<'a, I>(caveats: I, ctx: &RequestContext) -> Result<(), CaveatError>
+pub fn check_caveats<'a, I>(caveats: I, ctx: &RequestContext<'_>) -> Result<(), CaveatError>
 where
     I: IntoIterator<Item = &'a Caveat>,
 {
-    // (condition, last value) for each distinct condition, in first-seen order.
-    let mut last: Vec<(&'a str, &'a str)> = Vec::new();
+    let mut last = LastValues::default();
     for caveat in caveats {
         let condition = caveat.condition();
         let kind = Condition::classify(condition)
             .ok_or_else(|| CaveatError::UnknownCondition(condition.to_owned()))?;
         validate_value(kind, caveat)?;
-        match last.iter_mut().find(|(c, _)| *c == condition) {
+        match last.find(condition) {
             Some(slot) => {
                 check_narrows(kind, condition, slot.1, caveat.value())?;
                 slot.1 = caveat.value();
@@ -478,12 +481,46 @@ where
             None => last.push((condition, caveat.value())),
         }
     }
-    for (condition, value) in last {
+    for &(condition, value) in last.iter() {
         let kind = Condition::classify(condition)
             .ok_or_else(|| CaveatError::UnknownCondition(condition.to_owned()))?;
         check_final(kind, condition, value, ctx)?;
     }
     Ok(())
+}
+
+/// `(condition, last value)` for each distinct condition, in first-seen
+/// order: on the stack for the usual handful, spilling to the heap past that
+/// (verification runs on every paid request).
+#[derive(Default)]
+struct LastValues<'a> {
+    inline: [(&'a str, &'a str); 8],
+    len: usize,
+    spill: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> LastValues<'a> {
+    fn find(&mut self, condition: &str) -> Option<&mut (&'a str, &'a str)> {
+        let len = self.len;
+        self.inline[..len]
+            .iter_mut()
+            .chain(self.spill.iter_mut())
+            .find(|(c, _)| *c == condition)
+    }
+
+    fn push(&mut self, entry: (&'a str, &'a str)) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = entry;
+                self.len += 1;
+            }
+            None => self.spill.push(entry),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(&'a str, &'a str)> {
+        self.inline[..self.len].iter().chain(self.spill.iter())
+    }
 }
 
 fn bad_value(caveat: &Caveat) -> CaveatError {
@@ -564,7 +601,7 @@ fn check_final(
     kind: Condition<'_>,
     condition: &str,
     value: &str,
-    ctx: &RequestContext,
+    ctx: &RequestContext<'_>,
 ) -> Result<(), CaveatError> {
     let unverifiable = || CaveatError::Unverifiable(condition.to_owned());
     let expired = |at_millis: u64| {
@@ -607,7 +644,7 @@ fn check_final(
                 } else {
                     Err(CaveatError::MissingCapability {
                         service: service.to_owned(),
-                        capability: capability.clone(),
+                        capability: capability.to_string(),
                     })
                 }
             }
@@ -693,7 +730,7 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn check(caveats: &[&str], ctx: &RequestContext) -> Result<(), CaveatError> {
+    fn check(caveats: &[&str], ctx: &RequestContext<'_>) -> Result<(), CaveatError> {
         let caveats: Vec<Caveat> = caveats.iter().map(|s| cav(s)).collect();
         check_caveats(caveats.iter(), ctx)
     }
@@ -840,6 +877,31 @@ mod tests {
         assert!(matches!(
             check(&["merchant=m1", "merchant=m2"], &ctx),
             Err(CaveatError::Widens { .. })
+        ));
+    }
+
+    #[test]
+    fn many_distinct_conditions_spill_past_the_inline_slots() {
+        let ctx = RequestContext::new(0).service("a").resource("/r");
+        let mut caveats: Vec<String> = (0..12).map(|i| format!("s{i}_valid_until=100")).collect();
+        caveats.push("services=a:0".into());
+        caveats.push("resource=/r".into());
+        caveats.push("s11_valid_until=50".into());
+        caveats.push("a_valid_until=10".into());
+        let refs: Vec<&str> = caveats.iter().map(String::as_str).collect();
+        assert!(check(&refs, &ctx).is_ok());
+        caveats.push("s11_valid_until=60".into()); // widens the spilled s11
+        let refs: Vec<&str> = caveats.iter().map(String::as_str).collect();
+        assert!(matches!(
+            check(&refs, &ctx),
+            Err(CaveatError::Widens { .. })
+        ));
+        let late = RequestContext::new(20).service("a").resource("/r");
+        caveats.pop();
+        let refs: Vec<&str> = caveats.iter().map(String::as_str).collect();
+        assert!(matches!(
+            check(&refs, &late),
+            Err(CaveatError::Expired { .. })
         ));
     }
 

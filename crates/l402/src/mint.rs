@@ -373,7 +373,7 @@ impl Verifier {
     pub fn verify(
         &self,
         credential: &Credential,
-        ctx: &RequestContext,
+        ctx: &RequestContext<'_>,
     ) -> Result<Verified, VerifyError> {
         if credential.macaroons().len() != 1 {
             return Err(VerifyError::MultipleMacaroons(credential.macaroons().len()));

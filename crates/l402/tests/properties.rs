@@ -26,7 +26,7 @@ fn setup(secret: [u8; 32], preimage: [u8; 32]) -> (Minter, Verifier, Preimage, M
     (minter, Verifier::new(keys), preimage, macaroon)
 }
 
-fn ctx() -> RequestContext {
+fn ctx() -> RequestContext<'static> {
     RequestContext::new(NOW)
         .resource("/api/weather")
         .amount_sats(21)

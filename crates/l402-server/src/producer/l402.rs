@@ -100,7 +100,7 @@ impl Inner {
         merchant_id: i64,
         macaroon: &str,
         preimage: &str,
-        ctx: &RequestContext,
+        ctx: &RequestContext<'_>,
     ) -> Result<Verified, (&'static str, String)> {
         let expected = merchant_id.to_string();
         let result = self
@@ -145,7 +145,7 @@ impl Inner {
         &self,
         macaroon: &str,
         preimage: &str,
-        ctx: &RequestContext,
+        ctx: &RequestContext<'_>,
     ) -> Result<Verified, (&'static str, String)> {
         let macaroon = Macaroon::from_str(macaroon.trim()).map_err(|e| {
             (
