@@ -667,8 +667,6 @@ impl Shared {
         accept: impl Fn(&Token) -> R,
     ) -> Option<Result<R, VerifyError>> {
         for value in parts.headers.get_all(header::AUTHORIZATION) {
-            // A hit is checked under the cache's read lock: no reference
-            // counts change on the hot path.
             let key = value.as_bytes();
             let hit = self.tokens.with(key, |token| {
                 check_caveats(token.caveats.iter(), ctx).map(|()| accept(token))
@@ -791,6 +789,19 @@ struct Token {
     valid_until: Option<u64>,
 }
 
+impl Token {
+    /// A copy that shares nothing with this one (its own caveats), for a
+    /// thread's private cache.
+    fn private_copy(&self) -> Token {
+        Token {
+            payment_hash: self.payment_hash,
+            token_id: self.token_id,
+            caveats: self.caveats.iter().cloned().collect(),
+            valid_until: self.valid_until,
+        }
+    }
+}
+
 impl From<Verified> for Token {
     fn from(verified: Verified) -> Self {
         Token {
@@ -816,21 +827,74 @@ fn paid(token: &Token, resource: &str, amount_sats: u64) -> Paid {
 /// Credentials that verified, by their exact `Authorization` bytes. Only
 /// genuine, paid tokens get in, so it cannot be filled without paying; it is
 /// bounded all the same.
-#[derive(Default)]
+///
+/// Two levels: the layer's shared map, and a private copy per worker thread
+/// in front of it, so that a hit touches no state another core writes to (a
+/// shared lock word or reference count bounced between cores cost more than
+/// the rest of the paid path).
 struct TokenCache {
+    id: u64,
     entries: RwLock<HashMap<Box<[u8]>, Token, TailState>>,
 }
 
-/// The most verified credentials remembered per layer.
+/// The most verified credentials remembered per layer (and per thread).
 const TOKEN_CACHE_CAPACITY: usize = 16_384;
+/// The most layers a thread keeps private copies for.
+const LOCAL_LAYERS: usize = 64;
+
+type LocalTokens = HashMap<u64, HashMap<Box<[u8]>, Token, TailState>>;
+
+thread_local! {
+    static LOCAL_TOKENS: std::cell::RefCell<LocalTokens> = std::cell::RefCell::new(HashMap::new());
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        TokenCache {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            entries: RwLock::default(),
+        }
+    }
+}
 
 impl TokenCache {
-    /// Runs `f` on the cached token for these bytes, under the read lock.
+    /// Runs `f` on the cached token for these bytes: this thread's copy, else
+    /// the shared one (copied for this thread on the way).
     fn with<R>(&self, key: &[u8], f: impl FnOnce(&Token) -> R) -> Option<R> {
-        self.entries.read().ok()?.get(key).map(f)
+        let mut f = Some(f);
+        let local = LOCAL_TOKENS.with(|local| {
+            let local = local.try_borrow().ok()?;
+            let token = local.get(&self.id)?.get(key)?;
+            f.take().map(|f| f(token))
+        });
+        if local.is_some() {
+            return local;
+        }
+        let token = self.entries.read().ok()?.get(key)?.private_copy();
+        let result = f.take().map(|f| f(&token));
+        self.keep_locally(key, token);
+        result
+    }
+
+    fn keep_locally(&self, key: &[u8], token: Token) {
+        LOCAL_TOKENS.with(|local| {
+            let Ok(mut local) = local.try_borrow_mut() else {
+                return;
+            };
+            if local.len() >= LOCAL_LAYERS && !local.contains_key(&self.id) {
+                local.clear();
+            }
+            let tokens = local.entry(self.id).or_default();
+            if tokens.len() >= TOKEN_CACHE_CAPACITY {
+                tokens.clear();
+            }
+            tokens.insert(key.into(), token);
+        });
     }
 
     fn insert(&self, key: &[u8], verified: Token) {
+        self.keep_locally(key, verified.private_copy());
         if let Ok(mut entries) = self.entries.write() {
             if entries.len() >= TOKEN_CACHE_CAPACITY {
                 entries.clear();
@@ -840,6 +904,13 @@ impl TokenCache {
     }
 
     fn remove(&self, key: &[u8]) {
+        LOCAL_TOKENS.with(|local| {
+            if let Ok(mut local) = local.try_borrow_mut()
+                && let Some(tokens) = local.get_mut(&self.id)
+            {
+                tokens.remove(key);
+            }
+        });
         if let Ok(mut entries) = self.entries.write() {
             entries.remove(key);
         }
