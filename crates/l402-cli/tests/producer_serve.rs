@@ -8,9 +8,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+#[path = "../../l402-store/tests/pg_support/mod.rs"]
+mod pg_support;
 mod serve_support;
 
 use l402_lightning::{PayRequest, Wallet};
+use pg_support::{DropSchema, pg_url, unique_schema};
 use serde_json::{Value, json};
 use serve_support::{dev_wallet, l402, start};
 use tokio::process::Command;
@@ -190,56 +193,10 @@ async fn merchant_cli_then_serve_then_restart_loses_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("merchant 99"));
 }
 
-/// Drops a test's PostgreSQL schema when the test ends (best effort).
-struct DropSchema {
-    url: String,
-    schema: String,
-}
-
-impl Drop for DropSchema {
-    fn drop(&mut self) {
-        let (url, schema) = (self.url.clone(), self.schema.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                use sqlx::Connection;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
-                    let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-fn pg_url() -> Option<String> {
-    match std::env::var("L402_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("L402_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "L402_REQUIRE_POSTGRES=1 but L402_TEST_DATABASE_URL is not set"
-            );
-            eprintln!(
-                "skipping: set L402_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test to run the two-instance test"
-            );
-            None
-        }
-    }
-}
-
 #[tokio::test]
 async fn two_instances_share_postgres_and_the_secret() {
     let Some(url) = pg_url() else { return };
-    let mut b = [0u8; 6];
-    getrandom::getrandom(&mut b).unwrap();
-    let schema = format!("t_two_{}", hex::encode(b));
+    let schema = unique_schema("two");
     let _drop = DropSchema {
         url: url.clone(),
         schema: schema.clone(),

@@ -4,6 +4,11 @@
 //! a failure).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../l402-store/tests/pg_support/mod.rs"]
+mod pg_support;
+
+use pg_support::{DropSchema, pg_url, unique_schema};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,63 +23,13 @@ use serde_json::{Value, json};
 
 const ADMIN: &str = "test-admin-token-0123456789";
 
-fn pg_url() -> Option<String> {
-    match std::env::var("L402_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("L402_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "L402_REQUIRE_POSTGRES=1 but L402_TEST_DATABASE_URL is not set"
-            );
-            eprintln!(
-                "skipping the PostgreSQL half: set L402_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test to run it"
-            );
-            None
-        }
-    }
-}
-
-fn unique(name: &str) -> String {
-    let mut b = [0u8; 6];
-    getrandom::getrandom(&mut b).unwrap();
-    format!("t_{name}_{}", hex::encode(b))
-}
-
-/// Drops a test's PostgreSQL schema when the test ends (best effort).
-struct DropSchema {
-    url: String,
-    schema: String,
-}
-
-impl Drop for DropSchema {
-    fn drop(&mut self) {
-        let (url, schema) = (self.url.clone(), self.schema.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                use sqlx::Connection;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
-                    let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 /// A store and what keeps it (a directory, or a schema to drop), per
 /// backend: SQLite, and PostgreSQL when configured.
 async fn stores(name: &str) -> Vec<(Arc<Store>, Box<dyn std::any::Any>)> {
     let (sqlite, dir) = sqlite_store().await;
     let mut out: Vec<(Arc<Store>, Box<dyn std::any::Any>)> = vec![(sqlite, Box::new(dir))];
     if let Some(url) = pg_url() {
-        let schema = unique(name);
+        let schema = unique_schema(name);
         let store = Store::builder()
             .postgres(url.clone())
             .schema(schema.clone())

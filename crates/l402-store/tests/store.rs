@@ -4,79 +4,14 @@
 //! them and pass, unless `L402_REQUIRE_POSTGRES=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod pg_support;
+
+use pg_support::{DropSchema, pg_url, unique_schema};
+
 use l402_store::{
     ChallengeRecord, ChallengeStore, Idempotency, MerchantStatus, MerchantStore, PaymentRecord,
     PaymentStore, Recorded, Store, VerificationCount,
 };
-
-fn pg_url() -> Option<String> {
-    match std::env::var("L402_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("L402_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "L402_REQUIRE_POSTGRES=1 but L402_TEST_DATABASE_URL is not set"
-            );
-            eprintln!(
-                "skipping the PostgreSQL half: set L402_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test to run it"
-            );
-            None
-        }
-    }
-}
-
-fn schema(name: &str) -> String {
-    let mut r = [0u8; 4];
-    getrandom(&mut r);
-    format!("t_{name}_{}", hex(&r))
-}
-
-fn getrandom(buf: &mut [u8]) {
-    use std::hash::{BuildHasher, Hasher};
-    for (i, b) in buf.iter_mut().enumerate() {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_usize(i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos(),
-        );
-        *b = h.finish() as u8;
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Drops a test's PostgreSQL schema when the test ends (best effort).
-struct DropSchema {
-    url: String,
-    schema: String,
-}
-
-impl Drop for DropSchema {
-    fn drop(&mut self) {
-        let (url, schema) = (self.url.clone(), self.schema.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                use sqlx::Connection;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
-                    let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
 
 async fn stores(name: &str) -> Vec<(Store, Box<dyn Fn() -> Reopen>)> {
     type R = Reopen;
@@ -86,7 +21,7 @@ async fn stores(name: &str) -> Vec<(Store, Box<dyn Fn() -> Reopen>)> {
     let mut out: Vec<(Store, Box<dyn Fn() -> R>)> =
         vec![(sqlite, Box::new(move || Reopen::Sqlite(path.clone())))];
     if let Some(url) = pg_url() {
-        let schema = schema(name);
+        let schema = unique_schema(name);
         let pg = Store::builder()
             .postgres(url.clone())
             .schema(schema.clone())
