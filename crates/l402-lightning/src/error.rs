@@ -1,5 +1,6 @@
 //! Error types: one enum per concern, each naming the backend and the cause.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::{Backend, PaymentHash};
@@ -76,6 +77,24 @@ pub enum BackendError {
 }
 
 impl BackendError {
+    /// What this error means for a payment request that met it. Conservative:
+    /// only an error that proves the request was never acted on is not
+    /// [`PayOutcome::Unknown`].
+    pub fn pay_outcome(&self) -> PayOutcome {
+        match self {
+            BackendError::Unsupported { .. } => PayOutcome::NotSent,
+            BackendError::Unauthorized { .. } => PayOutcome::Failed,
+            BackendError::Rejected { status, .. } if (400..500).contains(status) => {
+                PayOutcome::Failed
+            }
+            BackendError::Unreachable { .. }
+            | BackendError::Timeout { .. }
+            | BackendError::BadResponse { .. }
+            | BackendError::Rejected { .. }
+            | BackendError::Storage { .. } => PayOutcome::Unknown,
+        }
+    }
+
     /// Which backend failed.
     pub fn backend(&self) -> Backend {
         match self {
@@ -126,7 +145,54 @@ impl ReceiveError {
     }
 }
 
-/// Paying an invoice failed. Unless stated otherwise no money moved.
+/// What a failed payment means for the money: the wallet's answer to "did
+/// money move?", never a guess.
+///
+/// Only [`PayOutcome::NotSent`] and [`PayOutcome::Failed`] say that no money
+/// moved. [`PayOutcome::Unknown`] means the request may have reached the
+/// backend and the payment may still settle: keep the reservation and look the
+/// payment up ([`crate::Wallet::lookup_payment`]) before releasing anything.
+///
+/// ```
+/// use l402_lightning::{Backend, PayError, PayOutcome, PaymentHash};
+/// let hash = PaymentHash([0; 32]);
+/// let err = PayError::PreimageMismatch { backend: Backend::Lnbits, payment_hash: hash };
+/// assert_eq!(err.outcome(), PayOutcome::Unknown);
+/// let err = PayError::Expired { backend: Backend::Lnbits, payment_hash: hash };
+/// assert!(err.outcome().no_money_moved());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PayOutcome {
+    /// The request provably never left: refused locally, or the connection
+    /// failed before anything was written.
+    NotSent,
+    /// The backend answered that the payment failed; nothing was paid.
+    Failed,
+    /// Anything after the request may have been written (a reset, a 5xx, a
+    /// timeout, a failed status poll, an answer that cannot be read): the
+    /// payment may have happened. Look it up.
+    Unknown,
+}
+
+impl PayOutcome {
+    /// Whether this outcome proves that no money moved.
+    pub fn no_money_moved(self) -> bool {
+        matches!(self, PayOutcome::NotSent | PayOutcome::Failed)
+    }
+}
+
+impl fmt::Display for PayOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PayOutcome::NotSent => "not sent",
+            PayOutcome::Failed => "failed",
+            PayOutcome::Unknown => "unknown",
+        })
+    }
+}
+
+/// Paying an invoice failed. [`PayError::outcome`] says whether money moved.
 ///
 /// ```
 /// use l402_lightning::{Backend, PayError, PaymentHash};
@@ -214,6 +280,22 @@ pub enum PayError {
 }
 
 impl PayError {
+    /// Whether money may have moved: see [`PayOutcome`].
+    pub fn outcome(&self) -> PayOutcome {
+        match self {
+            PayError::Backend(e) => e.pay_outcome(),
+            PayError::InvalidInvoice { .. } => PayOutcome::NotSent,
+            PayError::Expired { .. }
+            | PayError::AlreadyPaid { .. }
+            | PayError::UnknownInvoice { .. }
+            | PayError::InsufficientBalance { .. }
+            | PayError::FeeTooHigh { .. }
+            | PayError::Failed { .. } => PayOutcome::Failed,
+            // The backend says it paid but cannot prove it: money probably moved.
+            PayError::PreimageMismatch { .. } => PayOutcome::Unknown,
+        }
+    }
+
     /// Which backend failed.
     pub fn backend(&self) -> Backend {
         match self {

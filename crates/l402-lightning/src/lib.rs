@@ -59,7 +59,7 @@ mod error;
 mod invoice;
 pub mod lnbits;
 
-pub use error::{BackendError, PayError, ReceiveError};
+pub use error::{BackendError, PayError, PayOutcome, ReceiveError};
 pub use invoice::{DecodedInvoice, decode_invoice};
 
 /// Which backend produced a result or an error.
