@@ -5,7 +5,7 @@
 #   bash scripts/lnbits.sh install   # create/refresh the cached virtualenv only
 #   bash scripts/lnbits.sh start     # install if needed, start, first-install,
 #                                    # create merchant + payer wallets, credit payer,
-#                                    # write the env file and print `export` lines
+#                                    # write the env file (keys are not printed)
 #   bash scripts/lnbits.sh env       # print the export lines of the running instance
 #   bash scripts/lnbits.sh stop      # stop the whole process group, delete temp data
 #
@@ -90,8 +90,7 @@ json() { "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)[sys.
 start() {
     command -v curl >/dev/null || die "curl is required"
     if running; then
-        log "already running (pid $(cat "$PIDFILE")); env in $ENVFILE"
-        cat "$ENVFILE"
+        log "already running (pid $(cat "$PIDFILE")); env in $ENVFILE (load it with: eval \"\$(bash $0 env)\")"
         return
     fi
     if [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL/" || true)" != 000 ]]; then
@@ -160,8 +159,8 @@ start() {
     chmod 600 "$ENVFILE"
     ready=1
     log "ready: merchant and payer wallets created, payer credited 1,000,000 sat"
-    log "env written to $ENVFILE; use: source $ENVFILE"
-    cat "$ENVFILE"
+    # The keys are not printed: they would land in CI logs. `env` prints them.
+    log "env written to $ENVFILE (mode 600); load it with: source $ENVFILE"
 }
 
 stop() {
