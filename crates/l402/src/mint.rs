@@ -80,6 +80,26 @@ impl Keyring {
             .build_unchecked()
     }
 
+    /// A keyring with one secret given as 64 hex digits (surrounding
+    /// whitespace, such as a file's final newline, is ignored). This is the
+    /// format of `l402 serve`'s `server-secret` file and `L402_SERVER_SECRET`.
+    ///
+    /// ```
+    /// use l402::Keyring;
+    /// let keys = Keyring::from_hex(1, &"ab".repeat(32)).unwrap();
+    /// assert_eq!(keys.current_key_id(), 1);
+    /// assert!(Keyring::from_hex(1, "not hex").is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`KeyringError::BadSecret`] unless the text is exactly 32 bytes of hex.
+    pub fn from_hex(key_id: u32, hex_secret: &str) -> Result<Self, KeyringError> {
+        let mut secret = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(hex_secret.trim(), secret.as_mut())
+            .map_err(|_| KeyringError::BadSecret)?;
+        Ok(Keyring::new(key_id, *secret))
+    }
+
     /// Starts a keyring with several secrets.
     pub fn builder() -> KeyringBuilder {
         KeyringBuilder::default()
@@ -124,6 +144,9 @@ pub enum KeyringError {
     /// The current key id has no secret.
     #[error("current key id {0} has no secret")]
     MissingCurrent(u32),
+    /// A secret is not 64 hex digits (32 bytes).
+    #[error("a server secret must be 64 hex digits (32 bytes)")]
+    BadSecret,
 }
 
 /// Builds a [`Keyring`].
@@ -309,6 +332,31 @@ impl VerifyError {
     /// Whether the token has expired (genuine but stale).
     pub fn is_expired(&self) -> bool {
         matches!(self, VerifyError::Caveat(CaveatError::Expired { .. }))
+    }
+
+    /// The stable, machine-readable code of this failure, as sent in the
+    /// `code` field of JSON error bodies by every selling surface (the layer
+    /// and the producer API). Codes never change once published.
+    ///
+    /// ```
+    /// use l402::{PaymentHash, VerifyError};
+    /// assert_eq!(VerifyError::BadSignature.code(), "forged_token");
+    /// assert_eq!(VerifyError::WrongPreimage(PaymentHash([0; 32])).code(), "wrong_preimage");
+    /// ```
+    pub fn code(&self) -> &'static str {
+        use CaveatError as C;
+        match self {
+            VerifyError::WrongPreimage(_) => "wrong_preimage",
+            VerifyError::BadSignature | VerifyError::WrongLocation(_) => "forged_token",
+            VerifyError::UnknownKey(_) => "unknown_key",
+            VerifyError::Identifier(_) => "bad_identifier",
+            VerifyError::MultipleMacaroons(_) => "multiple_macaroons",
+            VerifyError::Caveat(C::Expired { .. }) => "token_expired",
+            VerifyError::Caveat(C::WrongResource { .. }) => "wrong_resource",
+            VerifyError::Caveat(C::WrongAmount { .. }) => "wrong_amount",
+            VerifyError::Caveat(C::WrongMethod { .. }) => "wrong_method",
+            VerifyError::Caveat(_) => "caveat_not_satisfied",
+        }
     }
 }
 
@@ -514,5 +562,51 @@ mod tests {
             KeyringError::MissingCurrent(2)
         );
         assert!(!format!("{:?}", Keyring::new(1, [0xab; 32])).contains("ab"));
+    }
+
+    #[test]
+    fn keyring_from_hex_accepts_64_hex_digits_only() {
+        let keys = Keyring::from_hex(5, &format!("{}\n", "09".repeat(32))).unwrap();
+        let pre = Preimage::from([5; 32]);
+        let mac = Minter::new(keys).mint(pre.payment_hash(), &[]).unwrap();
+        // The secret is [9; 32]: a verifier holding it under id 5 accepts.
+        let verifier = Verifier::new(Keyring::new(5, [9; 32]));
+        assert!(
+            verifier
+                .verify(&Credential::new(mac, pre), &RequestContext::new(0))
+                .is_ok()
+        );
+        for bad in ["", "zz", &"0".repeat(62), &"0".repeat(66)] {
+            assert_eq!(
+                Keyring::from_hex(1, bad).unwrap_err(),
+                KeyringError::BadSecret
+            );
+        }
+    }
+
+    #[test]
+    fn each_verify_error_has_a_stable_code() {
+        use crate::caveat::CaveatError as C;
+        let cases = [
+            (VerifyError::MultipleMacaroons(2), "multiple_macaroons"),
+            (
+                VerifyError::WrongPreimage(PaymentHash([0; 32])),
+                "wrong_preimage",
+            ),
+            (VerifyError::UnknownKey(1), "unknown_key"),
+            (VerifyError::BadSignature, "forged_token"),
+            (VerifyError::WrongLocation("x".into()), "forged_token"),
+            (
+                VerifyError::Caveat(C::Expired {
+                    condition: "valid_until".into(),
+                    expired_at_millis: 1,
+                    now_millis: 2,
+                }),
+                "token_expired",
+            ),
+        ];
+        for (err, code) in cases {
+            assert_eq!(err.code(), code, "{err}");
+        }
     }
 }
