@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use l402::invoice::{Currency, Invoice, InvoiceRequirements};
 use l402::{Caveat, Challenges, Condition, Identifier, PaymentHash, Preimage, Scheme};
-use l402_lightning::{BackendError, OutgoingStatus, PayError, PayRequest, Payment, Wallet};
+use l402_lightning::{OutgoingStatus, PayError, PayRequest, Payment, Wallet};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode, Url};
 
@@ -1278,8 +1278,12 @@ impl Client {
             .await
     }
 
-    /// A wallet error: decide whether money moved, asking the wallet when
-    /// it is not clear.
+    /// A wallet error: the wallet's [`PayError::outcome`] says whether money
+    /// may have moved. Only a payment that provably did not move money is
+    /// released; anything else is looked up first, and if the wallet cannot
+    /// say, the reservation and the pending journal entry stay (counted
+    /// against every budget) until a later request or [`Client::recover`]
+    /// resolves it.
     async fn after_pay_error(
         &self,
         wallet: &dyn Wallet,
@@ -1290,40 +1294,27 @@ impl Client {
             // If this fails the entry stays pending: conservative.
             let _ = self.inner.ledger.release(hash, &reason).await;
         };
-        let ambiguous = match &error {
-            PayError::Backend(BackendError::Unreachable { .. }) => false,
-            PayError::Backend(_) | PayError::AlreadyPaid { .. } => true,
-            PayError::PreimageMismatch { .. } => {
-                return Err(FetchError::PaymentUnknown {
-                    payment_hash: *hash,
-                    reason: error.to_string(),
-                });
-            }
-            _ => false,
+        let failed = |error: PayError| FetchError::PaymentFailed {
+            payment_hash: *hash,
+            source: error,
         };
-        if !ambiguous {
+        // "Already paid" may mean this wallet paid it in an earlier,
+        // interrupted attempt: ask before releasing.
+        let already_paid = matches!(error, PayError::AlreadyPaid { .. });
+        if error.outcome().no_money_moved() && !already_paid {
             release(error.to_string()).await;
-            return Err(FetchError::PaymentFailed {
-                payment_hash: *hash,
-                source: error,
-            });
+            return Err(failed(error));
         }
         match wallet.lookup_payment(hash).await {
             Ok(OutgoingStatus::Succeeded(p)) if p.preimage.matches(hash) => Ok(p),
             Ok(OutgoingStatus::Failed { .. }) => {
                 release(error.to_string()).await;
-                Err(FetchError::PaymentFailed {
-                    payment_hash: *hash,
-                    source: error,
-                })
+                Err(failed(error))
             }
-            Ok(OutgoingStatus::Unknown) if matches!(error, PayError::AlreadyPaid { .. }) => {
-                // Paid, but not by this wallet.
+            // Paid, but not by this wallet (and the pay request was refused).
+            Ok(OutgoingStatus::Unknown) if error.outcome().no_money_moved() => {
                 release(error.to_string()).await;
-                Err(FetchError::PaymentFailed {
-                    payment_hash: *hash,
-                    source: error,
-                })
+                Err(failed(error))
             }
             Ok(status) => Err(FetchError::PaymentUnknown {
                 payment_hash: *hash,

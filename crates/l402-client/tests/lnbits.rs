@@ -18,10 +18,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::proxy::{Fault, FaultProxy};
 use common::{Mode, TestServer};
-use l402_client::{Client, Event, FetchError, SqliteStore, TokenUse};
-use l402_lightning::Wallet;
+use l402_client::{
+    Client, Event, FetchError, Ledger, MoneyMoved, PaymentState, SqliteStore, TokenUse,
+};
 use l402_lightning::lnbits::LnbitsClient;
+use l402_lightning::{OutgoingStatus, Wallet};
 
 struct Env {
     url: String,
@@ -130,4 +133,157 @@ async fn pays_reuses_and_recovers_with_real_lnbits() {
     assert!(matches!(err, FetchError::ServerRefused { .. }), "{err:?}");
     let spent = before - payer.balance_msat().await.unwrap();
     assert!((3_000..=13_000).contains(&spent), "spent {spent} msat");
+}
+
+/// The client, its store and the wallets for a fault test: the client pays
+/// through a [`FaultProxy`] in front of LNbits; balances are read directly.
+struct Faulty {
+    server: TestServer,
+    proxy: FaultProxy,
+    store: SqliteStore,
+    client: Client,
+    direct: LnbitsClient,
+    _dir: tempfile::TempDir,
+}
+
+async fn faulty(e: &Env, price: u64) -> Faulty {
+    let merchant = lnbits(&e.url, Some(&e.merchant_invoice), None);
+    let server = TestServer::start(Arc::new(merchant), Mode::Normal, price).await;
+    let upstream = e.url.trim_start_matches("http://").trim_end_matches('/');
+    let proxy = FaultProxy::start(upstream).await;
+    let payer = lnbits(&proxy.url(), None, Some(&e.payer_admin));
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("c.sqlite"))
+        .await
+        .unwrap();
+    let client = Client::builder()
+        .wallet(Arc::new(payer))
+        .sqlite(store.clone())
+        .retry_backoff([])
+        .build()
+        .unwrap();
+    Faulty {
+        server,
+        proxy,
+        store,
+        client,
+        direct: lnbits(&e.url, None, Some(&e.payer_admin)),
+        _dir: dir,
+    }
+}
+
+/// What the payer's wallet was debited for these payments (amount + fee),
+/// asked of LNbits per payment hash: other tests share the wallet, so its
+/// balance cannot be used.
+async fn debited(wallet: &LnbitsClient, hashes: &[l402::PaymentHash]) -> u64 {
+    let mut total = 0;
+    for hash in hashes {
+        match wallet.lookup_payment(hash).await.unwrap() {
+            OutgoingStatus::Succeeded(p) => total += p.amount_msat + p.fee_msat,
+            other => panic!("{hash}: {other:?}"),
+        }
+    }
+    total
+}
+
+/// A payment request that reached LNbits but whose answer was lost: money
+/// moved, and the client must count it, say "unknown", keep the journal
+/// entry pending, never pay the resource again while it is unresolved, and
+/// resolve it once the wallet can be asked.
+async fn unknown_payment_is_counted_and_resolved(test: &str, fault: Fault, by_recover: bool) {
+    let Some(e) = env(test) else { return };
+    let f = faulty(&e, 4).await;
+    let url = f.server.url(&format!("/paid/{test}"));
+    f.proxy.set_fault(fault);
+    f.proxy.fail_lookups(true);
+
+    let err = f.client.get(&url).send().await.unwrap_err();
+    assert!(matches!(err, FetchError::PaymentUnknown { .. }), "{err:?}");
+    assert_eq!(err.money_moved(), MoneyMoved::Unknown);
+    assert_eq!(err.code(), "payment_unknown");
+    assert_eq!(f.proxy.pays_forwarded(), 1);
+    let paid = f.server.paid_invoices().await;
+    assert_eq!(paid.len(), 1, "LNbits paid the invoice");
+    let debited = debited(&f.direct, &paid).await;
+    assert!(debited >= 4_000, "debited {debited} msat");
+    // Kept pending and counted against every budget.
+    let pending = f.store.pending().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].state, PaymentState::Pending);
+    assert_eq!(pending[0].payment_hash, paid[0]);
+    let spent = f.store.spent("127.0.0.1").await.unwrap();
+    assert!(spent.total_msat >= debited, "{spent:?} < {debited}");
+    assert!(spent.domain_msat >= debited, "{spent:?} < {debited}");
+
+    // While it cannot be looked up, the resource is not paid again.
+    let err = f.client.get(&url).send().await.unwrap_err();
+    assert_eq!(err.money_moved(), MoneyMoved::Unknown, "{err:?}");
+    assert_eq!(f.proxy.pays_forwarded(), 1);
+    assert_eq!(f.server.paid_invoices().await, paid);
+
+    // The wallet answers again: the entry resolves as paid, with its token.
+    f.proxy.set_fault(Fault::None);
+    f.proxy.fail_lookups(false);
+    if by_recover {
+        let recovered = f.client.recover().await.unwrap();
+        assert_eq!(recovered, paid);
+        let ok = f.client.get(&url).send().await.unwrap();
+        assert_eq!((ok.status.as_u16(), ok.token), (200, TokenUse::Cached));
+    } else {
+        let ok = f.client.get(&url).send().await.unwrap();
+        assert_eq!((ok.status.as_u16(), ok.token), (200, TokenUse::Recovered));
+        assert_eq!(ok.receipt.unwrap().payment_hash, paid[0]);
+    }
+    assert_eq!(f.proxy.pays_forwarded(), 1, "paid twice");
+    assert_eq!(f.server.paid_invoices().await, paid, "paid twice");
+    assert!(f.store.pending().await.unwrap().is_empty());
+    let entry = f.store.entry(&paid[0]).await.unwrap().unwrap();
+    assert_eq!(entry.state, PaymentState::Paid);
+    // Every sat accounted for: the ledger counts exactly what LNbits debited.
+    assert_eq!(
+        f.store.spent("127.0.0.1").await.unwrap().total_msat,
+        debited
+    );
+}
+
+#[tokio::test]
+async fn a_connection_dropped_after_the_pay_request_is_unknown_and_recovered() {
+    unknown_payment_is_counted_and_resolved(
+        "a_connection_dropped_after_the_pay_request_is_unknown_and_recovered",
+        Fault::DropAfterPay,
+        true,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_502_after_the_pay_request_is_unknown_and_the_next_request_recovers_it() {
+    unknown_payment_is_counted_and_resolved(
+        "a_502_after_the_pay_request_is_unknown_and_the_next_request_recovers_it",
+        Fault::BadGatewayAfterPay,
+        false,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_lost_pay_answer_is_looked_up_and_the_purchase_completes() {
+    let test = "a_lost_pay_answer_is_looked_up_and_the_purchase_completes";
+    let Some(e) = env(test) else { return };
+    let f = faulty(&e, 3).await;
+    let url = f.server.url(&format!("/paid/{test}"));
+    f.proxy.set_fault(Fault::DropAfterPay);
+    let ok = f.client.get(&url).send().await.unwrap();
+    assert_eq!((ok.status.as_u16(), ok.token), (200, TokenUse::Paid));
+    assert_eq!(f.proxy.pays_forwarded(), 1);
+    let paid = f.server.paid_invoices().await;
+    assert_eq!(paid.len(), 1);
+    let debited = debited(&f.direct, &paid).await;
+    assert_eq!(
+        f.store.spent("127.0.0.1").await.unwrap().total_msat,
+        debited
+    );
+    let again = f.client.get(&url).send().await.unwrap();
+    assert_eq!(again.token, TokenUse::Cached);
+    assert_eq!(f.proxy.pays_forwarded(), 1);
 }

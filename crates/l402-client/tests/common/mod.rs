@@ -3,6 +3,8 @@
 //! (`Verifier`), and switchable misbehaviour.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod proxy;
+
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -66,6 +68,8 @@ pub struct Shared {
     pub not_yet_left: AtomicUsize,
     pub price_json: Mutex<Option<serde_json::Value>>,
     pub same: Mutex<Option<(String, String)>>,
+    /// The payment hash of every invoice minted, in order.
+    pub minted: Mutex<Vec<PaymentHash>>,
 }
 
 pub struct TestServer {
@@ -108,6 +112,20 @@ impl TestServer {
         self.shared.served.load(Ordering::SeqCst)
     }
 
+    /// The invoices this server minted that its receiver reports paid.
+    pub async fn paid_invoices(&self) -> Vec<PaymentHash> {
+        let minted = self.shared.minted.lock().unwrap().clone();
+        let mut paid = Vec::new();
+        for hash in minted {
+            if let Ok(status) = self.shared.receiver.lookup_invoice(&hash).await
+                && status.is_paid()
+            {
+                paid.push(hash);
+            }
+        }
+        paid
+    }
+
     pub async fn start(receiver: Arc<dyn Receiver>, mode: Mode, price_sats: u64) -> TestServer {
         let keys = Keyring::new(1, rand_bytes());
         let shared = Arc::new(Shared {
@@ -125,6 +143,7 @@ impl TestServer {
             }),
             price_json: Mutex::new(None),
             same: Mutex::new(None),
+            minted: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/paid/{*rest}", get(paid).post(paid))
@@ -209,6 +228,7 @@ async fn challenge(shared: &Shared, path: &str) -> Response {
             .create_invoice(&InvoiceRequest::sats(price).memo(path).expiry(expiry))
             .await
             .unwrap();
+        shared.minted.lock().unwrap().push(invoice.payment_hash);
         (invoice.bolt11, invoice.payment_hash)
     };
     let mac_hash = if mode == Mode::SwappedHash {
