@@ -1,30 +1,97 @@
 //! Error types: one enum per concern, each naming the backend and the cause.
 
+use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{Backend, PaymentHash};
 
+/// The transport's own error behind a [`BackendError`] (for LNbits, the
+/// `reqwest::Error`), shared so that errors stay `Clone`.
+///
+/// `Display` and `source()` are the wrapped error's, so a printer that walks
+/// the source chain shows each cause once. [`TransportError::get_ref`] gives
+/// the error itself, for downcasting.
+///
+/// ```
+/// use l402_lightning::TransportError;
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+/// let err = TransportError::new(io);
+/// assert_eq!(err.to_string(), "refused");
+/// assert!(err.get_ref().is::<std::io::Error>());
+/// ```
+#[derive(Clone)]
+pub struct TransportError(Arc<dyn StdError + Send + Sync + 'static>);
+
+impl TransportError {
+    /// Wraps the transport's error.
+    pub fn new(error: impl StdError + Send + Sync + 'static) -> Self {
+        TransportError(Arc::new(error))
+    }
+
+    /// The transport's error, for downcasting (e.g. to `reqwest::Error`).
+    pub fn get_ref(&self) -> &(dyn StdError + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl StdError for TransportError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
+}
+
 /// Talking to a backend failed, whatever the operation.
+///
+/// For a payment, [`BackendError::pay_outcome`] says whether money may have
+/// moved, and [`BackendError::may_have_been_sent`] whether the request could
+/// have reached the backend at all.
 ///
 /// ```
 /// use std::time::Duration;
-/// use l402_lightning::{Backend, BackendError};
+/// use l402_lightning::{Backend, BackendError, PayOutcome};
 /// let err = BackendError::Timeout { backend: Backend::Lnbits, after: Duration::from_secs(10) };
 /// assert_eq!(err.to_string(), "LNbits: no answer within 10s");
+/// assert_eq!(err.pay_outcome(), PayOutcome::Unknown);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum BackendError {
-    /// The backend could not be reached (connection refused, DNS, TLS…).
-    #[error("{backend}: unreachable: {reason}")]
+    /// No connection to the backend could be made (connection refused, DNS,
+    /// TLS handshake, connect timeout): the request was **not sent**.
+    #[error("{backend}: cannot connect (the request was not sent)")]
     Unreachable {
         /// Which backend.
         backend: Backend,
-        /// What the transport said.
-        reason: String,
+        /// The transport's error.
+        #[source]
+        source: TransportError,
     },
-    /// The backend did not answer in time.
+    /// The connection failed after the request may have been written (reset,
+    /// closed before the whole answer arrived): the backend may have acted on
+    /// it.
+    #[error("{backend}: connection failed after the request may have been sent")]
+    Interrupted {
+        /// Which backend.
+        backend: Backend,
+        /// The transport's error.
+        #[source]
+        source: TransportError,
+    },
+    /// The backend did not answer in time (the request may have been sent).
     #[error("{backend}: no answer within {after:?}")]
     Timeout {
         /// Which backend.
@@ -80,14 +147,33 @@ impl BackendError {
     /// What this error means for a payment request that met it. Conservative:
     /// only an error that proves the request was never acted on is not
     /// [`PayOutcome::Unknown`].
+    ///
+    /// | Error | Outcome |
+    /// |---|---|
+    /// | [`Unreachable`](Self::Unreachable), [`Unsupported`](Self::Unsupported) | [`PayOutcome::NotSent`] |
+    /// | [`Unauthorized`](Self::Unauthorized), [`Rejected`](Self::Rejected) with a 4xx status | [`PayOutcome::Failed`] |
+    /// | [`Interrupted`](Self::Interrupted), [`Timeout`](Self::Timeout), [`BadResponse`](Self::BadResponse), [`Rejected`](Self::Rejected) otherwise (a 5xx such as a proxy's 502), [`Storage`](Self::Storage) | [`PayOutcome::Unknown`] |
+    ///
+    /// ```
+    /// use l402_lightning::{Backend, BackendError, PayOutcome};
+    /// let bad_gateway = BackendError::Rejected {
+    ///     backend: Backend::Lnbits,
+    ///     status: 502,
+    ///     detail: "Bad Gateway".into(),
+    /// };
+    /// assert_eq!(bad_gateway.pay_outcome(), PayOutcome::Unknown);
+    /// assert!(bad_gateway.may_have_been_sent());
+    /// ```
     pub fn pay_outcome(&self) -> PayOutcome {
         match self {
-            BackendError::Unsupported { .. } => PayOutcome::NotSent,
+            BackendError::Unreachable { .. } | BackendError::Unsupported { .. } => {
+                PayOutcome::NotSent
+            }
             BackendError::Unauthorized { .. } => PayOutcome::Failed,
             BackendError::Rejected { status, .. } if (400..500).contains(status) => {
                 PayOutcome::Failed
             }
-            BackendError::Unreachable { .. }
+            BackendError::Interrupted { .. }
             | BackendError::Timeout { .. }
             | BackendError::BadResponse { .. }
             | BackendError::Rejected { .. }
@@ -95,10 +181,21 @@ impl BackendError {
         }
     }
 
+    /// Whether the request could have reached the backend. `false` only when
+    /// it provably did not: no connection could be made, or the backend
+    /// cannot do this at all.
+    pub fn may_have_been_sent(&self) -> bool {
+        !matches!(
+            self,
+            BackendError::Unreachable { .. } | BackendError::Unsupported { .. }
+        )
+    }
+
     /// Which backend failed.
     pub fn backend(&self) -> Backend {
         match self {
             BackendError::Unreachable { backend, .. }
+            | BackendError::Interrupted { backend, .. }
             | BackendError::Timeout { backend, .. }
             | BackendError::Unauthorized { backend, .. }
             | BackendError::BadResponse { backend, .. }
@@ -110,7 +207,7 @@ impl BackendError {
 }
 
 /// Creating or looking up an invoice failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReceiveError {
     /// Talking to the backend failed.
@@ -200,7 +297,7 @@ impl fmt::Display for PayOutcome {
 /// let err = PayError::PreimageMismatch { backend: Backend::Lnbits, payment_hash: hash };
 /// assert!(err.to_string().starts_with("LNbits: returned a preimage that does not hash"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum PayError {
     /// Talking to the backend failed. The payment may or may not have happened
@@ -277,6 +374,20 @@ pub enum PayError {
         /// What the backend said.
         reason: String,
     },
+    /// The backend took the payment but did not say how it ended: it was
+    /// still pending when this client stopped waiting, or checking its status
+    /// failed. It may still settle: look it up
+    /// ([`crate::Wallet::lookup_payment`]) before releasing anything.
+    #[error("{backend}: payment {payment_hash} is still pending")]
+    Pending {
+        /// Which backend.
+        backend: Backend,
+        /// The invoice's payment hash.
+        payment_hash: PaymentHash,
+        /// The last status check's error, if it failed.
+        #[source]
+        last_error: Option<BackendError>,
+    },
 }
 
 impl PayError {
@@ -292,7 +403,7 @@ impl PayError {
             | PayError::FeeTooHigh { .. }
             | PayError::Failed { .. } => PayOutcome::Failed,
             // The backend says it paid but cannot prove it: money probably moved.
-            PayError::PreimageMismatch { .. } => PayOutcome::Unknown,
+            PayError::PreimageMismatch { .. } | PayError::Pending { .. } => PayOutcome::Unknown,
         }
     }
 
@@ -307,7 +418,8 @@ impl PayError {
             | PayError::InsufficientBalance { backend, .. }
             | PayError::FeeTooHigh { backend, .. }
             | PayError::PreimageMismatch { backend, .. }
-            | PayError::Failed { backend, .. } => *backend,
+            | PayError::Failed { backend, .. }
+            | PayError::Pending { backend, .. } => *backend,
         }
     }
 }

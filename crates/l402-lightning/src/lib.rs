@@ -59,7 +59,7 @@ mod error;
 mod invoice;
 pub mod lnbits;
 
-pub use error::{BackendError, PayError, PayOutcome, ReceiveError};
+pub use error::{BackendError, PayError, PayOutcome, ReceiveError, TransportError};
 pub use invoice::{DecodedInvoice, decode_invoice};
 
 /// Which backend produced a result or an error.

@@ -38,7 +38,7 @@ use serde_json::{Value, json};
 use crate::invoice::{decode_invoice, precheck, verify_preimage};
 use crate::{
     Backend, BackendError, Invoice, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError,
-    PayRequest, Payment, PaymentHash, Preimage, ReceiveError, Receiver, Wallet,
+    PayRequest, Payment, PaymentHash, Preimage, ReceiveError, Receiver, TransportError, Wallet,
 };
 
 const BACKEND: Backend = Backend::Lnbits;
@@ -121,9 +121,12 @@ impl LnbitsClientBuilder {
         if invoice_key.is_none() && admin_key.is_none() {
             return Err(LnbitsConfigError::NoKey);
         }
+        // No redirects: a redirected payment request would be ambiguous, and
+        // reqwest would send the `X-Api-Key` header to wherever it points.
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| LnbitsConfigError::Http(e.to_string()))?;
         Ok(LnbitsClient {
@@ -273,12 +276,19 @@ impl LnbitsClient {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).map_err(|e| {
-                bad(format!(
-                    "HTTP {status}: body is not JSON ({e}): {:?}",
-                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-                ))
-            })?
+            match serde_json::from_slice(&bytes) {
+                Ok(body) => body,
+                // An error page (a proxy's 502, say): keep its start as the detail.
+                Err(_) if !status.is_success() => Value::String(
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
+                ),
+                Err(e) => {
+                    return Err(bad(format!(
+                        "HTTP {status}: body is not JSON ({e}): {:?}",
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                    )));
+                }
+            }
         };
         let answer = Answer { status, body };
         match status {
@@ -300,23 +310,27 @@ impl LnbitsClient {
         }
     }
 
+    /// Classifies a transport failure by whether the request may have been
+    /// sent: only a failure to connect proves it was not (hyper reports a
+    /// connect error only from the connector, before a byte is written; a
+    /// pooled connection found closed is retried by hyper only when nothing
+    /// was written). Everything else (a reset, a connection closed before
+    /// the whole answer, a timeout) may follow a request LNbits acted on.
     fn transport(&self, e: reqwest::Error) -> BackendError {
-        if e.is_timeout() {
+        if e.is_connect() {
+            BackendError::Unreachable {
+                backend: BACKEND,
+                source: TransportError::new(e),
+            }
+        } else if e.is_timeout() {
             BackendError::Timeout {
                 backend: BACKEND,
                 after: self.timeout,
             }
-        } else if e.is_connect() {
-            BackendError::Unreachable {
-                backend: BACKEND,
-                reason: error_chain(&e),
-            }
-        } else if e.is_decode() || e.is_body() {
-            bad(error_chain(&e))
         } else {
-            BackendError::Unreachable {
+            BackendError::Interrupted {
                 backend: BACKEND,
-                reason: error_chain(&e),
+                source: TransportError::new(e),
             }
         }
     }
@@ -350,17 +364,6 @@ impl LnbitsClient {
             _ => Err(Self::rejected(&answer)),
         }
     }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn parse_preimage(text: Option<&str>) -> Result<Preimage, BackendError> {
@@ -456,47 +459,134 @@ impl Receiver for LnbitsClient {
     }
 }
 
-fn map_pay_failure(answer: &Answer, payment_hash: PaymentHash, amount_msat: u64) -> PayError {
+/// What a non-success answer to a payment means.
+enum PayFailure {
+    /// LNbits said how the payment ended, or refused it before starting.
+    Final(PayError),
+    /// LNbits says the payment is (or may be) still in flight.
+    Pending,
+}
+
+/// Classifies LNbits' answer to a payment that did not succeed. Only what
+/// LNbits itself calls failed is a failure: its `PaymentError` answers 520
+/// with `{"detail", "status"}`, where `status` is how the payment ended
+/// (`failed`, `pending` (also its default) or `success`); 400 and 422 are
+/// request validation, before any payment. A 520 without a `status` is not
+/// LNbits' (Cloudflare uses 520 too), and like every other status says
+/// nothing about the payment.
+fn pay_failure(answer: &Answer, payment_hash: PaymentHash, amount_msat: u64) -> PayFailure {
     let detail = answer.detail();
     let lower = detail.to_ascii_lowercase();
-    match answer.status.as_u16() {
-        520 | 400 | 422 => {
-            if lower.contains("already paid") {
-                PayError::AlreadyPaid {
-                    backend: BACKEND,
-                    payment_hash,
-                }
-            } else if lower.contains("insufficient balance") {
-                PayError::InsufficientBalance {
-                    backend: BACKEND,
-                    amount_msat,
-                }
-            } else if lower.contains("only internal invoices") || lower.contains("not found") {
-                PayError::UnknownInvoice {
-                    backend: BACKEND,
-                    payment_hash,
-                    reason: detail,
-                }
-            } else if lower.contains("expired") {
-                PayError::Expired {
-                    backend: BACKEND,
-                    payment_hash,
-                }
-            } else if lower.contains("bolt11") || lower.contains("amountless") {
-                PayError::InvalidInvoice {
-                    backend: BACKEND,
-                    reason: detail,
-                }
-            } else {
-                PayError::Failed {
-                    backend: BACKEND,
-                    reason: detail,
-                }
+    let failed = || {
+        if lower.contains("already paid") {
+            PayError::AlreadyPaid {
+                backend: BACKEND,
+                payment_hash,
+            }
+        } else if lower.contains("insufficient balance") {
+            PayError::InsufficientBalance {
+                backend: BACKEND,
+                amount_msat,
+            }
+        } else if lower.contains("only internal invoices") || lower.contains("not found") {
+            PayError::UnknownInvoice {
+                backend: BACKEND,
+                payment_hash,
+                reason: detail.clone(),
+            }
+        } else if lower.contains("expired") {
+            PayError::Expired {
+                backend: BACKEND,
+                payment_hash,
+            }
+        } else if lower.contains("bolt11") || lower.contains("amountless") {
+            PayError::InvalidInvoice {
+                backend: BACKEND,
+                reason: detail.clone(),
+            }
+        } else {
+            PayError::Failed {
+                backend: BACKEND,
+                reason: detail.clone(),
             }
         }
-        _ => PayError::Backend(LnbitsClient::rejected(answer)),
+    };
+    let status = answer.body.get("status").and_then(Value::as_str);
+    match answer.status.as_u16() {
+        400 | 422 => PayFailure::Final(failed()),
+        520 => match status {
+            Some("failed") => PayFailure::Final(failed()),
+            // "Payment already paid.": this wallet paid it before.
+            Some("success") => PayFailure::Final(PayError::AlreadyPaid {
+                backend: BACKEND,
+                payment_hash,
+            }),
+            Some("pending") => PayFailure::Pending,
+            _ => PayFailure::Final(PayError::Backend(LnbitsClient::rejected(answer))),
+        },
+        _ => PayFailure::Final(PayError::Backend(LnbitsClient::rejected(answer))),
     }
 }
+
+fn fee_of(details: Option<&Value>) -> u64 {
+    details
+        .and_then(|d| d.get("fee"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        .unsigned_abs()
+}
+
+impl LnbitsClient {
+    /// Polls a payment LNbits took but has not settled, until it settles,
+    /// fails, or the client's timeout (counted from `started`) runs out.
+    /// Anything short of LNbits' own answer is [`PayError::Pending`].
+    async fn await_settlement(
+        &self,
+        key: &str,
+        payment_hash: PaymentHash,
+        amount_msat: u64,
+        started: Instant,
+    ) -> Result<Payment, PayError> {
+        let mut last_error = None;
+        while started.elapsed() < self.timeout {
+            tokio::time::sleep(POLL_INTERVAL).await;
+            match self.payment_state(key, &payment_hash).await {
+                Ok(Some(state)) if state.paid => {
+                    let preimage = match parse_preimage(state.preimage.as_deref()) {
+                        Ok(preimage) => preimage,
+                        Err(e) => {
+                            last_error = Some(e);
+                            continue;
+                        }
+                    };
+                    verify_preimage(BACKEND, &payment_hash, &preimage)?;
+                    return Ok(Payment {
+                        payment_hash,
+                        preimage,
+                        amount_msat,
+                        fee_msat: fee_of(state.details.as_ref()),
+                    });
+                }
+                Ok(Some(state)) if state.status.as_deref() == Some("failed") => {
+                    return Err(PayError::Failed {
+                        backend: BACKEND,
+                        reason: "LNbits reported the payment as failed".into(),
+                    });
+                }
+                Ok(_) => last_error = None,
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(PayError::Pending {
+            backend: BACKEND,
+            payment_hash,
+            last_error,
+        })
+    }
+}
+
+/// How often a pending payment is checked.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 #[async_trait::async_trait]
 impl Wallet for LnbitsClient {
@@ -519,52 +609,33 @@ impl Wallet for LnbitsClient {
             )
             .await?;
         if !answer.status.is_success() {
-            return Err(map_pay_failure(&answer, hash, amount_msat));
+            return match pay_failure(&answer, hash, amount_msat) {
+                PayFailure::Final(e) => Err(e),
+                PayFailure::Pending => self.await_settlement(key, hash, amount_msat, started).await,
+            };
         }
         let paid: PaidInvoice = serde_json::from_value(answer.body)
             .map_err(|e| PayError::Backend(bad(format!("payment: {e}"))))?;
-        let fee_msat = paid.fee.unwrap_or(0).unsigned_abs();
-        let preimage = match paid.status.as_deref() {
-            Some("success") | None => parse_preimage(paid.preimage.as_deref())?,
-            Some("failed") => {
-                return Err(PayError::Failed {
-                    backend: BACKEND,
-                    reason: "LNbits reported the payment as failed".into(),
-                });
+        match paid.status.as_deref() {
+            Some("success") | None => {
+                let preimage = parse_preimage(paid.preimage.as_deref())?;
+                // The proof of payment: never report success without it.
+                verify_preimage(BACKEND, &hash, &preimage)?;
+                Ok(Payment {
+                    payment_hash: hash,
+                    preimage,
+                    amount_msat,
+                    fee_msat: paid.fee.unwrap_or(0).unsigned_abs(),
+                })
             }
-            Some(_) => {
-                // Pending (a real funding source): poll until settled or timed out.
-                loop {
-                    if started.elapsed() >= self.timeout {
-                        return Err(PayError::Backend(BackendError::Timeout {
-                            backend: BACKEND,
-                            after: self.timeout,
-                        }));
-                    }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                    match self.payment_state(key, &hash).await? {
-                        Some(state) if state.paid => {
-                            break parse_preimage(state.preimage.as_deref())?;
-                        }
-                        Some(state) if state.status.as_deref() == Some("failed") => {
-                            return Err(PayError::Failed {
-                                backend: BACKEND,
-                                reason: "LNbits reported the payment as failed".into(),
-                            });
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        };
-        // The proof of payment: never report success without it.
-        verify_preimage(BACKEND, &hash, &preimage)?;
-        Ok(Payment {
-            payment_hash: hash,
-            preimage,
-            amount_msat,
-            fee_msat,
-        })
+            Some("failed") => Err(PayError::Failed {
+                backend: BACKEND,
+                reason: "LNbits reported the payment as failed".into(),
+            }),
+            // Pending (a real funding source) or a state this client does
+            // not know: poll until it settles or the timeout runs out.
+            Some(_) => self.await_settlement(key, hash, amount_msat, started).await,
+        }
     }
 
     /// `GET /api/v1/payments/{hash}` with the admin key: LNbits answers about
@@ -587,18 +658,11 @@ impl Wallet for LnbitsClient {
         if state.paid {
             let preimage = parse_preimage(state.preimage.as_deref())?;
             verify_preimage(BACKEND, payment_hash, &preimage)?;
-            let fee_msat = state
-                .details
-                .as_ref()
-                .and_then(|d| d.get("fee"))
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                .unsigned_abs();
             return Ok(OutgoingStatus::Succeeded(Payment {
                 payment_hash: *payment_hash,
                 preimage,
                 amount_msat: amount.unwrap_or(0).unsigned_abs(),
-                fee_msat,
+                fee_msat: fee_of(state.details.as_ref()),
             }));
         }
         Ok(match state.status.as_deref() {

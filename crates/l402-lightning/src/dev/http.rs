@@ -331,7 +331,10 @@ async fn pay(node: &DevNode, wallet: &DevWallet, bolt11: &str) -> Response {
         )),
         Err(PayError::Expired { .. }) => failed("Invoice expired."),
         Err(PayError::Backend(e)) => internal(e),
-        Err(e) => failed(e.to_string()),
+        // "failed" only when nothing was paid; otherwise a 500 that says
+        // nothing about the payment, so clients look it up.
+        Err(e) if e.outcome().no_money_moved() => failed(e.to_string()),
+        Err(e) => detail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 

@@ -774,8 +774,16 @@ impl DevNode {
             ));
         }
         let now = unix_now() as i64;
-        let db = |e: sqlx::Error| PayError::Backend(storage(e));
-        let mut conn = self.inner.db.writer().await?;
+        // Everything up to the commit runs in one transaction that an error
+        // rolls back: the ledger then knows that nothing was paid.
+        let db = |e: sqlx::Error| PayError::Failed {
+            backend: BACKEND,
+            reason: format!("ledger error, nothing was paid: {e}"),
+        };
+        let mut conn = self.inner.db.writer().await.map_err(|e| PayError::Failed {
+            backend: BACKEND,
+            reason: format!("ledger unavailable, nothing was paid: {e}"),
+        })?;
         let mut tx = Db::begin_immediate(&mut conn).await.map_err(db)?;
         let settled = sqlx::query(
             "UPDATE invoices SET paid_at = ?1, paid_by = ?2 \
@@ -858,7 +866,10 @@ impl DevNode {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        // A failed commit may or may not have reached the disk: unknown.
+        tx.commit()
+            .await
+            .map_err(|e| PayError::Backend(storage(e)))?;
 
         let preimage = Preimage::from_str(&preimage).map_err(|e| {
             PayError::Backend(BackendError::Storage {
