@@ -13,60 +13,24 @@ use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body::Body;
 use l402::{
-    Caveat, ChallengeStyle, Credential, Keyring, Minter, RequestContext, Verified, Verifier,
-    VerifyError, check_caveats,
+    Caveat, ChallengeStyle, Credential, Keyring, RequestContext, Verified, Verifier, VerifyError,
+    check_caveats,
 };
-use l402_lightning::{InvoiceRequest, Receiver};
+use l402_lightning::Receiver;
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
-use crate::idempotency::{ChallengeCache, IdempotencyKey};
+use crate::idempotency::IdempotencyKey;
+use crate::issuer::{BoxFuture, Issuer, Offer, SalesRecorder};
 use crate::paid::Paid;
-use crate::response::{IssuedChallenge, Rejection, error_response};
-use l402::time::unix_now;
-
-/// A boxed, sendable future.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+use crate::response::{ErrorBody, Rejection, error_response};
 
 /// Why an asynchronous price could not be computed. The layer answers 503.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("price unavailable: {0}")]
 pub struct PriceError(pub String);
-
-/// Why a sale could not be recorded. The layer answers 503 rather than send
-/// a challenge it could not record.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot record the sale: {0}")]
-pub struct RecordError(pub String);
-
-/// Observes what a layer sells, for bookkeeping: each new challenge before
-/// the 402 leaves, and each paid request before it reaches the service.
-///
-/// ```
-/// use l402_server::{BoxFuture, IssuedChallenge, Paid, RecordError, SalesRecorder};
-/// struct Log;
-/// impl SalesRecorder for Log {
-///     fn challenge_issued(&self, issued: &IssuedChallenge) -> BoxFuture<Result<(), RecordError>> {
-///         println!("invoice {} for {}", issued.payment_hash, issued.resource);
-///         Box::pin(async { Ok(()) })
-///     }
-///     fn paid_request(&self, _paid: &Paid) -> Option<BoxFuture<()>> {
-///         None // nothing to record
-///     }
-/// }
-/// ```
-pub trait SalesRecorder: Send + Sync + 'static {
-    /// A challenge was minted (idempotent repeats are not reported again).
-    /// The 402 is sent only after this succeeds; an error answers 503.
-    fn challenge_issued(&self, issued: &IssuedChallenge) -> BoxFuture<Result<(), RecordError>>;
-
-    /// A verified credential is about to reach the service. Return `None`
-    /// when there is nothing to record (this token was seen before, say), so
-    /// the paid path costs nothing more.
-    fn paid_request(&self, paid: &Paid) -> Option<BoxFuture<()>>;
-}
 
 type SyncPriceFn = dyn Fn(&Parts) -> u64 + Send + Sync;
 type AsyncPriceFn = dyn Fn(&Parts) -> BoxFuture<Result<u64, PriceError>> + Send + Sync;
@@ -101,20 +65,13 @@ impl Text {
 pub const DEFAULT_MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
 
 struct Shared {
-    receiver: Arc<dyn Receiver>,
-    minter: Minter,
+    issuer: Issuer,
     verifier: Verifier,
     price: Price,
     resource: Text,
     description: Text,
-    token_lifetime: Duration,
-    invoice_expiry: Duration,
-    caveats: Vec<Caveat>,
-    service: Option<String>,
     on_rejection: Option<Arc<RejectionFn>>,
-    recorder: Option<Arc<dyn SalesRecorder>>,
     idempotency: Option<IdempotencyKey>,
-    cache: ChallengeCache,
     tokens: TokenCache,
     style: ChallengeStyle,
     max_authorization_bytes: usize,
@@ -155,8 +112,7 @@ pub struct L402Layer {
 impl std::fmt::Debug for L402Layer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("L402Layer")
-            .field("backend", &self.shared.receiver.backend())
-            .field("token_lifetime", &self.shared.token_lifetime)
+            .field("issuer", &self.shared.issuer)
             .finish_non_exhaustive()
     }
 }
@@ -297,10 +253,7 @@ impl L402LayerBuilder {
     /// Names the service (Aperture's `services=<name>:0` caveat); tokens for
     /// other services are refused here.
     pub fn service(mut self, name: impl Into<String>) -> Self {
-        let name = name.into();
-        self.caveats
-            .insert(0, Caveat::services([(name.as_str(), 0)]));
-        self.service = Some(name);
+        self.service = Some(name.into());
         self
     }
 
@@ -359,28 +312,32 @@ impl L402LayerBuilder {
 
     /// Builds the layer.
     pub fn build(self) -> L402Layer {
-        let mut minter = Minter::new(self.keys.clone());
-        let mut verifier = Verifier::new(self.keys);
-        if let Some(location) = self.location {
-            minter = minter.location(location.clone());
-            verifier = verifier.location(location);
+        let mut issuer = Issuer::builder(self.receiver, self.keys.clone())
+            .token_lifetime(self.token_lifetime)
+            .invoice_expiry(self.invoice_expiry);
+        for caveat in self.caveats {
+            issuer = issuer.caveat(caveat);
         }
+        if let Some(service) = self.service {
+            issuer = issuer.service(service);
+        }
+        if let Some(recorder) = self.recorder {
+            issuer = issuer.recorder(recorder);
+        }
+        if let Some(location) = self.location {
+            issuer = issuer.location(location);
+        }
+        let issuer = issuer.build();
+        let verifier = Verifier::new(self.keys).location(issuer.location());
         L402Layer {
             shared: Arc::new(Shared {
-                receiver: self.receiver,
-                minter,
+                issuer,
                 verifier,
                 price: self.price,
                 resource: self.resource,
                 description: self.description,
-                token_lifetime: self.token_lifetime,
-                invoice_expiry: self.invoice_expiry,
-                caveats: self.caveats,
-                service: self.service,
                 on_rejection: self.on_rejection,
-                recorder: self.recorder,
                 idempotency: self.idempotency,
-                cache: ChallengeCache::default(),
                 tokens: TokenCache::default(),
                 style: self.style,
                 max_authorization_bytes: self.max_authorization_bytes,
@@ -573,14 +530,14 @@ impl Shared {
             .resource(resource.as_str())
             .amount_sats(price)
             .method(parts.method.as_str());
-        if let Some(service) = &self.service {
-            ctx = ctx.service(service.as_str());
+        if let Some(service) = self.issuer.service() {
+            ctx = ctx.service(service);
         }
         let outcome = self.authenticate(parts, &ctx, |token| paid(token, &resource, price));
         match outcome {
             None => Decision::Challenge { resource, price },
             Some(Ok(paid)) => {
-                let record = self.recorder.as_ref().and_then(|r| r.paid_request(&paid));
+                let record = self.issuer.recorder().and_then(|r| r.paid_request(&paid));
                 parts.extensions.insert(paid);
                 Decision::Forward { record }
             }
@@ -718,65 +675,35 @@ impl Shared {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/grpc"));
-        let key = self.idempotency.as_ref().and_then(|k| k.key(parts));
-        if let Some(issued) = key
-            .as_deref()
-            .and_then(|k| self.cache.get(k, &resource, price))
-        {
-            return issued.response(&self.style, grpc);
-        }
+        let key = match self.idempotency.as_ref().map(|k| k.key(parts)) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(key))) => Some(key),
+            Some(Err(e)) => {
+                let mut body = ErrorBody::new(StatusCode::BAD_REQUEST, e.code(), e.to_string());
+                if let Some(name) = self.idempotency.as_ref().and_then(IdempotencyKey::header) {
+                    body = body.field(name.as_str());
+                }
+                return body.response();
+            }
+        };
         let description = self
             .description
             .get(parts, || format!("{} {}", parts.method, resource));
-        let request = InvoiceRequest::sats(price)
-            .memo(description)
-            .expiry(self.invoice_expiry);
-        let invoice = match self.receiver.create_invoice(&request).await {
-            Ok(invoice) => invoice,
-            Err(e) => {
-                tracing::warn!(error = %e, "L402: cannot create an invoice");
-                return self.unavailable(
-                    "invoice_unavailable",
-                    "the Lightning backend cannot create an invoice right now; retry later",
-                );
+        let offer = Offer::new(resource.as_str(), price).description(description);
+        let issued = match key {
+            Some(key) => {
+                let scope = crate::idempotency::scope(&key, &resource, price);
+                self.issuer.issue_idempotent(scope, &offer).await
             }
+            None => self.issuer.issue(&offer).await.map(Arc::new),
         };
-        let mut caveats = self.caveats.clone();
-        caveats.push(Caveat::resource(&resource));
-        caveats.push(Caveat::amount_sats(price));
-        caveats.push(Caveat::valid_until(
-            unix_now().saturating_add(self.token_lifetime.as_secs()),
-        ));
-        let macaroon = match self.minter.mint(invoice.payment_hash, &caveats) {
-            Ok(m) => m,
+        match issued {
+            Ok(issued) => issued.response(&self.style, grpc),
             Err(e) => {
-                tracing::error!(error = %e, "L402: cannot mint a macaroon");
-                return self
-                    .unavailable("mint_failed", "cannot mint a token right now; retry later");
+                tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "L402: no challenge");
+                self.unavailable(e.code(), e.public_message())
             }
-        };
-        let issued = IssuedChallenge {
-            challenge: l402::Challenge::new(macaroon.to_string(), invoice.bolt11.clone()),
-            amount_sats: price,
-            payment_hash: invoice.payment_hash,
-            expires_at: invoice.expires_at_unix(),
-            resource,
-        };
-        if let Some(recorder) = &self.recorder
-            && let Err(e) = recorder.challenge_issued(&issued).await
-        {
-            tracing::error!(error = %e, "L402: challenge not recorded, not sent");
-            return self.unavailable(
-                "record_failed",
-                "the challenge could not be recorded; retry later",
-            );
         }
-        let response = issued.response(&self.style, grpc);
-        if let Some(key) = key {
-            let resource = issued.resource.clone();
-            self.cache.insert(key, resource, price, Arc::new(issued));
-        }
-        response
     }
 }
 

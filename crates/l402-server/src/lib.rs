@@ -21,7 +21,8 @@
 #[cfg(feature = "axum")]
 pub mod app;
 mod body;
-mod idempotency;
+pub mod idempotency;
+pub mod issuer;
 mod layer;
 mod paid;
 #[cfg(feature = "axum")]
@@ -30,12 +31,13 @@ mod response;
 
 pub use body::ResponseBody;
 pub use idempotency::{IDEMPOTENCY_WINDOW, IdempotencyKey};
+pub use issuer::{BoxFuture, IssueError, Issuer, IssuerBuilder, Offer, RecordError, SalesRecorder};
 pub use l402::time::{rfc3339, unix_now};
 pub use layer::{
-    BoxFuture, DEFAULT_MAX_AUTHORIZATION_BYTES, L402Layer, L402LayerBuilder, L402Service,
-    PriceError, RecordError, ResponseFuture, SalesRecorder,
+    DEFAULT_MAX_AUTHORIZATION_BYTES, L402Layer, L402LayerBuilder, L402Service, PriceError,
+    ResponseFuture,
 };
 pub use paid::Paid;
 #[cfg(feature = "axum")]
 pub use paid::PaidMissing;
-pub use response::{IssuedChallenge, Rejection};
+pub use response::{ErrorBody, IssuedChallenge, Rejection};

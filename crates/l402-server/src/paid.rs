@@ -16,6 +16,9 @@ use l402::{Caveat, PaymentHash, TokenId};
 /// # let _ = axum::Router::<()>::new().route("/weather", axum::routing::get(weather));
 /// ```
 ///
+/// Take `Option<Paid>` to let one handler serve both free and paid callers
+/// (`None` when the request carried no verified credential).
+///
 /// Taking `Paid` in a handler that the layer does not wrap is a programming
 /// error: the extractor answers 500 with code `l402_layer_missing`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,20 +45,38 @@ mod extract {
     use http::request::Parts;
 
     use super::Paid;
-    use crate::response::json_error;
+    use crate::response::ErrorBody;
 
-    /// The layer was not applied to the route whose handler takes [`Paid`].
-    #[derive(Debug, Clone, Copy)]
+    /// The layer was not applied to the route whose handler takes [`Paid`]
+    /// (a programming error: 500, code `l402_layer_missing`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct PaidMissing;
+
+    impl PaidMissing {
+        /// The status of the answer: 500.
+        pub fn status(&self) -> http::StatusCode {
+            http::StatusCode::INTERNAL_SERVER_ERROR
+        }
+
+        /// The message of the answer.
+        pub fn body_text(&self) -> String {
+            self.to_string()
+        }
+    }
+
+    impl std::fmt::Display for PaidMissing {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("this route takes a paid credential but is not behind the L402 layer")
+        }
+    }
+
+    impl std::error::Error for PaidMissing {}
 
     impl IntoResponse for PaidMissing {
         fn into_response(self) -> Response {
-            let (status, headers, body) = json_error(
-                http::StatusCode::INTERNAL_SERVER_ERROR,
-                "l402_layer_missing",
-                "this route takes a paid credential but is not behind the L402 layer",
-            );
-            (status, headers, body).into_response()
+            let error = ErrorBody::new(self.status(), "l402_layer_missing", self.body_text());
+            (error.status(), error.headers(), error.json().to_string()).into_response()
         }
     }
 

@@ -11,33 +11,137 @@ use l402::time::rfc3339;
 
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-/// A JSON error body `{"error": <reason phrase>, "code": <code>, "message": <message>}`.
-pub(crate) fn json_error(
+/// The one JSON error shape of every selling surface (the layer, the
+/// `Paid` extractor and the producer API):
+/// `{"error": <text>, "code": <stable code>, "message": <text>}`, plus
+/// `"field"` when one request field or header is at fault. `error` defaults
+/// to the status's reason phrase; clients that show `body.error` can be given
+/// another text with [`ErrorBody::error`].
+///
+/// ```
+/// use http::StatusCode;
+/// use l402_server::ErrorBody;
+///
+/// let body = ErrorBody::new(StatusCode::BAD_REQUEST, "invalid_field", "priceSats must be positive")
+///     .field("priceSats");
+/// assert_eq!(
+///     body.json(),
+///     serde_json::json!({
+///         "error": "Bad Request",
+///         "code": "invalid_field",
+///         "message": "priceSats must be positive",
+///         "field": "priceSats",
+///     })
+/// );
+/// let response = body.retry_after(5).response();
+/// assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+/// assert_eq!(response.headers()["content-type"], "application/json");
+/// assert_eq!(response.headers()["cache-control"], "no-store");
+/// assert_eq!(response.headers()["retry-after"], "5");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct ErrorBody {
     status: StatusCode,
     code: &'static str,
-    message: &str,
-) -> (StatusCode, HeaderMap, Bytes) {
-    let body = json!({
-        "error": status.canonical_reason().unwrap_or("Error"),
-        "code": code,
-        "message": message,
-    });
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, APPLICATION_JSON);
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    (status, headers, Bytes::from(body.to_string()))
+    message: String,
+    error: Option<String>,
+    field: Option<String>,
+    retry_after: Option<u64>,
 }
 
+impl ErrorBody {
+    /// An error with a status, a stable code and a message for people.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ErrorBody {
+            status,
+            code,
+            message: message.into(),
+            error: None,
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    /// Names the request field (or header) at fault.
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// Replaces the `error` text (default: the status's reason phrase).
+    pub fn error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+
+    /// Adds a `Retry-After` header (seconds) to the response.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The JSON body.
+    pub fn json(&self) -> serde_json::Value {
+        let error = self
+            .error
+            .clone()
+            .unwrap_or_else(|| self.status.canonical_reason().unwrap_or("Error").to_owned());
+        let mut body = json!({
+            "error": error,
+            "code": self.code,
+            "message": self.message,
+        });
+        if let Some(field) = &self.field {
+            body["field"] = json!(field);
+        }
+        body
+    }
+
+    /// The headers every error carries: JSON, `Cache-Control: no-store`,
+    /// and `Retry-After` when set.
+    pub fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, APPLICATION_JSON);
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        headers
+    }
+
+    /// The complete response, with [`ErrorBody::json`] (or `body`, for a
+    /// surface that adds fields of its own) as its body.
+    pub fn response_with(&self, body: &serde_json::Value) -> Response<Bytes> {
+        let mut response = Response::new(Bytes::from(body.to_string()));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers();
+        response
+    }
+
+    /// The complete response.
+    pub fn response(&self) -> Response<Bytes> {
+        self.response_with(&self.json())
+    }
+}
+
+/// A JSON error response in [`ErrorBody`]'s shape.
 pub(crate) fn error_response(
     status: StatusCode,
     code: &'static str,
     message: &str,
 ) -> Response<Bytes> {
-    let (status, headers, body) = json_error(status, code, message);
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    response
+    ErrorBody::new(status, code, message).response()
 }
 
 /// A challenge as issued: what the 402 says and what idempotent repeats
@@ -139,20 +243,8 @@ impl Rejection {
         }
     }
 
-    /// The stable error code for this rejection.
+    /// The stable error code for this rejection ([`VerifyError::code`]).
     pub fn code(&self) -> &'static str {
-        use l402::CaveatError as C;
-        match &self.reason {
-            VerifyError::WrongPreimage(_) => "wrong_preimage",
-            VerifyError::BadSignature | VerifyError::WrongLocation(_) => "forged_token",
-            VerifyError::UnknownKey(_) => "unknown_key",
-            VerifyError::Identifier(_) => "bad_identifier",
-            VerifyError::MultipleMacaroons(_) => "multiple_macaroons",
-            VerifyError::Caveat(C::Expired { .. }) => "token_expired",
-            VerifyError::Caveat(C::WrongResource { .. }) => "wrong_resource",
-            VerifyError::Caveat(C::WrongAmount { .. }) => "wrong_amount",
-            VerifyError::Caveat(C::WrongMethod { .. }) => "wrong_method",
-            VerifyError::Caveat(_) => "caveat_not_satisfied",
-        }
+        self.reason.code()
     }
 }

@@ -517,7 +517,7 @@ impl l402_server::SalesRecorder for CountingRecorder {
         let fail = self.fail;
         Box::pin(async move {
             if fail {
-                Err(l402_server::RecordError("store down".into()))
+                Err(l402_server::RecordError::new("store down"))
             } else {
                 Ok(())
             }
