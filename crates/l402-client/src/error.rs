@@ -6,8 +6,8 @@ use l402::{ChallengeError, IdentifierError, InvoiceError, MacaroonError, Payment
 use l402_lightning::PayError;
 
 use crate::budget::BudgetExceeded;
-use crate::client::Receipt;
 use crate::fiat::{EnvelopeError, PriceError};
+use crate::receipt::Receipt;
 use crate::store::StoreError;
 
 /// Whether money left the wallet.
@@ -101,6 +101,24 @@ pub enum ChallengeProblem {
     Invoice(InvoiceError),
 }
 
+/// Why a request could not be built. Nothing was sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidRequest {
+    /// Not an `http(s)` URL with a host.
+    #[error("invalid URL {url:?}: only http(s) URLs with a host")]
+    Url {
+        /// The URL as given.
+        url: String,
+        /// Why it did not parse, if it did not.
+        #[source]
+        source: Option<<reqwest::Url as std::str::FromStr>::Err>,
+    },
+    /// A header name or value is invalid.
+    #[error("invalid header")]
+    Header(#[source] http::Error),
+}
+
 /// A request through the paying client failed.
 ///
 /// [`FetchError::money_moved`] says whether money left the wallet.
@@ -108,8 +126,8 @@ pub enum ChallengeProblem {
 #[non_exhaustive]
 pub enum FetchError {
     /// The request could not be built (bad URL, bad header).
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
+    #[error("invalid request")]
+    InvalidRequest(#[source] InvalidRequest),
     /// The server could not be reached, or the answer not read, before any
     /// payment.
     #[error("network error: {0}")]

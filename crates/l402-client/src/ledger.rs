@@ -207,6 +207,17 @@ pub trait Ledger: Send + Sync {
     /// [`StoreError`] if the ledger fails.
     async fn pending(&self) -> Result<Vec<JournalEntry>, StoreError>;
 
+    /// The pending entries for one scope, oldest first. The default filters
+    /// [`pending`](Self::pending); stores override it with an indexed query.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the ledger fails.
+    async fn pending_for(&self, scope: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        let mut pending = self.pending().await?;
+        pending.retain(|e| e.scope == scope);
+        Ok(pending)
+    }
+
     /// What counts against budgets now, with `domain` for the per-domain sum.
     ///
     /// # Errors

@@ -52,27 +52,42 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod budget;
+mod builder;
 mod client;
+mod engine;
 mod error;
+mod event;
 mod fiat;
+mod into_url;
 mod ledger;
+mod receipt;
+mod request;
+mod response;
+mod retry;
 mod scope;
 mod sqlite;
 mod store;
 mod trace;
+mod transport;
 
 pub use budget::{Budget, BudgetExceeded, Limit, Spent};
-pub use client::{
-    AmountlessPolicy, BuildError, Client, ClientBuilder, DEFAULT_BACKOFF, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_FEE_SATS, DEFAULT_MAX_PAYMENT_SATS, Event, Quote, Receipt, RequestBuilder,
-    Response, TokenUse,
+pub use builder::{
+    AmountlessPolicy, BuildError, ClientBuilder, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FEE_SATS,
+    DEFAULT_MAX_PAYMENT_SATS,
 };
-pub use error::{ChallengeProblem, FetchError, MoneyMoved, Refusal};
+pub use client::Client;
+pub use error::{ChallengeProblem, FetchError, InvalidRequest, MoneyMoved, Refusal};
+pub use event::Event;
 pub use fiat::{
     BtcPrice, EnvelopeCharge, EnvelopeError, FiatEnvelope, FiatValue, HttpPriceSource, PriceError,
     PriceSource, RAIL_L402, StaticPrice,
 };
+pub use into_url::IntoUrl;
 pub use ledger::{JournalEntry, Ledger, LedgerError, MemoryLedger, PaymentState, Reserved};
+pub use receipt::{Quote, Receipt};
+pub use request::RequestBuilder;
+pub use response::{Response, TokenUse};
+pub use retry::DEFAULT_BACKOFF;
 pub use scope::Scope;
 pub use sqlite::SqliteStore;
 pub use store::{MemoryTokenStore, StoreError, StoredToken, TokenStore};

@@ -429,6 +429,17 @@ impl Ledger for SqliteStore {
         rows.iter().map(Self::entry_of).collect()
     }
 
+    async fn pending_for(&self, scope: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM payments WHERE scope = ?1 AND state = 'pending' \
+             ORDER BY created_at, rowid",
+        )
+        .bind(scope)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::entry_of).collect()
+    }
+
     async fn spent(&self, domain: &str) -> Result<Spent, StoreError> {
         let row = sqlx::query(SPENT_SQL)
             .bind(i64_of(unix_now()))

@@ -13,6 +13,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Mutex;
 
+use crate::fiat::FiatValue;
+use crate::receipt::Receipt;
 use crate::store::{StoreError, lock_poisoned};
 
 /// How a request ended.
@@ -198,5 +200,29 @@ impl TraceSink for MemoryTraceSink {
     async fn recent(&self, limit: usize) -> Result<Vec<Trace>, StoreError> {
         let guard = self.traces.lock().map_err(lock_poisoned)?;
         Ok(guard.1.iter().take(limit).cloned().collect())
+    }
+}
+
+/// What the trace of a request records, filled in along the way.
+#[derive(Default)]
+pub(crate) struct Draft {
+    pub(crate) outcome: Option<Outcome>,
+    pub(crate) status: Option<u16>,
+    pub(crate) amount_msat: Option<u64>,
+    pub(crate) fee_msat: Option<u64>,
+    pub(crate) payment_hash: Option<String>,
+    pub(crate) preimage: Option<String>,
+    pub(crate) pay_latency_ms: Option<u64>,
+    pub(crate) fiat: Option<FiatValue>,
+    pub(crate) notes: Vec<String>,
+}
+
+impl Draft {
+    /// Records a payment made or recovered.
+    pub(crate) fn receipt(&mut self, receipt: &Receipt) {
+        self.payment_hash = Some(receipt.payment_hash.to_string());
+        self.preimage = Some(receipt.preimage.to_hex());
+        self.amount_msat = Some(receipt.amount_msat);
+        self.fee_msat = Some(receipt.fee_msat);
     }
 }

@@ -44,7 +44,7 @@ async fn pays_once_checks_the_preimage_and_reuses_the_token() {
     let (dev, server) = setup(Mode::Normal, 21).await;
     let client = builder(&dev).build().unwrap();
 
-    let first = client.get(&server.url("/paid/joke")).send().await.unwrap();
+    let first = client.get(server.url("/paid/joke")).send().await.unwrap();
     assert_eq!(first.status, 200);
     assert_eq!(first.text(), "the secret of /paid/joke");
     assert_eq!(first.token, TokenUse::Paid);
@@ -56,7 +56,7 @@ async fn pays_once_checks_the_preimage_and_reuses_the_token() {
 
     // Same scope (query string ignored): reused, not paid again.
     let second = client
-        .get(&server.url("/paid/joke?lang=fr"))
+        .get(server.url("/paid/joke?lang=fr"))
         .send()
         .await
         .unwrap();
@@ -66,13 +66,13 @@ async fn pays_once_checks_the_preimage_and_reuses_the_token() {
     assert_eq!(dev.spent_sats(FUNDS).await, 21);
 
     // Another path is another scope: paid separately.
-    let other = client.get(&server.url("/paid/other")).send().await.unwrap();
+    let other = client.get(server.url("/paid/other")).send().await.unwrap();
     assert_eq!(other.token, TokenUse::Paid);
     assert_eq!(dev.spent_sats(FUNDS).await, 42);
     assert_eq!(server.challenges(), 2);
 
     // Free resources cost nothing.
-    let free = client.get(&server.url("/free")).send().await.unwrap();
+    let free = client.get(server.url("/free")).send().await.unwrap();
     assert_eq!((free.status.as_u16(), free.token), (200, TokenUse::None));
 
     let traces = client.traces(10).await.unwrap();
@@ -92,7 +92,7 @@ async fn pays_once_checks_the_preimage_and_reuses_the_token() {
 async fn swapped_hash_is_refused_before_paying() {
     let (dev, server) = setup(Mode::SwappedHash, 21).await;
     let client = builder(&dev).build().unwrap();
-    let err = client.get(&server.url("/paid/x")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/x")).send().await.unwrap_err();
     assert!(matches!(
         refusal(&err),
         Refusal::Invoice(InvoiceError::PaymentHashMismatch { .. })
@@ -107,7 +107,7 @@ async fn swapped_hash_is_refused_before_paying() {
 async fn amountless_invoice_is_refused_by_default() {
     let (dev, server) = setup(Mode::Amountless, 21).await;
     let client = builder(&dev).build().unwrap();
-    let err = client.get(&server.url("/paid/x")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/x")).send().await.unwrap_err();
     assert!(matches!(
         refusal(&err),
         Refusal::Invoice(InvoiceError::Amountless)
@@ -119,7 +119,7 @@ async fn amountless_invoice_is_refused_by_default() {
         .amountless(AmountlessPolicy::PayAmount { sats: 5 })
         .build()
         .unwrap();
-    let err = client.get(&server.url("/paid/x")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/x")).send().await.unwrap_err();
     assert!(matches!(err, FetchError::PaymentFailed { .. }), "{err:?}");
     assert_eq!(err.money_moved(), MoneyMoved::No);
     assert_eq!(dev.spent_sats(FUNDS).await, 0);
@@ -129,7 +129,7 @@ async fn amountless_invoice_is_refused_by_default() {
 async fn over_the_limit_expired_and_wrong_network_are_refused() {
     let (dev, server) = setup(Mode::Normal, 500).await;
     let client = builder(&dev).max_payment_sats(100).build().unwrap();
-    let err = client.get(&server.url("/paid/x")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/x")).send().await.unwrap_err();
     assert!(matches!(
         refusal(&err),
         Refusal::Invoice(InvoiceError::OverLimit { .. })
@@ -137,7 +137,7 @@ async fn over_the_limit_expired_and_wrong_network_are_refused() {
     assert_eq!(err.code(), "over_limit");
 
     let client = builder(&dev).network(Currency::Bitcoin).build().unwrap();
-    let err = client.get(&server.url("/paid/x")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/x")).send().await.unwrap_err();
     assert!(matches!(
         refusal(&err),
         Refusal::Invoice(InvoiceError::WrongNetwork { .. })
@@ -145,7 +145,7 @@ async fn over_the_limit_expired_and_wrong_network_are_refused() {
 
     server.set_mode(Mode::ShortExpiry);
     let client = builder(&dev).build().unwrap();
-    let err = client.get(&server.url("/paid/x")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/x")).send().await.unwrap_err();
     assert!(matches!(
         refusal(&err),
         Refusal::Invoice(InvoiceError::Expired { .. })
@@ -157,7 +157,7 @@ async fn over_the_limit_expired_and_wrong_network_are_refused() {
 async fn a_402_after_payment_is_returned_never_paid_again() {
     let (dev, server) = setup(Mode::Always402, 10).await;
     let client = builder(&dev).build().unwrap();
-    let err = client.get(&server.url("/paid/x")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/x")).send().await.unwrap_err();
     let FetchError::ServerRefused {
         status, receipt, ..
     } = &err
@@ -173,7 +173,7 @@ async fn a_402_after_payment_is_returned_never_paid_again() {
     assert_eq!(server.authorized(), 3);
     // The refused token is dropped; the next request pays the next challenge
     // (and is refused again): one more payment, not a loop.
-    let _ = client.get(&server.url("/paid/x")).send().await.unwrap_err();
+    let _ = client.get(server.url("/paid/x")).send().await.unwrap_err();
     assert_eq!(dev.spent_sats(FUNDS).await, 20);
     assert_eq!(
         client.traces(1).await.unwrap()[0].outcome,
@@ -185,7 +185,7 @@ async fn a_402_after_payment_is_returned_never_paid_again() {
 async fn not_yet_settled_is_retried_without_paying_again() {
     let (dev, server) = setup(Mode::NotYet(2), 10).await;
     let client = builder(&dev).build().unwrap();
-    let ok = client.get(&server.url("/paid/x")).send().await.unwrap();
+    let ok = client.get(server.url("/paid/x")).send().await.unwrap();
     assert_eq!(ok.status, 200);
     assert_eq!(ok.token, TokenUse::Paid);
     assert_eq!(server.authorized(), 3);
@@ -194,7 +194,7 @@ async fn not_yet_settled_is_retried_without_paying_again() {
     // With no backoff, the first refusal is final.
     server.set_mode(Mode::NotYet(1));
     let client = builder(&dev).retry_backoff([]).build().unwrap();
-    let err = client.get(&server.url("/paid/y")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/y")).send().await.unwrap_err();
     assert!(matches!(err, FetchError::ServerRefused { .. }));
     assert_eq!(dev.spent_sats(FUNDS).await, 20);
 }
@@ -208,7 +208,7 @@ async fn payment_challenge_first_and_lowercase_token_dialect() {
     ] {
         let (dev, server) = setup(mode, 3).await;
         let client = builder(&dev).build().unwrap();
-        let ok = client.get(&server.url("/paid/x")).send().await.unwrap();
+        let ok = client.get(server.url("/paid/x")).send().await.unwrap();
         assert_eq!(ok.status, 200, "{mode:?}");
         assert_eq!(ok.token, TokenUse::Paid, "{mode:?}");
         assert_eq!(dev.spent_sats(FUNDS).await, 3, "{mode:?}");
@@ -219,7 +219,7 @@ async fn payment_challenge_first_and_lowercase_token_dialect() {
 async fn a_402_without_challenge_is_a_typed_error() {
     let (dev, server) = setup(Mode::NoChallenge, 3).await;
     let client = builder(&dev).build().unwrap();
-    let err = client.get(&server.url("/paid/x")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/x")).send().await.unwrap_err();
     assert!(matches!(err, FetchError::BadChallenge(_)), "{err:?}");
     assert_eq!(err.money_moved(), MoneyMoved::No);
 }
@@ -257,9 +257,9 @@ async fn budgets_refuse_and_failed_payments_release_their_reservation() {
         .max_fee_sats(0)
         .build()
         .unwrap();
-    client.get(&server.url("/paid/a")).send().await.unwrap();
-    client.get(&server.url("/paid/b")).send().await.unwrap();
-    let err = client.get(&server.url("/paid/c")).send().await.unwrap_err();
+    client.get(server.url("/paid/a")).send().await.unwrap();
+    client.get(server.url("/paid/b")).send().await.unwrap();
+    let err = client.get(server.url("/paid/c")).send().await.unwrap_err();
     let Refusal::Budget(exceeded) = refusal(&err) else {
         panic!("{err:?}")
     };
@@ -275,7 +275,7 @@ async fn budgets_refuse_and_failed_payments_release_their_reservation() {
         .budget(Budget::new().per_hour_sats(100))
         .build()
         .unwrap();
-    let err = client.get(&server.url("/paid/x")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/x")).send().await.unwrap_err();
     assert!(matches!(
         err,
         FetchError::PaymentFailed {
@@ -315,9 +315,9 @@ async fn each_budget_limit_is_enforced_by_both_ledgers() {
             }
             let client = b.build().unwrap();
             if limit != Limit::PerRequest {
-                client.get(&server.url("/paid/a")).send().await.unwrap();
+                client.get(server.url("/paid/a")).send().await.unwrap();
             }
-            let err = client.get(&server.url("/paid/b")).send().await.unwrap_err();
+            let err = client.get(server.url("/paid/b")).send().await.unwrap_err();
             let Refusal::Budget(exceeded) = refusal(&err) else {
                 panic!("{err:?}")
             };
@@ -349,10 +349,10 @@ async fn fiat_envelope_cap_and_ttl_in_sqlite() {
     // from a new client on the same database.
     let envelope = FiatEnvelope::new("cap", "usd", 250);
     let c = client(envelope.clone()).await;
-    c.get(&server.url("/paid/a")).send().await.unwrap();
-    c.get(&server.url("/paid/b")).send().await.unwrap();
+    c.get(server.url("/paid/a")).send().await.unwrap();
+    c.get(server.url("/paid/b")).send().await.unwrap();
     let c = client(envelope).await;
-    let err = c.get(&server.url("/paid/c")).send().await.unwrap_err();
+    let err = c.get(server.url("/paid/c")).send().await.unwrap_err();
     assert!(matches!(
         refusal(&err),
         Refusal::Envelope(EnvelopeError::CapExceeded {
@@ -363,9 +363,9 @@ async fn fiat_envelope_cap_and_ttl_in_sqlite() {
     // A one-second envelope expires after its first use.
     let short = FiatEnvelope::new("short", "usd", 10_000).ttl(Duration::from_secs(1));
     let c = client(short).await;
-    c.get(&server.url("/paid/d")).send().await.unwrap();
+    c.get(server.url("/paid/d")).send().await.unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let err = c.get(&server.url("/paid/e")).send().await.unwrap_err();
+    let err = c.get(server.url("/paid/e")).send().await.unwrap_err();
     assert!(matches!(
         refusal(&err),
         Refusal::Envelope(EnvelopeError::Expired { .. })
@@ -383,11 +383,11 @@ async fn fiat_envelope_static_and_http_prices() {
         .price_source(Arc::new(StaticPrice::new("usd", 10_000_000)))
         .build()
         .unwrap();
-    let ok = client.get(&server.url("/paid/a")).send().await.unwrap();
+    let ok = client.get(server.url("/paid/a")).send().await.unwrap();
     let fiat = ok.receipt.unwrap().fiat.unwrap();
     assert_eq!((fiat.minor, fiat.currency.as_str()), (101, "usd"));
-    client.get(&server.url("/paid/b")).send().await.unwrap();
-    let err = client.get(&server.url("/paid/c")).send().await.unwrap_err();
+    client.get(server.url("/paid/b")).send().await.unwrap();
+    let err = client.get(server.url("/paid/c")).send().await.unwrap_err();
     assert!(matches!(
         refusal(&err),
         Refusal::Envelope(EnvelopeError::CapExceeded { .. })
@@ -401,7 +401,7 @@ async fn fiat_envelope_static_and_http_prices() {
         .price_source(Arc::new(StaticPrice::new("usd", 10_000_000)))
         .build()
         .unwrap();
-    let err = client.get(&server.url("/paid/d")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/d")).send().await.unwrap_err();
     assert!(matches!(refusal(&err), Refusal::NoPrice(_)));
 
     // The rail must be allowed.
@@ -410,7 +410,7 @@ async fn fiat_envelope_static_and_http_prices() {
         .price_source(Arc::new(StaticPrice::new("usd", 10_000_000)))
         .build()
         .unwrap();
-    let err = client.get(&server.url("/paid/d")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/d")).send().await.unwrap_err();
     assert!(matches!(
         refusal(&err),
         Refusal::Envelope(EnvelopeError::RailNotAllowed { .. })
@@ -426,11 +426,11 @@ async fn fiat_envelope_static_and_http_prices() {
         .price_source(source)
         .build()
         .unwrap();
-    let err = client.get(&server.url("/paid/e")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/e")).send().await.unwrap_err();
     assert!(matches!(refusal(&err), Refusal::NoPrice(_)), "{err:?}");
     *server.shared.price_json.lock().unwrap() =
         Some(serde_json::json!({"bitcoin": {"usd": 50000.0}}));
-    let ok = client.get(&server.url("/paid/e")).send().await.unwrap();
+    let ok = client.get(server.url("/paid/e")).send().await.unwrap();
     let fiat = ok.receipt.unwrap().fiat.unwrap();
     assert_eq!(fiat.minor_per_btc, 5_000_000);
     assert_eq!(fiat.minor, 51); // 1,010 sats at $50,000, rounded up
@@ -444,21 +444,21 @@ async fn fiat_envelope_static_and_http_prices() {
 async fn auto_pay_off_quotes_and_dry_run_checks_without_paying() {
     let (dev, server) = setup(Mode::Normal, 12).await;
     let client = builder(&dev).auto_pay(false).build().unwrap();
-    let quoted = client.get(&server.url("/paid/x")).send().await.unwrap();
+    let quoted = client.get(server.url("/paid/x")).send().await.unwrap();
     assert_eq!(quoted.status, 402);
     let quote = quoted.quote.unwrap();
     assert_eq!(quote.amount_sats(), Some(12));
     assert_eq!(quote.network, "regtest");
 
     let client = builder(&dev).dry_run(true).build().unwrap();
-    let dry = client.get(&server.url("/paid/x")).send().await.unwrap();
+    let dry = client.get(server.url("/paid/x")).send().await.unwrap();
     assert!(dry.would_pay);
     let client = builder(&dev)
         .dry_run(true)
         .max_payment_sats(5)
         .build()
         .unwrap();
-    let err = client.get(&server.url("/paid/x")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/x")).send().await.unwrap_err();
     assert_eq!(err.code(), "over_limit");
     assert_eq!(dev.spent_sats(FUNDS).await, 0);
 }
@@ -514,9 +514,9 @@ async fn sqlite_traces_and_journal_are_plain_sql() {
         .await
         .unwrap();
     let client = builder(&dev).sqlite(store.clone()).build().unwrap();
-    let ok = client.get(&server.url("/paid/x")).send().await.unwrap();
+    let ok = client.get(server.url("/paid/x")).send().await.unwrap();
     let receipt = ok.receipt.unwrap();
-    client.get(&server.url("/paid/x")).send().await.unwrap();
+    client.get(server.url("/paid/x")).send().await.unwrap();
 
     let rows: Vec<(String, Option<i64>, Option<String>)> =
         sqlx::query_as("SELECT outcome, amount_msat, preimage FROM traces ORDER BY id")
@@ -549,12 +549,12 @@ async fn sqlite_traces_and_journal_are_plain_sql() {
 async fn a_refused_stored_token_is_dropped_and_the_new_challenge_paid_once() {
     let (dev, server) = setup(Mode::Normal, 5).await;
     let client = builder(&dev).build().unwrap();
-    client.get(&server.url("/paid/x")).send().await.unwrap();
+    client.get(server.url("/paid/x")).send().await.unwrap();
     // The server now refuses every credential with 401 (a single-use token
     // server, say): the stored token is dropped, the new challenge is paid,
     // and the paid retry is refused: one more payment, then an error.
     server.set_mode(Mode::Always401);
-    let err = client.get(&server.url("/paid/x")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/x")).send().await.unwrap_err();
     assert!(
         matches!(err, FetchError::ServerRefused { status: 401, .. }),
         "{err:?}"
@@ -566,7 +566,7 @@ async fn a_refused_stored_token_is_dropped_and_the_new_challenge_paid_once() {
 async fn payee_pinning_refuses_a_new_node_for_a_known_origin() {
     let (dev, server) = setup(Mode::Normal, 5).await;
     let client = builder(&dev).build().unwrap();
-    client.get(&server.url("/paid/x")).send().await.unwrap();
+    client.get(server.url("/paid/x")).send().await.unwrap();
     // The same origin now bills through another node.
     let other = Dev::new(0).await;
     let swapped = common::TestServer::start(Arc::new(other.seller.clone()), Mode::Normal, 5).await;
@@ -579,11 +579,7 @@ async fn payee_pinning_refuses_a_new_node_for_a_known_origin() {
         )
         .await
         .unwrap();
-    let err = client
-        .get(&swapped.url("/paid/x"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = client.get(swapped.url("/paid/x")).send().await.unwrap_err();
     assert!(
         matches!(refusal(&err), Refusal::PayeeChanged { .. }),
         "{err:?}"
@@ -595,7 +591,7 @@ async fn payee_pinning_refuses_a_new_node_for_a_known_origin() {
 async fn no_wallet_is_a_refusal() {
     let (_dev, server) = setup(Mode::Normal, 5).await;
     let client = Client::builder().build().unwrap();
-    let err = client.get(&server.url("/paid/x")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/x")).send().await.unwrap_err();
     assert!(matches!(refusal(&err), Refusal::NoWallet));
 }
 
@@ -686,22 +682,22 @@ async fn the_same_invoice_again_is_never_paid_twice_but_a_failed_one_may_be_retr
     };
     let first = client(Arc::default());
     // Not enough funds: failed, no money moved.
-    let err = first.get(&server.url("/paid/s")).send().await.unwrap_err();
+    let err = first.get(server.url("/paid/s")).send().await.unwrap_err();
     assert!(matches!(err, FetchError::PaymentFailed { .. }), "{err:?}");
     // Topped up, the same invoice is paid: a failed attempt may be retried.
     poor.buyer.credit_sats(10).await.unwrap();
-    let ok = first.get(&server.url("/paid/s")).send().await.unwrap();
+    let ok = first.get(server.url("/paid/s")).send().await.unwrap();
     assert_eq!(ok.token, TokenUse::Paid);
     assert_eq!(poor.spent_sats(12).await, 5);
     // A client that lost its token gets the same invoice again: the journal
     // knows it is paid, so the preimage is reused and nothing is paid.
     let second = client(Arc::default());
-    let ok = second.get(&server.url("/paid/s")).send().await.unwrap();
+    let ok = second.get(server.url("/paid/s")).send().await.unwrap();
     assert_eq!(ok.status, 200);
     assert_eq!(ok.token, TokenUse::Recovered);
     assert_eq!(poor.spent_sats(12).await, 5);
     // And it kept the token this time.
-    let ok = second.get(&server.url("/paid/s")).send().await.unwrap();
+    let ok = second.get(server.url("/paid/s")).send().await.unwrap();
     assert_eq!(ok.token, TokenUse::Cached);
 }
 
@@ -711,7 +707,7 @@ async fn oversized_bodies_are_refused_and_say_whether_money_moved() {
     // The 402's body ("payment required", 16 bytes) is already too large.
     let client = builder(&dev).max_body_bytes(10).build().unwrap();
     let err = client
-        .get(&server.url("/paid/xyz"))
+        .get(server.url("/paid/xyz"))
         .send()
         .await
         .unwrap_err();
@@ -724,7 +720,7 @@ async fn oversized_bodies_are_refused_and_say_whether_money_moved() {
     // paid, and the error carries the receipt; the token is kept.
     let client = builder(&dev).max_body_bytes(20).build().unwrap();
     let err = client
-        .get(&server.url("/paid/xyz"))
+        .get(server.url("/paid/xyz"))
         .send()
         .await
         .unwrap_err();

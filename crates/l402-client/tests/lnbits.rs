@@ -76,12 +76,12 @@ async fn pays_reuses_and_recovers_with_real_lnbits() {
     let before = payer.balance_msat().await.unwrap();
 
     let client = Client::builder().wallet(payer.clone()).build().unwrap();
-    let paid = client.get(&server.url("/paid/a")).send().await.unwrap();
+    let paid = client.get(server.url("/paid/a")).send().await.unwrap();
     assert_eq!(paid.status, 200);
     assert_eq!(paid.token, TokenUse::Paid);
     let receipt = paid.receipt.unwrap();
     assert!(receipt.preimage.matches(&receipt.payment_hash));
-    let cached = client.get(&server.url("/paid/a")).send().await.unwrap();
+    let cached = client.get(server.url("/paid/a")).send().await.unwrap();
     assert_eq!(cached.token, TokenUse::Cached);
     let spent = before - payer.balance_msat().await.unwrap();
     assert!(
@@ -129,7 +129,7 @@ async fn pays_reuses_and_recovers_with_real_lnbits() {
         .build()
         .unwrap();
     let before = payer.balance_msat().await.unwrap();
-    let err = client.get(&server.url("/paid/c")).send().await.unwrap_err();
+    let err = client.get(server.url("/paid/c")).send().await.unwrap_err();
     assert!(matches!(err, FetchError::ServerRefused { .. }), "{err:?}");
     let spent = before - payer.balance_msat().await.unwrap();
     assert!((3_000..=13_000).contains(&spent), "spent {spent} msat");

@@ -1,0 +1,334 @@
+//! Configuring a [`Client`]: [`ClientBuilder`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use l402::invoice::Currency;
+use l402_lightning::Wallet;
+
+use crate::budget::Budget;
+use crate::client::Client;
+use crate::engine::Engine;
+use crate::event::{Event, Observer};
+use crate::fiat::{FiatEnvelope, PriceSource};
+use crate::ledger::{Ledger, MemoryLedger};
+use crate::retry::DEFAULT_BACKOFF;
+use crate::sqlite::SqliteStore;
+use crate::store::{MemoryTokenStore, TokenStore};
+use crate::trace::{MemoryTraceSink, TraceSink};
+
+/// The default maximum per payment: 1,000 sats.
+pub const DEFAULT_MAX_PAYMENT_SATS: u64 = 1_000;
+/// The default largest response body read: 64 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// The default maximum routing fee: 10 sats.
+pub const DEFAULT_MAX_FEE_SATS: u64 = 10;
+
+/// What to do with an invoice that has no amount.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AmountlessPolicy {
+    /// Refuse it (the default): the server could otherwise charge anything.
+    #[default]
+    Refuse,
+    /// Pay this many sats (counted against every limit). Note that the
+    /// wallets of `l402-lightning` cannot pay amountless invoices yet and
+    /// refuse them, so no money moves.
+    PayAmount {
+        /// The amount to pay.
+        sats: u64,
+    },
+}
+
+/// The client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A fiat envelope needs a price source.
+    #[error("a fiat envelope is set but no price source")]
+    EnvelopeWithoutPriceSource,
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[source] reqwest::Error),
+}
+
+/// Configures a [`Client`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use l402_client::{Budget, Client, FiatEnvelope, StaticPrice};
+/// use l402_lightning::dev::DevNode;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let node = DevNode::builder().in_memory().open().await?;
+/// let client = Client::builder()
+///     .wallet(Arc::new(node.wallet("buyer").await?))
+///     .max_payment_sats(100)
+///     .budget(Budget::new().per_hour_sats(1_000).per_day_sats(5_000))
+///     .fiat_envelope(FiatEnvelope::new("agent", "usd", 500).ttl(Duration::from_secs(3600)))
+///     .price_source(Arc::new(StaticPrice::new("usd", 10_000_000)))
+///     .retry_backoff([Duration::from_millis(100), Duration::from_millis(400)])
+///     .build()?;
+/// # let _ = client;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct ClientBuilder {
+    http: Option<reqwest::Client>,
+    timeout: Duration,
+    wallet: Option<Arc<dyn Wallet>>,
+    auto_pay: bool,
+    dry_run: bool,
+    max_payment_msat: u64,
+    max_fee_msat: u64,
+    amountless: AmountlessPolicy,
+    network: Option<Currency>,
+    budget: Budget,
+    envelope: Option<FiatEnvelope>,
+    price_source: Option<Arc<dyn PriceSource>>,
+    tokens: Arc<dyn TokenStore>,
+    ledger: Arc<dyn Ledger>,
+    traces: Arc<dyn TraceSink>,
+    backoff: Vec<Duration>,
+    token_ttl: Option<Duration>,
+    pin_payees: bool,
+    expiry_margin: Duration,
+    observer: Option<Observer>,
+    max_body_bytes: usize,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("auto_pay", &self.auto_pay)
+            .field("dry_run", &self.dry_run)
+            .field("max_payment_msat", &self.max_payment_msat)
+            .field("budget", &self.budget)
+            .field("envelope", &self.envelope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            http: None,
+            timeout: Duration::from_secs(30),
+            wallet: None,
+            auto_pay: true,
+            dry_run: false,
+            max_payment_msat: DEFAULT_MAX_PAYMENT_SATS * 1000,
+            max_fee_msat: DEFAULT_MAX_FEE_SATS * 1000,
+            amountless: AmountlessPolicy::Refuse,
+            network: None,
+            budget: Budget::new(),
+            envelope: None,
+            price_source: None,
+            tokens: Arc::new(MemoryTokenStore::new()),
+            ledger: Arc::new(MemoryLedger::new()),
+            traces: Arc::new(MemoryTraceSink::default()),
+            backoff: DEFAULT_BACKOFF.to_vec(),
+            token_ttl: None,
+            pin_payees: true,
+            expiry_margin: Duration::from_secs(5),
+            observer: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The wallet that pays.
+    pub fn wallet(mut self, wallet: Arc<dyn Wallet>) -> Self {
+        self.wallet = Some(wallet);
+        self
+    }
+
+    /// Pay challenges automatically (on by default). When off, a 402 is
+    /// returned as a [`Response`](crate::Response) with its [`Quote`](crate::Quote).
+    pub fn auto_pay(mut self, on: bool) -> Self {
+        self.auto_pay = on;
+        self
+    }
+
+    /// Run every check but do not pay: a 402 is returned with its
+    /// [`Quote`](crate::Quote) and [`Response::would_pay`](crate::Response::would_pay), or the refusal as an error.
+    pub fn dry_run(mut self, on: bool) -> Self {
+        self.dry_run = on;
+        self
+    }
+
+    /// The most one payment may be, in sats (default
+    /// [`DEFAULT_MAX_PAYMENT_SATS`]).
+    pub fn max_payment_sats(mut self, sats: u64) -> Self {
+        self.max_payment_msat = sats.saturating_mul(1000);
+        self
+    }
+
+    /// The most routing fee per payment, in sats (default
+    /// [`DEFAULT_MAX_FEE_SATS`]); reserved against budgets while paying.
+    pub fn max_fee_sats(mut self, sats: u64) -> Self {
+        self.max_fee_msat = sats.saturating_mul(1000);
+        self
+    }
+
+    /// What to do with amountless invoices (refused by default).
+    pub fn amountless(mut self, policy: AmountlessPolicy) -> Self {
+        self.amountless = policy;
+        self
+    }
+
+    /// Only pay invoices for this network.
+    pub fn network(mut self, network: Currency) -> Self {
+        self.network = Some(network);
+        self
+    }
+
+    /// Spending limits in sats.
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// A fiat-denominated envelope (needs a [`price_source`](Self::price_source)).
+    pub fn fiat_envelope(mut self, envelope: FiatEnvelope) -> Self {
+        self.envelope = Some(envelope);
+        self
+    }
+
+    /// Where BTC prices come from, for the fiat envelope and receipts.
+    pub fn price_source(mut self, source: Arc<dyn PriceSource>) -> Self {
+        self.price_source = Some(source);
+        self
+    }
+
+    /// Where tokens are kept (memory by default).
+    pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.tokens = store;
+        self
+    }
+
+    /// The journal and budget ledger (memory by default).
+    pub fn ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
+        self.ledger = ledger;
+        self
+    }
+
+    /// Where traces go (the last 1,000 in memory by default).
+    pub fn trace_sink(mut self, sink: Arc<dyn TraceSink>) -> Self {
+        self.traces = sink;
+        self
+    }
+
+    /// Keeps tokens, journal, ledger and traces in one SQLite database.
+    pub fn sqlite(self, store: SqliteStore) -> Self {
+        let store = Arc::new(store);
+        self.token_store(store.clone())
+            .ledger(store.clone())
+            .trace_sink(store)
+    }
+
+    /// Waits between re-sends of a paid credential the server did not accept
+    /// yet (401, 402, 425, 503): one re-send per entry, never a new payment.
+    /// Default [`DEFAULT_BACKOFF`]; empty for none.
+    pub fn retry_backoff(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
+        self.backoff = delays.into_iter().collect();
+        self
+    }
+
+    /// Stop using a token this long after buying it, whatever its caveats say
+    /// (by default only its expiry caveats and server refusal end it).
+    pub fn token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = Some(ttl);
+        self
+    }
+
+    /// Remember the node each origin was first paid to and refuse invoices
+    /// to another (on by default).
+    pub fn pin_payees(mut self, on: bool) -> Self {
+        self.pin_payees = on;
+        self
+    }
+
+    /// An invoice must stay valid at least this long after the checks
+    /// (default 5 s).
+    pub fn expiry_margin(mut self, margin: Duration) -> Self {
+        self.expiry_margin = margin;
+        self
+    }
+
+    /// The largest response body read, in bytes (default
+    /// [`DEFAULT_MAX_BODY_BYTES`]); larger answers fail with
+    /// [`FetchError::BodyTooLarge`](crate::FetchError::BodyTooLarge).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// The HTTP timeout per request when the client builds its own reqwest
+    /// client (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Uses this reqwest client. Note: the default one follows no redirects.
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Called at each step (progress output, metrics). [`Event::Paid`] comes
+    /// right after the wallet returns, before anything is stored.
+    pub fn on_event(mut self, observer: impl Fn(&Event<'_>) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// [`BuildError`] for inconsistent settings.
+    pub fn build(self) -> Result<Client, BuildError> {
+        if self.envelope.is_some() && self.price_source.is_none() {
+            return Err(BuildError::EnvelopeWithoutPriceSource);
+        }
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .timeout(self.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(BuildError::Http)?,
+        };
+        let engine = Engine {
+            wallet: self.wallet,
+            dry_run: self.dry_run,
+            max_payment_msat: self.max_payment_msat,
+            max_fee_msat: self.max_fee_msat,
+            amountless: self.amountless,
+            network: self.network,
+            budget: self.budget,
+            envelope: self.envelope,
+            price_source: self.price_source,
+            tokens: self.tokens,
+            ledger: self.ledger,
+            token_ttl: self.token_ttl,
+            pin_payees: self.pin_payees,
+            expiry_margin: self.expiry_margin,
+            observer: self.observer,
+            locks: Mutex::new(HashMap::new()),
+        };
+        Ok(Client::from_parts(
+            http,
+            engine,
+            self.traces,
+            self.auto_pay,
+            self.backoff,
+            self.max_body_bytes,
+        ))
+    }
+}

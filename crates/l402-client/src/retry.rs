@@ -1,0 +1,108 @@
+//! Sending a paid credential: re-sent after a back-off while the server
+//! says "not yet", never paid again.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::client::Client;
+use crate::engine::storage;
+use crate::error::{FetchError, MoneyMoved};
+use crate::event::Event;
+use crate::receipt::Receipt;
+use crate::request::Parts;
+use crate::response::{Response, TokenUse};
+use crate::scope::Scope;
+use crate::store::StoredToken;
+use crate::trace::{Draft, Outcome};
+use crate::transport::{HttpError, is_refusal};
+
+/// The default waits before re-sending a paid credential the server did not
+/// accept yet ("not yet settled"): 250 ms, 750 ms, 1.5 s.
+pub const DEFAULT_BACKOFF: [Duration; 3] = [
+    Duration::from_millis(250),
+    Duration::from_millis(750),
+    Duration::from_millis(1500),
+];
+
+/// Answers that may mean "paid, but not settled on the server yet".
+fn is_not_yet(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 401 | 402 | 425 | 503)
+}
+
+impl Client {
+    /// Sends the request with a paid credential; re-sends after the backoff
+    /// while the server says "not yet"; never pays.
+    pub(crate) async fn send_paid(
+        &self,
+        req: &Parts,
+        scope: &Scope,
+        macaroon: &str,
+        receipt: Receipt,
+        draft: &mut Draft,
+    ) -> Result<Response, FetchError> {
+        draft.receipt(&receipt);
+        let authorization = StoredToken {
+            scope: scope.as_str().to_string(),
+            macaroon: macaroon.to_string(),
+            payment_hash: receipt.payment_hash,
+            preimage: receipt.preimage.clone(),
+            created_at: 0,
+            expires_at: None,
+        }
+        .authorization()
+        .map_err(storage(MoneyMoved::Yes))?;
+        let mut attempt = 0;
+        loop {
+            let sent = match self.send(req, Some(&authorization)).await {
+                Ok(sent) => sent,
+                Err(HttpError::Http(source)) => {
+                    return Err(FetchError::AfterPayment {
+                        receipt: Box::new(receipt),
+                        source,
+                    });
+                }
+                Err(HttpError::TooLarge(limit)) => {
+                    return Err(FetchError::BodyTooLarge {
+                        limit,
+                        receipt: Some(Box::new(receipt)),
+                    });
+                }
+            };
+            if is_not_yet(sent.status)
+                && let Some(&delay) = self.inner.backoff.get(attempt)
+            {
+                attempt += 1;
+                self.inner.engine.emit(Event::Retrying {
+                    attempt,
+                    status: sent.status.as_u16(),
+                    delay,
+                });
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            if is_refusal(sent.status) {
+                let _ = self
+                    .inner
+                    .engine
+                    .drop_token(scope, &receipt.payment_hash)
+                    .await;
+                return Err(FetchError::ServerRefused {
+                    status: sent.status.as_u16(),
+                    body: sent.body_start(),
+                    receipt: Box::new(receipt),
+                });
+            }
+            let (token, outcome) = if receipt.recovered {
+                (TokenUse::Recovered, Outcome::Recovered)
+            } else {
+                (TokenUse::Paid, Outcome::Paid)
+            };
+            draft.outcome = Some(outcome);
+            draft.fiat = receipt.fiat.clone().or(draft.fiat.take());
+            let mut response = sent.into_response(&req.url, token);
+            response.receipt = Some(receipt);
+            return Ok(response);
+        }
+    }
+}
