@@ -37,7 +37,7 @@ impl SalesRecorder for SalesLog {
                 .record_challenge(&record, None)
                 .await
                 .map(|_| ())
-                .map_err(|e| RecordError::new(e.to_string()))
+                .map_err(|e| RecordError(e.to_string()))
         })
     }
 
