@@ -38,7 +38,7 @@ pub(crate) fn merchant_json(m: &Merchant) -> Value {
         "id": m.id,
         "name": m.name,
         "status": m.status.as_str(),
-        "createdAt": crate::rfc3339(m.created_at),
+        "createdAt": l402_server::rfc3339(m.created_at),
     })
 }
 
@@ -47,8 +47,8 @@ fn key_json(k: &ApiKeyInfo) -> Value {
         "id": k.id,
         "merchantId": k.merchant_id,
         "label": k.label,
-        "createdAt": crate::rfc3339(k.created_at),
-        "revokedAt": k.revoked_at.map(crate::rfc3339),
+        "createdAt": l402_server::rfc3339(k.created_at),
+        "revokedAt": k.revoked_at.map(l402_server::rfc3339),
     })
 }
 

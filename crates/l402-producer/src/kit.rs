@@ -47,7 +47,7 @@ async fn invoice_inner(inner: &Inner, request: Request) -> Result<Response, ApiE
         .integer("amountSats", 1, inner.max_price_sats)
         .map_err(|e| e.with_error("Invalid amountSats"))?;
     let owner = fields.opt_string("ownerAddress", MAX_ADDRESS_CHARS)?;
-    let valid_until = crate::unix_now().saturating_add(inner.kit_token_lifetime.as_secs());
+    let valid_until = l402_server::unix_now().saturating_add(inner.kit_token_lifetime.as_secs());
     let record = inner
         .issue(
             Issue {

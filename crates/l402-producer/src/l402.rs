@@ -84,7 +84,7 @@ impl Inner {
             expires_at: invoice.expires_at_unix(),
             invoice: invoice.bolt11,
             macaroon: macaroon.to_string(),
-            created_at: crate::unix_now(),
+            created_at: l402_server::unix_now(),
         };
         match self.store.record_challenge(&record, idempotency).await {
             Ok(Recorded::Inserted) => Ok(record),
@@ -129,7 +129,7 @@ impl Inner {
                     .caveat("amount_sats")
                     .and_then(|a| a.parse().ok())
                     .unwrap_or(0),
-                verified_at: crate::unix_now(),
+                verified_at: l402_server::unix_now(),
             };
             // Verification needs no database: a store failure is logged and
             // the payment is recorded at its next verification.
@@ -165,7 +165,7 @@ impl Inner {
                 ::l402::VerifyError::Caveat(::l402::CaveatError::WrongMerchant { .. }) => {
                     "wrong_merchant"
                 }
-                _ => crate::Rejection {
+                _ => l402_server::Rejection {
                     reason: e.clone(),
                     resource: String::new(),
                     price_sats: 0,
@@ -196,7 +196,7 @@ pub(crate) fn challenge_json(c: &ChallengeRecord) -> Value {
         "invoice": c.invoice,
         "macaroon": c.macaroon,
         "paymentHash": c.payment_hash,
-        "expiresAt": crate::rfc3339(c.expires_at),
+        "expiresAt": l402_server::rfc3339(c.expires_at),
         "resource": c.resource,
         "priceSats": c.amount_sats,
         "mppChallenge": null,
@@ -271,7 +271,7 @@ async fn create_inner(inner: &Inner, request: Request) -> Result<Response, ApiEr
     {
         return Ok(json(StatusCode::OK, challenge_json(&existing)));
     }
-    let valid_until = crate::unix_now().saturating_add(inner.token_lifetime.as_secs());
+    let valid_until = l402_server::unix_now().saturating_add(inner.token_lifetime.as_secs());
     let merchant = who.merchant.id.to_string();
     let record = inner
         .issue(

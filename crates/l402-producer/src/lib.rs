@@ -1,4 +1,6 @@
-//! The producer API: a hosted-style seller service over HTTP, for programs in
+//! # l402-producer: the producer API
+//!
+//! A hosted-style seller service over HTTP, for programs in
 //! any language, for many merchants, on one machine or many.
 //!
 //! | Endpoint | Compatible with | Auth |
@@ -12,7 +14,7 @@
 //! | `GET /api/openapi.json` | the OpenAPI 3.1 document of all of the above | none |
 //!
 //! Tokens are minted with the same [`l402::Minter`](::l402::Minter) and verified with the same
-//! [`l402::Verifier`](::l402::Verifier) as the [`L402Layer`](crate::L402Layer), and are bound to
+//! [`l402::Verifier`](::l402::Verifier) as the [`L402Layer`](l402_server::L402Layer), and are bound to
 //! the merchant (`merchant=<id>`), the resource and the amount, and expire
 //! after the token lifetime. Verification reads no database, so any number of
 //! instances sharing the server secret (and, for idempotency and stats, one
@@ -49,7 +51,7 @@
 //! use std::sync::Arc;
 //! use l402::Keyring;
 //! use l402_lightning::dev::DevNode;
-//! use l402_server::producer::Producer;
+//! use l402_producer::Producer;
 //! use l402_store::Store;
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -395,7 +397,7 @@ impl Inner {
     }
 
     fn count(&self, merchant_id: i64, valid: bool) {
-        let day = crate::unix_now() / 86_400;
+        let day = l402_server::unix_now() / 86_400;
         let mut counts = lock(&self.counts);
         let entry = counts.entry((merchant_id, day)).or_default();
         if valid {
@@ -428,7 +430,7 @@ impl Inner {
             .iter()
             .map(|((merchant_id, day), (valid, invalid))| VerificationCount {
                 merchant_id: *merchant_id,
-                day: crate::rfc3339(day.saturating_mul(86_400))[..10].to_owned(),
+                day: l402_server::rfc3339(day.saturating_mul(86_400))[..10].to_owned(),
                 valid: *valid,
                 invalid: *invalid,
             })
@@ -575,18 +577,19 @@ impl Producer {
             .with_state(self.inner.clone())
     }
 
-    /// A [`SalesRecorder`](crate::SalesRecorder) that keeps the sales of
-    /// routes behind [`L402Layer`](crate::L402Layer)s (an
-    /// [`App`](crate::app::App), say) in this producer's store too, as
-    /// merchant 0 with API `"route"`: each 402 challenge is recorded before it
-    /// is sent (if the store fails, the answer is 503 instead), and each
-    /// payment at the first paid request that reaches the route.
+    /// A [`SalesRecorder`](l402_server::SalesRecorder) that keeps the sales of
+    /// routes behind [`L402Layer`](l402_server::L402Layer)s in this
+    /// producer's store too, as merchant 0 with API `"route"`: each 402
+    /// challenge is recorded before it is sent (if the store fails, the answer
+    /// is 503 instead), and each payment at the first paid request that
+    /// reaches the route.
     ///
     /// ```
     /// # use std::sync::Arc;
     /// # use l402::Keyring;
     /// # use l402_lightning::dev::DevNode;
-    /// # use l402_server::{app::App, producer::Producer};
+    /// # use l402_producer::Producer;
+    /// # use l402_server::{L402Layer, Paid};
     /// # use l402_store::Store;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -596,14 +599,17 @@ impl Producer {
     /// let receiver = Arc::new(node.wallet("merchant").await?);
     /// let keys = Keyring::new(1, [7; 32]);
     /// let producer = Producer::builder(store, receiver.clone(), keys.clone()).build();
-    /// let router = App::new(receiver, keys)
+    /// let paid = L402Layer::builder(receiver, keys)
+    ///     .price_sats(21)
     ///     .recorder(producer.sales_recorder())
-    ///     .build()
+    ///     .build();
+    /// let router = axum::Router::new()
+    ///     .route("/joke", axum::routing::get(|_: Paid| async { "a joke" }).layer(paid))
     ///     .merge(producer.router());
     /// # let _ = router;
     /// # Ok(()) }
     /// ```
-    pub fn sales_recorder(&self) -> Arc<dyn crate::SalesRecorder> {
+    pub fn sales_recorder(&self) -> Arc<dyn l402_server::SalesRecorder> {
         Arc::new(record::SalesLog {
             inner: self.inner.clone(),
         })

@@ -36,7 +36,7 @@ fn merchant_id_param() -> Value {
 /// The document.
 ///
 /// ```
-/// let doc = l402_server::producer::openapi();
+/// let doc = l402_producer::openapi();
 /// assert_eq!(doc["openapi"], "3.1.0");
 /// assert!(doc["paths"]["/api/l402/challenges"]["post"].is_object());
 /// ```

@@ -1,4 +1,4 @@
-//! Recording the sales of routes behind the [`L402Layer`](crate::L402Layer)
+//! Recording the sales of routes behind the [`L402Layer`](l402_server::L402Layer)
 //! in the producer's store, through the layer's [`SalesRecorder`] hook: each
 //! 402 challenge before it leaves, and each payment at the first paid request
 //! that reaches the route. Recorded as merchant 0 (this server's own sales),
@@ -8,7 +8,7 @@ use l402_store::{ChallengeRecord, PaymentRecord};
 
 use super::Shared;
 use super::kit::KIT_MERCHANT;
-use crate::{BoxFuture, IssuedChallenge, Paid, RecordError, SalesRecorder};
+use l402_server::{BoxFuture, IssuedChallenge, Paid, RecordError, SalesRecorder};
 
 /// The producer's [`SalesRecorder`].
 pub(super) struct SalesLog {
@@ -28,7 +28,7 @@ impl SalesRecorder for SalesLog {
             invoice: issued.challenge.invoice.clone(),
             macaroon: issued.challenge.macaroon.clone(),
             expires_at: issued.expires_at,
-            created_at: crate::unix_now(),
+            created_at: l402_server::unix_now(),
         };
         let inner = self.inner.clone();
         Box::pin(async move {
@@ -37,7 +37,7 @@ impl SalesRecorder for SalesLog {
                 .record_challenge(&record, None)
                 .await
                 .map(|_| ())
-                .map_err(|e| RecordError(e.to_string()))
+                .map_err(|e| RecordError::new(e.to_string()))
         })
     }
 
@@ -51,7 +51,7 @@ impl SalesRecorder for SalesLog {
             merchant_id: KIT_MERCHANT,
             resource: Some(paid.resource.clone()),
             amount_sats: paid.amount_sats,
-            verified_at: crate::unix_now(),
+            verified_at: l402_server::unix_now(),
         };
         let inner = self.inner.clone();
         Some(Box::pin(async move {

@@ -17,7 +17,7 @@ use l402::Keyring;
 use l402_lightning::dev::DevNode;
 use l402_lightning::lnbits::LnbitsClient;
 use l402_lightning::{PayRequest, Receiver, Wallet};
-use l402_server::producer::{MAX_BODY_BYTES, Producer, openapi};
+use l402_producer::{MAX_BODY_BYTES, Producer, openapi};
 use l402_store::Store;
 use serde_json::{Value, json};
 

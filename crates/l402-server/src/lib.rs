@@ -18,15 +18,11 @@
 //! Tokens bind the resource, the price and an expiry: a token bought for one
 //! is refused for another.
 
-#[cfg(feature = "axum")]
-pub mod app;
 mod body;
 pub mod idempotency;
 pub mod issuer;
 mod layer;
 mod paid;
-#[cfg(feature = "axum")]
-pub mod producer;
 mod response;
 
 pub use body::ResponseBody;

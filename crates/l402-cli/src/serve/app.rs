@@ -5,16 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use bytes::Bytes;
-use http::{HeaderValue, header};
 use l402::Keyring;
 use l402_lightning::Receiver;
 use serde_json::json;
 
-use crate::{L402Layer, Paid, SalesRecorder};
+use l402_server::{L402Layer, L402LayerBuilder, Paid, SalesRecorder};
 
 /// The demo endpoint's path.
 pub const DEMO_PATH: &str = "/api/demo/joke";
@@ -43,28 +43,6 @@ pub struct PaidRoute {
 }
 
 /// Assembles an axum [`Router`] with paid routes behind [`L402Layer`]s.
-///
-/// ```
-/// use std::sync::Arc;
-/// use l402::Keyring;
-/// use l402_lightning::dev::DevNode;
-/// use l402_server::app::{App, PaidRoute};
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let node = DevNode::builder().in_memory().open().await?;
-/// let router = App::new(Arc::new(node.wallet("merchant").await?), Keyring::new(1, [7; 32]))
-///     .demo(true)
-///     .route(PaidRoute {
-///         path: "/api/report".into(),
-///         price_sats: 100,
-///         description: None,
-///         body: "the report".into(),
-///         content_type: "text/plain".into(),
-///     })
-///     .build();
-/// # let _ = router;
-/// # Ok(()) }
-/// ```
 #[must_use]
 pub struct App {
     receiver: Arc<dyn Receiver>,
@@ -120,7 +98,7 @@ impl App {
         self
     }
 
-    fn layer(&self, price: u64) -> crate::L402LayerBuilder {
+    fn layer(&self, price: u64) -> L402LayerBuilder {
         let layer = L402Layer::builder(self.receiver.clone(), self.keys.clone())
             .price_sats(price)
             .token_lifetime(self.token_lifetime)

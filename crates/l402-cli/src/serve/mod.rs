@@ -7,6 +7,7 @@
 //! pay. A TOML file (`--config`) and environment variables select LNbits, the
 //! address, token lifetimes and paid routes.
 
+mod app;
 pub(crate) mod config;
 mod secret;
 
@@ -19,12 +20,12 @@ use std::time::Duration;
 use l402_lightning::Receiver;
 use l402_lightning::dev::DevNode;
 use l402_lightning::lnbits::LnbitsClient;
-use l402_server::app::{App, DEMO_PATH, DEMO_PRICE_SATS, PaidRoute};
-use l402_server::producer::Producer;
+use l402_producer::Producer;
 use serde_json::json;
 
 use crate::Global;
 use crate::devwallet::{self, DevWalletFile};
+use app::{App, DEMO_PATH, DEMO_PRICE_SATS, PaidRoute};
 use config::{Backend, Config, Overrides, StoreTarget};
 
 /// Fake sats the dev buyer wallet is topped up to at start.
