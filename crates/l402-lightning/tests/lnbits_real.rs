@@ -17,8 +17,8 @@ use std::time::Duration;
 use l402_lightning::dev::DevNode;
 use l402_lightning::lnbits::LnbitsClient;
 use l402_lightning::{
-    Backend, BackendError, InvoiceRequest, InvoiceStatus, PayError, PayRequest, PaymentHash,
-    ReceiveError, Receiver, Wallet,
+    Backend, BackendError, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError, PayRequest,
+    PaymentHash, ReceiveError, Receiver, Wallet,
 };
 
 struct Env {
@@ -107,6 +107,12 @@ async fn pays_a_real_lnbits_invoice_and_checks_the_preimage() {
         InvoiceStatus::Paid { preimage } => assert_eq!(preimage, payment.preimage),
         other => panic!("expected paid, got {other:?}"),
     }
+    // The fee reported is LNbits' own record of it.
+    match payer.lookup_payment(&invoice.payment_hash).await.unwrap() {
+        OutgoingStatus::Succeeded(found) => assert_eq!(found.fee_msat, payment.fee_msat),
+        other => panic!("expected Succeeded, got {other:?}"),
+    }
+    assert!(!payer.enforces_max_fee());
     let after = payer.balance_msat().await.unwrap();
     assert!(after <= before - 21_000, "balance {before} -> {after}");
 
