@@ -14,6 +14,7 @@ use crate::engine::Engine;
 use crate::event::{Event, Observer};
 use crate::fiat::{FiatEnvelope, PriceSource};
 use crate::ledger::{Ledger, MemoryLedger};
+use crate::redirect::DEFAULT_MAX_REDIRECTS;
 use crate::retry::DEFAULT_BACKOFF;
 use crate::sqlite::SqliteStore;
 use crate::store::{MemoryTokenStore, TokenStore};
@@ -98,6 +99,7 @@ pub struct ClientBuilder {
     expiry_margin: Duration,
     observer: Option<Observer>,
     max_body_bytes: usize,
+    max_redirects: usize,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -136,6 +138,7 @@ impl Default for ClientBuilder {
             expiry_margin: Duration::from_secs(5),
             observer: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
         }
     }
 }
@@ -170,6 +173,16 @@ impl ClientBuilder {
 
     /// The most routing fee per payment, in sats (default
     /// [`DEFAULT_MAX_FEE_SATS`]); reserved against budgets while paying.
+    ///
+    /// The cap is passed to the wallet
+    /// ([`PayRequest::max_fee_msat`](l402_lightning::PayRequest::max_fee_msat)).
+    /// Which backends enforce it before paying: none of those in
+    /// `l402-lightning` today need to (the dev node charges no fee) or can
+    /// (LNbits' payment API takes no fee limit); node backends such as LND
+    /// and CLN can. Whatever the backend, the fee actually charged is checked
+    /// after paying: an overrun is counted in full against budgets, recorded
+    /// in the trace and returned as [`FetchError::FeeOverrun`](crate::FetchError::FeeOverrun)
+    /// (money moved; the token is stored and used by the next request).
     pub fn max_fee_sats(mut self, sats: u64) -> Self {
         self.max_fee_msat = sats.saturating_mul(1000);
         self
@@ -275,7 +288,27 @@ impl ClientBuilder {
         self
     }
 
-    /// Uses this reqwest client. Note: the default one follows no redirects.
+    /// Follows at most this many redirects per request (default
+    /// [`DEFAULT_MAX_REDIRECTS`]; 0 returns a 3xx as it is). The client
+    /// follows them itself, one hop at a time: the token scope, per-domain
+    /// budgets and payee pinning follow each hop's URL; the caller's
+    /// `Authorization` and `Cookie` headers are not sent to another origin;
+    /// a 402 from another origin than the one requested is refused before
+    /// paying ([`Refusal::CrossOriginRedirect`](crate::Refusal::CrossOriginRedirect));
+    /// and no redirect is followed after a payment (the 3xx is returned with
+    /// the receipt).
+    pub fn max_redirects(mut self, hops: usize) -> Self {
+        self.max_redirects = hops;
+        self
+    }
+
+    /// Uses this reqwest client. Build it with
+    /// `reqwest::redirect::Policy::none()` (the default one follows no
+    /// redirects): the paying client follows redirects itself
+    /// ([`max_redirects`](Self::max_redirects)). If the given client follows
+    /// one anyway, the answer is refused before any payment
+    /// ([`Refusal::RedirectedByHttpClient`](crate::Refusal::RedirectedByHttpClient)),
+    /// so a caller's client cannot change where money goes.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -329,6 +362,7 @@ impl ClientBuilder {
             self.auto_pay,
             self.backoff,
             self.max_body_bytes,
+            self.max_redirects,
         ))
     }
 }

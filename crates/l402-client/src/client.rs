@@ -10,10 +10,11 @@ use reqwest::{Method, StatusCode};
 
 use crate::builder::ClientBuilder;
 use crate::engine::{Engine, Purchase, storage};
-use crate::error::{FetchError, MoneyMoved};
+use crate::error::{FetchError, MoneyMoved, Refusal};
 use crate::event::Event;
 use crate::into_url::IntoUrl;
 use crate::ledger::Ledger;
+use crate::redirect::{self, same_origin};
 use crate::request::{Parts, RequestBuilder};
 use crate::response::{Response, TokenUse};
 use crate::scope::Scope;
@@ -46,6 +47,7 @@ pub(crate) struct Inner {
     auto_pay: bool,
     pub(crate) backoff: Vec<Duration>,
     max_body_bytes: usize,
+    max_redirects: usize,
 }
 
 impl fmt::Debug for Client {
@@ -73,6 +75,7 @@ impl Client {
         auto_pay: bool,
         backoff: Vec<Duration>,
         max_body_bytes: usize,
+        max_redirects: usize,
     ) -> Client {
         Client {
             inner: Arc::new(Inner {
@@ -82,6 +85,7 @@ impl Client {
                 auto_pay,
                 backoff,
                 max_body_bytes,
+                max_redirects,
             }),
         }
     }
@@ -130,7 +134,7 @@ impl Client {
         let started = Instant::now();
         let at_ms = unix_ms();
         let mut draft = Draft::default();
-        let result = self.fetch(&req, &mut draft).await;
+        let result = self.follow(&req, &mut draft).await;
         let outcome = match &result {
             Ok(_) => draft.outcome.unwrap_or(Outcome::Free),
             Err(e) => match e {
@@ -143,6 +147,7 @@ impl Client {
                 FetchError::PaymentFailed { .. } => Outcome::PaymentFailed,
                 FetchError::PaymentUnknown { .. } => Outcome::PaymentUnknown,
                 FetchError::ServerRefused { .. } => Outcome::ServerRefused,
+                FetchError::FeeOverrun { .. } => Outcome::FeeOverrun,
             },
         };
         let mut error = result.as_ref().err().map(|e| e.to_string());
@@ -210,7 +215,8 @@ impl Client {
         let sent = self
             .send(req, Some(&auth))
             .await
-            .map_err(HttpError::before_payment)?;
+            .map_err(HttpError::before_payment)?
+            .reached(&req.url)?;
         if is_refusal(sent.status) {
             self.inner.engine.emit(Event::TokenRefused {
                 status: sent.status.as_u16(),
@@ -227,7 +233,36 @@ impl Client {
         Ok(Ok(sent.into_response(&req.url, TokenUse::Cached)))
     }
 
-    async fn fetch(&self, req: &Parts, draft: &mut Draft) -> Result<Response, FetchError> {
+    /// Fetches `first`, following redirects (at most the configured number
+    /// of hops, none after a payment). Each hop is a request of its own:
+    /// scope, budgets and payee pinning follow it; a 402 from another origin
+    /// than the first is refused before paying.
+    async fn follow(&self, first: &Parts, draft: &mut Draft) -> Result<Response, FetchError> {
+        let mut hop: Option<Parts> = None;
+        let mut hops = 0;
+        loop {
+            let req = hop.as_ref().unwrap_or(first);
+            let crossed = (!same_origin(&first.url, &req.url)).then_some(&first.url);
+            let response = self.fetch(req, crossed, draft).await?;
+            if hops >= self.inner.max_redirects
+                || matches!(response.token, TokenUse::Paid | TokenUse::Recovered)
+            {
+                return Ok(response);
+            }
+            let Some(next) = redirect::next_hop(req, response.status, &response.headers) else {
+                return Ok(response);
+            };
+            hops += 1;
+            hop = Some(next);
+        }
+    }
+
+    async fn fetch(
+        &self,
+        req: &Parts,
+        redirected_from: Option<&reqwest::Url>,
+        draft: &mut Draft,
+    ) -> Result<Response, FetchError> {
         let engine = &self.inner.engine;
         let scope = Scope::of(&req.url);
         let mut challenged = None;
@@ -250,7 +285,8 @@ impl Client {
                 let sent = self
                     .send(req, None)
                     .await
-                    .map_err(HttpError::before_payment)?;
+                    .map_err(HttpError::before_payment)?
+                    .reached(&req.url)?;
                 if sent.status != StatusCode::PAYMENT_REQUIRED {
                     draft.outcome = Some(Outcome::Free);
                     return Ok(sent.into_response(&req.url, TokenUse::None));
@@ -268,6 +304,13 @@ impl Client {
             let mut response = challenged.into_response(&req.url, TokenUse::None);
             response.quote = Some(offer.quote);
             return Ok(response);
+        }
+        if let Some(from) = redirected_from {
+            return Err(Refusal::CrossOriginRedirect {
+                from: from.to_string(),
+                to: req.url.to_string(),
+            }
+            .into());
         }
         engine.can_buy()?;
         let mut last = challenged;
@@ -292,7 +335,8 @@ impl Client {
                     let sent = self
                         .send(req, Some(&auth))
                         .await
-                        .map_err(HttpError::before_payment)?;
+                        .map_err(HttpError::before_payment)?
+                        .reached(&req.url)?;
                     if is_refusal(sent.status) {
                         // Bought earlier but no longer accepted: drop it and
                         // pay the new challenge.

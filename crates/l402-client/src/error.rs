@@ -64,6 +64,26 @@ pub enum Refusal {
     /// No wallet is configured.
     #[error("no wallet configured")]
     NoWallet,
+    /// A 402 reached through a redirect to another origin than the one
+    /// requested: the client pays only the origin it was asked to fetch.
+    #[error("{to} asks for payment after a redirect from {from}; not paying another origin")]
+    CrossOriginRedirect {
+        /// The URL requested.
+        from: String,
+        /// The URL that answered 402.
+        to: String,
+    },
+    /// The caller-supplied reqwest client followed a redirect on its own, so
+    /// scope, budgets and payee pinning could not follow it. Build it with
+    /// `reqwest::redirect::Policy::none()`; the paying client follows
+    /// redirects itself ([`ClientBuilder::max_redirects`](crate::ClientBuilder::max_redirects)).
+    #[error("the HTTP client followed a redirect from {requested} to {reached} on its own")]
+    RedirectedByHttpClient {
+        /// The URL requested.
+        requested: String,
+        /// The URL it reached.
+        reached: String,
+    },
     /// This invoice was attempted before and failed; it is not retried.
     #[error("invoice {0} was attempted before and failed; not paying it again")]
     AlreadyAttempted(PaymentHash),
@@ -173,6 +193,20 @@ pub enum FetchError {
         /// The payment.
         receipt: Box<Receipt>,
     },
+    /// Paid, but the routing fee was over the cap
+    /// ([`ClientBuilder::max_fee_sats`](crate::ClientBuilder::max_fee_sats)).
+    /// The whole fee is counted against budgets and the token is stored: the
+    /// next request uses it without paying.
+    #[error(
+        "paid (hash {}) with a fee of {} msat, over the cap of {max_fee_msat} msat",
+        receipt.payment_hash, receipt.fee_msat
+    )]
+    FeeOverrun {
+        /// The payment, with the fee charged.
+        receipt: Box<Receipt>,
+        /// The cap.
+        max_fee_msat: u64,
+    },
     /// Paid, but the retry with the credential failed on the network. The
     /// token is stored: the next request uses it without paying.
     #[error("paid (hash {}), then network error: {source}", receipt.payment_hash)]
@@ -212,7 +246,9 @@ impl FetchError {
             | FetchError::Refused(_)
             | FetchError::PaymentFailed { .. } => MoneyMoved::No,
             FetchError::PaymentUnknown { .. } => MoneyMoved::Unknown,
-            FetchError::ServerRefused { .. } | FetchError::AfterPayment { .. } => MoneyMoved::Yes,
+            FetchError::ServerRefused { .. }
+            | FetchError::AfterPayment { .. }
+            | FetchError::FeeOverrun { .. } => MoneyMoved::Yes,
             FetchError::Storage { moved, .. } => *moved,
             FetchError::BodyTooLarge { receipt, .. } => {
                 if receipt.is_some() {
@@ -228,7 +264,8 @@ impl FetchError {
     pub fn receipt(&self) -> Option<&Receipt> {
         match self {
             FetchError::ServerRefused { receipt, .. }
-            | FetchError::AfterPayment { receipt, .. } => Some(receipt),
+            | FetchError::AfterPayment { receipt, .. }
+            | FetchError::FeeOverrun { receipt, .. } => Some(receipt),
             FetchError::BodyTooLarge { receipt, .. } => receipt.as_deref(),
             _ => None,
         }
@@ -236,7 +273,7 @@ impl FetchError {
 
     /// A stable machine-readable code (`over_limit`, `refused`,
     /// `bad_challenge`, `payment_failed`, `payment_unknown`,
-    /// `server_refused`, `network`, `invalid_request`, `storage`,
+    /// `server_refused`, `fee_overrun`, `network`, `invalid_request`, `storage`,
     /// `body_too_large`).
     pub fn code(&self) -> &'static str {
         match self {
@@ -248,6 +285,7 @@ impl FetchError {
             FetchError::PaymentFailed { .. } => "payment_failed",
             FetchError::PaymentUnknown { .. } => "payment_unknown",
             FetchError::ServerRefused { .. } => "server_refused",
+            FetchError::FeeOverrun { .. } => "fee_overrun",
             FetchError::Storage { .. } => "storage",
             FetchError::BodyTooLarge { .. } => "body_too_large",
         }

@@ -61,6 +61,7 @@ mod fiat;
 mod into_url;
 mod ledger;
 mod receipt;
+mod redirect;
 mod request;
 mod response;
 mod retry;
@@ -85,6 +86,7 @@ pub use fiat::{
 pub use into_url::IntoUrl;
 pub use ledger::{JournalEntry, Ledger, LedgerError, MemoryLedger, PaymentState, Reserved};
 pub use receipt::{Quote, Receipt};
+pub use redirect::DEFAULT_MAX_REDIRECTS;
 pub use request::RequestBuilder;
 pub use response::{Response, TokenUse};
 pub use retry::DEFAULT_BACKOFF;

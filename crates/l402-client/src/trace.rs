@@ -44,6 +44,8 @@ pub enum Outcome {
     PaymentUnknown,
     /// Paid, but the server still refused the credential.
     ServerRefused,
+    /// Paid, with a routing fee over the cap.
+    FeeOverrun,
     /// A network error.
     NetworkError,
     /// Another error (storage, bad request).
@@ -65,6 +67,7 @@ impl Outcome {
             Outcome::PaymentFailed => "payment_failed",
             Outcome::PaymentUnknown => "payment_unknown",
             Outcome::ServerRefused => "server_refused",
+            Outcome::FeeOverrun => "fee_overrun",
             Outcome::NetworkError => "network_error",
             Outcome::Error => "error",
         }
@@ -84,6 +87,7 @@ impl Outcome {
             "payment_failed" => Outcome::PaymentFailed,
             "payment_unknown" => Outcome::PaymentUnknown,
             "server_refused" => Outcome::ServerRefused,
+            "fee_overrun" => Outcome::FeeOverrun,
             "network_error" => Outcome::NetworkError,
             "error" => Outcome::Error,
             _ => return None,
@@ -97,8 +101,9 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// One request, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// One request, as recorded. Its `Debug` does not print the preimage (the
+/// proof of payment): it shows whether there is one.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Trace {
     /// Row id (0 until stored).
     pub id: i64,
@@ -134,6 +139,30 @@ pub struct Trace {
     pub btc_price_minor: Option<u64>,
     /// The error, if any.
     pub error: Option<String>,
+}
+
+impl fmt::Debug for Trace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Trace")
+            .field("id", &self.id)
+            .field("at_ms", &self.at_ms)
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("outcome", &self.outcome)
+            .field("status", &self.status)
+            .field("amount_msat", &self.amount_msat)
+            .field("fee_msat", &self.fee_msat)
+            .field("payment_hash", &self.payment_hash)
+            .field("preimage", &self.preimage.as_ref().map(|_| ".."))
+            .field("latency_ms", &self.latency_ms)
+            .field("pay_latency_ms", &self.pay_latency_ms)
+            .field("fiat_minor", &self.fiat_minor)
+            .field("fiat_currency", &self.fiat_currency)
+            .field("price_source", &self.price_source)
+            .field("btc_price_minor", &self.btc_price_minor)
+            .field("error", &self.error)
+            .finish()
+    }
 }
 
 /// Where traces go.
@@ -224,5 +253,38 @@ impl Draft {
         self.preimage = Some(receipt.preimage.to_hex());
         self.amount_msat = Some(receipt.amount_msat);
         self.fee_msat = Some(receipt.fee_msat);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_debug_does_not_print_the_preimage() {
+        let preimage = "ab".repeat(32);
+        let trace = Trace {
+            id: 1,
+            at_ms: 2,
+            method: "GET".into(),
+            url: "http://127.0.0.1/x".into(),
+            outcome: Outcome::Paid,
+            status: Some(200),
+            amount_msat: Some(1000),
+            fee_msat: Some(0),
+            payment_hash: Some("cd".repeat(32)),
+            preimage: Some(preimage.clone()),
+            latency_ms: 3,
+            pay_latency_ms: Some(1),
+            fiat_minor: None,
+            fiat_currency: None,
+            price_source: None,
+            btc_price_minor: None,
+            error: None,
+        };
+        let debug = format!("{trace:?} {trace:#?}");
+        assert!(!debug.contains(&preimage), "{debug}");
+        assert!(debug.contains(&"cd".repeat(32)));
+        assert!(debug.contains("preimage: Some(\"..\")"), "{debug}");
     }
 }

@@ -3,7 +3,7 @@
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 
-use crate::error::FetchError;
+use crate::error::{FetchError, Refusal};
 use crate::request::Parts;
 use crate::response::{Response, TokenUse};
 
@@ -31,9 +31,25 @@ pub(crate) struct Sent {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Vec<u8>,
+    /// The URL that answered: the one requested, unless a caller-supplied
+    /// reqwest client followed a redirect on its own.
+    pub(crate) url: Url,
 }
 
 impl Sent {
+    /// Refuses an answer a caller-supplied reqwest client reached by
+    /// following a redirect on its own (before any payment).
+    pub(crate) fn reached(self, requested: &Url) -> Result<Sent, FetchError> {
+        if &self.url != requested {
+            return Err(Refusal::RedirectedByHttpClient {
+                requested: requested.to_string(),
+                reached: self.url.to_string(),
+            }
+            .into());
+        }
+        Ok(self)
+    }
+
     pub(crate) fn into_response(self, url: &Url, token: TokenUse) -> Response {
         Response {
             status: self.status,
@@ -80,6 +96,7 @@ pub(crate) async fn send(
     let mut response = builder.send().await.map_err(HttpError::Http)?;
     let status = response.status();
     let headers = response.headers().clone();
+    let url = response.url().clone();
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(HttpError::Http)? {
         if body.len().saturating_add(chunk.len()) > max_body_bytes {
@@ -91,5 +108,6 @@ pub(crate) async fn send(
         status,
         headers,
         body,
+        url,
     })
 }

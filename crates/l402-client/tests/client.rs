@@ -736,3 +736,36 @@ async fn oversized_bodies_are_refused_and_say_whether_money_moved() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn a_fee_over_the_cap_is_counted_and_reported_as_money_moved() {
+    let (dev, server) = setup(Mode::Normal, 10).await;
+    let wallet = common::FeeWallet {
+        inner: dev.buyer.clone(),
+        router: dev.node.wallet("router").await.unwrap(),
+        fee_sats: 3,
+    };
+    let client = Client::builder()
+        .wallet(Arc::new(wallet))
+        .max_fee_sats(1)
+        .build()
+        .unwrap();
+    let url = server.url("/paid/fee");
+    let err = client.get(&url).send().await.unwrap_err();
+    assert!(matches!(err, FetchError::FeeOverrun { .. }), "{err:?}");
+    assert_eq!(err.money_moved(), MoneyMoved::Yes);
+    assert_eq!(err.code(), "fee_overrun");
+    let receipt = err.receipt().unwrap();
+    assert_eq!((receipt.amount_msat, receipt.fee_msat), (10_000, 3_000));
+    // Counted at what it cost: the amount and the whole fee.
+    assert_eq!(dev.spent_sats(FUNDS).await, 13);
+    let spent = client.ledger().spent("127.0.0.1").await.unwrap();
+    assert_eq!(spent.total_msat, 13_000);
+    let trace = &client.traces(1).await.unwrap()[0];
+    assert_eq!(trace.outcome, Outcome::FeeOverrun);
+    assert_eq!(trace.fee_msat, Some(3_000));
+    // The purchase is usable: the token was stored.
+    let ok = client.get(&url).send().await.unwrap();
+    assert_eq!((ok.status.as_u16(), ok.token), (200, TokenUse::Cached));
+    assert_eq!(dev.spent_sats(FUNDS).await, 13);
+}

@@ -333,6 +333,14 @@ impl Engine {
         };
         self.record_paid(scope, offer, &receipt, Some(&offer.quote.payee), draft)
             .await;
+        // The cap is passed to the wallet, but not every backend can enforce
+        // it before paying: check what was charged.
+        if receipt.fee_msat > self.max_fee_msat {
+            return Err(FetchError::FeeOverrun {
+                receipt: Box::new(receipt),
+                max_fee_msat: self.max_fee_msat,
+            });
+        }
         Ok(Purchase::Paid {
             receipt,
             macaroon: offer.macaroon.clone(),

@@ -148,6 +148,12 @@ impl TestServer {
         let app = Router::new()
             .route("/paid/{*rest}", get(paid).post(paid))
             .route("/free", get(|| async { "free" }))
+            .route(
+                "/to/{*rest}",
+                get(|Path(rest): Path<String>| async move {
+                    axum::response::Redirect::to(&format!("/paid/{rest}"))
+                }),
+            )
             .route("/price", get(price))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -312,5 +318,51 @@ async fn price(State(shared): State<Arc<Shared>>) -> Response {
     match shared.price_json.lock().unwrap().clone() {
         Some(v) => axum::Json(v).into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "no price").into_response(),
+    }
+}
+
+/// A wallet that takes a routing fee: it pays through a dev-node wallet, then
+/// pays `fee_sats` to a "router" wallet on the same node, and reports that
+/// fee. Money really moves on the dev node, so balances and fees agree.
+pub struct FeeWallet {
+    pub inner: DevWallet,
+    pub router: DevWallet,
+    pub fee_sats: u64,
+}
+
+#[async_trait::async_trait]
+impl l402_lightning::Wallet for FeeWallet {
+    fn backend(&self) -> l402_lightning::Backend {
+        l402_lightning::Wallet::backend(&self.inner)
+    }
+
+    async fn pay(
+        &self,
+        request: &l402_lightning::PayRequest,
+    ) -> Result<l402_lightning::Payment, l402_lightning::PayError> {
+        let paid = self.inner.pay(request).await?;
+        let fee = self
+            .router
+            .create_invoice(&InvoiceRequest::sats(self.fee_sats))
+            .await
+            .unwrap();
+        self.inner
+            .pay(&l402_lightning::PayRequest::new(&fee.bolt11))
+            .await?;
+        Ok(l402_lightning::Payment {
+            fee_msat: self.fee_sats * 1000,
+            ..paid
+        })
+    }
+
+    async fn lookup_payment(
+        &self,
+        payment_hash: &PaymentHash,
+    ) -> Result<l402_lightning::OutgoingStatus, l402_lightning::PayError> {
+        self.inner.lookup_payment(payment_hash).await
+    }
+
+    async fn balance_msat(&self) -> Result<u64, l402_lightning::BackendError> {
+        self.inner.balance_msat().await
     }
 }
