@@ -361,6 +361,33 @@ async fn dev_node_ledger_failure_before_paying_is_failed_not_unknown() {
     assert_eq!(err.outcome(), PayOutcome::Failed, "{err:?}");
 }
 
+#[tokio::test]
+async fn dev_node_over_http_says_failed_when_its_ledger_rolled_back() {
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let seller = node.wallet("seller").await.unwrap();
+    let buyer = node.wallet("buyer").await.unwrap();
+    buyer.credit_sats(10).await.unwrap();
+    let invoice = seller
+        .create_invoice(&InvoiceRequest::sats(1))
+        .await
+        .unwrap();
+    let server = node.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let client = LnbitsClient::builder(server.url())
+        .admin_key(buyer.admin_key())
+        .build()
+        .unwrap();
+    // Known keys are cached: the payment reaches the ledger, which is closed.
+    let _ = client.balance_msat().await.unwrap();
+    node.close().await;
+    let err = client
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PayError::Failed { .. }), "{err:?}");
+    assert_eq!(err.outcome(), PayOutcome::Failed);
+    server.shutdown().await;
+}
+
 #[test]
 fn bad_configuration_is_typed() {
     assert!(matches!(
