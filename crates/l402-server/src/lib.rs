@@ -21,19 +21,22 @@
 mod body;
 pub mod idempotency;
 pub mod issuer;
-mod layer;
+pub mod layer;
 mod paid;
 mod response;
+mod token_cache;
 
 pub use body::ResponseBody;
 pub use idempotency::{IDEMPOTENCY_WINDOW, IdempotencyKey};
 pub use issuer::{BoxFuture, IssueError, Issuer, IssuerBuilder, Offer, RecordError, SalesRecorder};
+pub use l402::Keyring;
 pub use l402::time::{rfc3339, unix_now};
 pub use layer::{
-    DEFAULT_MAX_AUTHORIZATION_BYTES, L402Layer, L402LayerBuilder, L402Service, PriceError,
-    ResponseFuture,
+    DEFAULT_MAX_AUTHORIZATION_BYTES, L402Layer, L402LayerBuilder, L402Service, PriceError, Pricing,
+    Quote, ResponseFuture,
 };
 pub use paid::Paid;
 #[cfg(feature = "axum")]
 pub use paid::PaidMissing;
 pub use response::{ErrorBody, IssuedChallenge, Rejection};
+pub use token_cache::DEFAULT_TOKEN_CACHE_BYTES;

@@ -106,14 +106,14 @@ async fn start() -> Harness {
             "/dynamic",
             get(paid_json).layer(
                 layer(1)
-                    .price_async(|parts| {
+                    .pricing(|parts: &http::request::Parts| {
                         let n: u64 = parts
                             .uri
                             .query()
                             .and_then(|q| q.strip_prefix("n="))
                             .and_then(|n| n.parse().ok())
                             .unwrap_or(1);
-                        async move { Ok(n * 2) }
+                        async move { Ok::<_, l402_server::PriceError>(n * 2) }
                     })
                     .build(),
             ),
@@ -372,21 +372,109 @@ async fn a_backend_that_cannot_mint_gets_503_while_paid_tokens_keep_working() {
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
+/// The dev node's wallet, counting the invoices it is asked to create.
+struct CountingReceiver {
+    inner: DevWallet,
+    created: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingReceiver {
+    fn created(&self) -> usize {
+        self.created.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+// `Receiver` is an `async_trait`; these are its methods written out.
+impl Receiver for CountingReceiver {
+    fn backend(&self) -> l402_lightning::Backend {
+        Receiver::backend(&self.inner)
+    }
+
+    fn create_invoice<'a, 'b, 'c>(
+        &'a self,
+        request: &'b l402_lightning::InvoiceRequest,
+    ) -> Boxed<'c, Result<l402_lightning::Invoice, l402_lightning::ReceiveError>>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        self.created
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.create_invoice(request)
+    }
+
+    fn lookup_invoice<'a, 'b, 'c>(
+        &'a self,
+        payment_hash: &'b l402::PaymentHash,
+    ) -> Boxed<'c, Result<l402_lightning::InvoiceStatus, l402_lightning::ReceiveError>>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        self.inner.lookup_invoice(payment_hash)
+    }
+}
+
+/// A server with one paid route (idempotent on `x-idempotency-key`) whose
+/// receiver counts invoices, and one nested under `/api`.
+async fn counting() -> (Harness, Arc<CountingReceiver>) {
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let receiver = Arc::new(CountingReceiver {
+        inner: node.wallet("merchant").await.unwrap(),
+        created: 0.into(),
+    });
+    let buyer = node.wallet("buyer").await.unwrap();
+    buyer.credit_sats(1_000).await.unwrap();
+    let keys = Keyring::new(1, [7; 32]);
+    let layer = || {
+        L402Layer::builder(receiver.clone(), keys.clone())
+            .price_sats(4)
+            .idempotency_header(HeaderName::from_static("x-idempotency-key"))
+            .build()
+    };
+    let api = Router::new()
+        .route("/weather", get(paid_json))
+        .route_layer(layer());
+    let app = Router::new()
+        .route("/paid", get(paid_json))
+        .route_layer(layer())
+        .nest("/api", api);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let h = Harness {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        buyer,
+        _node: node,
+    };
+    (h, receiver)
+}
+
 #[tokio::test]
-async fn bad_and_oversized_headers_get_4xx() {
-    let h = start().await;
+async fn malformed_l402_credentials_get_401_and_mint_no_invoice() {
+    let (h, receiver) = counting().await;
     for bad in [
         "L402 garbage",
         "L402 AgEE:nothex",
-        "Bearer abc",
         "L402",
+        "lsat",
         "LSAT :::::",
+        "L402 :0000",
         &format!("L402 {}:{}", "A".repeat(4000), "0".repeat(64)),
     ] {
         let resp = h.get("/paid", Some(bad)).await;
-        assert_eq!(resp.status(), StatusCode::PAYMENT_REQUIRED, "{bad}");
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{bad}");
+        assert!(resp.headers().get("www-authenticate").is_none(), "{bad}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["code"], "malformed_credential", "{bad}");
+        assert_eq!(body["error"], "Unauthorized");
     }
-    // Non-UTF-8 bytes.
+    // Non-UTF-8 bytes after the scheme.
     let resp = h
         .http
         .get(format!("{}/paid", h.base))
@@ -397,7 +485,27 @@ async fn bad_and_oversized_headers_get_4xx() {
         .send()
         .await
         .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // Garbage in Aperture's gRPC metadata form.
+    let resp = h
+        .http
+        .get(format!("{}/paid", h.base))
+        .header("grpc-metadata-macaroon", "zz-not-hex")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(receiver.created(), 0, "garbage minted no invoice");
+
+    // Another scheme is no credential at all: a challenge.
+    let resp = h.get("/paid", Some("Bearer abc")).await;
     assert_eq!(resp.status(), StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(receiver.created(), 1);
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431_or_another_4xx() {
+    let h = start().await;
     // Over the layer's limit: 431 with a JSON code.
     let big = format!("L402 {}:{}", "A".repeat(20_000), "0".repeat(64));
     let resp = h.get("/paid", Some(&big)).await;
@@ -410,6 +518,93 @@ async fn bad_and_oversized_headers_get_4xx() {
     let huge = format!("L402 {}:{}", "A".repeat(1 << 20), "0".repeat(64));
     let resp = h.get("/paid", Some(&huge)).await;
     assert!(resp.status().is_client_error(), "{}", resp.status());
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_idempotency_key_get_one_invoice() {
+    let (h, receiver) = counting().await;
+    let h = Arc::new(h);
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let h = h.clone();
+        tasks.push(tokio::spawn(async move {
+            let resp = h
+                .http
+                .get(format!("{}/paid", h.base))
+                .header("x-idempotency-key", "order-1")
+                .send()
+                .await
+                .unwrap();
+            challenge_of(resp).await
+        }));
+    }
+    let mut challenges = HashSet::new();
+    for t in tasks {
+        challenges.insert(t.await.unwrap().invoice);
+    }
+    assert_eq!(challenges.len(), 1, "one challenge for one key");
+    assert_eq!(receiver.created(), 1, "one invoice for one key");
+
+    // A key over the limit is refused, not silently ignored.
+    let resp = h
+        .http
+        .get(format!("{}/paid", h.base))
+        .header("x-idempotency-key", "k".repeat(257))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_idempotency_key");
+    assert_eq!(body["field"], "x-idempotency-key");
+    assert_eq!(receiver.created(), 1);
+}
+
+#[tokio::test]
+async fn the_default_resource_is_the_full_path_under_a_nested_router() {
+    let (h, _receiver) = counting().await;
+    let resp = h.get("/api/weather", None).await;
+    assert_eq!(resp.status(), StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["l402"]["resource"],
+        "/api/weather"
+    );
+    let credential = h.buy("/api/weather").await;
+    let resp = h.get("/api/weather", Some(&credential.to_string())).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["resource"],
+        "/api/weather"
+    );
+    // Not good for another route of the same price.
+    let resp = h.get("/paid", Some(&credential.to_string())).await;
+    assert_eq!(resp.status(), StatusCode::PAYMENT_REQUIRED);
+}
+
+#[tokio::test]
+async fn one_token_in_many_spellings_is_accepted_in_each() {
+    let h = start().await;
+    let credential = h.buy("/paid").await;
+    let text = credential.to_string();
+    let (scheme_and_mac, preimage) = text.rsplit_once(':').unwrap();
+    let mac = scheme_and_mac.strip_prefix("L402 ").unwrap();
+    let url_safe = mac.replace('+', "-").replace('/', "_");
+    let mut narrowed = credential.macaroon().clone();
+    narrowed
+        .add_first_party_caveat(format!("valid_until={}", l402_server::unix_now() + 600))
+        .unwrap();
+    for spelling in [
+        format!("L402 {mac}:{preimage}"),
+        format!("LSAT {mac}:{preimage}"),
+        format!("l402   {mac} : {preimage} "),
+        format!("L402 {}:{preimage}", mac.trim_end_matches('=')),
+        format!("L402 {url_safe}:{preimage}"),
+        format!("L402 {mac}:{}", preimage.to_uppercase()),
+        Credential::new(narrowed, credential.preimage().clone()).to_string(),
+    ] {
+        let resp = h.get("/paid", Some(&spelling)).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{spelling}");
+    }
 }
 
 #[tokio::test]

@@ -1,0 +1,374 @@
+//! The service, and what it decides for each request.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header;
+use http::request::Parts;
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use l402::{ChallengeStyle, Credential, CredentialError, RequestContext, Verifier, VerifyError};
+use tower_service::Service;
+
+use super::future::ResponseFuture;
+use super::pricing::{Pricing, Quote};
+use crate::body::ResponseBody;
+use crate::idempotency::IdempotencyKey;
+use crate::issuer::{BoxFuture, Issuer, Offer};
+use crate::paid::Paid;
+use crate::response::{ErrorBody, Rejection, error_response};
+use crate::token_cache::{Token, TokenCache, TokenKey};
+
+pub(super) type RejectionFn = dyn Fn(&Rejection) -> Option<Response<Bytes>> + Send + Sync;
+
+/// The service the [`L402Layer`](super::L402Layer) wraps around an inner
+/// service.
+pub struct L402Service<S, P = u64> {
+    pub(super) inner: S,
+    pub(super) core: Arc<Core>,
+    pub(super) pricing: Arc<P>,
+}
+
+impl<S: Clone, P> Clone for L402Service<S, P> {
+    fn clone(&self) -> Self {
+        L402Service {
+            inner: self.inner.clone(),
+            core: self.core.clone(),
+            pricing: self.pricing.clone(),
+        }
+    }
+}
+
+impl<S: std::fmt::Debug, P> std::fmt::Debug for L402Service<S, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("L402Service")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, P> L402Service<S, P> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes this service, returning the inner one.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, P, ReqBody, ResBody> Service<Request<ReqBody>> for L402Service<S, P>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    P: Pricing,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, P::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The inner service was driven to readiness; take it and leave a
+        // clone (the usual tower pattern for services used in a future).
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let (parts, body) = request.into_parts();
+        if let Some(response) = self.core.oversized_authorization(&parts) {
+            return ResponseFuture::ready(response);
+        }
+        let pricing = self.pricing.price(&parts);
+        ResponseFuture::pricing(pricing, inner, parts, body, self.core.clone())
+    }
+}
+
+/// What the layer does with a request, once its price is known.
+pub(super) enum Decision {
+    /// Pass it on (paid, with the [`Paid`] extension, or free), after
+    /// recording the sale if there is one to record.
+    Forward { record: Option<BoxFuture<()>> },
+    /// Answer without the inner service.
+    Respond(Response<Bytes>),
+    /// Answer with a fresh challenge.
+    Challenge { resource: String, quote: Quote },
+}
+
+/// What a request presents as a credential.
+enum Presented {
+    None,
+    /// An `L402`/`LSAT` credential (or gRPC metadata) that does not parse.
+    Malformed(CredentialError),
+    Credential(Credential),
+}
+
+/// Everything about a layer but its pricing.
+pub(crate) struct Core {
+    pub(super) issuer: Issuer,
+    pub(super) verifier: Verifier,
+    pub(super) resource: Option<String>,
+    pub(super) description: Option<String>,
+    pub(super) on_rejection: Option<Arc<RejectionFn>>,
+    pub(super) idempotency: Option<IdempotencyKey>,
+    pub(super) tokens: TokenCache,
+    pub(super) style: ChallengeStyle,
+    pub(super) max_authorization_bytes: usize,
+    pub(super) retry_after_secs: u64,
+}
+
+/// Whether an `Authorization` value uses the `L402` or `LSAT` scheme (any
+/// case), whatever follows.
+fn is_l402_scheme(value: &[u8]) -> bool {
+    let value = value.trim_ascii_start();
+    let scheme = value
+        .split(|b| *b == b' ' || *b == b'\t')
+        .next()
+        .unwrap_or_default();
+    scheme.eq_ignore_ascii_case(b"L402") || scheme.eq_ignore_ascii_case(b"LSAT")
+}
+
+/// The request path as the client sent it: under a nested axum router the
+/// URI seen here lost its prefix, and axum keeps the original.
+fn full_path(parts: &Parts) -> &str {
+    #[cfg(feature = "axum")]
+    if let Some(original) = parts.extensions.get::<axum::extract::OriginalUri>() {
+        return original.0.path();
+    }
+    parts.uri.path()
+}
+
+impl Core {
+    pub(super) fn unavailable(&self, code: &'static str, message: &str) -> Response<Bytes> {
+        ErrorBody::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+            .retry_after(self.retry_after_secs)
+            .response()
+    }
+
+    pub(super) fn oversized_authorization(&self, parts: &Parts) -> Option<Response<Bytes>> {
+        let too_big = parts
+            .headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .any(|v| v.len() > self.max_authorization_bytes);
+        too_big.then(|| {
+            error_response(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "header_too_large",
+                &format!(
+                    "the Authorization header is larger than {} bytes",
+                    self.max_authorization_bytes
+                ),
+            )
+        })
+    }
+
+    /// Everything that needs no waiting: resource, credential, verification.
+    pub(super) fn decide(&self, parts: &mut Parts, mut quote: Quote) -> Decision {
+        if quote.price_sats == 0 {
+            return Decision::Forward { record: None };
+        }
+        let price = quote.price_sats;
+        let resource = match quote.resource.take() {
+            Some(resource) => resource,
+            None => match &self.resource {
+                Some(resource) => resource.clone(),
+                None => full_path(parts).to_owned(),
+            },
+        };
+        let credential = match self.presented(parts) {
+            Presented::None => return Decision::Challenge { resource, quote },
+            Presented::Malformed(e) => {
+                tracing::debug!(error = %e, "L402 credential malformed");
+                return Decision::Respond(error_response(
+                    StatusCode::UNAUTHORIZED,
+                    "malformed_credential",
+                    &format!("the L402 credential cannot be parsed: {e}"),
+                ));
+            }
+            Presented::Credential(credential) => credential,
+        };
+        let mut ctx = RequestContext::now()
+            .resource(resource.as_str())
+            .amount_sats(price)
+            .method(parts.method.as_str());
+        if let Some(service) = self.issuer.service() {
+            ctx = ctx.service(service);
+        }
+        match self.verify(&credential, &ctx, |token| paid(token, &resource, price)) {
+            Ok(paid) => {
+                let record = self.issuer.recorder().and_then(|r| r.paid_request(&paid));
+                parts.extensions.insert(paid);
+                Decision::Forward { record }
+            }
+            Err(reason) => {
+                let rejection = Rejection {
+                    reason,
+                    resource,
+                    price_sats: price,
+                };
+                tracing::debug!(reason = %rejection.reason, "L402 credential rejected");
+                if let Some(response) = self.on_rejection.as_ref().and_then(|f| f(&rejection)) {
+                    return Decision::Respond(response);
+                }
+                if rejection.status() == StatusCode::UNAUTHORIZED {
+                    return Decision::Respond(error_response(
+                        StatusCode::UNAUTHORIZED,
+                        rejection.code(),
+                        &rejection.reason.to_string(),
+                    ));
+                }
+                // Genuine but stale or for something else: a fresh challenge.
+                Decision::Challenge {
+                    resource: rejection.resource,
+                    quote,
+                }
+            }
+        }
+    }
+
+    /// The credential a request presents: the first `Authorization` value
+    /// of the `L402` or `LSAT` scheme (other schemes are not ours), else
+    /// Aperture's header-less gRPC metadata form.
+    fn presented(&self, parts: &Parts) -> Presented {
+        for value in parts.headers.get_all(header::AUTHORIZATION) {
+            if !is_l402_scheme(value.as_bytes()) {
+                continue;
+            }
+            let parsed = value
+                .to_str()
+                .map_err(|_| CredentialError::NotL402)
+                .and_then(str::parse::<Credential>);
+            return match parsed {
+                Ok(credential) => Presented::Credential(credential),
+                Err(e) => Presented::Malformed(e),
+            };
+        }
+        for name in ["grpc-metadata-macaroon", "macaroon"] {
+            let Some(value) = parts.headers.get(name) else {
+                continue;
+            };
+            if value.len() > self.max_authorization_bytes {
+                return Presented::Malformed(CredentialError::MetadataNotHex);
+            }
+            let parsed = value
+                .to_str()
+                .map_err(|_| CredentialError::MetadataNotHex)
+                .and_then(Credential::from_grpc_metadata);
+            match parsed {
+                Ok(credential) => return Presented::Credential(credential),
+                // A macaroon for something else (LND's, say): not a credential.
+                Err(CredentialError::MetadataMissingPreimage) => {}
+                Err(e) => return Presented::Malformed(e),
+            }
+        }
+        Presented::None
+    }
+
+    /// Verifies a credential. One that verified before is found in the
+    /// token cache by its canonical identity (token id, signature,
+    /// preimage): its signature and preimage were checked then, so only its
+    /// location and caveats are checked again against this request.
+    fn verify<R>(
+        &self,
+        credential: &Credential,
+        ctx: &RequestContext<'_>,
+        accept: impl Fn(&Token) -> R,
+    ) -> Result<R, VerifyError> {
+        let key = TokenKey::of(credential);
+        let location_ok = credential.macaroon().location() == self.issuer.location();
+        if let Some(key) = &key
+            && location_ok
+        {
+            let hit = self.tokens.with(key, |token| {
+                l402::check_caveats(token.caveats.iter(), ctx).map(|()| accept(token))
+            });
+            match hit {
+                Some(Ok(accepted)) => return Ok(accepted),
+                Some(Err(e)) => {
+                    if matches!(e, l402::CaveatError::Expired { .. }) {
+                        self.tokens.remove(key);
+                    }
+                    return Err(VerifyError::Caveat(e));
+                }
+                None => {}
+            }
+        }
+        let verified = self.verifier.verify(credential, ctx)?;
+        let token = Token::from(verified);
+        let accepted = accept(&token);
+        if let Some(key) = key {
+            self.tokens.insert(key, token);
+        }
+        Ok(accepted)
+    }
+
+    /// A fresh challenge (or an idempotent repeat), or the error that
+    /// stopped it.
+    pub(super) async fn challenge(
+        &self,
+        parts: &Parts,
+        resource: String,
+        quote: Quote,
+    ) -> Response<Bytes> {
+        let grpc = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/grpc"));
+        let key = match self.idempotency.as_ref().map(|k| k.key(parts)) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(key))) => Some(key),
+            Some(Err(e)) => {
+                let mut body = ErrorBody::new(StatusCode::BAD_REQUEST, e.code(), e.to_string());
+                if let Some(name) = self.idempotency.as_ref().and_then(IdempotencyKey::header) {
+                    body = body.field(name.as_str());
+                }
+                return body.response();
+            }
+        };
+        let price = quote.price_sats;
+        let description = quote
+            .description
+            .or_else(|| self.description.clone())
+            .unwrap_or_else(|| format!("{} {}", parts.method, resource));
+        let offer = Offer::new(resource.as_str(), price).description(description);
+        let issued = match key {
+            Some(key) => {
+                let scope = crate::idempotency::scope(&key, &resource, price);
+                self.issuer.issue_idempotent(scope, &offer).await
+            }
+            None => self.issuer.issue(&offer).await.map(Arc::new),
+        };
+        match issued {
+            Ok(issued) => issued.response(&self.style, grpc),
+            Err(e) => {
+                tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "L402: no challenge");
+                self.unavailable(e.code(), e.public_message())
+            }
+        }
+    }
+}
+
+fn paid(token: &Token, resource: &str, amount_sats: u64) -> Paid {
+    Paid {
+        resource: resource.to_owned(),
+        amount_sats,
+        payment_hash: token.payment_hash,
+        token_id: token.token_id,
+        caveats: token.caveats.clone(),
+        valid_until: token.valid_until,
+    }
+}
