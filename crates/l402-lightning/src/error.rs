@@ -392,6 +392,27 @@ pub enum PayError {
 
 impl PayError {
     /// Whether money may have moved: see [`PayOutcome`].
+    ///
+    /// | Error | Outcome |
+    /// |---|---|
+    /// | [`Backend`](Self::Backend) | [`BackendError::pay_outcome`] |
+    /// | [`InvalidInvoice`](Self::InvalidInvoice) | [`PayOutcome::NotSent`] |
+    /// | [`Expired`](Self::Expired), [`AlreadyPaid`](Self::AlreadyPaid), [`UnknownInvoice`](Self::UnknownInvoice), [`InsufficientBalance`](Self::InsufficientBalance), [`FeeTooHigh`](Self::FeeTooHigh), [`Failed`](Self::Failed) | [`PayOutcome::Failed`] |
+    /// | [`PreimageMismatch`](Self::PreimageMismatch), [`Pending`](Self::Pending) | [`PayOutcome::Unknown`] |
+    ///
+    /// [`AlreadyPaid`](Self::AlreadyPaid) means *this* request moved nothing;
+    /// an earlier one of this wallet may have paid the invoice, which
+    /// [`crate::Wallet::lookup_payment`] tells.
+    ///
+    /// ```
+    /// use l402_lightning::{Backend, PayError, PayOutcome, PaymentHash};
+    /// let pending = PayError::Pending {
+    ///     backend: Backend::Lnbits,
+    ///     payment_hash: PaymentHash([7; 32]),
+    ///     last_error: None,
+    /// };
+    /// assert_eq!(pending.outcome(), PayOutcome::Unknown);
+    /// ```
     pub fn outcome(&self) -> PayOutcome {
         match self {
             PayError::Backend(e) => e.pay_outcome(),
