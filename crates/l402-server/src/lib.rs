@@ -21,6 +21,7 @@
 mod body;
 pub mod idempotency;
 pub mod issuer;
+pub mod keys;
 pub mod layer;
 mod paid;
 mod response;
