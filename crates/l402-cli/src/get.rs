@@ -17,11 +17,9 @@ use l402_client::{
     Budget, Client, Event, FetchError, FiatEnvelope, HttpPriceSource, Method, MoneyMoved,
     PriceSource, Response, SqliteStore, StaticPrice, TokenUse,
 };
-use l402_lightning::Wallet;
-use l402_lightning::lnbits::LnbitsClient;
 use serde_json::{Value, json};
 
-use crate::{Global, devwallet};
+use crate::{Global, tls, wallet};
 
 /// The client database inside the data directory.
 pub const DB_FILE: &str = "client.sqlite";
@@ -40,10 +38,19 @@ mod exit {
 /// Flags of `l402 get`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Wallet (first match): --lnbits-url + --lnbits-admin-key (or L402_WALLET_LNBITS_URL
-and L402_WALLET_LNBITS_ADMIN_KEY); the [wallet] of the configuration file;
-otherwise the dev-node wallet that `l402 serve` writes to
-<data dir>/dev-wallet.json (fake money, regtest invoices only).
+Wallet (first match): --lnbits-url + --lnbits-admin-key (or L402_LNBITS_URL and
+L402_LNBITS_ADMIN_KEY); the [wallet] of the configuration file; otherwise the
+dev-node wallet that `l402 serve` writes to <data dir>/dev-wallet.json (fake
+money, regtest invoices only): run get with the same --data-dir (or
+L402_DATA_DIR) as the server.
+
+LNbits, one naming scheme for both commands:
+  L402_LNBITS_URL          the LNbits base URL (serve and get)
+  L402_LNBITS_ADMIN_KEY    the admin key: paying, for get
+  L402_LNBITS_INVOICE_KEY  the invoice key: receiving, for serve (get cannot
+                           pay with it)
+  L402_WALLET_LNBITS_URL, L402_WALLET_LNBITS_ADMIN_KEY: the old names for get,
+  still read (with a warning) when the new ones are not set.
 
 Configuration (TOML, <data dir>/get.toml or --get-config), all keys optional;
 flags and environment variables win:
@@ -161,13 +168,13 @@ pub struct Args {
     pub network: Option<String>,
 
     /// LNbits base URL of the paying wallet.
-    #[arg(long, env = "L402_WALLET_LNBITS_URL", value_name = "URL")]
+    #[arg(long, env = "L402_LNBITS_URL", value_name = "URL")]
     pub lnbits_url: Option<String>,
 
     /// LNbits admin key of the paying wallet.
     #[arg(
         long,
-        env = "L402_WALLET_LNBITS_ADMIN_KEY",
+        env = "L402_LNBITS_ADMIN_KEY",
         value_name = "KEY",
         hide_env_values = true
     )]
@@ -210,11 +217,17 @@ struct WalletConfig {
     admin_key: String,
 }
 
-fn load_config(global: &Global, args: &Args) -> anyhow::Result<Config> {
-    let (path, required) = match &args.config {
+/// The configuration file `get` reads: `--get-config`, else
+/// `<data dir>/get.toml` (if present); and whether it must exist.
+fn config_path(global: &Global, args: &Args) -> (PathBuf, bool) {
+    match &args.config {
         Some(path) => (path.clone(), true),
         None => (global.data_dir.join("get.toml"), false),
-    };
+    }
+}
+
+fn load_config(global: &Global, args: &Args) -> anyhow::Result<Config> {
+    let (path, required) = config_path(global, args);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
@@ -275,46 +288,6 @@ fn read_body(data: &str) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// The paying wallet, and whether it is the dev node's.
-fn wallet(
-    global: &Global,
-    args: &Args,
-    config: &Config,
-) -> anyhow::Result<Option<(Arc<dyn Wallet>, bool)>> {
-    let timeout = Duration::from_secs(args.timeout.max(1));
-    match (&args.lnbits_url, &args.lnbits_admin_key) {
-        (Some(url), Some(key)) => {
-            let client = LnbitsClient::builder(url)
-                .admin_key(key)
-                .timeout(timeout)
-                .build()?;
-            return Ok(Some((Arc::new(client), false)));
-        }
-        (Some(_), None) | (None, Some(_)) => {
-            bail!("an LNbits wallet needs both --lnbits-url and --lnbits-admin-key")
-        }
-        (None, None) => {}
-    }
-    if let Some(w) = &config.wallet {
-        let client = LnbitsClient::builder(&w.url)
-            .admin_key(&w.admin_key)
-            .timeout(timeout)
-            .build()?;
-        return Ok(Some((Arc::new(client), false)));
-    }
-    match devwallet::read(&global.data_dir)? {
-        Some(file) => {
-            let client = LnbitsClient::builder(&file.url)
-                .admin_key(&file.admin_key)
-                .invoice_key(&file.invoice_key)
-                .timeout(timeout)
-                .build()?;
-            Ok(Some((Arc::new(client), true)))
-        }
-        None => Ok(None),
-    }
-}
-
 fn progress(event: &Event<'_>) {
     match event {
         Event::Challenged(quote) => {
@@ -334,9 +307,10 @@ fn progress(event: &Event<'_>) {
         Event::Paid(payment) => {
             abort_hook(event);
             eprintln!(
-                "l402: paid {} sats (fee {} msat), preimage checked",
+                "l402: paid {} sats (fee {} msat), preimage checked; payment hash {}",
                 payment.amount_msat.div_ceil(1000),
-                payment.fee_msat
+                payment.fee_msat,
+                payment.payment_hash
             );
         }
         Event::Recovered(hash) => {
@@ -377,7 +351,8 @@ async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
         .max_fee_sats(args.max_fee_sats.or(config.max_fee_sats).unwrap_or(10))
         .auto_pay(!args.no_pay)
         .dry_run(args.dry_run)
-        .timeout(Duration::from_secs(args.timeout.max(1)));
+        // TLS roots load on the first HTTPS handshake, not at every start.
+        .http_client(tls::http_client(Duration::from_secs(args.timeout.max(1)))?);
     let backoff = args
         .retry_backoff_ms
         .split(',')
@@ -394,7 +369,18 @@ async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
         .or(config.network.as_deref())
         .map(parse_network)
         .transpose()?;
-    match wallet(global, args, &config)? {
+    let (config_file, _) = config_path(global, args);
+    let sources = wallet::Sources {
+        url: args.lnbits_url.as_deref(),
+        admin_key: args.lnbits_admin_key.as_deref(),
+        config_wallet: config.wallet.as_ref().map(|w| wallet::LnbitsSpec {
+            url: w.url.clone(),
+            admin_key: w.admin_key.clone(),
+            invoice_key: None,
+        }),
+        data_dir: &global.data_dir,
+    };
+    match wallet::resolve(sources, Duration::from_secs(args.timeout.max(1)))? {
         Some((wallet, is_dev)) => {
             if is_dev && network.is_none() {
                 network = Some(Currency::Regtest);
@@ -402,11 +388,7 @@ async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
             builder = builder.wallet(wallet);
         }
         None if args.no_pay || args.dry_run => {}
-        None => bail!(
-            "no wallet configured: start `l402 serve` (its dev node writes {}), or pass \
-             --lnbits-url and --lnbits-admin-key",
-            devwallet::path(&global.data_dir).display()
-        ),
+        None => return Err(wallet::none_configured(&config_file, &global.data_dir)),
     }
     if let Some(network) = network {
         builder = builder.network(network);
@@ -583,7 +565,7 @@ fn output(global: &Global, args: &Args, response: &Response) -> anyhow::Result<(
         });
         match std::str::from_utf8(&response.body) {
             Ok(text) => out["body"] = json!(text),
-            Err(_) => out["body_hex"] = json!(hex_encode(&response.body)),
+            Err(_) => out["body_hex"] = json!(hex::encode(&response.body)),
         }
         if let Ok(v) = serde_json::from_slice::<Value>(&response.body) {
             out["body_json"] = v;
@@ -608,21 +590,9 @@ fn output(global: &Global, args: &Args, response: &Response) -> anyhow::Result<(
         }
         return Ok(());
     }
-    if !args.silent {
-        if let Some(receipt) = &response.receipt {
-            eprintln!(
-                "l402: {} {} sats; payment hash {}",
-                if receipt.recovered {
-                    "recovered"
-                } else {
-                    "paid"
-                },
-                receipt.amount_msat.div_ceil(1000),
-                receipt.payment_hash
-            );
-        } else if response.token == TokenUse::Cached {
-            eprintln!("l402: reused a stored token (nothing paid)");
-        }
+    // A payment or recovery was reported as it happened (`progress`).
+    if !args.silent && response.receipt.is_none() && response.token == TokenUse::Cached {
+        eprintln!("l402: reused a stored token (nothing paid)");
     }
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(
@@ -640,8 +610,4 @@ fn output(global: &Global, args: &Args, response: &Response) -> anyhow::Result<(
     out.write_all(&response.body)?;
     out.flush()?;
     Ok(())
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

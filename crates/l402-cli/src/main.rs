@@ -7,11 +7,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod config;
 mod devwallet;
 mod get;
 mod merchant;
 mod paths;
 mod serve;
+mod state;
+mod tls;
+mod wallet;
 
 /// Charge for an HTTP API per request over Lightning (L402), or pay for one.
 #[derive(Debug, Parser)]

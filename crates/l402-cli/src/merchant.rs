@@ -1,23 +1,15 @@
 //! `l402 merchant`: merchants and their API keys for the producer API, managed
 //! directly in the store `l402 serve` uses (SQLite in the data directory, or
 //! the configured PostgreSQL), so it works whether or not a server runs.
-//! Also: the store and admin token helpers `l402 serve` uses.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use l402::time::rfc3339;
 use l402_store::{MerchantStatus, MerchantStore, Store};
 use serde_json::json;
 
-use crate::Global;
-use crate::serve::config::{self, StoreTarget};
-
-/// The SQLite store's file name in the data directory.
-pub const STORE_FILE: &str = "store.sqlite";
-const ADMIN_TOKEN_FILE: &str = "admin-token";
-const ADMIN_TOKEN_ENV: &str = "L402_ADMIN_TOKEN";
+use crate::{Global, config, state};
 
 /// Flags of `l402 merchant`.
 #[derive(Debug, clap::Args)]
@@ -102,85 +94,6 @@ enum KeyCommand {
     },
 }
 
-/// Opens the store a configuration names.
-pub async fn open_store(data_dir: &Path, store: &config::Store) -> anyhow::Result<Store> {
-    let opened = match &store.target {
-        StoreTarget::Sqlite => {
-            let path = data_dir.join(STORE_FILE);
-            Store::builder()
-                .sqlite(&path)
-                .max_connections(store.max_connections)
-                .open()
-                .await
-                .with_context(|| format!("opening {}", path.display()))?
-        }
-        StoreTarget::Postgres { url, schema } => {
-            let mut builder = Store::builder()
-                .postgres(url.clone())
-                .max_connections(store.max_connections);
-            if let Some(schema) = schema {
-                builder = builder.schema(schema.clone());
-            }
-            builder
-                .open()
-                .await
-                .context("opening the PostgreSQL store")?
-        }
-    };
-    Ok(opened)
-}
-
-/// The admin token: `L402_ADMIN_TOKEN`, else `<data dir>/admin-token`
-/// (created on first use, mode 0600). Returns the token and the file it came
-/// from, if any.
-pub fn admin_token(data_dir: &Path) -> anyhow::Result<(String, Option<PathBuf>)> {
-    if let Ok(token) = std::env::var(ADMIN_TOKEN_ENV) {
-        let token = token.trim().to_owned();
-        if token.len() < 16 {
-            anyhow::bail!("{ADMIN_TOKEN_ENV} must be at least 16 characters");
-        }
-        return Ok((token, None));
-    }
-    let path = data_dir.join(ADMIN_TOKEN_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let token = text.trim().to_owned();
-            if token.len() < 16 {
-                anyhow::bail!(
-                    "{} must hold at least 16 characters; delete it to get a new token",
-                    path.display()
-                );
-            }
-            Ok((token, Some(path)))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut bytes = [0u8; 32];
-            getrandom::getrandom(&mut bytes)
-                .map_err(|e| anyhow::anyhow!("the system random generator failed: {e}"))?;
-            let token = hex::encode(bytes);
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(&path) {
-                Ok(mut file) => {
-                    writeln!(file, "{token}")?;
-                    file.sync_all()?;
-                    Ok((token, Some(path)))
-                }
-                // Another instance created it first: use theirs.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => admin_token(data_dir),
-                Err(e) => Err(anyhow::anyhow!("cannot create {}: {e}", path.display())),
-            }
-        }
-        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
-    }
-}
-
-fn rfc3339(secs: u64) -> String {
-    l402_server::rfc3339(secs)
-}
-
 /// Runs `l402 merchant ...`.
 pub async fn run(global: &Global, args: Args) -> ExitCode {
     let overrides = config::Overrides {
@@ -195,14 +108,11 @@ pub async fn run(global: &Global, args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = std::fs::create_dir_all(&global.data_dir) {
-        eprintln!(
-            "error: cannot create the data directory {}: {e}",
-            global.data_dir.display()
-        );
+    if let Err(e) = state::create_data_dir(&global.data_dir) {
+        eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
     }
-    let store = match open_store(&global.data_dir, &config.store).await {
+    let store = match state::open_store(&global.data_dir, &config.store).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e:#}");

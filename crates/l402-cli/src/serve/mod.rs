@@ -8,8 +8,6 @@
 //! address, token lifetimes and paid routes.
 
 mod app;
-pub(crate) mod config;
-mod secret;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,10 +21,18 @@ use l402_lightning::lnbits::LnbitsClient;
 use l402_producer::Producer;
 use serde_json::json;
 
-use crate::Global;
+use crate::config::{self, Backend, Config, Overrides, StoreTarget};
 use crate::devwallet::{self, DevWalletFile};
-use app::{App, DEMO_PATH, DEMO_PRICE_SATS, PaidRoute};
-use config::{Backend, Config, Overrides, StoreTarget};
+use crate::{Global, state};
+pub use app::DEMO_PATH;
+use app::{App, DEMO_PRICE_SATS, PaidRoute};
+
+/// Exit codes (documented in `l402 serve --help`).
+mod exit {
+    pub const START: u8 = 1;
+    pub const CONFIG: u8 = 2;
+    pub const LISTEN: u8 = 3;
+}
 
 /// Fake sats the dev buyer wallet is topped up to at start.
 const DEV_BUYER_FUNDS_SATS: u64 = 1_000_000;
@@ -49,7 +55,20 @@ The server secret that signs tokens is <data dir>/server-secret (created on
 first start), or L402_SERVER_SECRET (64 hex digits) to share it between
 instances. The producer API's admin token is <data dir>/admin-token, or
 L402_ADMIN_TOKEN. Instances sharing one PostgreSQL and one server secret
-verify each other's tokens and share idempotency and stats.")]
+verify each other's tokens and share idempotency and stats.
+
+LNbits, one naming scheme for both commands:
+  L402_LNBITS_URL          the LNbits base URL (serve and get)
+  L402_LNBITS_INVOICE_KEY  the invoice key: receiving, for serve
+  L402_LNBITS_ADMIN_KEY    the admin key: paying, for get (serve never needs it)
+
+Exit codes:
+  0  stopped (Ctrl-C or SIGTERM)
+  1  could not start: data directory, server secret, backend or store
+  2  invalid configuration (names the file or variable, the key and why)
+  3  cannot listen on the address (in use, not permitted, not this
+     machine's); nothing was started or written: pick another address with
+     --listen <addr> / L402_LISTEN, or listen = \"<addr>\" in the config")]
 pub struct Args {
     /// Configuration file (TOML).
     #[arg(long, short = 'c', env = "L402_CONFIG", value_name = "FILE")]
@@ -116,16 +135,71 @@ pub async fn run(global: &Global, args: Args) -> ExitCode {
         Err(e) => {
             eprintln!("error: invalid configuration: {e}");
             eprintln!("       the server did not start; fix the value and run `l402 serve` again");
-            return ExitCode::from(2);
+            return ExitCode::from(exit::CONFIG);
         }
     };
-    match serve(global, &args, config).await {
+    if let Err(e) = check_dev_exposure(&config, &args) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(exit::START);
+    }
+    // Listen before writing anything: a busy port leaves no state behind.
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{}", listen_error(&config, args.config.as_deref(), &e));
+            return ExitCode::from(exit::LISTEN);
+        }
+    };
+    match serve(global, &args, config, listener).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit::START)
         }
     }
+}
+
+/// Why the address cannot be listened on, and what to do.
+fn listen_error(config: &Config, file: Option<&std::path::Path>, e: &std::io::Error) -> String {
+    let addr = config.listen;
+    let why = match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "the address is in use (another `l402 serve`, or another program, listens there)"
+                .to_owned()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "not permitted (ports below 1024 need privileges)".to_owned()
+        }
+        std::io::ErrorKind::AddrNotAvailable => "this machine has no such address".to_owned(),
+        _ => e.to_string(),
+    };
+    let next = SocketAddr::new(addr.ip(), addr.port().wrapping_add(1).max(1));
+    let config_hint = match file {
+        Some(f) => format!("listen = \"{next}\" in {}", f.display()),
+        None => format!("listen = \"{next}\" in the config file (--config)"),
+    };
+    format!(
+        "error: cannot listen on {addr}: {why}\n       \
+         nothing was started or written; pick another address with --listen {next} \
+         (or L402_LISTEN, or {config_hint})"
+    )
+}
+
+/// The dev node moves no real money, and anyone who reaches its wallet API
+/// can pay from its wallets: loopback only, unless asked for.
+fn check_dev_exposure(config: &Config, args: &Args) -> anyhow::Result<()> {
+    if matches!(config.backend, Backend::Dev)
+        && !config.listen.ip().is_loopback()
+        && !args.allow_public_dev_node
+    {
+        anyhow::bail!(
+            "refusing to listen on {} with the dev node: it is not a real Lightning node and \
+             anyone who reaches it can pay from its wallets. Listen on 127.0.0.1, configure a \
+             real backend, or pass --allow-public-dev-node",
+            config.listen
+        );
+    }
+    Ok(())
 }
 
 fn init_logging() {
@@ -143,27 +217,18 @@ struct DevParts {
     buyer_invoice_key: String,
 }
 
-async fn serve(global: &Global, args: &Args, config: Config) -> anyhow::Result<()> {
+async fn serve(
+    global: &Global,
+    args: &Args,
+    config: Config,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<()> {
     let data_dir = &global.data_dir;
-    std::fs::create_dir_all(data_dir).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create the data directory {}: {e}",
-            data_dir.display()
-        )
-    })?;
-    let keys = secret::keyring(data_dir)?;
+    state::create_data_dir(data_dir)?;
+    let keys = state::keyring(data_dir)?;
 
-    let loopback = config.listen.ip().is_loopback();
     let (receiver, dev): (Arc<dyn Receiver>, Option<DevParts>) = match &config.backend {
         Backend::Dev => {
-            if !loopback && !args.allow_public_dev_node {
-                anyhow::bail!(
-                    "refusing to listen on {} with the dev node: it is not a real Lightning node and \
-                     anyone who reaches it can pay from its wallets. Listen on 127.0.0.1, configure a \
-                     real backend, or pass --allow-public-dev-node",
-                    config.listen
-                );
-            }
             let node = DevNode::builder()
                 .data_dir(data_dir.join("dev-node"))
                 .allow_non_loopback(args.allow_public_dev_node)
@@ -198,8 +263,8 @@ async fn serve(global: &Global, args: &Args, config: Config) -> anyhow::Result<(
     };
 
     let producer = if config.producer.enabled {
-        let store = Arc::new(crate::merchant::open_store(data_dir, &config.store).await?);
-        let (token, token_file) = crate::merchant::admin_token(data_dir)?;
+        let store = Arc::new(state::open_store(data_dir, &config.store).await?);
+        let (token, token_file) = state::admin_token(data_dir)?;
         let producer = Producer::builder(store.clone(), receiver.clone(), keys.clone())
             .admin_token(token)
             .rate_limit_per_minute(config.producer.rate_limit_per_minute)
@@ -238,9 +303,6 @@ async fn serve(global: &Global, args: &Args, config: Config) -> anyhow::Result<(
         router = router.merge(producer.router());
     }
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
 
@@ -334,7 +396,7 @@ fn announce(
         let store = match &config.store.target {
             StoreTarget::Sqlite => format!(
                 "SQLite {}",
-                global.data_dir.join(crate::merchant::STORE_FILE).display()
+                global.data_dir.join(state::STORE_FILE).display()
             ),
             StoreTarget::Postgres { .. } => "PostgreSQL".to_owned(),
         };
@@ -361,15 +423,19 @@ fn announce(
             wallet.url, wallet.admin_key
         );
         println!();
-        println!("Pay the demo with curl:");
-        println!("  1. curl -si {demo_url}");
-        println!("     -> 402 with \"invoice\" and \"macaroon\" in the JSON body");
+        println!("Pay the demo with curl and jq (each step is one shell command):");
+        println!("  1. C=$(curl -s {demo_url})");
         println!(
-            "  2. curl -s -X POST {}/api/v1/payments -H 'X-Api-Key: {}' -H 'Content-Type: application/json' -d '{{\"out\":true,\"bolt11\":\"<invoice>\"}}'",
+            "     -> 402 Payment Required; the JSON body holds .l402.invoice and .l402.macaroon"
+        );
+        println!(
+            "  2. P=$(curl -s -X POST {}/api/v1/payments -H 'X-Api-Key: {}' -H 'Content-Type: application/json' -d \"$(echo \"$C\" | jq -c '{{out: true, bolt11: .l402.invoice}}')\" | jq -r .preimage)",
             wallet.url, wallet.admin_key
         );
-        println!("     -> \"preimage\"");
-        println!("  3. curl -s {demo_url} -H 'Authorization: L402 <macaroon>:<preimage>'");
+        println!("     -> the dev wallet pays the invoice; .preimage is the proof of payment");
+        println!(
+            "  3. curl -s {demo_url} -H \"Authorization: L402 $(echo \"$C\" | jq -r .l402.macaroon):$P\""
+        );
         println!("     -> 200 and a joke");
         println!("Or: l402 get {demo_url}");
     }

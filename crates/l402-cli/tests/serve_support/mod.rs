@@ -39,11 +39,16 @@ impl Server {
 
 /// `l402 --data-dir <dir> --json` with no configuration from the environment.
 pub fn l402(data_dir: &Path) -> Command {
+    let mut cmd = l402_text(data_dir);
+    cmd.arg("--json");
+    cmd
+}
+
+/// `l402 --data-dir <dir>` (output for people) with no configuration from
+/// the environment.
+pub fn l402_text(data_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_l402"));
-    cmd.arg("--data-dir")
-        .arg(data_dir)
-        .arg("--json")
-        .kill_on_drop(true);
+    cmd.arg("--data-dir").arg(data_dir).kill_on_drop(true);
     for var in [
         "L402_BACKEND",
         "L402_CONFIG",
@@ -52,6 +57,18 @@ pub fn l402(data_dir: &Path) -> Command {
         "L402_DATABASE_URL",
         "L402_DATABASE_SCHEMA",
         "L402_ADMIN_TOKEN",
+        "L402_LNBITS_URL",
+        "L402_LNBITS_INVOICE_KEY",
+        "L402_LNBITS_ADMIN_KEY",
+        "L402_WALLET_LNBITS_URL",
+        "L402_WALLET_LNBITS_ADMIN_KEY",
+        "L402_GET_CONFIG",
+        "L402_MAX_SATS",
+        "L402_MAX_FEE_SATS",
+        "L402_BUDGET_HOUR_SATS",
+        "L402_BUDGET_DAY_SATS",
+        "L402_BUDGET_TOTAL_SATS",
+        "L402_TEST_ABORT_AFTER_PAY",
     ] {
         cmd.env_remove(var);
     }

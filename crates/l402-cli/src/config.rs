@@ -1,12 +1,15 @@
-//! `l402 serve` configuration: a TOML file, then environment variables, then
-//! flags. A bad configuration names the file, the key and the reason, and the
-//! server does not start.
+//! The configuration of `l402 serve` (and the `[store]` that `l402 merchant`
+//! reads): a TOML file, then environment variables, then flags. A bad
+//! configuration names the file, the key and the reason, and the server does
+//! not start.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::serve::DEMO_PATH;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8402";
@@ -248,6 +251,68 @@ pub const PRODUCER_PATHS: &[&str] = &[
     "/api/openapi.json",
 ];
 
+/// The longest paid route path.
+const MAX_ROUTE_PATH: usize = 512;
+
+/// Why a paid route cannot be served at `path`, if it cannot: it must be a
+/// plain absolute path (letters, digits and `-._~!$&'()+,;=@` between single
+/// slashes; no `.`/`..` segments, no patterns, queries or escapes), and not
+/// one the server itself answers (`/`, the dev node under `/dev`, the producer
+/// API, the demo endpoint while it is on).
+fn check_route_path(path: &str, demo: bool) -> Result<(), String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(format!("{path:?} must start with /"));
+    };
+    if path.len() > MAX_ROUTE_PATH {
+        return Err(format!("is longer than {MAX_ROUTE_PATH} bytes"));
+    }
+    if let Some(c) = path
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "/-._~!$&'()+,;=@".contains(*c)))
+    {
+        let hint = match c {
+            ':' | '*' | '{' | '}' => " (paid routes are plain paths: no parameters or wildcards)",
+            '?' | '#' => " (a route is a path, without a query or fragment)",
+            '%' => " (write the path unescaped)",
+            _ => "",
+        };
+        return Err(format!(
+            "{path:?} contains {c:?}: use letters, digits and -._~!$&'()+,;=@ between slashes{hint}"
+        ));
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let last = segments.len() - 1;
+    for (i, segment) in segments.iter().enumerate() {
+        if segment.is_empty() && i != last {
+            return Err(format!("{path:?} has an empty segment (//)"));
+        }
+        if *segment == "." || *segment == ".." {
+            return Err(format!("{path:?} has a . or .. segment"));
+        }
+    }
+    if path == "/" {
+        return Err("\"/\" is reserved: pick a path like /api/report".to_owned());
+    }
+    if path == "/dev" || path.starts_with("/dev/") {
+        return Err(format!(
+            "{path:?} is reserved: the dev node's wallet API is served under /dev"
+        ));
+    }
+    if let Some(p) = PRODUCER_PATHS
+        .iter()
+        .find(|p| path == **p || path.strip_prefix(**p).is_some_and(|r| r.starts_with('/')))
+    {
+        return Err(format!("{path:?} is reserved: the producer API serves {p}"));
+    }
+    if demo && path == DEMO_PATH {
+        return Err(format!(
+            "{path:?} is the demo endpoint's path: pick another, or turn the demo off \
+             ([demo] enabled = false, or --no-demo)"
+        ));
+    }
+    Ok(())
+}
+
 fn err(source: &str, key: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         source: source.to_owned(),
@@ -385,35 +450,16 @@ fn resolve(
         ));
     }
 
+    let demo = overrides.demo.or(file.demo.enabled).unwrap_or(true);
     let mut routes = Vec::with_capacity(file.routes.len());
     for (i, route) in file.routes.into_iter().enumerate() {
         let key = |k: &str| format!("routes[{i}].{k}");
-        if !route.path.starts_with('/') || route.path.contains(char::is_whitespace) {
-            return Err(err(
-                source,
-                &key("path"),
-                format!("{:?} must start with / and contain no spaces", route.path),
-            ));
-        }
+        check_route_path(&route.path, demo).map_err(|reason| err(source, &key("path"), reason))?;
         if routes.iter().any(|r: &Route| r.path == route.path) {
             return Err(err(
                 source,
                 &key("path"),
                 format!("{:?} is configured twice", route.path),
-            ));
-        }
-        let producer_path = PRODUCER_PATHS
-            .iter()
-            .any(|p| route.path == *p || route.path.starts_with(&format!("{p}/")));
-        if route.path == "/"
-            || route.path.starts_with("/dev/")
-            || route.path == "/dev"
-            || producer_path
-        {
-            return Err(err(
-                source,
-                &key("path"),
-                format!("{:?} is reserved", route.path),
             ));
         }
         let price_sats = u64::try_from(route.price_sats)
@@ -541,7 +587,7 @@ fn resolve(
         backend,
         token_lifetime_secs,
         invoice_expiry_secs,
-        demo: overrides.demo.or(file.demo.enabled).unwrap_or(true),
+        demo,
         routes,
         store: Store {
             target,
