@@ -129,11 +129,20 @@ impl DevNodeBuilder {
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "dev node ledger".into(),
-        MigrationType::Simple,
-        include_str!("../../migrations/dev/0001_ledger.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "dev node ledger".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/dev/0001_ledger.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "dev node failure injection".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/dev/0002_faults.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::fault::{DevFault, wrong_preimage};
 use super::{DevNode, DevNodeError, DevWallet, InvoiceRecord, KeyKind, NOT_A_REAL_NODE};
 use crate::{
     BackendError, InvoiceRequest, InvoiceStatus, PayError, PayRequest, PaymentHash, ReceiveError,
@@ -221,9 +222,18 @@ fn incoming_json(record: &InvoiceRecord, now: u64) -> Value {
     })
 }
 
-/// LNbits' `Payment` model for a settled outgoing payment.
+/// LNbits' `Payment` model for an outgoing payment: `"success"` with the
+/// preimage once settled, `"pending"` without it while an injected
+/// [`DevFault::Pending`] holds it. A [`DevFault::WrongPreimage`] invoice
+/// shows the payer a wrong preimage.
 fn outgoing_json(payer: &str, record: &InvoiceRecord) -> Value {
     let paid = record.paid_at.unwrap_or(record.created_at);
+    let settled = record.is_settled();
+    let preimage = match record.fault() {
+        _ if !settled => None,
+        Some(DevFault::WrongPreimage) => Some(wrong_preimage(&record.preimage).to_hex()),
+        _ => Some(record.preimage.to_hex()),
+    };
     json!({
         "checking_id": format!("internal_{}", record.payment_hash),
         "payment_hash": record.payment_hash.to_string(),
@@ -232,10 +242,10 @@ fn outgoing_json(payer: &str, record: &InvoiceRecord) -> Value {
         "fee": 0,
         "bolt11": record.bolt11,
         "payment_request": record.bolt11,
-        "status": "success",
+        "status": if settled { "success" } else { "pending" },
         "memo": record.memo,
         "expiry": iso8601(record.expires_at),
-        "preimage": record.preimage.to_hex(),
+        "preimage": preimage,
         "time": iso8601(paid),
         "created_at": iso8601(paid),
         "updated_at": iso8601(paid),
@@ -312,11 +322,13 @@ async fn create(node: &DevNode, wallet: &DevWallet, request: CreateOrPay) -> Res
 
 async fn pay(node: &DevNode, wallet: &DevWallet, bolt11: &str) -> Response {
     match node.pay_from(&wallet.id, &PayRequest::new(bolt11)).await {
-        Ok((_, record)) => (
-            StatusCode::CREATED,
-            axum::Json(outgoing_json(&wallet.id, &record)),
-        )
-            .into_response(),
+        Ok((_, record)) => {
+            let mut body = outgoing_json(&wallet.id, &record);
+            if record.fault() == Some(DevFault::NoPreimage) {
+                body["preimage"] = Value::Null;
+            }
+            (StatusCode::CREATED, axum::Json(body)).into_response()
+        }
         // LNbits' messages, so clients that match on them keep working.
         Err(PayError::AlreadyPaid { .. }) => failed("Internal invoice already paid."),
         Err(PayError::InsufficientBalance { .. }) => failed("Insufficient balance."),
@@ -361,7 +373,7 @@ async fn lookup(
         Ok(Some(record)) => (incoming_json(&record, now), record),
         Ok(None) => match node.payment_record(&hash, wallet_id).await {
             Ok(Some((payer, record))) => (outgoing_json(&payer, &record), record),
-            Ok(None) => return detail(StatusCode::NOT_FOUND, "Payment does not exist."),
+            Ok(None) => return failed_or_missing(&node, &hash, wallet_id).await,
             Err(e) => return internal(e),
         },
         Err(e) => return internal(e),
@@ -373,8 +385,13 @@ async fn lookup(
         InvoiceStatus::Pending => "pending",
         InvoiceStatus::Expired => "failed",
     };
-    // Only expose the preimage once paid, as LNbits does.
-    let preimage = paid.then(|| record.preimage.to_hex());
+    // Only expose the preimage once paid, as LNbits does (and the one the
+    // payer is shown, which an injected fault may falsify).
+    let preimage = if paid {
+        details.get("preimage").cloned().unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
     let body = if wallet.is_some() {
         json!({
             "paid": paid,
@@ -387,6 +404,30 @@ async fn lookup(
         json!({ "paid": paid, "preimage": preimage, "dev_node": NOT_A_REAL_NODE })
     };
     axum::Json(body).into_response()
+}
+
+/// No payment of this wallet with that hash: LNbits' record of a failed
+/// one (an injected [`DevFault::Failed`]), or 404.
+async fn failed_or_missing(
+    node: &DevNode,
+    hash: &PaymentHash,
+    wallet_id: Option<&str>,
+) -> Response {
+    let Some(wallet_id) = wallet_id else {
+        return detail(StatusCode::NOT_FOUND, "Payment does not exist.");
+    };
+    match node.failed_payment(hash, wallet_id).await {
+        Ok(Some(reason)) => axum::Json(json!({
+            "paid": false,
+            "status": "failed",
+            "preimage": null,
+            "details": { "payment_hash": hash.to_string(), "status": "failed", "memo": reason },
+            "dev_node": NOT_A_REAL_NODE,
+        }))
+        .into_response(),
+        Ok(None) => detail(StatusCode::NOT_FOUND, "Payment does not exist."),
+        Err(e) => internal(e),
+    }
 }
 
 async fn wallet_info(

@@ -10,6 +10,7 @@ use lightning_invoice::{Currency, InvoiceBuilder, PaymentSecret};
 use sqlx::Row;
 use tokio::sync::oneshot;
 
+use super::fault::DevFault;
 use super::keys::random32;
 use super::{BACKEND, Db, DevNode, MAX_MEMO_BYTES, storage};
 use crate::{BackendError, InvoiceRequest, InvoiceStatus, PaymentHash, Preimage, ReceiveError};
@@ -86,6 +87,7 @@ impl DevNode {
             created_at: created_secs,
             expires_at: expires_secs,
             paid_at: None,
+            settles_at_ms: None,
         })
     }
 
@@ -97,7 +99,7 @@ impl DevNode {
     ) -> Result<Option<InvoiceRecord>, BackendError> {
         let row = self.inner.db.read_optional(sqlx::query(
             "SELECT wallet_id, bolt11, preimage, amount_msat, memo, created_at, expires_at, \
-             paid_at FROM invoices WHERE payment_hash = ?1 AND (?2 IS NULL OR wallet_id = ?2)",
+             paid_at, settles_at_ms FROM invoices WHERE payment_hash = ?1 AND (?2 IS NULL OR wallet_id = ?2)",
         )
         .bind(payment_hash.to_string())
         .bind(wallet_id)).await?;
@@ -118,6 +120,10 @@ impl DevNode {
             expires_at: row.try_get::<i64, _>("expires_at").map_err(storage)? as u64,
             paid_at: row
                 .try_get::<Option<i64>, _>("paid_at")
+                .map_err(storage)?
+                .map(|t| t as u64),
+            settles_at_ms: row
+                .try_get::<Option<i64>, _>("settles_at_ms")
                 .map_err(storage)?
                 .map(|t| t as u64),
         }))
@@ -300,14 +306,32 @@ pub(crate) struct InvoiceRecord {
     pub(crate) created_at: u64,
     pub(crate) expires_at: u64,
     pub(crate) paid_at: Option<u64>,
+    /// When a payment held pending by [`DevFault::Pending`] settles (unix ms).
+    pub(crate) settles_at_ms: Option<u64>,
 }
 
 impl InvoiceRecord {
+    /// The fault its description injects, if any.
+    pub(crate) fn fault(&self) -> Option<DevFault> {
+        DevFault::from_memo(&self.memo)
+    }
+
+    /// Paid, and not held pending by an injected fault any more.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.paid_at.is_some()
+            && self
+                .settles_at_ms
+                .is_none_or(|t| l402::time::unix_millis() >= t)
+    }
+
     pub(crate) fn status(&self, now: u64) -> InvoiceStatus {
-        if self.paid_at.is_some() {
+        if self.is_settled() {
             InvoiceStatus::Paid {
                 preimage: self.preimage.clone(),
             }
+        } else if self.paid_at.is_some() {
+            // Paid, but held pending by an injected fault.
+            InvoiceStatus::Pending
         } else if now >= self.expires_at {
             InvoiceStatus::Expired
         } else {

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use sqlx::Row;
 
+use super::fault::DevFault;
 use super::{BACKEND, Db, DevNode, InvoiceRecord, storage};
 use crate::invoice::{precheck, verify_preimage};
 use crate::{BackendError, PayError, PayRequest, Payment, PaymentHash, Preimage, unix_now};
@@ -27,6 +28,28 @@ impl DevNode {
             .invoice_record(payment_hash, None)
             .await?
             .map(|inv| (payer, inv)))
+    }
+
+    /// Why `wallet_id`'s latest payment of this invoice failed, if it did
+    /// (an injected [`DevFault::Failed`]).
+    pub(crate) async fn failed_payment(
+        &self,
+        payment_hash: &PaymentHash,
+        wallet_id: &str,
+    ) -> Result<Option<String>, BackendError> {
+        let row = self
+            .inner
+            .db
+            .read_optional(
+                sqlx::query(
+                    "SELECT reason FROM failed_payments WHERE payment_hash = ?1 AND wallet_id = ?2",
+                )
+                .bind(payment_hash.to_string())
+                .bind(wallet_id),
+            )
+            .await?;
+        row.map(|row| row.try_get("reason").map_err(storage))
+            .transpose()
     }
 
     /// The fee recorded for an outgoing payment (0 if none).
@@ -153,11 +176,45 @@ impl DevNode {
                 },
             });
         };
+        let memo: String = row.try_get("memo").map_err(db)?;
+        let fault = DevFault::from_memo(&memo);
+        if fault == Some(DevFault::Failed) {
+            tx.rollback().await.map_err(db)?;
+            let reason = "payment failed (injected by the dev node: DevFault::Failed)".to_string();
+            sqlx::query(
+                "INSERT OR REPLACE INTO failed_payments (payment_hash, wallet_id, reason, created_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(hash.to_string())
+            .bind(payer_id)
+            .bind(&reason)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+            return Err(PayError::Failed {
+                backend: BACKEND,
+                reason,
+            });
+        }
+        let settles_at_ms = match fault {
+            Some(DevFault::Pending { for_ }) => {
+                let at = l402::time::unix_millis()
+                    .saturating_add(u64::try_from(for_.as_millis()).unwrap_or(u64::MAX));
+                sqlx::query("UPDATE invoices SET settles_at_ms = ?1 WHERE payment_hash = ?2")
+                    .bind(i64::try_from(at).unwrap_or(i64::MAX))
+                    .bind(hash.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                Some(at)
+            }
+            _ => None,
+        };
         let payee: String = row.try_get("wallet_id").map_err(db)?;
         let stored_bolt11: String = row.try_get("bolt11").map_err(db)?;
         let stored_amount = row.try_get::<i64, _>("amount_msat").map_err(db)?;
         let preimage: String = row.try_get("preimage").map_err(db)?;
-        let memo: String = row.try_get("memo").map_err(db)?;
         let created_at = row.try_get::<i64, _>("created_at").map_err(db)? as u64;
         let expires_at = row.try_get::<i64, _>("expires_at").map_err(db)? as u64;
         if !stored_bolt11.eq_ignore_ascii_case(request.bolt11.trim())
@@ -206,6 +263,10 @@ impl DevNode {
         tx.commit()
             .await
             .map_err(|e| PayError::Backend(storage(e)))?;
+        drop(conn);
+        if let Some(DevFault::Slow { by }) = fault {
+            tokio::time::sleep(by).await;
+        }
 
         let preimage = Preimage::from_str(&preimage).map_err(|e| {
             PayError::Backend(BackendError::Storage {
@@ -230,6 +291,7 @@ impl DevNode {
             created_at,
             expires_at,
             paid_at: Some(now as u64),
+            settles_at_ms,
         };
         Ok((payment, record))
     }

@@ -12,6 +12,10 @@
 //!   did not issue is refused.
 //! * Wallets get balances from a dev-only faucet ([`DevWallet::credit_sats`], or
 //!   `POST /dev/v1/faucet` over HTTP).
+//! * Failure injection, per invoice: an invoice whose description is a
+//!   [`DevFault`] memo (JSON, as in Cashu CDK's fake wallet) stays pending
+//!   for a while, fails, pays without a preimage or with a wrong one, or
+//!   answers slowly, in process and over HTTP alike.
 //! * [`DevNode::serve`] exposes a subset of the LNbits 1.6 wallet API
 //!   (see [`http`](self#http-api)), so [`crate::lnbits::LnbitsClient`] drives it
 //!   unchanged.
@@ -75,6 +79,7 @@ use crate::{Backend, BackendError, NodeInfo};
 
 mod builder;
 mod db;
+mod fault;
 #[cfg(feature = "dev-http")]
 mod http;
 mod invoices;
@@ -89,6 +94,7 @@ use wallet::KeyKind;
 use wallet::WalletKeys;
 
 pub use builder::DevNodeBuilder;
+pub use fault::{DevFault, FAULT_KEY};
 #[cfg(feature = "dev-http")]
 pub use http::DevServer;
 pub use wallet::DevWallet;

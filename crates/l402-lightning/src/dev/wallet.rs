@@ -6,6 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use sqlx::Row;
 
+use super::fault::{DevFault, wrong_preimage};
 use super::keys::random_bytes;
 use super::{BACKEND, DevNode, DevNodeError, storage};
 use crate::invoice::verify_preimage;
@@ -282,20 +283,52 @@ impl Wallet for DevWallet {
         true
     }
 
+    /// Pays at once, or meets the invoice's injected [`DevFault`].
     async fn pay(&self, request: &PayRequest) -> Result<Payment, PayError> {
-        Ok(self.node.pay_from(&self.id, request).await?.0)
+        let (payment, record) = self.node.pay_from(&self.id, request).await?;
+        let payment_hash = payment.payment_hash;
+        match record.fault() {
+            Some(DevFault::Pending { .. }) => Err(PayError::Pending {
+                backend: BACKEND,
+                payment_hash,
+                last_error: None,
+            }),
+            Some(DevFault::NoPreimage) => Err(PayError::Backend(BackendError::BadResponse {
+                backend: BACKEND,
+                reason: "paid, but the answer has no preimage (injected fault)".into(),
+            })),
+            Some(DevFault::WrongPreimage) => {
+                verify_preimage(BACKEND, &payment_hash, &wrong_preimage(&payment.preimage))?;
+                Ok(payment)
+            }
+            _ => Ok(payment),
+        }
     }
 
-    /// Dev-node payments settle atomically, so a payment is either
-    /// [`OutgoingStatus::Succeeded`] or [`OutgoingStatus::Unknown`].
+    /// A payment is [`OutgoingStatus::Succeeded`] once settled,
+    /// [`OutgoingStatus::Pending`] while an injected [`DevFault::Pending`]
+    /// holds it, [`OutgoingStatus::Failed`] after an injected
+    /// [`DevFault::Failed`], and [`OutgoingStatus::Unknown`] if this wallet
+    /// never paid it.
     async fn lookup_payment(&self, payment_hash: &PaymentHash) -> Result<OutgoingStatus, PayError> {
         let Some((_, record)) = self
             .node
             .payment_record(payment_hash, Some(&self.id))
             .await?
         else {
-            return Ok(OutgoingStatus::Unknown);
+            return Ok(
+                match self.node.failed_payment(payment_hash, &self.id).await? {
+                    Some(reason) => OutgoingStatus::Failed { reason },
+                    None => OutgoingStatus::Unknown,
+                },
+            );
         };
+        if !record.is_settled() {
+            return Ok(OutgoingStatus::Pending);
+        }
+        if record.fault() == Some(DevFault::WrongPreimage) {
+            verify_preimage(BACKEND, payment_hash, &wrong_preimage(&record.preimage))?;
+        }
         verify_preimage(BACKEND, payment_hash, &record.preimage)?;
         let fee_msat = self.node.payment_fee(payment_hash).await?;
         Ok(OutgoingStatus::Succeeded(Payment {
