@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::scope::domain_key;
+
 /// Spending limits, in sats. Every limit is off until set.
 ///
 /// Windows are rolling (the last 3600 s, the last 86 400 s). A payment counts
@@ -123,8 +125,7 @@ impl Budget {
 
     /// At most this many sats to `domain` (a host name, case-insensitive).
     pub fn per_domain_sats(mut self, domain: &str, sats: u64) -> Self {
-        self.per_domain_sats
-            .insert(domain.to_ascii_lowercase(), sats);
+        self.per_domain_sats.insert(domain_key(domain), sats);
         self
     }
 
@@ -142,7 +143,7 @@ impl Budget {
     /// The limit that applies to `domain`, if any.
     pub fn domain_limit_sats(&self, domain: &str) -> Option<u64> {
         self.per_domain_sats
-            .get(&domain.to_ascii_lowercase())
+            .get(&domain_key(domain))
             .copied()
             .or(self.default_per_domain_sats)
     }
@@ -199,7 +200,7 @@ impl Budget {
         over(Limit::PerDay, self.per_day_sats, spent.day_msat)?;
         over(Limit::Total, self.total_sats, spent.total_msat)?;
         over(
-            Limit::Domain(domain.to_ascii_lowercase()),
+            Limit::Domain(domain_key(domain)),
             self.domain_limit_sats(domain),
             spent.domain_msat,
         )?;

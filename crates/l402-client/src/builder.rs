@@ -10,7 +10,7 @@ use l402_lightning::Wallet;
 
 use crate::budget::Budget;
 use crate::client::Client;
-use crate::engine::Engine;
+use crate::engine::{DEFAULT_JOURNAL_LEASE, Engine, owner_id};
 use crate::event::{Event, Observer};
 use crate::fiat::{FiatEnvelope, PriceSource};
 use crate::ledger::{Ledger, MemoryLedger};
@@ -26,6 +26,9 @@ pub const DEFAULT_MAX_PAYMENT_SATS: u64 = 1_000;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// The default maximum routing fee: 10 sats.
 pub const DEFAULT_MAX_FEE_SATS: u64 = 10;
+
+/// The default longest wait for another payment of the same scope: 30 s.
+pub const DEFAULT_IN_FLIGHT_WAIT: Duration = Duration::from_secs(30);
 
 /// What to do with an invoice that has no amount.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -100,6 +103,8 @@ pub struct ClientBuilder {
     observer: Option<Observer>,
     max_body_bytes: usize,
     max_redirects: usize,
+    journal_lease: Duration,
+    in_flight_wait: Duration,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -139,6 +144,8 @@ impl Default for ClientBuilder {
             observer: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            journal_lease: DEFAULT_JOURNAL_LEASE,
+            in_flight_wait: DEFAULT_IN_FLIGHT_WAIT,
         }
     }
 }
@@ -288,6 +295,25 @@ impl ClientBuilder {
         self
     }
 
+    /// How long a reserved journal entry stays this client's without renewal
+    /// (default 30 s). While it pays, the client renews the lease every third
+    /// of it; another process sharing the journal (a [`SqliteStore`] file)
+    /// may release or take over the entry only once the lease expired, and
+    /// only after looking the payment up in the wallet.
+    pub fn journal_lease(mut self, lease: Duration) -> Self {
+        self.journal_lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// How long a request waits for another request or process that is
+    /// paying for the same scope (default [`DEFAULT_IN_FLIGHT_WAIT`]) before
+    /// giving up with [`FetchError::PaymentUnknown`](crate::FetchError::PaymentUnknown),
+    /// never paying a second time.
+    pub fn in_flight_wait(mut self, wait: Duration) -> Self {
+        self.in_flight_wait = wait;
+        self
+    }
+
     /// Follows at most this many redirects per request (default
     /// [`DEFAULT_MAX_REDIRECTS`]; 0 returns a 3xx as it is). The client
     /// follows them itself, one hop at a time: the token scope, per-domain
@@ -353,6 +379,9 @@ impl ClientBuilder {
             pin_payees: self.pin_payees,
             expiry_margin: self.expiry_margin,
             observer: self.observer,
+            owner: owner_id(),
+            lease: self.journal_lease,
+            in_flight_wait: self.in_flight_wait,
             locks: Mutex::new(HashMap::new()),
         };
         Ok(Client::from_parts(

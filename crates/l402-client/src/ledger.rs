@@ -7,16 +7,13 @@
 //! paying and storing its token finds the `pending` entry on its next run and
 //! asks the wallet what became of the payment instead of paying again.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
 
 use l402::{PaymentHash, Preimage};
 
 use crate::budget::{Budget, BudgetExceeded, Spent};
-use crate::fiat::{EnvelopeCharge, EnvelopeError, check_envelope};
-use crate::store::{StoreError, lock_poisoned};
-use crate::unix_now;
+use crate::fiat::{EnvelopeCharge, EnvelopeError};
+use crate::store::StoreError;
 
 /// Where a journaled payment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -96,6 +93,11 @@ pub struct JournalEntry {
     pub created_at: u64,
     /// When it was resolved.
     pub resolved_at: Option<u64>,
+    /// Who is paying it (process id and a random nonce), while pending.
+    pub owner: Option<String>,
+    /// Until when (unix milliseconds) no one but the owner may release or
+    /// take it over; the owner renews it while paying.
+    pub lease_until_ms: Option<u64>,
 }
 
 impl fmt::Debug for JournalEntry {
@@ -108,11 +110,19 @@ impl fmt::Debug for JournalEntry {
             .field("fee_msat", &self.fee_msat)
             .field("fiat_minor", &self.fiat_minor)
             .field("created_at", &self.created_at)
+            .field("owner", &self.owner)
+            .field("lease_until_ms", &self.lease_until_ms)
             .finish_non_exhaustive()
     }
 }
 
 impl JournalEntry {
+    /// Whether its owner's lease is still running at `now_ms` (then only the
+    /// owner may resolve it).
+    pub fn lease_live(&self, now_ms: u64) -> bool {
+        self.state == PaymentState::Pending && self.lease_until_ms.is_some_and(|t| t > now_ms)
+    }
+
     /// What it counts against budgets, in msat.
     pub fn cost_msat(&self) -> u64 {
         match self.state {
@@ -195,6 +205,46 @@ pub trait Ledger: Send + Sync {
     /// [`StoreError`] if the ledger fails.
     async fn release(&self, payment_hash: &PaymentHash, reason: &str) -> Result<(), StoreError>;
 
+    /// Extends the lease of a pending entry `owner` holds to `until_ms`
+    /// (unix milliseconds); a time in the past ends it. Returns whether the
+    /// entry is still pending and held by `owner`: if not, the owner must
+    /// not pay. The default does nothing and returns `true` (for ledgers
+    /// used by one process only).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the ledger fails.
+    async fn renew_lease(
+        &self,
+        payment_hash: &PaymentHash,
+        owner: &str,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let _ = (payment_hash, owner, until_ms);
+        Ok(true)
+    }
+
+    /// Releases a pending entry held by someone else, atomically, only if
+    /// its lease has expired at `now_ms`; the caller has looked the payment
+    /// up in the wallet first. Returns whether it was released. The default
+    /// reads the entry, then releases (not atomic: override it).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the ledger fails.
+    async fn release_stale(
+        &self,
+        payment_hash: &PaymentHash,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        match self.entry(payment_hash).await? {
+            Some(e) if e.state == PaymentState::Pending && !e.lease_live(now_ms) => {
+                self.release(payment_hash, reason).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// The entry for a payment hash.
     ///
     /// # Errors
@@ -237,31 +287,6 @@ pub trait Ledger: Send + Sync {
     async fn pin_payee(&self, origin: &str, payee: &str) -> Result<(), StoreError>;
 }
 
-pub(crate) fn spent_of<'a>(
-    entries: impl Iterator<Item = &'a JournalEntry>,
-    domain: &str,
-    now: u64,
-) -> Spent {
-    let mut spent = Spent::default();
-    for e in entries {
-        let cost = e.cost_msat();
-        if cost == 0 {
-            continue;
-        }
-        spent.total_msat = spent.total_msat.saturating_add(cost);
-        if e.created_at > now.saturating_sub(86_400) {
-            spent.day_msat = spent.day_msat.saturating_add(cost);
-        }
-        if e.created_at > now.saturating_sub(3_600) {
-            spent.hour_msat = spent.hour_msat.saturating_add(cost);
-        }
-        if e.domain.eq_ignore_ascii_case(domain) {
-            spent.domain_msat = spent.domain_msat.saturating_add(cost);
-        }
-    }
-    spent
-}
-
 /// When an envelope expires, given when it was first used.
 pub(crate) fn envelope_expiry(charge: &EnvelopeCharge, first_used: u64) -> Option<u64> {
     charge
@@ -270,160 +295,4 @@ pub(crate) fn envelope_expiry(charge: &EnvelopeCharge, first_used: u64) -> Optio
         .map(|ttl| first_used.saturating_add(ttl.as_secs()))
 }
 
-#[derive(Default)]
-struct MemoryInner {
-    entries: HashMap<PaymentHash, JournalEntry>,
-    /// id -> (currency, first used, expires at)
-    envelopes: HashMap<String, (String, u64, Option<u64>)>,
-    payees: HashMap<String, String>,
-}
-
-/// A ledger in memory, lost when dropped (budgets then restart at zero, and
-/// nothing is recovered after a crash: use [`SqliteStore`](crate::SqliteStore)
-/// for that).
-#[derive(Default)]
-pub struct MemoryLedger {
-    inner: Mutex<MemoryInner>,
-}
-
-impl fmt::Debug for MemoryLedger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryLedger").finish_non_exhaustive()
-    }
-}
-
-impl MemoryLedger {
-    /// An empty ledger.
-    pub fn new() -> Self {
-        MemoryLedger::default()
-    }
-}
-
-#[async_trait::async_trait]
-impl Ledger for MemoryLedger {
-    async fn reserve(
-        &self,
-        entry: &JournalEntry,
-        budget: &Budget,
-        charge: Option<&EnvelopeCharge>,
-    ) -> Result<Reserved, LedgerError> {
-        let mut inner = self.inner.lock().map_err(lock_poisoned)?;
-        if let Some(existing) = inner.entries.get(&entry.payment_hash)
-            && existing.state != PaymentState::Failed
-        {
-            return Ok(Reserved::Existing(Box::new(existing.clone())));
-        }
-        if let Some(other) = inner
-            .entries
-            .values()
-            .find(|e| e.state == PaymentState::Pending && e.scope == entry.scope)
-        {
-            return Ok(Reserved::InFlight(Box::new(other.clone())));
-        }
-        let now = unix_now();
-        let spent = spent_of(inner.entries.values(), &entry.domain, now);
-        budget.check(
-            &entry.domain,
-            entry.amount_msat,
-            entry.fee_reserve_msat,
-            &spent,
-        )?;
-        if let Some(charge) = charge {
-            let id = &charge.envelope.id;
-            let (currency, _, expires_at) = inner.envelopes.get(id).cloned().unwrap_or_else(|| {
-                (
-                    charge.envelope.currency.clone(),
-                    now,
-                    envelope_expiry(charge, now),
-                )
-            });
-            let spent_minor = inner
-                .entries
-                .values()
-                .filter(|e| e.state != PaymentState::Failed && e.envelope_id.as_ref() == Some(id))
-                .map(|e| e.fiat_minor.unwrap_or(0))
-                .fold(0u64, u64::saturating_add);
-            check_envelope(charge, spent_minor, expires_at, &currency, now)?;
-            inner
-                .envelopes
-                .entry(id.clone())
-                .or_insert((currency, now, expires_at));
-        }
-        let mut stored = entry.clone();
-        stored.state = PaymentState::Pending;
-        stored.created_at = now;
-        inner.entries.insert(entry.payment_hash, stored);
-        Ok(Reserved::New)
-    }
-
-    async fn settle(
-        &self,
-        payment_hash: &PaymentHash,
-        preimage: &Preimage,
-        fee_msat: u64,
-    ) -> Result<(), StoreError> {
-        let mut inner = self.inner.lock().map_err(lock_poisoned)?;
-        let entry = inner
-            .entries
-            .get_mut(payment_hash)
-            .ok_or_else(|| StoreError(format!("no journal entry for {payment_hash}")))?;
-        entry.state = PaymentState::Paid;
-        entry.preimage = Some(preimage.clone());
-        entry.fee_msat = Some(fee_msat);
-        entry.resolved_at = Some(unix_now());
-        Ok(())
-    }
-
-    async fn release(&self, payment_hash: &PaymentHash, reason: &str) -> Result<(), StoreError> {
-        let mut inner = self.inner.lock().map_err(lock_poisoned)?;
-        if let Some(entry) = inner.entries.get_mut(payment_hash)
-            && entry.state == PaymentState::Pending
-        {
-            entry.state = PaymentState::Failed;
-            entry.error = Some(reason.to_string());
-            entry.resolved_at = Some(unix_now());
-        }
-        Ok(())
-    }
-
-    async fn entry(&self, payment_hash: &PaymentHash) -> Result<Option<JournalEntry>, StoreError> {
-        Ok(self
-            .inner
-            .lock()
-            .map_err(lock_poisoned)?
-            .entries
-            .get(payment_hash)
-            .cloned())
-    }
-
-    async fn pending(&self) -> Result<Vec<JournalEntry>, StoreError> {
-        let inner = self.inner.lock().map_err(lock_poisoned)?;
-        let mut pending: Vec<_> = inner
-            .entries
-            .values()
-            .filter(|e| e.state == PaymentState::Pending)
-            .cloned()
-            .collect();
-        pending.sort_by_key(|e| e.created_at);
-        Ok(pending)
-    }
-
-    async fn spent(&self, domain: &str) -> Result<Spent, StoreError> {
-        let inner = self.inner.lock().map_err(lock_poisoned)?;
-        Ok(spent_of(inner.entries.values(), domain, unix_now()))
-    }
-
-    async fn pinned_payee(&self, origin: &str) -> Result<Option<String>, StoreError> {
-        let inner = self.inner.lock().map_err(lock_poisoned)?;
-        Ok(inner.payees.get(origin).cloned())
-    }
-
-    async fn pin_payee(&self, origin: &str, payee: &str) -> Result<(), StoreError> {
-        let mut inner = self.inner.lock().map_err(lock_poisoned)?;
-        inner
-            .payees
-            .entry(origin.to_string())
-            .or_insert_with(|| payee.to_string());
-        Ok(())
-    }
-}
+pub use crate::memory::MemoryLedger;

@@ -60,6 +60,7 @@ mod event;
 mod fiat;
 mod into_url;
 mod ledger;
+mod memory;
 mod receipt;
 mod redirect;
 mod request;
@@ -73,8 +74,8 @@ mod transport;
 
 pub use budget::{Budget, BudgetExceeded, Limit, Spent};
 pub use builder::{
-    AmountlessPolicy, BuildError, ClientBuilder, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FEE_SATS,
-    DEFAULT_MAX_PAYMENT_SATS,
+    AmountlessPolicy, BuildError, ClientBuilder, DEFAULT_IN_FLIGHT_WAIT, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_FEE_SATS, DEFAULT_MAX_PAYMENT_SATS,
 };
 pub use client::Client;
 pub use error::{ChallengeProblem, FetchError, InvalidRequest, MoneyMoved, Refusal};
@@ -90,7 +91,7 @@ pub use redirect::DEFAULT_MAX_REDIRECTS;
 pub use request::RequestBuilder;
 pub use response::{Response, TokenUse};
 pub use retry::DEFAULT_BACKOFF;
-pub use scope::Scope;
+pub use scope::{Scope, domain_key};
 pub use sqlite::SqliteStore;
 pub use store::{MemoryTokenStore, StoreError, StoredToken, TokenStore};
 pub use trace::{MemoryTraceSink, Outcome, Trace, TraceSink};

@@ -33,7 +33,7 @@ impl Scope {
         Scope {
             key,
             origin_len,
-            domain: url.host_str().unwrap_or_default().to_ascii_lowercase(),
+            domain: domain_key(url.host_str().unwrap_or_default()),
         }
     }
 
@@ -56,6 +56,22 @@ impl Scope {
     pub fn domain(&self) -> &str {
         &self.domain
     }
+}
+
+/// The one spelling of a domain that budgets and both ledgers compare: ASCII
+/// lower case, without a trailing dot. Domains match when their keys are
+/// equal; nothing else (no suffix or wildcard matching).
+///
+/// ```
+/// use l402_client::domain_key;
+/// assert_eq!(domain_key("API.Example.COM."), "api.example.com");
+/// assert_ne!(domain_key("a.example.com"), domain_key("example.com"));
+/// ```
+pub fn domain_key(domain: &str) -> String {
+    domain
+        .strip_suffix('.')
+        .unwrap_or(domain)
+        .to_ascii_lowercase()
 }
 
 impl fmt::Display for Scope {

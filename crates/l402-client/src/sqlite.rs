@@ -16,6 +16,7 @@ use sqlx::{Row, SqlSafeStr};
 use crate::budget::{Budget, Spent};
 use crate::fiat::{EnvelopeCharge, check_envelope};
 use crate::ledger::{JournalEntry, Ledger, LedgerError, PaymentState, Reserved, envelope_expiry};
+use crate::scope::domain_key;
 use crate::store::{StoreError, StoredToken, TokenStore};
 use crate::trace::{Outcome, Trace, TraceSink};
 use crate::unix_now;
@@ -56,6 +57,20 @@ fn migrator() -> Migrator {
             "pending payments by scope".into(),
             MigrationType::Simple,
             include_str!("../migrations/0002_scope_index.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            3,
+            "journal leases".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0003_lease.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            4,
+            "running budget totals".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0004_spent_totals.sql").into_sql_str(),
             false,
         ),
     ])
@@ -188,26 +203,46 @@ impl SqliteStore {
             error: row.try_get("error")?,
             created_at: u64_of(row.try_get("created_at")?),
             resolved_at: opt_u64(row, "resolved_at")?,
+            owner: row.try_get("owner")?,
+            lease_until_ms: opt_u64(row, "lease_until")?,
         })
     }
 }
 
-const SPENT_SQL: &str = "SELECT \
+/// The rolling windows: a range over the `created_at` index, bounded by the
+/// payments of the last day.
+const WINDOWS_SQL: &str = "SELECT \
     COALESCE(SUM(CASE WHEN created_at > ?1 - 3600 THEN cost END), 0) AS hour, \
-    COALESCE(SUM(CASE WHEN created_at > ?1 - 86400 THEN cost END), 0) AS day, \
-    COALESCE(SUM(cost), 0) AS total, \
-    COALESCE(SUM(CASE WHEN domain = ?2 THEN cost END), 0) AS dom \
-    FROM (SELECT created_at, domain, CASE state \
+    COALESCE(SUM(cost), 0) AS day \
+    FROM (SELECT created_at, CASE state \
         WHEN 'pending' THEN amount_msat + fee_reserve_msat \
         WHEN 'paid' THEN amount_msat + COALESCE(fee_msat, 0) ELSE 0 END AS cost \
-        FROM payments WHERE state != 'failed')";
+        FROM payments WHERE created_at > ?1 - 86400)";
 
-fn spent_of_row(row: &SqliteRow) -> Result<Spent, StoreError> {
+/// What counts against budgets: two indexed reads of running totals (kept
+/// by triggers) and a range over the last day.
+async fn spent_in(
+    conn: &mut sqlx::SqliteConnection,
+    domain: &str,
+    now: u64,
+) -> Result<Spent, StoreError> {
+    let windows = sqlx::query(WINDOWS_SQL)
+        .bind(i64_of(now))
+        .fetch_one(&mut *conn)
+        .await?;
+    let total: Option<i64> = sqlx::query_scalar("SELECT msat FROM spent_total WHERE id = 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let domain: Option<i64> =
+        sqlx::query_scalar("SELECT msat FROM spent_by_domain WHERE domain = ?1")
+            .bind(domain_key(domain))
+            .fetch_optional(&mut *conn)
+            .await?;
     Ok(Spent {
-        hour_msat: u64_of(row.try_get("hour")?),
-        day_msat: u64_of(row.try_get("day")?),
-        total_msat: u64_of(row.try_get("total")?),
-        domain_msat: u64_of(row.try_get("dom")?),
+        hour_msat: u64_of(windows.try_get("hour")?),
+        day_msat: u64_of(windows.try_get("day")?),
+        total_msat: total.map_or(0, u64_of),
+        domain_msat: domain.map_or(0, u64_of),
     })
 }
 
@@ -304,18 +339,9 @@ impl Ledger for SqliteStore {
         if let Some(row) = in_flight {
             return Ok(Reserved::InFlight(Box::new(Self::entry_of(&row)?)));
         }
-        let spent = sqlx::query(SPENT_SQL)
-            .bind(i64_of(now))
-            .bind(&entry.domain)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        budget.check(
-            &entry.domain,
-            entry.amount_msat,
-            entry.fee_reserve_msat,
-            &spent_of_row(&spent)?,
-        )?;
+        let domain = domain_key(&entry.domain);
+        let spent = spent_in(&mut tx, &domain, now).await?;
+        budget.check(&domain, entry.amount_msat, entry.fee_reserve_msat, &spent)?;
         if let Some(charge) = charge {
             let env = &charge.envelope;
             let recorded = sqlx::query("SELECT currency, expires_at FROM envelopes WHERE id = ?1")
@@ -356,11 +382,12 @@ impl Ledger for SqliteStore {
         sqlx::query(
             "INSERT INTO payments (payment_hash, scope, domain, url, macaroon, bolt11, \
              amount_msat, fee_reserve_msat, state, fiat_minor, fiat_currency, envelope_id, \
-             created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?11, ?12)",
+             created_at, owner, lease_until) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?11, ?12, ?13, ?14)",
         )
         .bind(entry.payment_hash.to_string())
         .bind(&entry.scope)
-        .bind(&entry.domain)
+        .bind(&domain)
         .bind(&entry.url)
         .bind(&entry.macaroon)
         .bind(&entry.bolt11)
@@ -370,6 +397,8 @@ impl Ledger for SqliteStore {
         .bind(&entry.fiat_currency)
         .bind(&entry.envelope_id)
         .bind(i64_of(now))
+        .bind(&entry.owner)
+        .bind(entry.lease_until_ms.map(i64_of))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
@@ -412,6 +441,44 @@ impl Ledger for SqliteStore {
         Ok(())
     }
 
+    async fn renew_lease(
+        &self,
+        payment_hash: &PaymentHash,
+        owner: &str,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE payments SET lease_until = ?3 \
+             WHERE payment_hash = ?1 AND owner = ?2 AND state = 'pending'",
+        )
+        .bind(payment_hash.to_string())
+        .bind(owner)
+        .bind(i64_of(until_ms))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_stale(
+        &self,
+        payment_hash: &PaymentHash,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE payments SET state = 'failed', error = ?2, resolved_at = ?3 \
+             WHERE payment_hash = ?1 AND state = 'pending' \
+             AND (lease_until IS NULL OR lease_until <= ?4)",
+        )
+        .bind(payment_hash.to_string())
+        .bind(reason)
+        .bind(i64_of(unix_now()))
+        .bind(i64_of(now_ms))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn entry(&self, payment_hash: &PaymentHash) -> Result<Option<JournalEntry>, StoreError> {
         let row = sqlx::query("SELECT * FROM payments WHERE payment_hash = ?1")
             .bind(payment_hash.to_string())
@@ -441,12 +508,8 @@ impl Ledger for SqliteStore {
     }
 
     async fn spent(&self, domain: &str) -> Result<Spent, StoreError> {
-        let row = sqlx::query(SPENT_SQL)
-            .bind(i64_of(unix_now()))
-            .bind(domain)
-            .fetch_one(&self.pool)
-            .await?;
-        spent_of_row(&row)
+        let mut conn = self.pool.acquire().await?;
+        spent_in(&mut conn, domain, unix_now()).await
     }
 
     async fn pinned_payee(&self, origin: &str) -> Result<Option<String>, StoreError> {

@@ -6,6 +6,7 @@
 //! The HTTP side ([`Client`](crate::Client)) asks [`Engine::buy`] for a
 //! [`Purchase`] and sends what it gets.
 
+mod lease;
 mod offer;
 mod resolve;
 
@@ -27,8 +28,10 @@ use crate::receipt::Receipt;
 use crate::scope::Scope;
 use crate::store::{StoreError, StoredToken, TokenStore};
 use crate::trace::Draft;
-use crate::unix_now;
+use crate::{unix_ms, unix_now};
 
+pub(crate) use lease::{DEFAULT_JOURNAL_LEASE, owner_id};
+use lease::{Lease, stall_for_tests};
 pub(crate) use offer::{Offer, macaroon_expiry};
 pub(crate) use resolve::Resolution;
 
@@ -57,6 +60,15 @@ pub(crate) enum Purchase {
     WouldPay,
 }
 
+/// What came of waiting for another payment of a scope.
+pub(crate) enum Awaited {
+    /// Its token is stored.
+    Token(StoredToken),
+    /// It was resolved (by its owner, or by looking it up once its lease
+    /// expired).
+    Resolved(Resolution),
+}
+
 /// Policy, wallet and stores: the buying side of a [`Client`](crate::Client).
 pub(crate) struct Engine {
     pub(crate) wallet: Option<Arc<dyn Wallet>>,
@@ -74,6 +86,12 @@ pub(crate) struct Engine {
     pub(crate) pin_payees: bool,
     pub(crate) expiry_margin: Duration,
     pub(crate) observer: Option<Observer>,
+    /// Who this client is in the journal (process id and a random nonce).
+    pub(crate) owner: String,
+    /// How long a reservation is held for this client without renewal.
+    pub(crate) lease: Duration,
+    /// How long to wait for another process's live payment for a scope.
+    pub(crate) in_flight_wait: Duration,
     /// One lock per scope being bought (single flight in this process).
     pub(crate) locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -219,13 +237,11 @@ impl Engine {
             error: None,
             created_at: unix_now(),
             resolved_at: None,
+            owner: Some(self.owner.clone()),
+            lease_until_ms: Some(unix_ms().saturating_add(lease::millis(self.lease))),
         };
-        // Another process may be paying for this scope right now: wait for
-        // its token rather than paying a second time.
         let mut retried_failed = false;
-        let mut waits = [50, 100, 200, 400, 800, 1600, 3200]
-            .map(Duration::from_millis)
-            .into_iter();
+        let mut waited_for = None;
         loop {
             let reserved = self
                 .ledger
@@ -277,7 +293,11 @@ impl Engine {
                     }
                 }
                 Ok(Reserved::InFlight(other)) => {
-                    let Some(delay) = waits.next() else {
+                    // Another request or process is paying for this scope:
+                    // wait for its token rather than paying a second time.
+                    // Once it is resolved (or released after its lease
+                    // expired), reserve again; never loop on one entry.
+                    if waited_for == Some(other.payment_hash) {
                         return Err(FetchError::PaymentUnknown {
                             payment_hash: other.payment_hash,
                             reason: format!(
@@ -285,14 +305,27 @@ impl Engine {
                                  second time"
                             ),
                         });
-                    };
-                    tokio::time::sleep(delay).await;
-                    if let Some(token) = self
-                        .usable_token(scope)
-                        .await
-                        .map_err(storage(MoneyMoved::No))?
-                    {
-                        return Ok(Purchase::Stored(token));
+                    }
+                    waited_for = Some(other.payment_hash);
+                    match self.await_entry(scope, &*wallet, &other).await? {
+                        Awaited::Token(token) => return Ok(Purchase::Stored(token)),
+                        Awaited::Resolved(Resolution::Paid(receipt)) => {
+                            self.emit(Event::Recovered(&other.payment_hash));
+                            return Ok(Purchase::Recovered {
+                                receipt,
+                                macaroon: other.macaroon,
+                            });
+                        }
+                        Awaited::Resolved(Resolution::Failed) => continue,
+                        Awaited::Resolved(Resolution::Unresolved(reason)) => {
+                            return Err(FetchError::PaymentUnknown {
+                                payment_hash: other.payment_hash,
+                                reason: format!(
+                                    "another payment for {scope} is unresolved ({reason}); not \
+                                     paying a second time"
+                                ),
+                            });
+                        }
                     }
                 }
                 Err(LedgerError::Budget(e)) => return Err(Refusal::Budget(e).into()),
@@ -301,6 +334,20 @@ impl Engine {
             }
         }
 
+        // Hold the reservation while paying: the lease is renewed until the
+        // payment is resolved, so no other process can release it meanwhile.
+        let lease = Lease::hold(self.ledger.clone(), hash, self.owner.clone(), self.lease);
+        stall_for_tests().await;
+        // Renewed right before paying: if another process took the entry
+        // over (this one stalled past its lease), do not pay.
+        if !lease.renew().await.map_err(storage(MoneyMoved::No))? {
+            return Err(FetchError::Storage {
+                source: StoreError(format!(
+                    "the journal entry for {hash} was taken over by another process; not paid"
+                )),
+                moved: MoneyMoved::No,
+            });
+        }
         self.emit(Event::Paying(&offer.quote));
         let started = Instant::now();
         let request = PayRequest::new(&offer.quote.invoice).max_fee_msat(self.max_fee_msat);
@@ -313,13 +360,22 @@ impl Engine {
         let payment = match result {
             Ok(p) if p.payment_hash == hash && p.preimage.matches(&hash) => p,
             Ok(_) => {
+                lease.end().await;
                 return Err(FetchError::PaymentUnknown {
                     payment_hash: hash,
                     reason: "the wallet reported success without a preimage for this payment hash"
                         .into(),
                 });
             }
-            Err(e) => self.after_pay_error(&*wallet, &hash, e).await?,
+            Err(e) => match self.after_pay_error(&*wallet, &hash, e).await {
+                Ok(payment) => payment,
+                Err(e) => {
+                    // Left pending (unknown): end the lease so that the
+                    // next request, here or elsewhere, looks it up at once.
+                    lease.end().await;
+                    return Err(e);
+                }
+            },
         };
         let receipt = Receipt {
             payment_hash: hash,

@@ -2,14 +2,14 @@
 //! payment, and resolving journal entries left pending (by a crash, a lost
 //! answer, another process) with [`Wallet::lookup_payment`].
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use l402::PaymentHash;
 use l402::invoice::Invoice;
 use l402_lightning::{OutgoingStatus, PayError, Payment, Wallet};
 use reqwest::Url;
 
-use super::{Engine, Offer, Purchase, macaroon_expiry, storage};
+use super::{Awaited, Engine, Offer, Purchase, macaroon_expiry, storage};
 use crate::error::{FetchError, MoneyMoved};
 use crate::event::Event;
 use crate::fiat::FiatValue;
@@ -18,7 +18,7 @@ use crate::receipt::Receipt;
 use crate::scope::Scope;
 use crate::store::StoredToken;
 use crate::trace::Draft;
-use crate::unix_now;
+use crate::{unix_ms, unix_now};
 
 /// What became of a journaled payment.
 pub(crate) enum Resolution {
@@ -135,29 +135,13 @@ impl Engine {
             .await
             .map_err(storage(MoneyMoved::No))?;
         for entry in pending {
-            // Another process may be paying it right now: give it a moment.
             let mut resolution = self.resolve_entry(wallet, &entry).await?;
-            for delay in [100, 200, 400, 800, 1600, 3200].map(Duration::from_millis) {
-                if !matches!(resolution, Resolution::Unresolved(_)) {
-                    break;
+            if matches!(resolution, Resolution::Unresolved(_)) {
+                // Its owner may be paying it right now: wait for it.
+                match self.await_entry(scope, wallet, &entry).await? {
+                    Awaited::Token(token) => return Ok(Some(Purchase::Stored(token))),
+                    Awaited::Resolved(r) => resolution = r,
                 }
-                tokio::time::sleep(delay).await;
-                if let Some(token) = self
-                    .usable_token(scope)
-                    .await
-                    .map_err(storage(MoneyMoved::No))?
-                {
-                    return Ok(Some(Purchase::Stored(token)));
-                }
-                let Some(current) = self
-                    .ledger
-                    .entry(&entry.payment_hash)
-                    .await
-                    .map_err(storage(MoneyMoved::No))?
-                else {
-                    break;
-                };
-                resolution = self.resolve_entry(wallet, &current).await?;
             }
             match resolution {
                 Resolution::Paid(receipt) => {
@@ -180,6 +164,51 @@ impl Engine {
             }
         }
         Ok(None)
+    }
+
+    /// Waits for a pending entry someone else holds: until its token is
+    /// stored, or it is resolved, or its lease expires (then it is looked
+    /// up in the wallet, and released only if that shows it was not paid),
+    /// at most the configured in-flight wait.
+    pub(crate) async fn await_entry(
+        &self,
+        scope: &Scope,
+        wallet: &dyn Wallet,
+        entry: &JournalEntry,
+    ) -> Result<Awaited, FetchError> {
+        let deadline = Instant::now() + self.in_flight_wait;
+        let mut step = Duration::from_millis(25);
+        loop {
+            if let Some(token) = self
+                .usable_token(scope)
+                .await
+                .map_err(storage(MoneyMoved::No))?
+            {
+                return Ok(Awaited::Token(token));
+            }
+            let Some(current) = self
+                .ledger
+                .entry(&entry.payment_hash)
+                .await
+                .map_err(storage(MoneyMoved::No))?
+            else {
+                return Ok(Awaited::Resolved(Resolution::Failed));
+            };
+            if current.state != PaymentState::Pending || !current.lease_live(unix_ms()) {
+                return Ok(Awaited::Resolved(
+                    self.resolve_entry(wallet, &current).await?,
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Ok(Awaited::Resolved(Resolution::Unresolved(format!(
+                    "{} is still being paid by {}",
+                    current.payment_hash,
+                    current.owner.as_deref().unwrap_or("another client")
+                ))));
+            }
+            tokio::time::sleep(step).await;
+            step = (step * 2).min(Duration::from_millis(500));
+        }
     }
 
     /// Resolves every pending journal entry with the wallet; returns those
@@ -289,12 +318,18 @@ impl Engine {
             OutgoingStatus::Succeeded(_) => Ok(Resolution::Unresolved(
                 "the wallet reports success without a valid preimage".into(),
             )),
+            // Released only if its owner's lease has expired (checked
+            // atomically by the ledger): a live owner resolves it itself.
             OutgoingStatus::Failed { reason } => {
-                ledger
-                    .release(&hash, &reason)
+                if ledger
+                    .release_stale(&hash, &reason, unix_ms())
                     .await
-                    .map_err(storage(MoneyMoved::No))?;
-                Ok(Resolution::Failed)
+                    .map_err(storage(MoneyMoved::No))?
+                {
+                    Ok(Resolution::Failed)
+                } else {
+                    Ok(Resolution::Unresolved(held_by(entry)))
+                }
             }
             OutgoingStatus::Unknown => {
                 // Never sent, or sent so long ago the invoice expired unpaid.
@@ -304,11 +339,15 @@ impl Engine {
                     .map(|i| unix_now() >= i.expires_at())
                     .unwrap_or(true);
                 let old = unix_now() > entry.created_at.saturating_add(60);
-                if expired || old {
-                    ledger
-                        .release(&hash, "the wallet has no record of this payment")
-                        .await
-                        .map_err(storage(MoneyMoved::No))?;
+                if !(expired || old) {
+                    Ok(Resolution::Unresolved(
+                        "the wallet has no record of it yet".into(),
+                    ))
+                } else if ledger
+                    .release_stale(&hash, "the wallet has no record of this payment", unix_ms())
+                    .await
+                    .map_err(storage(MoneyMoved::No))?
+                {
                     Ok(Resolution::Failed)
                 } else {
                     Ok(Resolution::Unresolved(
@@ -322,4 +361,12 @@ impl Engine {
             _ => Ok(Resolution::Unresolved("unrecognised wallet status".into())),
         }
     }
+}
+
+/// Why an entry cannot be released yet: its owner holds it.
+fn held_by(entry: &JournalEntry) -> String {
+    format!(
+        "held by {} until its lease expires",
+        entry.owner.as_deref().unwrap_or("another client")
+    )
 }

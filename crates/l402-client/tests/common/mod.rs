@@ -145,19 +145,28 @@ impl TestServer {
             same: Mutex::new(None),
             minted: Mutex::new(Vec::new()),
         });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let port = addr.port();
         let app = Router::new()
             .route("/paid/{*rest}", get(paid).post(paid))
             .route("/free", get(|| async { "free" }))
+            // A redirect to a paid resource on the same origin...
             .route(
                 "/to/{*rest}",
                 get(|Path(rest): Path<String>| async move {
                     axum::response::Redirect::to(&format!("/paid/{rest}"))
                 }),
             )
+            // ...and to the same resource on another origin (localhost).
+            .route(
+                "/away/{*rest}",
+                get(move |Path(rest): Path<String>| async move {
+                    axum::response::Redirect::to(&format!("http://localhost:{port}/paid/{rest}"))
+                }),
+            )
             .route("/price", get(price))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
