@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use l402::Keyring;
+use l402_server::keys;
 use l402_store::Store;
 
 use crate::config::{self, StoreTarget};
@@ -15,7 +16,6 @@ use crate::config::{self, StoreTarget};
 /// The SQLite store's file name in the data directory.
 pub const STORE_FILE: &str = "store.sqlite";
 const SECRET_FILE: &str = "server-secret";
-const SECRET_ENV: &str = "L402_SERVER_SECRET";
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 const ADMIN_TOKEN_ENV: &str = "L402_ADMIN_TOKEN";
 
@@ -33,35 +33,31 @@ pub fn create_data_dir(data_dir: &Path) -> anyhow::Result<()> {
 /// digits, to share one secret between instances), else
 /// `<data dir>/server-secret` (created on first start, mode 0600).
 pub fn keyring(data_dir: &Path) -> anyhow::Result<Keyring> {
-    if let Ok(value) = std::env::var(SECRET_ENV) {
-        return Keyring::from_hex(1, &value).with_context(|| {
-            format!(
-                "{SECRET_ENV} must be 64 hex digits (32 bytes); generate one with `openssl rand -hex 32`"
-            )
-        });
+    if let Some(keyring) = keys::from_env(keys::SERVER_SECRET_ENV)? {
+        return Ok(keyring);
     }
     let path = data_dir.join(SECRET_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Keyring::from_hex(1, &text).with_context(|| {
-            format!(
-                "{} is not 64 hex digits; restore it or delete it to start over (tokens already sold will stop working)",
-                path.display()
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match keys::from_file(&path) {
+        Ok(keyring) => Ok(keyring),
+        Err(keys::LoadError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
             let mut secret = [0u8; 32];
             getrandom::getrandom(&mut secret)
                 .map_err(|e| anyhow::anyhow!("the system random generator failed: {e}"))?;
             let text = hex::encode(secret);
             secret.fill(0);
             match create_private(&path, &text) {
-                Ok(()) => Keyring::from_hex(1, &text).context("the new server secret"),
+                Ok(()) => Ok(keys::from_hex(&text).context("the new server secret")?),
                 // Another instance created it first: use theirs.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => keyring(data_dir),
                 Err(e) => Err(anyhow::anyhow!("cannot create {}: {e}", path.display())),
             }
         }
-        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+        Err(e @ keys::LoadError::File { .. }) => Err(anyhow::anyhow!(
+            "{e}; restore it, or delete it to start over (tokens already sold will stop working)"
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
