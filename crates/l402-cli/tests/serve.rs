@@ -374,7 +374,7 @@ async fn the_printed_curl_steps_work_as_printed() {
             .expect("serve prints its instructions")
             .unwrap()
             .expect("more lines");
-        let done = line.starts_with("Or: l402 get");
+        let done = line.starts_with("Or: l402 ");
         printed.push(line);
         if done {
             break;
@@ -409,6 +409,26 @@ async fn the_printed_curl_steps_work_as_printed() {
     let joke: Value = serde_json::from_str(stdout.trim()).expect(&stdout);
     assert!(joke["joke"].is_string(), "{stdout}");
     assert_eq!(joke["paid"]["amount_sats"], 21);
+    // So does the printed `l402 get` line, with the server's data directory.
+    let get = printed.last().unwrap().strip_prefix("Or: l402 ").unwrap();
+    assert!(get.contains("--data-dir"), "{get}");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("{:?} {get} -s", env!("CARGO_BIN_EXE_l402")))
+        .env_remove("L402_DATA_DIR")
+        .env_remove("L402_LNBITS_URL")
+        .env_remove("L402_LNBITS_ADMIN_KEY")
+        .env_remove("L402_WALLET_LNBITS_URL")
+        .env_remove("L402_WALLET_LNBITS_ADMIN_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{get}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("joke"));
     Server {
         child,
         info: Value::Null,

@@ -437,7 +437,24 @@ fn announce(
             "  3. curl -s {demo_url} -H \"Authorization: L402 $(echo \"$C\" | jq -r .l402.macaroon):$P\""
         );
         println!("     -> 200 and a joke");
-        println!("Or: l402 get {demo_url}");
+        println!("Or: {} {demo_url}", get_command(&global.data_dir));
+    }
+}
+
+/// How to run `l402 get` against this server: with its data directory
+/// unless that is the default one, so `get` finds the dev wallet.
+fn get_command(data_dir: &std::path::Path) -> String {
+    if data_dir == crate::paths::data_dir(None) {
+        return "l402 get".to_owned();
+    }
+    let dir = data_dir.to_string_lossy();
+    let plain = dir
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c));
+    if plain {
+        format!("l402 --data-dir {dir} get")
+    } else {
+        format!("l402 --data-dir '{}' get", dir.replace('\'', "'\\''"))
     }
 }
 
