@@ -94,9 +94,21 @@ pub struct Args {
     #[arg(short = 'i', long)]
     pub include: bool,
 
-    /// Write the body to FILE instead of standard output.
+    /// Write the body to FILE instead of standard output (with --json, the
+    /// JSON names the file instead of carrying the body). The file is opened
+    /// before anything is paid.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Follow redirects (without it, a 3xx answer is printed as it is). Each
+    /// hop is its own request for tokens, budgets and payee pinning; a 402
+    /// from another origin than the URL's is refused before paying.
+    #[arg(short = 'L', long = "location")]
+    pub location: bool,
+
+    /// The most redirects followed with --location.
+    #[arg(long = "max-redirs", value_name = "N", default_value_t = 10)]
+    pub max_redirs: usize,
 
     /// No progress messages on standard error.
     #[arg(short = 's', long)]
@@ -255,7 +267,12 @@ pub async fn run(global: &Global, args: Args) -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             if global.json {
-                let out = json!({"ok": false, "error": {"code": "error", "message": format!("{e:#}"), "money_moved": "no"}});
+                // Errors before the request moved no money; after it, the
+                // answer says (`AfterFetch`).
+                let money_moved = e
+                    .downcast_ref::<AfterFetch>()
+                    .map_or(MoneyMoved::No, |a| a.moved);
+                let out = json!({"ok": false, "error": {"code": "error", "message": format!("{e:#}"), "money_moved": moved(money_moved)}});
                 println!("{out}");
             } else {
                 eprintln!("l402 get: error: {e:#}");
@@ -351,6 +368,7 @@ async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
         .max_fee_sats(args.max_fee_sats.or(config.max_fee_sats).unwrap_or(10))
         .auto_pay(!args.no_pay)
         .dry_run(args.dry_run)
+        .max_redirects(if args.location { args.max_redirs } else { 0 })
         // TLS roots load on the first HTTPS handshake, not at every start.
         .http_client(tls::http_client(Duration::from_secs(args.timeout.max(1)))?);
     let backoff = args
@@ -449,6 +467,9 @@ async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
 }
 
 async fn fetch(global: &Global, args: &Args) -> anyhow::Result<u8> {
+    // Open the output file first: a path that cannot be written fails here,
+    // before anything is paid.
+    let sink = args.output.as_deref().map(OutputFile::open).transpose()?;
     let client = build_client(global, args).await?;
     // Resolve payments an earlier run left pending (killed mid-payment):
     // their tokens are stored, or their budget reservations released.
@@ -484,12 +505,78 @@ async fn fetch(global: &Global, args: &Args) -> anyhow::Result<u8> {
     }
     match request.send().await {
         Ok(response) => {
-            output(global, args, &response)?;
+            let moved = if response.receipt.is_some() {
+                MoneyMoved::Yes
+            } else {
+                MoneyMoved::No
+            };
+            output(global, args, &response, sink).map_err(|source| AfterFetch { moved, source })?;
             Ok(0)
         }
         Err(e) => {
+            if let Some(sink) = sink {
+                sink.discard();
+            }
             report_error(global, &e);
             Ok(exit_code(&e))
+        }
+    }
+}
+
+/// An error after the server answered, and whether that answer cost money.
+#[derive(Debug)]
+struct AfterFetch {
+    moved: MoneyMoved,
+    source: anyhow::Error,
+}
+
+impl std::fmt::Display for AfterFetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.source)
+    }
+}
+
+impl std::error::Error for AfterFetch {}
+
+/// The file of `-o`, opened before the request (not truncated until the
+/// answer is written; removed on failure if this run created it).
+struct OutputFile {
+    file: std::fs::File,
+    path: PathBuf,
+    created: bool,
+}
+
+impl OutputFile {
+    fn open(path: &std::path::Path) -> anyhow::Result<OutputFile> {
+        let created = !path.exists();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok(OutputFile {
+            file,
+            path: path.to_path_buf(),
+            created,
+        })
+    }
+
+    /// Replaces the file's content with `body`.
+    fn write(mut self, head: &[u8], body: &[u8]) -> anyhow::Result<()> {
+        let context = || format!("writing {}", self.path.display());
+        if self.file.metadata().with_context(context)?.is_file() {
+            self.file.set_len(0).with_context(context)?;
+        }
+        self.file.write_all(head).with_context(context)?;
+        self.file.write_all(body).with_context(context)?;
+        self.file.flush().with_context(context)?;
+        Ok(())
+    }
+
+    fn discard(self) {
+        if self.created {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }
@@ -540,7 +627,12 @@ fn report_error(global: &Global, e: &FetchError) {
     }
 }
 
-fn output(global: &Global, args: &Args, response: &Response) -> anyhow::Result<()> {
+fn output(
+    global: &Global,
+    args: &Args,
+    response: &Response,
+    sink: Option<OutputFile>,
+) -> anyhow::Result<()> {
     if global.json {
         let headers: serde_json::Map<String, Value> = response
             .headers
@@ -563,6 +655,12 @@ fn output(global: &Global, args: &Args, response: &Response) -> anyhow::Result<(
             "quote": response.quote,
             "would_pay": response.would_pay,
         });
+        if let Some(sink) = sink {
+            out["output"] = json!(sink.path.display().to_string());
+            sink.write(&[], &response.body)?;
+            println!("{out}");
+            return Ok(());
+        }
         match std::str::from_utf8(&response.body) {
             Ok(text) => out["body"] = json!(text),
             Err(_) => out["body_hex"] = json!(hex::encode(&response.body)),
@@ -594,19 +692,23 @@ fn output(global: &Global, args: &Args, response: &Response) -> anyhow::Result<(
     if !args.silent && response.receipt.is_none() && response.token == TokenUse::Cached {
         eprintln!("l402: reused a stored token (nothing paid)");
     }
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
+    let mut head = Vec::new();
     if args.include {
-        writeln!(out, "HTTP {}", response.status)?;
+        writeln!(head, "HTTP {}", response.status)?;
         for (name, value) in &response.headers {
-            writeln!(out, "{name}: {}", String::from_utf8_lossy(value.as_bytes()))?;
+            writeln!(
+                head,
+                "{name}: {}",
+                String::from_utf8_lossy(value.as_bytes())
+            )?;
         }
-        writeln!(out)?;
+        writeln!(head)?;
     }
+    if let Some(sink) = sink {
+        return sink.write(&head, &response.body);
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(&head)?;
     out.write_all(&response.body)?;
     out.flush()?;
     Ok(())

@@ -222,3 +222,78 @@ async fn no_wallet_is_a_configuration_error_but_the_price_can_be_shown() {
     assert_eq!(run.json["quote"]["amount_msat"], 8_000);
     assert_eq!(s.dev.spent_sats(FUNDS).await, 0);
 }
+
+#[tokio::test]
+async fn without_location_a_redirect_is_printed_and_nothing_paid() {
+    let s = setup(Mode::Normal, 8, FUNDS).await;
+    let run = s.get(&[], "/to/r").await;
+    assert_eq!(run.code, Some(0), "{}", run.json);
+    assert_eq!(run.json["status"], 303);
+    assert_eq!(run.json["headers"]["location"], "/paid/r");
+    assert_eq!(s.server.challenges(), 0);
+    assert_eq!(s.dev.spent_sats(FUNDS).await, 0);
+}
+
+#[tokio::test]
+async fn location_follows_a_redirect_and_the_token_is_for_the_final_url() {
+    let s = setup(Mode::Normal, 8, FUNDS).await;
+    let run = s.get(&["-L"], "/to/r").await;
+    assert_eq!(run.code, Some(0), "{}", run.json);
+    assert_eq!(run.json["token"], "paid");
+    assert_eq!(run.json["url"], s.server.url("/paid/r"));
+    let run = s.get(&[], "/paid/r").await;
+    assert_eq!(run.json["token"], "cached", "{}", run.json);
+    assert_eq!(s.dev.spent_sats(FUNDS).await, 8);
+}
+
+#[tokio::test]
+async fn location_refuses_a_402_on_another_origin_without_paying() {
+    let s = setup(Mode::Normal, 8, FUNDS).await;
+    let run = s.get(&["-L"], "/away/r").await;
+    assert_eq!(run.code, Some(8), "{}", run.json);
+    assert_eq!(run.json["error"]["code"], "refused");
+    assert_eq!(run.json["error"]["money_moved"], "no");
+    assert_eq!(s.dev.spent_sats(FUNDS).await, 0);
+}
+
+#[tokio::test]
+async fn output_into_a_missing_directory_fails_before_anything_is_paid() {
+    let s = setup(Mode::Normal, 8, FUNDS).await;
+    let out = s.dir.path().join("missing").join("body.txt");
+    let run = s.get(&["-o", out.to_str().unwrap()], "/paid/o").await;
+    assert_eq!(run.code, Some(1), "{}", run.json);
+    assert_eq!(run.json["error"]["money_moved"], "no");
+    assert_eq!(s.server.challenges(), 0);
+    assert_eq!(s.dev.spent_sats(FUNDS).await, 0);
+}
+
+#[tokio::test]
+async fn output_writes_the_body_to_the_file() {
+    let s = setup(Mode::Normal, 8, FUNDS).await;
+    let out = s.dir.path().join("body.txt");
+    std::fs::write(&out, "an older, longer content").unwrap();
+    let run = s.get(&["-o", out.to_str().unwrap()], "/paid/o").await;
+    assert_eq!(run.code, Some(0), "{}", run.json);
+    assert_eq!(run.json["token"], "paid");
+    assert_eq!(run.json["output"], out.to_str().unwrap());
+    assert!(run.json.get("body").is_none(), "{}", run.json);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "the secret of /paid/o"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn an_error_after_paying_reports_that_money_moved() {
+    // Writing the body fails (no space on /dev/full) after the payment.
+    let s = setup(Mode::Normal, 8, FUNDS).await;
+    let run = s.get(&["-o", "/dev/full"], "/paid/full").await;
+    assert_eq!(run.code, Some(1), "{}", run.json);
+    assert_eq!(run.json["error"]["money_moved"], "yes", "{}", run.json);
+    assert_eq!(s.dev.spent_sats(FUNDS).await, 8);
+    // The token was kept: the next run pays nothing.
+    let run = s.get(&[], "/paid/full").await;
+    assert_eq!(run.json["token"], "cached", "{}", run.json);
+    assert_eq!(s.dev.spent_sats(FUNDS).await, 8);
+}

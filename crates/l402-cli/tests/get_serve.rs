@@ -122,3 +122,59 @@ async fn hundred_concurrent_get_processes_make_one_payment() {
     assert_eq!(paid, 1);
     assert_eq!(serve.buyer_balance_sats(dir.path()).await, before - 21);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_stalling_between_reserving_and_paying_still_means_one_payment() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path()).await;
+    let demo = serve.demo_url();
+    let before = serve.buyer_balance_sats(dir.path()).await;
+    // The first process reserves the payment, then stalls 15 s before paying
+    // (longer than the others used to wait before giving up), its lease
+    // renewed meanwhile.
+    let stalled = {
+        let dir = dir.path().to_path_buf();
+        let demo = demo.clone();
+        tokio::spawn(async move {
+            get_json(
+                &dir,
+                &[&demo],
+                &[("L402_TEST_STALL_AFTER_RESERVE_MS", "15000")],
+            )
+            .await
+        })
+    };
+    let store = l402_client::SqliteStore::open(dir.path().join("client.sqlite"))
+        .await
+        .unwrap();
+    let reserved = async {
+        loop {
+            use l402_client::Ledger;
+            if !store.pending().await.unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), reserved)
+        .await
+        .expect("the stalled process reserves its payment");
+    let others: Vec<_> = (0..99)
+        .map(|_| {
+            let dir = dir.path().to_path_buf();
+            let demo = demo.clone();
+            tokio::spawn(async move { get_json(&dir, &[&demo], &[]).await })
+        })
+        .collect();
+    let mut paid = 0;
+    for run in others.into_iter().chain([stalled]) {
+        let run = run.await.unwrap();
+        assert_eq!(run.code, Some(0), "{} {}", run.json, run.stderr);
+        assert_eq!(run.json["status"], 200);
+        if run.json["token"] == "paid" {
+            paid += 1;
+        }
+    }
+    assert_eq!(paid, 1);
+    assert_eq!(serve.buyer_balance_sats(dir.path()).await, before - 21);
+}
