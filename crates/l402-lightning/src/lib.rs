@@ -10,6 +10,13 @@
 //!   subset of the LNbits wallet API over HTTP. It moves no real money and is
 //!   **not a real Lightning node**.
 //! * [`lnbits`]: an LNbits (1.6) wallet over its HTTP API.
+//! * [`phoenixd`]: a phoenixd node over its HTTP API (and its webhook
+//!   signatures).
+//!
+//! Which backends were tested against the real thing: the dev node and
+//! LNbits 1.6.2 (FakeWallet) run in this project's tests; phoenixd is
+//! tested only against an in-process fake of its wire API (no phoenixd
+//! binary can run here). See the README's backend table.
 //!
 //! Both traits are object safe, so backends are usually held as
 //! `Arc<dyn Receiver>` / `Arc<dyn Wallet>`. Every [`Wallet::pay`] implementation
@@ -46,10 +53,9 @@
 //! | LND (to come) | yes: `fee_limit_msat` / `fee_limit_sat` of `POST /v2/router/send` | `fee_msat` of the payment |
 //! | Core Lightning (to come) | yes: `maxfee` of `pay` | `amount_sent_msat - amount_msat` |
 //! | NWC (to come) | **no**: NIP-47 `pay_invoice` takes only `invoice` and `amount` | `fees_paid` |
-//! | phoenixd (to come) | **no**: `POST /payinvoice` takes only `invoice` and `amountSat` | `routingFeeSat` |
+//! | [`phoenixd`] | **no**: `POST /payinvoice` takes only `invoice` and `amountSat` | `routingFeeSat` (whole sats; lookups: `fees` in msat) |
 //!
-//! (The rows to come are from those APIs' documentation; no such node runs
-//! in this project's tests yet.)
+//! (The rows to come are from those APIs' documentation.)
 //!
 //! # Features
 //!
@@ -60,6 +66,7 @@
 //! | `dev` | the [`dev`] node (in process) | sqlx (SQLite), bitcoin, tokio |
 //! | `dev-http` | the dev node's LNbits-compatible HTTP API (`DevNode::serve`, `DevNode::router`) | `dev`, axum |
 //! | `lnbits` | the [`lnbits`] client | reqwest, tokio |
+//! | `phoenixd` | the [`phoenixd`] client and [`phoenixd::verify_webhook_signature`] | reqwest, hmac, sha2 |
 //!
 //! With none, the crate is the traits, the types and the errors: what a new
 //! backend implements.
@@ -109,9 +116,13 @@ pub use wallet::Wallet;
 #[cfg(feature = "dev")]
 pub mod dev;
 mod error;
+#[cfg(any(feature = "lnbits", feature = "phoenixd"))]
+mod http;
 mod invoice;
 #[cfg(feature = "lnbits")]
 pub mod lnbits;
+#[cfg(feature = "phoenixd")]
+pub mod phoenixd;
 mod receiver;
 mod types;
 mod wallet;

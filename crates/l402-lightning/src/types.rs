@@ -14,6 +14,10 @@ pub enum Backend {
     Dev,
     /// An LNbits wallet.
     Lnbits,
+    /// A phoenixd node.
+    Phoenixd,
+    /// An LND node (REST API).
+    Lnd,
 }
 
 impl fmt::Display for Backend {
@@ -21,6 +25,8 @@ impl fmt::Display for Backend {
         f.write_str(match self {
             Backend::Dev => "dev node",
             Backend::Lnbits => "LNbits",
+            Backend::Phoenixd => "phoenixd",
+            Backend::Lnd => "LND",
         })
     }
 }

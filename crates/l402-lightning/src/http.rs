@@ -1,0 +1,54 @@
+//! What the HTTP backends share: telling whether a failed request may have
+//! been sent, and quoting an unreadable answer.
+
+use std::time::Duration;
+
+use crate::{Backend, BackendError, TransportError};
+
+/// Classifies a transport failure by whether the request may have been
+/// sent: only a failure to connect proves it was not (hyper reports a
+/// connect error only from the connector, TLS handshake included, before a
+/// byte of the request is written). Everything else (a reset, a connection
+/// closed before the whole answer, a timeout) may follow a request the node
+/// acted on.
+pub(crate) fn transport(backend: Backend, timeout: Duration, e: reqwest::Error) -> BackendError {
+    if e.is_connect() {
+        BackendError::Unreachable {
+            backend,
+            source: TransportError::new(e),
+        }
+    } else if e.is_timeout() {
+        BackendError::Timeout {
+            backend,
+            after: timeout,
+        }
+    } else {
+        BackendError::Interrupted {
+            backend,
+            source: TransportError::new(e),
+        }
+    }
+}
+
+/// The start of a body, for an error message (at most 200 bytes, lossy).
+pub(crate) fn snippet(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
+}
+
+/// `BackendError::BadResponse` for `backend`.
+pub(crate) fn bad(backend: Backend, reason: impl Into<String>) -> BackendError {
+    BackendError::BadResponse {
+        backend,
+        reason: reason.into(),
+    }
+}
+
+/// Checks that a base URL is absolute http(s) with a host; returns it
+/// without a trailing slash.
+pub(crate) fn base_url(url: &str) -> Option<String> {
+    let base = url.trim().trim_end_matches('/').to_string();
+    reqwest::Url::parse(&base)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .map(|_| base)
+}

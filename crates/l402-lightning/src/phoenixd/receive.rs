@@ -1,0 +1,128 @@
+//! [`Receiver`] for phoenixd: `POST /createinvoice`, `GET /payments/incoming/{hash}`.
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+
+use super::{BACKEND, MAX_DESCRIPTION_CHARS, PhoenixdClient, parse_hash, parse_preimage};
+use crate::http::bad;
+use crate::invoice::decode_invoice;
+use crate::{Backend, Invoice, InvoiceRequest, InvoiceStatus, PaymentHash, ReceiveError, Receiver};
+
+/// `ApiType.GeneratedInvoice` (`json/JsonSerializers.kt`):
+/// `{"amountSat", "paymentHash", "serialized"}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GeneratedInvoice {
+    payment_hash: String,
+    serialized: String,
+}
+
+/// `ApiType.IncomingPayment` (`json/JsonSerializers.kt`): `{"subType",
+/// "paymentHash", "preimage", "externalId"?, "description"?, "invoice"?,
+/// "isPaid", "isExpired", "requestedSat"?, "receivedSat", "fees",
+/// "expiresAt"?, "completedAt"?, "createdAt"}`; nulls are omitted
+/// (`explicitNulls = false` in `Api.kt`). phoenixd stores the preimage when
+/// it creates the invoice, so `preimage` is there before it is paid.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IncomingPayment {
+    #[serde(default)]
+    preimage: Option<String>,
+    is_paid: bool,
+    #[serde(default)]
+    is_expired: bool,
+}
+
+#[async_trait::async_trait]
+impl Receiver for PhoenixdClient {
+    fn backend(&self) -> Backend {
+        BACKEND
+    }
+
+    /// `POST /createinvoice` with `description`, `amountSat` and
+    /// `expirySeconds` (`Api.kt`, `post("createinvoice")`).
+    async fn create_invoice(&self, request: &InvoiceRequest) -> Result<Invoice, ReceiveError> {
+        let invalid = |reason: String| ReceiveError::InvalidRequest {
+            backend: BACKEND,
+            reason,
+        };
+        if request.amount_msat == 0 {
+            return Err(invalid("amount must be positive".into()));
+        }
+        if !request.amount_msat.is_multiple_of(1000) {
+            return Err(invalid("phoenixd invoices are in whole satoshis".into()));
+        }
+        if request.expiry.as_secs() == 0 {
+            return Err(invalid("expiry must be at least one second".into()));
+        }
+        if request.memo.chars().count() > MAX_DESCRIPTION_CHARS {
+            return Err(invalid(format!(
+                "phoenixd allows descriptions of at most {MAX_DESCRIPTION_CHARS} characters"
+            )));
+        }
+        let form = [
+            ("description", request.memo.clone()),
+            ("amountSat", (request.amount_msat / 1000).to_string()),
+            ("expirySeconds", request.expiry.as_secs().to_string()),
+        ];
+        let answer = self
+            .call(Method::POST, "/createinvoice", Some(&form), self.timeout)
+            .await?;
+        if !answer.status.is_success() {
+            return Err(if answer.status == StatusCode::BAD_REQUEST {
+                invalid(answer.text())
+            } else {
+                answer.rejected().into()
+            });
+        }
+        let created: GeneratedInvoice = answer.json("created invoice")?;
+        let decoded = decode_invoice(&created.serialized)
+            .map_err(|e| bad(BACKEND, format!("created invoice: {e}")))?;
+        let hash = parse_hash(&created.payment_hash)?;
+        if decoded.payment_hash != hash {
+            return Err(bad(BACKEND, "paymentHash does not match the invoice's").into());
+        }
+        if decoded.amount_msat != Some(request.amount_msat) {
+            return Err(bad(BACKEND, "invoice amount differs from the amount asked for").into());
+        }
+        Ok(Invoice {
+            bolt11: created.serialized,
+            payment_hash: hash,
+            amount_msat: request.amount_msat,
+            expires_at: decoded.expires_at,
+        })
+    }
+
+    /// `GET /payments/incoming/{paymentHash}`; phoenixd answers 404 when it
+    /// has no such invoice (`Api.kt`: `NoContent`, mapped to 404).
+    async fn lookup_invoice(
+        &self,
+        payment_hash: &PaymentHash,
+    ) -> Result<InvoiceStatus, ReceiveError> {
+        let answer = self
+            .get(&format!("/payments/incoming/{payment_hash}"))
+            .await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Err(ReceiveError::UnknownInvoice {
+                backend: BACKEND,
+                payment_hash: *payment_hash,
+            });
+        }
+        if !answer.status.is_success() {
+            return Err(answer.rejected().into());
+        }
+        let payment: IncomingPayment = answer.json("incoming payment")?;
+        if payment.is_paid {
+            let preimage = parse_preimage(payment.preimage.as_deref())?;
+            if !preimage.matches(payment_hash) {
+                return Err(bad(BACKEND, "preimage does not hash to the payment hash").into());
+            }
+            return Ok(InvoiceStatus::Paid { preimage });
+        }
+        Ok(if payment.is_expired {
+            InvoiceStatus::Expired
+        } else {
+            InvoiceStatus::Pending
+        })
+    }
+}

@@ -1,0 +1,4 @@
+//! Helpers shared by the wire-fake tests.
+#![allow(dead_code)]
+
+pub mod wire;
