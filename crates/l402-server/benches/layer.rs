@@ -61,6 +61,52 @@ fn bench(c: &mut Criterion) {
         .status();
     assert_eq!(status, 200);
 
+    c.bench_function("parse credential", |b| {
+        b.iter(|| std::hint::black_box(&auth).parse::<Credential>().unwrap())
+    });
+    // 100,000 distinct tokens in rotation (all cached after the first pass).
+    let minter = Minter::new(Keyring::new(1, [7; 32]));
+    let many: Vec<String> = (0..100_000u32)
+        .map(|i| {
+            let mut bytes = [0u8; 32];
+            bytes[..4].copy_from_slice(&i.to_be_bytes());
+            let preimage = Preimage::from(bytes);
+            let macaroon = minter
+                .mint(
+                    preimage.payment_hash(),
+                    &[
+                        Caveat::resource("/hello"),
+                        Caveat::amount_sats(1),
+                        Caveat::valid_until(l402::time::unix_now() + 86_400),
+                    ],
+                )
+                .unwrap();
+            Credential::new(macaroon, preimage).to_string()
+        })
+        .collect();
+    for a in &many {
+        let status = rt
+            .block_on(paid.clone().oneshot(request(Some(a))))
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    let mut i = 0;
+    c.bench_function("bare route, 100k rotating headers", |b| {
+        b.iter(|| {
+            i = (i + 1) % many.len();
+            rt.block_on(bare.clone().oneshot(request(Some(&many[i]))))
+                .unwrap()
+        })
+    });
+    c.bench_function("paid route, 100k rotating tokens", |b| {
+        b.iter(|| {
+            i = (i + 1) % many.len();
+            rt.block_on(paid.clone().oneshot(request(Some(&many[i]))))
+                .unwrap()
+        })
+    });
+
     c.bench_function("bare route", |b| {
         b.iter(|| {
             rt.block_on(bare.clone().oneshot(request(Some(&auth))))

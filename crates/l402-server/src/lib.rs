@@ -41,3 +41,8 @@ pub use paid::Paid;
 pub use paid::PaidMissing;
 pub use response::{ErrorBody, IssuedChallenge, Rejection};
 pub use token_cache::DEFAULT_TOKEN_CACHE_BYTES;
+
+// The README's examples are compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -29,8 +29,11 @@
 //! direct-mapped copy ([`LOCAL_SLOTS`] entries per layer, its own caveats), so
 //! that a hot token is served without touching memory another core writes
 //! (a lock word or a reference count bounced between cores costs more than
-//! the rest of the paid path). A miss costs one hash, one shard lock and one
-//! index probe.
+//! the rest of the paid path). A hit in the shards costs one hash, one shard
+//! lock, one index probe and a reference count; tokens are copied into a
+//! thread's slots only on some of those hits, so a set of tokens too large
+//! for the slots does not pay a copy per request. A miss costs the same
+//! probe, then full verification.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -221,7 +224,12 @@ type LocalTokens = Vec<(u64, Box<[Option<Local>]>)>;
 
 thread_local! {
     static LOCAL: RefCell<LocalTokens> = const { RefCell::new(Vec::new()) };
+    static SHARED_HITS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
+
+/// A thread copies a token from the shards into its own slots on every
+/// this-many shared hits.
+const PROMOTE_EVERY: u32 = 8;
 
 impl Default for TokenCache {
     fn default() -> Self {
@@ -275,12 +283,24 @@ impl TokenCache {
         if local.is_some() {
             return local;
         }
+        // A shared hit: the token's caveats are shared with the shard (two
+        // reference-count updates). Every PROMOTE_EVERY-th shared hit of a
+        // thread also copies the token into the thread's slots, so a hot
+        // token soon stops touching shared memory while a large rotating
+        // set does not pay a copy per request.
         let token = {
             let mut shard = self.shard(hash).lock().ok()?;
-            shard.get(hash, key)?.private_copy()
+            shard.get(hash, key)?.clone()
         };
         let result = f.take().map(|f| f(&token));
-        self.keep_locally(hash, *key, token);
+        let promote = SHARED_HITS.with(|hits| {
+            let n = hits.get().wrapping_add(1);
+            hits.set(n);
+            n % PROMOTE_EVERY == 1
+        });
+        if promote {
+            self.keep_locally(hash, *key, token.private_copy());
+        }
         result
     }
 

@@ -1,5 +1,6 @@
 //! The service, and what it decides for each request.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -181,15 +182,21 @@ impl Core {
             return Decision::Forward { record: None };
         }
         let price = quote.price_sats;
-        let resource = match quote.resource.take() {
-            Some(resource) => resource,
+        // Borrowed until a Paid value or a challenge needs it owned.
+        let resource: Cow<'_, str> = match quote.resource.take() {
+            Some(resource) => Cow::Owned(resource),
             None => match &self.resource {
-                Some(resource) => resource.clone(),
-                None => full_path(parts).to_owned(),
+                Some(resource) => Cow::Borrowed(resource.as_str()),
+                None => Cow::Borrowed(full_path(parts)),
             },
         };
         let credential = match self.presented(parts) {
-            Presented::None => return Decision::Challenge { resource, quote },
+            Presented::None => {
+                return Decision::Challenge {
+                    resource: resource.into_owned(),
+                    quote,
+                };
+            }
             Presented::Malformed(e) => {
                 tracing::debug!(error = %e, "L402 credential malformed");
                 return Decision::Respond(error_response(
@@ -201,14 +208,17 @@ impl Core {
             Presented::Credential(credential) => credential,
         };
         let mut ctx = RequestContext::now()
-            .resource(resource.as_str())
+            .resource(resource.as_ref())
             .amount_sats(price)
             .method(parts.method.as_str());
         if let Some(service) = self.issuer.service() {
             ctx = ctx.service(service);
         }
-        match self.verify(&credential, &ctx, |token| paid(token, &resource, price)) {
+        let verified = self.verify(&credential, &ctx, |token| paid(token, &resource, price));
+        drop(ctx);
+        match verified {
             Ok(paid) => {
+                drop(resource);
                 let record = self.issuer.recorder().and_then(|r| r.paid_request(&paid));
                 parts.extensions.insert(paid);
                 Decision::Forward { record }
@@ -216,7 +226,7 @@ impl Core {
             Err(reason) => {
                 let rejection = Rejection {
                     reason,
-                    resource,
+                    resource: resource.into_owned(),
                     price_sats: price,
                 };
                 tracing::debug!(reason = %rejection.reason, "L402 credential rejected");
