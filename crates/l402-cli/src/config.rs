@@ -716,6 +716,57 @@ body = "hello"
     }
 
     #[test]
+    fn route_paths_are_plain_and_not_the_servers_own() {
+        for ok in [
+            "/api/report",
+            "/x/",
+            "/a-b_c~d/e.f",
+            "/v1/price(usd)",
+            "/@me",
+        ] {
+            assert_eq!(check_route_path(ok, true), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "x",
+            "/",
+            "//",
+            "/a//b",
+            "/./a",
+            "/a/..",
+            "/a b",
+            "/a\tb",
+            "/é",
+            "/x/{id}",
+            "/x/:id",
+            "/x/*",
+            "/a?b",
+            "/a#b",
+            "/a%20",
+            "/dev",
+            "/dev/x",
+            "/api/l402",
+            "/api/l402/challenges",
+            "/api/admin/x",
+            "/api/invoice",
+            "/api/verify",
+            "/api/openapi.json",
+            DEMO_PATH,
+        ] {
+            assert!(check_route_path(bad, true).is_err(), "{bad:?}");
+        }
+        // The demo's path is free when the demo is off; look-alikes always are.
+        assert_eq!(check_route_path(DEMO_PATH, false), Ok(()));
+        assert_eq!(check_route_path("/api/l402x", true), Ok(()));
+        assert!(check_route_path(&format!("/{}", "a".repeat(600)), true).is_err());
+        let c = load_str(&format!(
+            "[demo]\nenabled = false\n[[routes]]\npath = \"{DEMO_PATH}\"\nprice_sats = 1\nbody = \"x\""
+        ))
+        .unwrap();
+        assert_eq!(c.routes[0].path, DEMO_PATH);
+    }
+
+    #[test]
     fn overrides_win() {
         let o = Overrides {
             listen: Some("127.0.0.1:1234".into()),
