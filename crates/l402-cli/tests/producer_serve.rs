@@ -93,7 +93,7 @@ async fn merchant_cli_then_serve_then_restart_loses_nothing() {
         .pay(&PayRequest::new(c["invoice"].as_str().unwrap()))
         .await
         .unwrap();
-    let verify = json!({"macaroon": c["macaroon"], "preimage": paid.preimage.to_hex(), "resource": "/api/forecast"});
+    let verify = json!({"macaroon": c["macaroon"], "preimage": paid.preimage.to_hex(), "resource": "/api/forecast", "amountSats": 25});
     let (status, v) = post(
         &http,
         &format!("{base}/api/l402/challenges/verify"),

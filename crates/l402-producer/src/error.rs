@@ -1,11 +1,15 @@
-//! The producer API's JSON errors: `{"error", "code", "field", "message"}`.
+//! The producer API's JSON errors, in the one shape of every selling surface
+//! ([`l402_server::ErrorBody`]): `{"error", "code", "message", "field"?}`.
 //!
 //! `error` is what Lightning Enable's and l402kit's clients show (`body.error
-//! ?? body.message`), `code` is stable and machine-readable, `field` names the
-//! request field (or header) at fault, if one is.
+//! ?? body.message`): here the message itself, or the exact text l402kit's
+//! clients match on. `code` is stable and machine-readable, `field` names the
+//! request field (or header) at fault, if one is. Messages seen by callers
+//! never carry backend URLs or internal errors (those are logged).
 
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
+use l402_server::{ErrorBody, IssueError};
 use serde_json::json;
 
 /// An error answer.
@@ -40,6 +44,11 @@ impl ApiError {
         }
     }
 
+    pub(crate) fn field_named(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
+    }
+
     pub(crate) fn with_error(mut self, error: &'static str) -> Self {
         self.error = Some(error);
         self
@@ -57,27 +66,35 @@ impl ApiError {
     pub(crate) fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message).retry_after(5)
     }
+
+    /// A 503 for a challenge that could not be issued: the issuer's stable
+    /// code and public message; the cause (which may name the backend's URL)
+    /// is logged, never sent.
+    pub(crate) fn issue(e: &IssueError) -> Self {
+        tracing::warn!(error = %e, cause = ?std::error::Error::source(e), "producer: cannot issue a challenge");
+        ApiError::unavailable(e.code(), e.public_message())
+    }
+
+    fn body(&self) -> ErrorBody {
+        let mut body = ErrorBody::new(self.status, self.code, self.message.clone())
+            .error(self.error.unwrap_or(&self.message).to_owned());
+        if let Some(field) = &self.field {
+            body = body.field(field.clone());
+        }
+        if let Some(secs) = self.retry_after {
+            body = body.retry_after(secs);
+        }
+        body
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({
-            "error": self.error.map_or_else(|| self.message.clone(), str::to_owned),
-            "code": self.code,
-            "message": self.message,
-        });
-        if let Some(field) = &self.field {
-            body["field"] = json!(field);
-        }
+        let body = self.body();
+        let mut json = body.json();
         if self.status == StatusCode::FORBIDDEN {
-            body["current_plan"] = json!("suspended");
+            json["current_plan"] = json!("suspended");
         }
-        let mut response = (self.status, axum::Json(body)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(secs) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+        body.response_with(&json).map(axum::body::Body::from)
     }
 }

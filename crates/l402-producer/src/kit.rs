@@ -5,87 +5,69 @@
 //! so a self-minted token does not verify. Clients treat it as opaque; an SDK
 //! that decodes it locally must verify through `POST /api/verify` instead.
 
+use std::net::SocketAddr;
+
 use ::l402::{Caveat, Ignorable, RequestContext};
-use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
 use http::StatusCode;
+use l402_server::Offer;
 use serde_json::json;
 
 use super::decode::Fields;
 use super::error::ApiError;
-use super::l402::{Issue, MAX_MACAROON_CHARS};
-use super::{Inner, Shared, json, read_body};
+use super::issue::record_of;
+use super::l402::MAX_MACAROON_CHARS;
+use super::{Shared, json, read_body};
 
 /// The merchant id of l402kit-style challenges.
 pub(crate) const KIT_MERCHANT: i64 = 0;
 
+/// The resource l402kit-style tokens are bound to (their verification, as
+/// l402kit's, checks only the payment, the merchant and the expiry).
+pub(crate) const KIT_RESOURCE: &str = "/api/invoice";
+
 /// The longest owner Lightning address accepted.
 const MAX_ADDRESS_CHARS: usize = 320;
 
-pub(super) async fn invoice(State(inner): State<Shared>, request: Request) -> Response {
-    invoice_inner(&inner, request)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn invoice_inner(inner: &Inner, request: Request) -> Result<Response, ApiError> {
+pub(super) async fn invoice(
+    State(inner): State<Shared>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    if let Some(ip) = inner.client_addr(&parts)
-        && let Err(wait) = inner.limiter.check(ip)
-    {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many requests from {ip}; try again in {wait} s"),
-        )
-        .with_error("Rate limit exceeded")
-        .retry_after(wait));
-    }
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    inner.rate_limit(&parts.headers, peer)?;
     let body = read_body(body).await?;
     let fields = Fields::parse(&body, &["amountSats", "ownerAddress"])?;
     let price = fields
         .integer("amountSats", 1, inner.max_price_sats)
         .map_err(|e| e.with_error("Invalid amountSats"))?;
     let owner = fields.opt_string("ownerAddress", MAX_ADDRESS_CHARS)?;
-    let valid_until = l402_server::unix_now().saturating_add(inner.kit_token_lifetime.as_secs());
-    let record = inner
-        .issue(
-            Issue {
-                merchant_id: KIT_MERCHANT,
-                api: "kit",
-                resource: "/api/invoice",
-                price,
-                description: None,
-                owner_address: owner,
-                caveats: vec![
-                    Caveat::merchant(&KIT_MERCHANT.to_string()),
-                    Caveat::amount_sats(price),
-                    Caveat::valid_until(valid_until),
-                ],
-                lightning_error: Some("Lightning provider temporarily unavailable"),
-            },
-            None,
-        )
+    let offer = Offer::new(KIT_RESOURCE, price).caveat(Caveat::merchant(&KIT_MERCHANT.to_string()));
+    let issued = inner.kit_issuer.issue(&offer).await.map_err(|e| {
+        ApiError::issue(&e).with_error("Lightning provider temporarily unavailable")
+    })?;
+    inner
+        .record(record_of(&issued, KIT_MERCHANT, "kit", None, owner))
         .await?;
     Ok(json(
         StatusCode::OK,
         json!({
-            "paymentRequest": record.invoice,
-            "paymentHash": record.payment_hash,
-            "macaroon": record.macaroon,
+            "paymentRequest": issued.challenge.invoice,
+            "paymentHash": issued.payment_hash.to_string(),
+            "macaroon": issued.challenge.macaroon,
         }),
     ))
 }
 
-pub(super) async fn verify(State(inner): State<Shared>, request: Request) -> Response {
-    verify_inner(&inner, request)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn verify_inner(inner: &Inner, request: Request) -> Result<Response, ApiError> {
-    let (_, body) = request.into_parts();
-    let body = read_body(body).await?;
+pub(super) async fn verify(
+    State(inner): State<Shared>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let body = read_body(request.into_body()).await?;
     let fields = Fields::parse(&body, &["token"])?;
     let token = fields
         .string("token", MAX_MACAROON_CHARS + 200)

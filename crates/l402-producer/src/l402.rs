@@ -2,97 +2,30 @@
 //! `POST /api/l402/challenges/verify`, plus the merchant's stats and the
 //! free status probe.
 
+use std::net::SocketAddr;
 use std::str::FromStr;
 
-use ::l402::{
-    Caveat, Credential, Ignorable, Macaroon, PaymentHash, Preimage, RequestContext, Verified,
-};
-use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode};
-use l402_lightning::InvoiceRequest;
-use l402_store::{ChallengeRecord, Idempotency, PaymentRecord, Recorded};
+use ::l402::{Caveat, Credential, Macaroon, PaymentHash, Preimage, RequestContext, Verified};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
+use http::StatusCode;
+use l402_server::{IssuedChallenge, Offer};
+use l402_store::PaymentRecord;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::decode::Fields;
 use super::error::ApiError;
-use super::{
-    IDEMPOTENCY_WINDOW, Inner, MAX_IDEMPOTENCY_KEY_CHARS, Shared, json, now_ms, read_body,
-    store_unavailable,
-};
+use super::extract::{IdempotencyKey, Merchant};
+use super::{Inner, Shared, json, read_body, store_unavailable};
 
 /// The longest resource accepted.
 pub(crate) const MAX_RESOURCE_CHARS: usize = 2048;
 /// BOLT11 descriptions are at most 639 bytes.
-pub(crate) const MAX_DESCRIPTION_BYTES: usize = 639;
+pub(crate) const MAX_DESCRIPTION_BYTES: usize = l402_server::issuer::MAX_MEMO_BYTES;
 /// The longest macaroon accepted (base64 characters).
 pub(crate) const MAX_MACAROON_CHARS: usize = 8192;
 
-/// What to mint.
-pub(crate) struct Issue<'a> {
-    pub(crate) merchant_id: i64,
-    pub(crate) api: &'static str,
-    pub(crate) resource: &'a str,
-    pub(crate) price: u64,
-    pub(crate) description: Option<&'a str>,
-    pub(crate) owner_address: Option<&'a str>,
-    pub(crate) caveats: Vec<Caveat>,
-    pub(crate) lightning_error: Option<&'static str>,
-}
-
 impl Inner {
-    /// Creates the invoice, mints the token, records the challenge (claiming
-    /// the idempotency scope), and returns what to answer.
-    pub(crate) async fn issue(
-        &self,
-        issue: Issue<'_>,
-        idempotency: Option<Idempotency<'_>>,
-    ) -> Result<ChallengeRecord, ApiError> {
-        let memo = issue.description.unwrap_or(issue.resource);
-        let memo: String = memo
-            .char_indices()
-            .take_while(|(i, c)| i + c.len_utf8() <= MAX_DESCRIPTION_BYTES)
-            .map(|(_, c)| c)
-            .collect();
-        let request = InvoiceRequest::sats(issue.price)
-            .memo(memo)
-            .expiry(self.invoice_expiry);
-        let invoice = self.receiver.create_invoice(&request).await.map_err(|e| {
-            tracing::warn!(error = %e, "producer: cannot create an invoice");
-            let mut err = ApiError::unavailable(
-                "lightning_unavailable",
-                format!("no invoice could be created: {e}"),
-            );
-            if let Some(text) = issue.lightning_error {
-                err = err.with_error(text);
-            }
-            err
-        })?;
-        let macaroon = self
-            .minter
-            .mint(invoice.payment_hash, &issue.caveats)
-            .map_err(|e| ApiError::unavailable("mint_failed", e.to_string()))?;
-        let record = ChallengeRecord {
-            payment_hash: invoice.payment_hash.to_string(),
-            merchant_id: issue.merchant_id,
-            api: issue.api.to_owned(),
-            resource: issue.resource.to_owned(),
-            amount_sats: issue.price,
-            description: issue.description.map(str::to_owned),
-            owner_address: issue.owner_address.map(str::to_owned),
-            expires_at: invoice.expires_at_unix(),
-            invoice: invoice.bolt11,
-            macaroon: macaroon.to_string(),
-            created_at: l402_server::unix_now(),
-        };
-        match self.store.record_challenge(&record, idempotency).await {
-            Ok(Recorded::Inserted) => Ok(record),
-            Ok(Recorded::Existing(existing)) => Ok(existing),
-            Err(e) => Err(store_unavailable(&e)),
-        }
-    }
-
     /// Verifies a macaroon and preimage against `ctx`, recording the first
     /// valid verification of each payment hash and counting every one.
     pub(crate) async fn check(
@@ -165,12 +98,7 @@ impl Inner {
                 ::l402::VerifyError::Caveat(::l402::CaveatError::WrongMerchant { .. }) => {
                     "wrong_merchant"
                 }
-                _ => l402_server::Rejection {
-                    reason: e.clone(),
-                    resource: String::new(),
-                    price_sats: 0,
-                }
-                .code(),
+                other => other.code(),
             };
             let message = match &e {
                 ::l402::VerifyError::WrongPreimage(_) => {
@@ -191,11 +119,11 @@ impl Inner {
 }
 
 /// The challenge as Lightning Enable answers it.
-pub(crate) fn challenge_json(c: &ChallengeRecord) -> Value {
+pub(crate) fn challenge_json(c: &IssuedChallenge) -> Value {
     json!({
-        "invoice": c.invoice,
-        "macaroon": c.macaroon,
-        "paymentHash": c.payment_hash,
+        "invoice": c.challenge.invoice,
+        "macaroon": c.challenge.macaroon,
+        "paymentHash": c.payment_hash.to_string(),
         "expiresAt": l402_server::rfc3339(c.expires_at),
         "resource": c.resource,
         "priceSats": c.amount_sats,
@@ -203,38 +131,13 @@ pub(crate) fn challenge_json(c: &ChallengeRecord) -> Value {
     })
 }
 
-fn respond(result: Result<Response, ApiError>) -> Response {
-    result.unwrap_or_else(IntoResponse::into_response)
-}
-
-pub(super) async fn create(State(inner): State<Shared>, request: Request) -> Response {
-    respond(create_inner(&inner, request).await)
-}
-
-async fn create_inner(inner: &Inner, request: Request) -> Result<Response, ApiError> {
+pub(super) async fn create(
+    State(inner): State<Shared>,
+    Merchant(who): Merchant,
+    key: Option<IdempotencyKey>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let who = inner.merchant(&parts.headers).await?;
-    let idempotency_key = match parts.headers.get("x-idempotency-key") {
-        None => None,
-        Some(value) => {
-            let field = "X-Idempotency-Key";
-            let text = value.to_str().map_err(|_| {
-                ApiError::field(
-                    "invalid_header",
-                    field,
-                    format!("{field} must be ASCII text"),
-                )
-            })?;
-            if text.is_empty() || text.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS {
-                return Err(ApiError::field(
-                    "invalid_header",
-                    field,
-                    format!("{field} must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters"),
-                ));
-            }
-            Some(text.to_owned())
-        }
-    };
     let body = read_body(body).await?;
     let fields = Fields::parse(&body, &["resource", "priceSats", "description"])?;
     let resource = fields.string("resource", MAX_RESOURCE_CHARS)?;
@@ -248,86 +151,78 @@ async fn create_inner(inner: &Inner, request: Request) -> Result<Response, ApiEr
         ));
     }
 
-    let client = match idempotency_key {
-        Some(key) => format!("key:{key}"),
-        None => match inner.client_addr(&parts) {
-            Some(ip) => format!("ip:{ip}"),
-            None => "ip:unknown".to_owned(),
-        },
+    // Without a key, Lightning Enable de-duplicates by client address.
+    let merchant_id = who.merchant.id;
+    let client = match key {
+        Some(IdempotencyKey(key)) => format!("{merchant_id}/key:{key}"),
+        None => {
+            let ip = parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip());
+            match inner.client_addr(&parts.headers, ip) {
+                Some(ip) => format!("{merchant_id}/ip:{ip}"),
+                None => format!("{merchant_id}/ip:unknown"),
+            }
+        }
     };
-    let mut hasher = Sha256::new();
-    for part in [client.as_bytes(), resource.as_bytes(), &price.to_be_bytes()] {
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part);
+    let scope = l402_server::idempotency::scope(&client, resource, price);
+    let mut offer = Offer::new(resource, price).caveat(Caveat::merchant(&merchant_id.to_string()));
+    if let Some(d) = description {
+        offer = offer.description(d);
     }
-    let scope = hex::encode(hasher.finalize());
-    let now = now_ms();
-    let window = IDEMPOTENCY_WINDOW.as_millis() as u64;
-    if let Some(existing) = inner
-        .store
-        .find_idempotent(who.merchant.id, &scope, now.saturating_sub(window))
-        .await
-        .map_err(|e| store_unavailable(&e))?
-    {
-        return Ok(json(StatusCode::OK, challenge_json(&existing)));
-    }
-    let valid_until = l402_server::unix_now().saturating_add(inner.token_lifetime.as_secs());
-    let merchant = who.merchant.id.to_string();
-    let record = inner
-        .issue(
-            Issue {
-                merchant_id: who.merchant.id,
-                api: "l402",
-                resource,
-                price,
-                description,
-                owner_address: None,
-                caveats: vec![
-                    Caveat::merchant(&merchant),
-                    Caveat::resource(resource),
-                    Caveat::amount_sats(price),
-                    Caveat::valid_until(valid_until),
-                ],
-                lightning_error: None,
-            },
-            Some(Idempotency {
-                scope: &scope,
-                now_ms: now,
-                window_ms: window,
-            }),
-        )
-        .await?;
-    Ok(json(StatusCode::OK, challenge_json(&record)))
+    let issued = inner.issue_idempotent(merchant_id, scope, &offer).await?;
+    Ok(json(StatusCode::OK, challenge_json(&issued)))
 }
 
-pub(super) async fn verify(State(inner): State<Shared>, request: Request) -> Response {
-    respond(verify_inner(&inner, request).await)
-}
-
-async fn verify_inner(inner: &Inner, request: Request) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    let who = inner.merchant(&parts.headers).await?;
-    let body = read_body(body).await?;
+pub(super) async fn verify(
+    State(inner): State<Shared>,
+    Merchant(who): Merchant,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let body = read_body(request.into_body()).await?;
     let fields = Fields::parse(&body, &["macaroon", "preimage", "resource", "amountSats"])?;
     let macaroon = fields.string("macaroon", MAX_MACAROON_CHARS)?;
     let preimage = fields.string("preimage", 128)?;
     let resource = fields.opt_string("resource", MAX_RESOURCE_CHARS)?;
     let amount = fields.opt_integer("amountSats", 1, inner.max_price_sats)?;
 
-    let mut ctx = RequestContext::now().merchant(who.merchant.id.to_string());
-    ctx = match resource {
-        Some(r) => ctx.resource(r),
-        None => ctx.ignore(Ignorable::Resource),
+    // Fail closed: a token is checked against the resource and the price it
+    // is presented for; leaving either out does not mean "any".
+    let (resource, amount) = match (resource, amount) {
+        (Some(r), Some(a)) => (r, a),
+        (None, _) => {
+            inner.count(who.merchant.id, false);
+            return Ok(invalid(
+                "resource_required",
+                "resource is required: the resource the token is presented for",
+            ));
+        }
+        (_, None) => {
+            inner.count(who.merchant.id, false);
+            return Ok(invalid(
+                "amount_required",
+                "amountSats is required: the price of the resource the token is presented for",
+            ));
+        }
     };
-    ctx = match amount {
-        Some(a) => ctx.amount_sats(a),
-        None => ctx.ignore(Ignorable::AmountSats),
-    };
+    let ctx = RequestContext::now()
+        .merchant(who.merchant.id.to_string())
+        .resource(resource)
+        .amount_sats(amount);
     let body = match inner.check(who.merchant.id, macaroon, preimage, &ctx).await {
         Ok(verified) => valid_json(&verified, who.merchant.id),
         Err((code, error)) => json!({"valid": false, "error": error, "code": code}),
     };
     Ok(json(StatusCode::OK, body))
+}
+
+/// Lightning Enable's shape for a refused token: 200 `valid:false`.
+fn invalid(code: &str, error: &str) -> Response {
+    json(
+        StatusCode::OK,
+        json!({"valid": false, "error": error, "code": code}),
+    )
 }
 
 fn valid_json(verified: &Verified, merchant_id: i64) -> Value {
@@ -342,24 +237,21 @@ fn valid_json(verified: &Verified, merchant_id: i64) -> Value {
     })
 }
 
-pub(super) async fn stats(State(inner): State<Shared>, headers: HeaderMap) -> Response {
-    respond(
-        async {
-            let who = inner.merchant(&headers).await?;
-            if let Err(e) = inner.flush().await {
-                tracing::warn!(error = %e, "producer: cannot write verification counts");
-            }
-            let stats = inner
-                .store
-                .stats(Some(who.merchant.id))
-                .await
-                .map_err(|e| store_unavailable(&e))?;
-            let mut body = super::admin::stats_json(&stats);
-            body["merchantId"] = json!(who.merchant.id);
-            Ok(json(StatusCode::OK, body))
-        }
-        .await,
-    )
+pub(super) async fn stats(
+    State(inner): State<Shared>,
+    Merchant(who): Merchant,
+) -> Result<Response, ApiError> {
+    if let Err(e) = inner.flush().await {
+        tracing::warn!(error = %e, "producer: cannot write verification counts");
+    }
+    let stats = inner
+        .store
+        .stats(Some(who.merchant.id))
+        .await
+        .map_err(|e| store_unavailable(&e))?;
+    let mut body = super::admin::stats_json(&stats);
+    body["merchantId"] = json!(who.merchant.id);
+    Ok(json(StatusCode::OK, body))
 }
 
 pub(super) async fn status(State(inner): State<Shared>) -> Response {

@@ -25,23 +25,46 @@
 //! keeps the `paymentHash` of what it served. Both verify endpoints answer
 //! `200` for valid and invalid tokens alike (`valid:false` with an `error`).
 //!
-//! Records: a challenge is stored before it is answered (a store failure
-//! answers 503, never a challenge that was not recorded); the first valid
-//! verification of a payment hash is stored as a payment before it is
-//! answered; verification counts are kept in memory and flushed every second
-//! and by [`Producer::flush`].
+//! **Verification fails closed**: `POST /api/l402/challenges/verify` checks
+//! the token against the `resource` and `amountSats` it is presented for;
+//! leaving either out answers `valid:false` (`resource_required`,
+//! `amount_required`), never "any resource" or "any price". l402kit's
+//! `POST /api/verify` checks, as l402kit's, only the payment, the merchant
+//! (0) and the expiry.
 //!
-//! Idempotency: a challenge request with the same `X-Idempotency-Key` (at most
-//! 256 characters), or without one from the same client address, for the same
-//! resource and price within 60 seconds gets the same challenge, across
-//! instances sharing a database. As with Lightning Enable, the "client" is
-//! whoever calls the API, usually the merchant's own server: without a key,
-//! two buyers of the same resource within a minute get the same invoice, so
-//! sellers should send a per-request `X-Idempotency-Key`. A longer key, or
-//! one that is not text, is refused (400 naming the header), not ignored.
-//! Behind a proxy, [`ProducerBuilder::trust_forwarded_for`] takes the
-//! address from `X-Forwarded-For`; the `POST /api/invoice` rate limit is kept
-//! per instance.
+//! Records: a challenge is stored before it is answered (a store failure
+//! answers 503, never a challenge that was not recorded). Anonymous
+//! challenges (the paid routes' 402s, l402kit's `POST /api/invoice`) are
+//! written in batches, one transaction for all that queued up, through a
+//! bounded queue: when it is full a request waits briefly, then answers 503
+//! `store_busy` (see [`ProducerBuilder::record_queue`]). Challenges never
+//! paid are deleted after [`ProducerBuilder::challenge_retention`] (default
+//! 7 days; the stats keep counting them). The first valid verification of a
+//! payment hash is stored as a payment before it is answered; verification
+//! counts are kept in memory and flushed every second and by
+//! [`Producer::flush`].
+//!
+//! Idempotency: a challenge request with the same `X-Idempotency-Key`, or
+//! without one from the same client address, for the same resource and price
+//! within [`IDEMPOTENCY_WINDOW`] gets the same challenge, across instances
+//! sharing a database. The scope is claimed in the store (one atomic insert)
+//! before the invoice is created, so concurrent requests get one invoice
+//! between them. Keys follow the rule every selling surface shares
+//! ([`l402_server::idempotency::check_key`]): a key that breaks it is refused
+//! (400 naming the header), never truncated or ignored. As with Lightning
+//! Enable, the "client" is whoever calls the API, usually the merchant's own
+//! server: without a key, two buyers of the same resource within a minute get
+//! the same invoice, so sellers should send a per-request
+//! `X-Idempotency-Key`. Expired claims are deleted in bounded batches.
+//!
+//! Client addresses come from the connection: serve the router with
+//! `into_make_service_with_connect_info::<SocketAddr>()`. Without it the
+//! rate-limited `POST /api/invoice` answers 500 `no_client_address` (a
+//! configuration error, logged) rather than run unlimited. Behind proxies,
+//! [`ProducerBuilder::trusted_proxies`] names them; `X-Forwarded-For` is
+//! read only from them (the right-most hop that is not a trusted proxy).
+//! IPv6 clients are limited per /64; the limit tracks at most
+//! [`ProducerBuilder::max_tracked_clients`] clients and is kept per instance.
 //!
 //! API keys are cached for a few seconds (`key_cache_ttl`, default 5 s): a key
 //! revoked on one instance stops working on the others within that time, and
@@ -65,6 +88,7 @@
 //! )
 //! .admin_token("a long random admin token")
 //! .rate_limit_per_minute(20)
+//! .trusted_proxies(["127.0.0.1", "10.0.0.0/8"])?
 //! .build();
 //! let router: axum::Router = producer.router();
 //! // axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
@@ -73,51 +97,55 @@
 //! ```
 
 mod admin;
+mod batch;
 mod decode;
 mod error;
+mod extract;
+mod issue;
 mod kit;
 mod l402;
 mod openapi;
 mod ratelimit;
 mod record;
+mod state;
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use ::l402::{Keyring, Minter, Verifier};
+use ::l402::{Keyring, Verifier};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
 use bytes::Bytes;
-use http::request::Parts;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
+use ipnet::IpNet;
 use l402_lightning::Receiver;
-use l402_store::{Authenticated, MerchantStatus, ProducerStore, StoreError, VerificationCount};
+use l402_server::Issuer;
+use l402_server::idempotency::Claims;
+use l402_store::{ProducerStore, StoreError};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tower_http::cors::CorsLayer;
 
 pub use decode::MAX_BODY_BYTES;
+pub use l402_server::IDEMPOTENCY_WINDOW;
 pub use openapi::openapi;
+pub use ratelimit::DEFAULT_MAX_TRACKED_CLIENTS;
 
+use batch::Batcher;
 use error::ApiError;
-use ratelimit::RateLimiter;
+use ratelimit::{ClientAddr, RateLimiter};
+pub(crate) use state::{Inner, now_ms, store_unavailable};
 
 /// The default per-address limit of the l402kit-compatible `POST /api/invoice`.
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 20;
 /// The highest price a challenge may ask, in sats (1 BTC).
 pub const DEFAULT_MAX_PRICE_SATS: u64 = 100_000_000;
-/// How long an idempotent challenge request returns the same challenge.
-pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(60);
-/// The longest `X-Idempotency-Key` accepted.
-pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 256;
-
-const MAX_CACHED_KEYS: usize = 10_000;
-const MAX_REMEMBERED_PAYMENTS: usize = 100_000;
+/// How long a challenge that was never paid is kept by default.
+pub const DEFAULT_CHALLENGE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The default bound on challenge records waiting to be written.
+pub const DEFAULT_RECORD_QUEUE: usize = 1024;
 
 /// The producer API, ready to be served. Cheap to clone.
 #[derive(Clone)]
@@ -134,6 +162,15 @@ impl std::fmt::Debug for Producer {
     }
 }
 
+/// Why a [`ProducerBuilder`] setting was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A trusted proxy is neither an IP address nor a CIDR block.
+    #[error("trusted proxy {0:?} is not an IP address or a CIDR block (10.0.0.0/8)")]
+    TrustedProxy(String),
+}
+
 /// Configures a [`Producer`].
 #[must_use]
 pub struct ProducerBuilder {
@@ -142,19 +179,23 @@ pub struct ProducerBuilder {
     keys: Keyring,
     admin_token: Option<String>,
     rate_limit_per_minute: u32,
+    max_tracked_clients: usize,
+    trusted_proxies: Vec<IpNet>,
     token_lifetime: Duration,
     invoice_expiry: Duration,
-    kit_token_lifetime: Duration,
     max_price_sats: u64,
     key_cache_ttl: Duration,
-    trust_forwarded_for: bool,
     flush_interval: Duration,
+    challenge_retention: Duration,
+    record_queue: usize,
+    record_queue_timeout: Duration,
 }
 
 impl std::fmt::Debug for ProducerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProducerBuilder")
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -167,11 +208,44 @@ impl ProducerBuilder {
         self
     }
 
-    /// Requests per minute per client address on `POST /api/invoice`
-    /// (default 20; 0 turns the limit off).
+    /// Requests per minute per client (an IPv4 address or an IPv6 /64) on
+    /// `POST /api/invoice` (default 20; 0 turns the limit off).
     pub fn rate_limit_per_minute(mut self, n: u32) -> Self {
         self.rate_limit_per_minute = n;
         self
+    }
+
+    /// The most clients the rate limit tracks (default
+    /// [`DEFAULT_MAX_TRACKED_CLIENTS`]); past it the least recently seen is
+    /// forgotten.
+    pub fn max_tracked_clients(mut self, n: usize) -> Self {
+        self.max_tracked_clients = n.max(1);
+        self
+    }
+
+    /// The proxies in front of this server (IP addresses or CIDR blocks):
+    /// `X-Forwarded-For` is honoured only on connections from them, and the
+    /// client is the right-most hop that is not one of them. Default: none
+    /// (the peer address is the client).
+    ///
+    /// # Errors
+    /// [`ConfigError::TrustedProxy`] for an entry that is neither.
+    pub fn trusted_proxies<I, S>(mut self, proxies: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut nets = Vec::new();
+        for proxy in proxies {
+            let text = proxy.as_ref().trim();
+            let net = text
+                .parse::<IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| ConfigError::TrustedProxy(text.to_owned()))?;
+            nets.push(net);
+        }
+        self.trusted_proxies = nets;
+        Ok(self)
     }
 
     /// How long tokens from `POST /api/l402/challenges` stay valid (default 1 hour).
@@ -198,262 +272,84 @@ impl ProducerBuilder {
         self
     }
 
-    /// Take the client address from the first `X-Forwarded-For` entry (only
-    /// behind a proxy that sets it; default off: the peer address).
-    pub fn trust_forwarded_for(mut self, on: bool) -> Self {
-        self.trust_forwarded_for = on;
-        self
-    }
-
-    /// How often verification counts are written (default 1 s).
+    /// How often verification counts are written (default 1 s); expired
+    /// idempotency claims and old unpaid challenges are deleted every 60
+    /// of these.
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval.max(Duration::from_millis(10));
         self
     }
 
+    /// How long a challenge that was never paid is kept (default 7 days; at
+    /// least the invoice expiry).
+    pub fn challenge_retention(mut self, retention: Duration) -> Self {
+        self.challenge_retention = retention;
+        self
+    }
+
+    /// The most anonymous challenge records waiting to be written (default
+    /// [`DEFAULT_RECORD_QUEUE`]), and how long a request waits for room
+    /// before it answers 503 `store_busy` (default 2 s).
+    pub fn record_queue(mut self, capacity: usize, timeout: Duration) -> Self {
+        self.record_queue = capacity.max(1);
+        self.record_queue_timeout = timeout;
+        self
+    }
+
     /// Builds the producer. Inside a Tokio runtime this also starts the task
-    /// that flushes counters and purges old idempotency records; it stops when
-    /// the last clone of the producer is dropped.
+    /// that writes challenge records in batches and the one that flushes
+    /// counters and deletes expired records; they stop when the last clone
+    /// of the producer is dropped.
     pub fn build(self) -> Producer {
+        let handle = tokio::runtime::Handle::try_current().ok();
+        let batcher = handle.as_ref().map(|h| {
+            Batcher::start(
+                self.store.clone(),
+                h,
+                self.record_queue,
+                self.record_queue_timeout,
+            )
+        });
+        let issuer = |lifetime| {
+            Issuer::builder(self.receiver.clone(), self.keys.clone())
+                .token_lifetime(lifetime)
+                .invoice_expiry(self.invoice_expiry)
+                .build()
+        };
         let inner = Arc::new(Inner {
-            store: self.store,
-            receiver: self.receiver,
-            minter: Minter::new(self.keys.clone()),
-            verifier: Verifier::new(self.keys),
+            store: self.store.clone(),
+            receiver: self.receiver.clone(),
+            issuer: issuer(self.token_lifetime),
+            kit_issuer: issuer(KIT_TOKEN_LIFETIME),
+            claims: Claims::default(),
+            verifier: Verifier::new(self.keys.clone()),
             admin_token_hash: self.admin_token.map(|t| sha256(t.as_bytes())),
-            limiter: RateLimiter::new(self.rate_limit_per_minute),
-            token_lifetime: self.token_lifetime,
-            invoice_expiry: self.invoice_expiry,
-            kit_token_lifetime: self.kit_token_lifetime,
+            limiter: RateLimiter::new(self.rate_limit_per_minute, self.max_tracked_clients),
+            clients: ClientAddr::new(self.trusted_proxies),
             max_price_sats: self.max_price_sats,
             key_cache_ttl: self.key_cache_ttl,
-            trust_forwarded_for: self.trust_forwarded_for,
+            challenge_retention: self.challenge_retention.max(self.invoice_expiry),
+            batcher,
             keys: Mutex::new(HashMap::new()),
             counts: Mutex::new(HashMap::new()),
             paid: Mutex::new(HashSet::new()),
             flushing: tokio::sync::Mutex::new(()),
         });
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(background(Arc::downgrade(&inner), self.flush_interval));
+        if let Some(handle) = handle {
+            handle.spawn(state::background(
+                Arc::downgrade(&inner),
+                self.flush_interval,
+            ));
         }
         Producer { inner }
     }
 }
 
-async fn background(inner: Weak<Inner>, interval: Duration) {
-    let mut ticks: u64 = 0;
-    loop {
-        tokio::time::sleep(interval).await;
-        let Some(inner) = inner.upgrade() else { return };
-        if let Err(e) = inner.flush().await {
-            tracing::warn!(error = %e, "producer: cannot write verification counts; will retry");
-        }
-        ticks += 1;
-        if ticks.is_multiple_of(60) {
-            let before = now_ms().saturating_sub(2 * IDEMPOTENCY_WINDOW.as_millis() as u64);
-            if let Err(e) = inner.store.purge_idempotency(before).await {
-                tracing::warn!(error = %e, "producer: cannot purge idempotency records");
-            }
-        }
-    }
-}
-
-type CountKey = (i64, u64);
-
-pub(crate) struct Inner {
-    store: Arc<dyn ProducerStore>,
-    receiver: Arc<dyn Receiver>,
-    minter: Minter,
-    verifier: Verifier,
-    admin_token_hash: Option<[u8; 32]>,
-    limiter: RateLimiter,
-    token_lifetime: Duration,
-    invoice_expiry: Duration,
-    kit_token_lifetime: Duration,
-    max_price_sats: u64,
-    key_cache_ttl: Duration,
-    trust_forwarded_for: bool,
-    /// sha256(presented key) → (when checked, who).
-    keys: Mutex<HashMap<[u8; 32], (Instant, Authenticated)>>,
-    /// (merchant, unix day) → (valid, invalid).
-    counts: Mutex<HashMap<CountKey, (u64, u64)>>,
-    /// Payment hashes already recorded by this instance.
-    paid: Mutex<HashSet<[u8; 32]>>,
-    flushing: tokio::sync::Mutex<()>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+/// l402kit's tokens expire an hour after they are minted.
+const KIT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
-}
-
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-fn store_unavailable(e: &StoreError) -> ApiError {
-    tracing::error!(error = %e, "producer: store failed");
-    ApiError::unavailable(
-        "store_unavailable",
-        "the database is unavailable; try again shortly",
-    )
-}
-
-impl Inner {
-    /// The merchant an `X-API-Key` authenticates (cached), or 401/403.
-    async fn merchant(&self, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
-        let Some(value) = headers.get("x-api-key") else {
-            return Err(ApiError::unauthorized("missing X-API-Key header").field_named("X-API-Key"));
-        };
-        let presented = value
-            .to_str()
-            .map_err(|_| ApiError::unauthorized("invalid API key").field_named("X-API-Key"))?;
-        let digest = sha256(presented.as_bytes());
-        let cached = lock(&self.keys)
-            .get(&digest)
-            .filter(|(at, _)| at.elapsed() < self.key_cache_ttl)
-            .map(|(_, who)| who.clone());
-        let who = match cached {
-            Some(who) => who,
-            None => {
-                let who = self
-                    .store
-                    .authenticate(presented)
-                    .await
-                    .map_err(|e| store_unavailable(&e))?
-                    .ok_or_else(|| {
-                        ApiError::unauthorized("invalid API key").field_named("X-API-Key")
-                    })?;
-                let mut keys = lock(&self.keys);
-                if keys.len() >= MAX_CACHED_KEYS {
-                    keys.clear();
-                }
-                keys.insert(digest, (Instant::now(), who.clone()));
-                who
-            }
-        };
-        if who.merchant.status != MerchantStatus::Active {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "merchant_suspended",
-                format!("merchant {} is suspended", who.merchant.id),
-            ));
-        }
-        Ok(who)
-    }
-
-    /// Forgets cached keys (after a revocation through this instance).
-    fn forget_keys(&self) {
-        lock(&self.keys).clear();
-    }
-
-    fn is_admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Some(expected) = &self.admin_token_hash else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "admin_disabled",
-                "the admin API is disabled: no admin token is configured",
-            ));
-        };
-        let presented = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .or_else(|| headers.get("x-admin-token").and_then(|v| v.to_str().ok()));
-        let Some(presented) = presented else {
-            return Err(ApiError::unauthorized(
-                "missing admin token (Authorization: Bearer <token>)",
-            )
-            .field_named("Authorization"));
-        };
-        if bool::from(sha256(presented.trim().as_bytes()).ct_eq(expected)) {
-            Ok(())
-        } else {
-            Err(ApiError::unauthorized("invalid admin token").field_named("Authorization"))
-        }
-    }
-
-    fn client_addr(&self, parts: &Parts) -> Option<IpAddr> {
-        if self.trust_forwarded_for
-            && let Some(ip) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        {
-            return Some(ip);
-        }
-        parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-    }
-
-    fn count(&self, merchant_id: i64, valid: bool) {
-        let day = l402_server::unix_now() / 86_400;
-        let mut counts = lock(&self.counts);
-        let entry = counts.entry((merchant_id, day)).or_default();
-        if valid {
-            entry.0 += 1;
-        } else {
-            entry.1 += 1;
-        }
-    }
-
-    /// Whether this instance already recorded the payment (and remembers it now).
-    fn seen_payment(&self, hash: &[u8; 32]) -> bool {
-        lock(&self.paid).contains(hash)
-    }
-
-    fn remember_payment(&self, hash: [u8; 32]) {
-        let mut paid = lock(&self.paid);
-        if paid.len() >= MAX_REMEMBERED_PAYMENTS {
-            paid.clear();
-        }
-        paid.insert(hash);
-    }
-
-    async fn flush(&self) -> Result<(), StoreError> {
-        let _one = self.flushing.lock().await;
-        let taken: Vec<(CountKey, (u64, u64))> = lock(&self.counts).drain().collect();
-        if taken.is_empty() {
-            return Ok(());
-        }
-        let counts: Vec<VerificationCount> = taken
-            .iter()
-            .map(|((merchant_id, day), (valid, invalid))| VerificationCount {
-                merchant_id: *merchant_id,
-                day: l402_server::rfc3339(day.saturating_mul(86_400))[..10].to_owned(),
-                valid: *valid,
-                invalid: *invalid,
-            })
-            .collect();
-        if let Err(e) = self.store.add_verifications(&counts).await {
-            // Put them back for the next try.
-            let mut current = lock(&self.counts);
-            for (key, (valid, invalid)) in taken {
-                let entry = current.entry(key).or_default();
-                entry.0 += valid;
-                entry.1 += invalid;
-            }
-            return Err(e);
-        }
-        Ok(())
-    }
-}
-
-impl ApiError {
-    fn field_named(mut self, field: &str) -> Self {
-        self.field = Some(field.to_owned());
-        self
-    }
 }
 
 /// Reads the body (at most [`MAX_BODY_BYTES`]), answering 413 beyond.
@@ -537,7 +433,8 @@ fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
 
 impl Producer {
     /// Starts a producer storing in `store`, minting invoices with `receiver`
-    /// and signing tokens with `keys` (the same keyring as the L402 layer).
+    /// and signing tokens with `keys` (the same keyring as the L402 layer),
+    /// through the one issuing path ([`l402_server::Issuer`]).
     pub fn builder(
         store: Arc<dyn ProducerStore>,
         receiver: Arc<dyn Receiver>,
@@ -549,13 +446,16 @@ impl Producer {
             keys,
             admin_token: None,
             rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
-            token_lifetime: Duration::from_secs(3600),
-            invoice_expiry: Duration::from_secs(600),
-            kit_token_lifetime: Duration::from_secs(3600),
+            max_tracked_clients: DEFAULT_MAX_TRACKED_CLIENTS,
+            trusted_proxies: Vec::new(),
+            token_lifetime: l402_server::issuer::DEFAULT_TOKEN_LIFETIME,
+            invoice_expiry: l402_server::issuer::DEFAULT_INVOICE_EXPIRY,
             max_price_sats: DEFAULT_MAX_PRICE_SATS,
             key_cache_ttl: Duration::from_secs(5),
-            trust_forwarded_for: false,
             flush_interval: Duration::from_secs(1),
+            challenge_retention: DEFAULT_CHALLENGE_RETENTION,
+            record_queue: DEFAULT_RECORD_QUEUE,
+            record_queue_timeout: Duration::from_secs(2),
         }
     }
 
@@ -613,6 +513,21 @@ impl Producer {
         Arc::new(record::SalesLog {
             inner: self.inner.clone(),
         })
+    }
+
+    /// Deletes expired idempotency claims and unpaid challenges older than
+    /// the retention, in bounded batches (the background task does this
+    /// every minute); returns how many of each.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the store fails.
+    pub async fn prune(&self) -> Result<(u64, u64), StoreError> {
+        self.inner.prune().await
+    }
+
+    /// Challenge records refused because the record queue was full.
+    pub fn records_refused(&self) -> u64 {
+        self.inner.batcher.as_ref().map_or(0, Batcher::refused)
     }
 
     /// Writes the verification counts held in memory.

@@ -5,8 +5,9 @@
 
 use serde_json::{Value, json};
 
+use super::DEFAULT_MAX_PRICE_SATS;
 use super::decode::MAX_BODY_BYTES;
-use super::{DEFAULT_MAX_PRICE_SATS, MAX_IDEMPOTENCY_KEY_CHARS};
+use l402_server::idempotency::MAX_KEY_BYTES as MAX_IDEMPOTENCY_KEY_CHARS;
 
 fn error_response(description: &str) -> Value {
     json!({
@@ -111,8 +112,8 @@ pub fn openapi() -> Value {
                     "properties": {
                         "macaroon": {"type": "string"},
                         "preimage": {"type": "string"},
-                        "resource": {"type": "string"},
-                        "amountSats": {"type": "integer", "minimum": 1}
+                        "resource": {"type": "string", "description": "The resource the token is presented for. Without it the answer is `valid:false`, code `resource_required` (verification fails closed)."},
+                        "amountSats": {"type": "integer", "minimum": 1, "description": "The price of that resource. Without it the answer is `valid:false`, code `amount_required`."}
                     }
                 },
                 "VerifyResult": {
@@ -263,7 +264,7 @@ pub fn openapi() -> Value {
                 "security": [{"apiKey": []}],
                 "requestBody": body("VerifyRequest", true),
                 "responses": {
-                    "200": ok("`valid` true, or false with `error`", "VerifyResult"),
+                    "200": ok("`valid` true, or false with `error` and `code` (`resource_required` and `amount_required` when either is left out)", "VerifyResult"),
                     "400": bad, "401": unauthorized, "403": forbidden, "413": too_large
                 }
             }},
@@ -284,7 +285,8 @@ pub fn openapi() -> Value {
                     "400": error_response("`Invalid amountSats`, or another field error"),
                     "413": too_large,
                     "429": error_response("`Rate limit exceeded`; see Retry-After"),
-                    "503": error_response("`Lightning provider temporarily unavailable`")
+                    "500": error_response("`no_client_address`: the server was started without connection info, so its rate limit cannot work"),
+                    "503": error_response("`Lightning provider temporarily unavailable` (code `invoice_unavailable`), or `store_busy` when too many challenges wait to be recorded; see Retry-After")
                 }
             }},
             "/api/verify": {"post": {

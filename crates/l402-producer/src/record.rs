@@ -4,9 +4,10 @@
 //! that reaches the route. Recorded as merchant 0 (this server's own sales),
 //! API `"route"`.
 
-use l402_store::{ChallengeRecord, PaymentRecord};
+use l402_store::PaymentRecord;
 
 use super::Shared;
+use super::issue::record_of;
 use super::kit::KIT_MERCHANT;
 use l402_server::{BoxFuture, IssuedChallenge, Paid, RecordError, SalesRecorder};
 
@@ -17,27 +18,13 @@ pub(super) struct SalesLog {
 
 impl SalesRecorder for SalesLog {
     fn challenge_issued(&self, issued: &IssuedChallenge) -> BoxFuture<Result<(), RecordError>> {
-        let record = ChallengeRecord {
-            payment_hash: issued.payment_hash.to_string(),
-            merchant_id: KIT_MERCHANT,
-            api: "route".to_owned(),
-            resource: issued.resource.clone(),
-            amount_sats: issued.amount_sats,
-            description: None,
-            owner_address: None,
-            invoice: issued.challenge.invoice.clone(),
-            macaroon: issued.challenge.macaroon.clone(),
-            expires_at: issued.expires_at,
-            created_at: l402_server::unix_now(),
-        };
+        let record = record_of(issued, KIT_MERCHANT, "route", None, None);
         let inner = self.inner.clone();
         Box::pin(async move {
             inner
-                .store
-                .record_challenge(&record, None)
+                .record(record)
                 .await
-                .map(|_| ())
-                .map_err(|e| RecordError::new(e.to_string()))
+                .map_err(|e| RecordError::new(e.message))
         })
     }
 

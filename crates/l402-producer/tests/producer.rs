@@ -4,163 +4,18 @@
 //! a failure).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../l402-store/tests/pg_support/mod.rs"]
-mod pg_support;
+mod support;
 
-use pg_support::{DropSchema, pg_url, unique_schema};
+use support::{ADMIN, Server, sqlite_store, start, start_with, stores};
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use l402::Keyring;
-use l402_lightning::dev::DevNode;
+use l402_lightning::Receiver;
 use l402_lightning::lnbits::LnbitsClient;
-use l402_lightning::{PayRequest, Receiver, Wallet};
-use l402_producer::{MAX_BODY_BYTES, Producer, openapi};
-use l402_store::Store;
+use l402_producer::{MAX_BODY_BYTES, openapi};
 use serde_json::{Value, json};
-
-const ADMIN: &str = "test-admin-token-0123456789";
-
-/// A store and what keeps it (a directory, or a schema to drop), per
-/// backend: SQLite, and PostgreSQL when configured.
-async fn stores(name: &str) -> Vec<(Arc<Store>, Box<dyn std::any::Any>)> {
-    let (sqlite, dir) = sqlite_store().await;
-    let mut out: Vec<(Arc<Store>, Box<dyn std::any::Any>)> = vec![(sqlite, Box::new(dir))];
-    if let Some(url) = pg_url() {
-        let schema = unique_schema(name);
-        let store = Store::builder()
-            .postgres(url.clone())
-            .schema(schema.clone())
-            .open()
-            .await
-            .unwrap();
-        out.push((Arc::new(store), Box::new(DropSchema { url, schema })));
-    }
-    out
-}
-
-async fn sqlite_store() -> (Arc<Store>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::sqlite(dir.path().join("store.sqlite"))
-        .await
-        .unwrap();
-    (Arc::new(store), dir)
-}
-
-struct Server {
-    base: String,
-    http: reqwest::Client,
-    node: DevNode,
-    producer: Producer,
-}
-
-async fn serve_producer(producer: &Producer) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = producer.router();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    format!("http://{addr}")
-}
-
-async fn start_with(store: Arc<Store>, receiver: Option<Arc<dyn Receiver>>, limit: u32) -> Server {
-    let node = DevNode::builder().in_memory().open().await.unwrap();
-    let receiver = match receiver {
-        Some(r) => r,
-        None => Arc::new(node.wallet("merchant").await.unwrap()),
-    };
-    let producer = Producer::builder(store, receiver, Keyring::new(1, [7; 32]))
-        .admin_token(ADMIN)
-        .rate_limit_per_minute(limit)
-        .flush_interval(Duration::from_millis(50))
-        .build();
-    let base = serve_producer(&producer).await;
-    Server {
-        base,
-        http: reqwest::Client::new(),
-        node,
-        producer,
-    }
-}
-
-async fn start(store: Arc<Store>) -> Server {
-    start_with(store, None, 1000).await
-}
-
-impl Server {
-    async fn post(&self, path: &str, key: Option<&str>, body: Value) -> (u16, Value) {
-        let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(key) = key {
-            req = req.header("X-Api-Key", key);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap())
-    }
-
-    async fn admin(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(ADMIN);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap())
-    }
-
-    /// A merchant and an API key for it, through the admin API.
-    async fn merchant(&self, name: &str) -> (i64, String, String) {
-        let (s, m) = self
-            .admin(
-                reqwest::Method::POST,
-                "/api/admin/merchants",
-                Some(json!({"name": name})),
-            )
-            .await;
-        assert_eq!(s, 201, "{m}");
-        let id = m["id"].as_i64().unwrap();
-        let (s, k) = self
-            .admin(
-                reqwest::Method::POST,
-                &format!("/api/admin/merchants/{id}/keys"),
-                Some(json!({"label": "test"})),
-            )
-            .await;
-        assert_eq!(s, 201, "{k}");
-        (
-            id,
-            k["key"].as_str().unwrap().to_owned(),
-            k["id"].as_str().unwrap().to_owned(),
-        )
-    }
-
-    async fn pay(&self, bolt11: &str) -> String {
-        let buyer = self.node.wallet("buyer").await.unwrap();
-        buyer.credit_sats(100_000).await.unwrap();
-        buyer
-            .pay(&PayRequest::new(bolt11))
-            .await
-            .unwrap()
-            .preimage
-            .to_hex()
-    }
-}
 
 #[tokio::test]
 async fn lightning_enable_flow_on_both_stores() {
@@ -252,15 +107,12 @@ async fn lightning_enable_flow_on_both_stores() {
             200
         );
 
-        // Pay and verify.
+        // Pay and verify, for the resource and price it was bought for.
         let preimage = s.pay(c["invoice"].as_str().unwrap()).await;
         let mac = c["macaroon"].as_str().unwrap();
+        let genuine = json!({"macaroon": mac, "preimage": preimage, "resource": "/api/premium/weather", "amountSats": 100});
         let (status, v) = s
-            .post(
-                "/api/l402/challenges/verify",
-                Some(&key),
-                json!({"macaroon": mac, "preimage": preimage}),
-            )
+            .post("/api/l402/challenges/verify", Some(&key), genuine.clone())
             .await;
         assert_eq!(status, 200);
         assert_eq!(v["valid"], true, "{v}");
@@ -268,57 +120,66 @@ async fn lightning_enable_flow_on_both_stores() {
         assert_eq!(v["merchantId"], mid);
         assert_eq!(v["amountSats"], 100);
         assert_eq!(v["paymentHash"], c["paymentHash"]);
-        // With resource and amount (l402-express 0.2.0): checked.
-        let (_, v) = s
-            .post(
-                "/api/l402/challenges/verify",
-                Some(&key),
-                json!({"macaroon": mac, "preimage": preimage, "resource": "/api/premium/weather", "amountSats": 100}),
-            )
-            .await;
-        assert_eq!(v["valid"], true, "{v}");
+        // Fails closed: without the resource or the price it is not "any".
+        for (body, code) in [
+            (
+                json!({"macaroon": mac, "preimage": preimage}),
+                "resource_required",
+            ),
+            (
+                json!({"macaroon": mac, "preimage": preimage, "amountSats": 100}),
+                "resource_required",
+            ),
+            (
+                json!({"macaroon": mac, "preimage": preimage, "resource": "/api/premium/weather"}),
+                "amount_required",
+            ),
+        ] {
+            let (status, v) = s
+                .post("/api/l402/challenges/verify", Some(&key), body.clone())
+                .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(
+                (v["valid"].clone(), v["code"].clone()),
+                (json!(false), json!(code)),
+                "{body}: {v}"
+            );
+            assert!(!v["error"].as_str().unwrap().is_empty());
+        }
         // Reusable until it expires (not single-use).
         let (_, v) = s
-            .post(
-                "/api/l402/challenges/verify",
-                Some(&key),
-                json!({"macaroon": mac, "preimage": preimage}),
-            )
+            .post("/api/l402/challenges/verify", Some(&key), genuine.clone())
             .await;
         assert_eq!(v["valid"], true);
 
         // Invalid tokens: 200 with valid:false and an error.
         let cases = [
             (
-                json!({"macaroon": mac, "preimage": preimage, "resource": "/api/other"}),
+                json!({"macaroon": mac, "preimage": preimage, "resource": "/api/other", "amountSats": 100}),
                 &key,
                 "wrong_resource",
             ),
             (
-                json!({"macaroon": mac, "preimage": preimage, "amountSats": 1}),
+                json!({"macaroon": mac, "preimage": preimage, "resource": "/api/premium/weather", "amountSats": 1}),
                 &key,
                 "wrong_amount",
             ),
             (
-                json!({"macaroon": mac, "preimage": "00".repeat(32)}),
+                json!({"macaroon": mac, "preimage": "00".repeat(32), "resource": "/api/premium/weather", "amountSats": 100}),
                 &key,
                 "wrong_preimage",
             ),
             (
-                json!({"macaroon": mac, "preimage": "xyz"}),
+                json!({"macaroon": mac, "preimage": "xyz", "resource": "/api/premium/weather", "amountSats": 100}),
                 &key,
                 "malformed_preimage",
             ),
             (
-                json!({"macaroon": "not a macaroon", "preimage": preimage}),
+                json!({"macaroon": "not a macaroon", "preimage": preimage, "resource": "/api/premium/weather", "amountSats": 100}),
                 &key,
                 "malformed_macaroon",
             ),
-            (
-                json!({"macaroon": mac, "preimage": preimage}),
-                &other_key,
-                "wrong_merchant",
-            ),
+            (genuine.clone(), &other_key, "wrong_merchant"),
         ];
         for (body, k, code) in cases {
             let (status, v) = s
@@ -333,7 +194,7 @@ async fn lightning_enable_flow_on_both_stores() {
             .post(
                 "/api/l402/challenges/verify",
                 Some(&key),
-                json!({"macaroon": mac, "preimage": "00".repeat(32)}),
+                json!({"macaroon": mac, "preimage": "00".repeat(32), "resource": "/api/premium/weather", "amountSats": 100}),
             )
             .await;
         assert_eq!(v["error"], "Preimage does not match payment hash");
@@ -351,7 +212,7 @@ async fn lightning_enable_flow_on_both_stores() {
             .post(
                 "/api/l402/challenges/verify",
                 Some(&key),
-                json!({"macaroon": routed.to_string(), "preimage": pre.to_hex()}),
+                json!({"macaroon": routed.to_string(), "preimage": pre.to_hex(), "resource": "/api/premium/weather", "amountSats": 100}),
             )
             .await;
         assert_eq!(
@@ -367,7 +228,7 @@ async fn lightning_enable_flow_on_both_stores() {
             .post(
                 "/api/l402/challenges/verify",
                 Some(&key),
-                json!({"macaroon": kit["macaroon"], "preimage": kit_pre}),
+                json!({"macaroon": kit["macaroon"], "preimage": kit_pre, "resource": "/api/invoice", "amountSats": 3}),
             )
             .await;
         assert_eq!(v["valid"], false);
@@ -388,8 +249,8 @@ async fn lightning_enable_flow_on_both_stores() {
         assert_eq!(st["challenges"], 5, "{st}");
         assert_eq!(st["payments"], 1);
         assert_eq!(st["paidSats"], 100);
-        assert_eq!(st["verifications"]["valid"], 3);
-        assert_eq!(st["verifications"]["invalid"], 8);
+        assert_eq!(st["verifications"]["valid"], 2);
+        assert_eq!(st["verifications"]["invalid"], 11, "{st}");
         let (status, all) = s
             .admin(reqwest::Method::GET, "/api/admin/stats", None)
             .await;

@@ -13,19 +13,28 @@ use sqlx::{ConnectOptions, SqlSafeStr};
 
 use crate::key::{hash_presented, presented_matches};
 use crate::{
-    ApiKey, ApiKeyInfo, Authenticated, ChallengeRecord, ChallengeStore, Idempotency, Merchant,
-    MerchantStatus, MerchantStore, NewApiKey, PaymentRecord, PaymentStore, Recorded, Stats,
-    StoreError, VerificationCount,
+    ApiKey, ApiKeyInfo, Authenticated, ChallengeRecord, ChallengeStore, Claim, Claimed, Merchant,
+    MerchantStatus, MerchantStore, NewApiKey, PaymentRecord, PaymentStore, Stats, StoreError,
+    VerificationCount,
 };
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "producer state".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/0001_producer.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "producer state".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0001_producer.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "claims and retention".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0002_claims_and_retention.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 #[derive(Debug, Clone)]
@@ -359,19 +368,42 @@ const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, 
 const SELECT_KEY_FOR_AUTH: &str = "SELECT k.key_hash, m.id, m.name, m.status, m.created_at \
      FROM api_keys k JOIN merchants m ON m.id = k.merchant_id \
      WHERE k.id = $1 AND k.revoked_at IS NULL";
-const CLAIM_SCOPE: &str = "INSERT INTO idempotency (merchant_id, scope, payment_hash, created_at_ms) \
-     VALUES ($1, $2, $3, $4) \
+/// Takes the scope unless a live claim holds it: an expired claim, or one
+/// still issuing after the stale limit, is taken over. One statement, so of
+/// concurrent claimants exactly one sees a row affected.
+const CLAIM_SCOPE: &str = "INSERT INTO idempotency \
+     (merchant_id, scope, payment_hash, claimed_at_ms, expires_at_ms) \
+     VALUES ($1, $2, NULL, $3, $4) \
      ON CONFLICT (merchant_id, scope) DO UPDATE \
-     SET payment_hash = excluded.payment_hash, created_at_ms = excluded.created_at_ms \
-     WHERE idempotency.created_at_ms <= $5";
+     SET payment_hash = NULL, claimed_at_ms = excluded.claimed_at_ms, \
+     expires_at_ms = excluded.expires_at_ms \
+     WHERE idempotency.expires_at_ms <= $3 \
+     OR (idempotency.payment_hash IS NULL AND idempotency.claimed_at_ms <= $5)";
+const SELECT_CLAIM: &str = "SELECT i.payment_hash, c.payment_hash, c.merchant_id, c.api, \
+     c.resource, c.amount_sats, c.description, c.owner_address, c.invoice, c.macaroon, \
+     c.expires_at, c.created_at FROM idempotency i \
+     LEFT JOIN challenges c ON c.payment_hash = i.payment_hash \
+     WHERE i.merchant_id = $1 AND i.scope = $2";
+const COMPLETE_CLAIM: &str = "UPDATE idempotency SET payment_hash = $3 \
+     WHERE merchant_id = $1 AND scope = $2 AND payment_hash IS NULL";
+const RELEASE_CLAIM: &str =
+    "DELETE FROM idempotency WHERE merchant_id = $1 AND scope = $2 AND payment_hash IS NULL";
 const INSERT_CHALLENGE: &str = "INSERT INTO challenges (payment_hash, merchant_id, api, resource, \
      amount_sats, description, owner_address, invoice, macaroon, expires_at, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-const SELECT_IDEMPOTENT: &str = "SELECT c.payment_hash, c.merchant_id, c.api, c.resource, \
-     c.amount_sats, c.description, c.owner_address, c.invoice, c.macaroon, c.expires_at, \
-     c.created_at FROM idempotency i JOIN challenges c ON c.payment_hash = i.payment_hash \
-     WHERE i.merchant_id = $1 AND i.scope = $2 AND i.created_at_ms > $3";
-const PURGE_IDEMPOTENCY: &str = "DELETE FROM idempotency WHERE created_at_ms < $1";
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+     ON CONFLICT (payment_hash) DO NOTHING";
+const PURGE_CLAIMS: &str = "DELETE FROM idempotency WHERE (merchant_id, scope) IN \
+     (SELECT merchant_id, scope FROM idempotency WHERE expires_at_ms <= $1 \
+     ORDER BY expires_at_ms LIMIT $2)";
+const PRUNE_UNPAID: &str = "DELETE FROM challenges WHERE payment_hash IN \
+     (SELECT c.payment_hash FROM challenges c WHERE c.created_at < $1 \
+     AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.payment_hash = c.payment_hash) \
+     ORDER BY c.created_at LIMIT $2) \
+     RETURNING merchant_id, amount_sats";
+const ADD_PRUNED: &str = "INSERT INTO pruned_challenges (merchant_id, challenges, sats) \
+     VALUES ($1, $2, $3) ON CONFLICT (merchant_id) DO UPDATE \
+     SET challenges = pruned_challenges.challenges + excluded.challenges, \
+     sats = pruned_challenges.sats + excluded.sats";
 const INSERT_PAYMENT: &str = "INSERT INTO payments (payment_hash, merchant_id, resource, \
      amount_sats, verified_at) VALUES ($1, $2, $3, $4, $5) \
      ON CONFLICT (payment_hash) DO NOTHING";
@@ -380,8 +412,12 @@ const ADD_VERIFICATIONS: &str = "INSERT INTO verifications (merchant_id, day, va
      SET valid = verifications.valid + excluded.valid, \
      invalid = verifications.invalid + excluded.invalid";
 const STATS: &str = "SELECT \
-     (SELECT COUNT(*) FROM challenges WHERE $1 IS NULL OR merchant_id = $1), \
+     (SELECT COUNT(*) FROM challenges WHERE $1 IS NULL OR merchant_id = $1) + \
+     (SELECT CAST(COALESCE(SUM(challenges), 0) AS BIGINT) FROM pruned_challenges \
+        WHERE $1 IS NULL OR merchant_id = $1), \
      (SELECT CAST(COALESCE(SUM(amount_sats), 0) AS BIGINT) FROM challenges \
+        WHERE $1 IS NULL OR merchant_id = $1) + \
+     (SELECT CAST(COALESCE(SUM(sats), 0) AS BIGINT) FROM pruned_challenges \
         WHERE $1 IS NULL OR merchant_id = $1), \
      (SELECT COUNT(*) FROM payments WHERE $1 IS NULL OR merchant_id = $1), \
      (SELECT CAST(COALESCE(SUM(amount_sats), 0) AS BIGINT) FROM payments \
@@ -390,8 +426,12 @@ const STATS: &str = "SELECT \
         WHERE $1 IS NULL OR merchant_id = $1), \
      (SELECT CAST(COALESCE(SUM(invalid), 0) AS BIGINT) FROM verifications \
         WHERE $1 IS NULL OR merchant_id = $1)";
-const STATS_CHALLENGES: &str = "SELECT merchant_id, COUNT(*), \
-     CAST(COALESCE(SUM(amount_sats), 0) AS BIGINT) FROM challenges GROUP BY merchant_id";
+const STATS_CHALLENGES: &str = "SELECT merchant_id, CAST(SUM(n) AS BIGINT), \
+     CAST(SUM(sats) AS BIGINT) FROM ( \
+     SELECT merchant_id, COUNT(*) AS n, CAST(COALESCE(SUM(amount_sats), 0) AS BIGINT) AS sats \
+     FROM challenges GROUP BY merchant_id \
+     UNION ALL SELECT merchant_id, challenges, sats FROM pruned_challenges) AS t \
+     GROUP BY merchant_id";
 const STATS_PAYMENTS: &str = "SELECT merchant_id, COUNT(*), \
      CAST(COALESCE(SUM(amount_sats), 0) AS BIGINT) FROM payments GROUP BY merchant_id";
 const STATS_VERIFICATIONS: &str = "SELECT merchant_id, \
@@ -592,82 +632,148 @@ impl MerchantStore for Store {
     }
 }
 
+type ClaimRow = (
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn claim_of(row: ClaimRow) -> Claimed {
+    match row {
+        (
+            Some(_),
+            Some(hash),
+            Some(merchant_id),
+            Some(api),
+            Some(resource),
+            Some(amount),
+            description,
+            owner_address,
+            Some(invoice),
+            Some(macaroon),
+            Some(expires_at),
+            Some(created_at),
+        ) => Claimed::Issued(challenge_of((
+            hash,
+            merchant_id,
+            api,
+            resource,
+            amount,
+            description,
+            owner_address,
+            invoice,
+            macaroon,
+            expires_at,
+            created_at,
+        ))),
+        _ => Claimed::Pending,
+    }
+}
+
+/// Inserts one challenge on `$executor` (a pool or a transaction, of either
+/// database).
+macro_rules! insert_challenge {
+    ($executor:expr, $c:expr) => {{
+        let c: &ChallengeRecord = $c;
+        sqlx::query(INSERT_CHALLENGE)
+            .bind(&c.payment_hash)
+            .bind(c.merchant_id)
+            .bind(&c.api)
+            .bind(&c.resource)
+            .bind(to_i64(c.amount_sats))
+            .bind(c.description.as_deref())
+            .bind(c.owner_address.as_deref())
+            .bind(&c.invoice)
+            .bind(&c.macaroon)
+            .bind(to_i64(c.expires_at))
+            .bind(to_i64(c.created_at))
+            .execute($executor)
+            .await?;
+    }};
+}
+
 #[async_trait::async_trait]
 impl ChallengeStore for Store {
-    async fn find_idempotent(
-        &self,
-        merchant_id: i64,
-        scope: &str,
-        since_ms: u64,
-    ) -> Result<Option<ChallengeRecord>, StoreError> {
-        let row = reading!(self, |pool| {
-            sqlx::query_as::<_, ChallengeRow>(SELECT_IDEMPOTENT)
-                .bind(merchant_id)
-                .bind(scope)
-                .bind(to_i64(since_ms))
+    async fn record_challenges(&self, challenges: &[ChallengeRecord]) -> Result<(), StoreError> {
+        if challenges.is_empty() {
+            return Ok(());
+        }
+        writing!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for c in challenges {
+                insert_challenge!(&mut *tx, c);
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn claim(&self, claim: Claim<'_>) -> Result<Claimed, StoreError> {
+        let won = writing!(self, |pool| {
+            sqlx::query(CLAIM_SCOPE)
+                .bind(claim.merchant_id)
+                .bind(claim.scope)
+                .bind(to_i64(claim.now_ms))
+                .bind(to_i64(claim.now_ms.saturating_add(claim.window_ms)))
+                .bind(to_i64(claim.now_ms.saturating_sub(claim.stale_ms)))
+                .execute(pool)
+                .await?
+                .rows_affected()
+                > 0
+        });
+        if won {
+            return Ok(Claimed::Won);
+        }
+        // Read through the writer on SQLite: the winner's commit is visible.
+        let row = writing!(self, |pool| {
+            sqlx::query_as::<_, ClaimRow>(SELECT_CLAIM)
+                .bind(claim.merchant_id)
+                .bind(claim.scope)
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(row.map(challenge_of))
+        // The claim may have expired and been purged in between: ask again.
+        Ok(row.map_or(Claimed::Pending, claim_of))
     }
 
-    async fn record_challenge(
+    async fn complete_claim(
         &self,
+        merchant_id: i64,
+        scope: &str,
         c: &ChallengeRecord,
-        idempotency: Option<Idempotency<'_>>,
-    ) -> Result<Recorded, StoreError> {
-        let claimed = writing!(self, |pool| {
+    ) -> Result<(), StoreError> {
+        writing!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let claimed = match idempotency {
-                Some(i) => {
-                    let done = sqlx::query(CLAIM_SCOPE)
-                        .bind(c.merchant_id)
-                        .bind(i.scope)
-                        .bind(&c.payment_hash)
-                        .bind(to_i64(i.now_ms))
-                        .bind(to_i64(i.now_ms.saturating_sub(i.window_ms)))
-                        .execute(&mut *tx)
-                        .await?;
-                    done.rows_affected() > 0
-                }
-                None => true,
-            };
-            if claimed {
-                sqlx::query(INSERT_CHALLENGE)
-                    .bind(&c.payment_hash)
-                    .bind(c.merchant_id)
-                    .bind(&c.api)
-                    .bind(&c.resource)
-                    .bind(to_i64(c.amount_sats))
-                    .bind(c.description.as_deref())
-                    .bind(c.owner_address.as_deref())
-                    .bind(&c.invoice)
-                    .bind(&c.macaroon)
-                    .bind(to_i64(c.expires_at))
-                    .bind(to_i64(c.created_at))
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            claimed
+            insert_challenge!(&mut *tx, c);
+            sqlx::query(COMPLETE_CLAIM)
+                .bind(merchant_id)
+                .bind(scope)
+                .bind(&c.payment_hash)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
         });
-        if claimed {
-            return Ok(Recorded::Inserted);
-        }
-        let Some(i) = idempotency else {
-            return Ok(Recorded::Inserted);
-        };
-        let since = i.now_ms.saturating_sub(i.window_ms);
-        // The winner committed before our claim failed, so it is visible.
-        match self.find_idempotent(c.merchant_id, i.scope, since).await? {
-            Some(existing) => Ok(Recorded::Existing(existing)),
-            None => Err(StoreError::Corrupt(format!(
-                "idempotency scope {} claimed but its challenge is missing",
-                i.scope
-            ))),
-        }
+        Ok(())
+    }
+
+    async fn release_claim(&self, merchant_id: i64, scope: &str) -> Result<(), StoreError> {
+        writing!(self, |pool| {
+            sqlx::query(RELEASE_CLAIM)
+                .bind(merchant_id)
+                .bind(scope)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 
     async fn challenge(&self, payment_hash: &str) -> Result<Option<ChallengeRecord>, StoreError> {
@@ -684,15 +790,45 @@ impl ChallengeStore for Store {
         Ok(row.map(challenge_of))
     }
 
-    async fn purge_idempotency(&self, before_ms: u64) -> Result<u64, StoreError> {
+    async fn purge_claims(&self, now_ms: u64, limit: u32) -> Result<u64, StoreError> {
         let done = writing!(self, |pool| {
-            sqlx::query(PURGE_IDEMPOTENCY)
-                .bind(to_i64(before_ms))
+            sqlx::query(PURGE_CLAIMS)
+                .bind(to_i64(now_ms))
+                .bind(i64::from(limit))
                 .execute(pool)
                 .await?
                 .rows_affected()
         });
         Ok(done)
+    }
+
+    async fn prune_unpaid(&self, before: u64, limit: u32) -> Result<u64, StoreError> {
+        let deleted = writing!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let rows = sqlx::query_as::<_, (i64, i64)>(PRUNE_UNPAID)
+                .bind(to_i64(before))
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut by: std::collections::BTreeMap<i64, (i64, i64)> =
+                std::collections::BTreeMap::new();
+            for (merchant_id, sats) in &rows {
+                let entry = by.entry(*merchant_id).or_default();
+                entry.0 += 1;
+                entry.1 = entry.1.saturating_add(*sats);
+            }
+            for (merchant_id, (n, sats)) in by {
+                sqlx::query(ADD_PRUNED)
+                    .bind(merchant_id)
+                    .bind(n)
+                    .bind(sats)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            rows.len() as u64
+        });
+        Ok(deleted)
     }
 }
 

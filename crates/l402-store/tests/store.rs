@@ -9,9 +9,19 @@ mod pg_support;
 use pg_support::{DropSchema, pg_url, unique_schema};
 
 use l402_store::{
-    ChallengeRecord, ChallengeStore, Idempotency, MerchantStatus, MerchantStore, PaymentRecord,
-    PaymentStore, Recorded, Store, VerificationCount,
+    ChallengeRecord, ChallengeStore, Claim, Claimed, MerchantStatus, MerchantStore, PaymentRecord,
+    PaymentStore, Store, VerificationCount,
 };
+
+fn claim(merchant_id: i64, scope: &str, now_ms: u64) -> Claim<'_> {
+    Claim {
+        merchant_id,
+        scope,
+        now_ms,
+        window_ms: 60_000,
+        stale_ms: 30_000,
+    }
+}
 
 async fn stores(name: &str) -> Vec<(Store, Box<dyn Fn() -> Reopen>)> {
     type R = Reopen;
@@ -160,69 +170,149 @@ async fn idempotency_claims_and_expiry() {
     for (store, _) in stores("idem").await {
         let m = store.create_merchant("m").await.unwrap();
         let now = 1_000_000u64;
-        let claim = |now_ms| Idempotency {
-            scope: "scope-1",
-            now_ms,
-            window_ms: 60_000,
-        };
+        assert_eq!(
+            store.claim(claim(m.id, "s1", now)).await.unwrap(),
+            Claimed::Won
+        );
+        // Being issued: others wait.
+        assert_eq!(
+            store.claim(claim(m.id, "s1", now + 10)).await.unwrap(),
+            Claimed::Pending
+        );
         let first = challenge(1, m.id);
+        store.complete_claim(m.id, "s1", &first).await.unwrap();
+        // Within the window: the first challenge comes back.
         assert_eq!(
-            store
-                .record_challenge(&first, Some(claim(now)))
-                .await
-                .unwrap(),
-            Recorded::Inserted
-        );
-        // Within the window: the first challenge comes back, nothing recorded.
-        let second = challenge(2, m.id);
-        assert_eq!(
-            store
-                .record_challenge(&second, Some(claim(now + 1000)))
-                .await
-                .unwrap(),
-            Recorded::Existing(first.clone())
-        );
-        assert!(
-            store
-                .challenge(&second.payment_hash)
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert_eq!(
-            store
-                .find_idempotent(m.id, "scope-1", now + 1000 - 60_000)
-                .await
-                .unwrap(),
-            Some(first.clone())
+            store.claim(claim(m.id, "s1", now + 1000)).await.unwrap(),
+            Claimed::Issued(first.clone())
         );
         // After it: a new claim wins.
         assert_eq!(
-            store
-                .record_challenge(&second, Some(claim(now + 61_000)))
-                .await
-                .unwrap(),
-            Recorded::Inserted
+            store.claim(claim(m.id, "s1", now + 61_000)).await.unwrap(),
+            Claimed::Won
+        );
+        // A failed issue releases the claim: the next caller wins.
+        store.release_claim(m.id, "s1").await.unwrap();
+        assert_eq!(
+            store.claim(claim(m.id, "s1", now + 61_100)).await.unwrap(),
+            Claimed::Won
+        );
+        // A claimant that died while issuing is taken over after the stale limit.
+        assert_eq!(
+            store.claim(claim(m.id, "s1", now + 61_200)).await.unwrap(),
+            Claimed::Pending
         );
         assert_eq!(
-            store
-                .find_idempotent(m.id, "scope-1", now + 62_000 - 60_000)
-                .await
-                .unwrap()
-                .unwrap()
-                .payment_hash,
-            second.payment_hash
+            store.claim(claim(m.id, "s1", now + 91_200)).await.unwrap(),
+            Claimed::Won
         );
         // Other merchants have their own scopes.
         let other = store.create_merchant("o").await.unwrap();
         assert_eq!(
             store
-                .record_challenge(&challenge(3, other.id), Some(claim(now + 61_500)))
+                .claim(claim(other.id, "s1", now + 61_500))
                 .await
                 .unwrap(),
-            Recorded::Inserted
+            Claimed::Won
         );
-        assert_eq!(store.purge_idempotency(now + 200_000).await.unwrap(), 2);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn expired_claims_are_purged_in_bounded_batches() {
+    for (store, _) in stores("purge").await {
+        let m = store.create_merchant("m").await.unwrap();
+        let scopes: Vec<String> = (0..25).map(|i| format!("scope-{i}")).collect();
+        for (i, scope) in scopes.iter().enumerate() {
+            let now = 1_000_000 + i as u64;
+            assert_eq!(
+                store.claim(claim(m.id, scope, now)).await.unwrap(),
+                Claimed::Won
+            );
+        }
+        // Nothing has expired yet.
+        assert_eq!(store.purge_claims(1_000_000 + 59_000, 10).await.unwrap(), 0);
+        // All expired: at most `limit` per call, oldest first.
+        let later = 2_000_000;
+        assert_eq!(store.purge_claims(later, 10).await.unwrap(), 10);
+        assert_eq!(store.purge_claims(later, 10).await.unwrap(), 10);
+        assert_eq!(store.purge_claims(later, 10).await.unwrap(), 5);
+        assert_eq!(store.purge_claims(later, 10).await.unwrap(), 0);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn unpaid_challenges_are_pruned_and_still_counted() {
+    for (store, _) in stores("prune").await {
+        let m = store.create_merchant("m").await.unwrap();
+        let mut old_paid = challenge(1, m.id);
+        old_paid.created_at = 1_000;
+        let mut old_unpaid = challenge(2, m.id);
+        old_unpaid.created_at = 1_001;
+        let mut old_unpaid_2 = challenge(3, m.id);
+        old_unpaid_2.created_at = 1_002;
+        let mut recent = challenge(4, m.id);
+        recent.created_at = 9_000;
+        store
+            .record_challenges(&[
+                old_paid.clone(),
+                old_unpaid.clone(),
+                old_unpaid_2.clone(),
+                recent.clone(),
+            ])
+            .await
+            .unwrap();
+        store
+            .record_payment(&PaymentRecord {
+                payment_hash: old_paid.payment_hash.clone(),
+                merchant_id: m.id,
+                resource: None,
+                amount_sats: 50,
+                verified_at: 1_100,
+            })
+            .await
+            .unwrap();
+        let before = store.stats(Some(m.id)).await.unwrap();
+        assert_eq!(before.challenges, 4);
+        // Bounded: one per call here.
+        assert_eq!(store.prune_unpaid(5_000, 1).await.unwrap(), 1);
+        assert!(
+            store
+                .challenge(&old_unpaid.payment_hash)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .challenge(&old_unpaid_2.payment_hash)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(store.prune_unpaid(5_000, 100).await.unwrap(), 1);
+        assert_eq!(store.prune_unpaid(5_000, 100).await.unwrap(), 0);
+        // The paid one and the recent one stay.
+        assert!(
+            store
+                .challenge(&old_paid.payment_hash)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .challenge(&recent.payment_hash)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // The totals did not change.
+        assert_eq!(store.stats(Some(m.id)).await.unwrap(), before);
+        let by = store.stats_by_merchant().await.unwrap();
+        assert_eq!(by, vec![(m.id, before)]);
         store.close().await;
     }
 }
@@ -232,28 +322,21 @@ async fn concurrent_claims_have_one_winner() {
     for (store, _) in stores("race").await {
         let m = store.create_merchant("m").await.unwrap();
         let mut tasks = Vec::new();
-        for i in 0..16u8 {
+        for _ in 0..16u8 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                let c = challenge(10 + i, m.id);
-                let claim = Idempotency {
-                    scope: "same",
-                    now_ms: 5_000_000,
-                    window_ms: 60_000,
-                };
-                match store.record_challenge(&c, Some(claim)).await.unwrap() {
-                    Recorded::Inserted => c.payment_hash,
-                    Recorded::Existing(e) => e.payment_hash,
-                }
+                store.claim(claim(m.id, "same", 5_000_000)).await.unwrap()
             }));
         }
-        let mut hashes = Vec::new();
+        let mut won = 0;
         for t in tasks {
-            hashes.push(t.await.unwrap());
+            match t.await.unwrap() {
+                Claimed::Won => won += 1,
+                Claimed::Pending => {}
+                Claimed::Issued(c) => panic!("nothing was issued yet: {c:?}"),
+            }
         }
-        hashes.dedup();
-        assert_eq!(hashes.len(), 1, "{}: {hashes:?}", store.backend());
-        assert_eq!(store.stats(Some(m.id)).await.unwrap().challenges, 1);
+        assert_eq!(won, 1, "{}", store.backend());
         store.close().await;
     }
 }
@@ -263,18 +346,9 @@ async fn payments_stats_and_restart() {
     for (store, reopen) in stores("stats").await {
         let a = store.create_merchant("a").await.unwrap();
         let b = store.create_merchant("b").await.unwrap();
-        store
-            .record_challenge(&challenge(1, a.id), None)
-            .await
-            .unwrap();
-        store
-            .record_challenge(&challenge(2, a.id), None)
-            .await
-            .unwrap();
-        store
-            .record_challenge(&challenge(3, b.id), None)
-            .await
-            .unwrap();
+        store.record_challenge(&challenge(1, a.id)).await.unwrap();
+        store.record_challenge(&challenge(2, a.id)).await.unwrap();
+        store.record_challenge(&challenge(3, b.id)).await.unwrap();
         let pay = |byte: u8, merchant_id| PaymentRecord {
             payment_hash: format!("{byte:02x}").repeat(32),
             merchant_id,

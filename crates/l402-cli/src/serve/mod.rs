@@ -49,7 +49,8 @@ Configuration (TOML), all keys optional:
   [store]     url (\"postgres://...\"; default SQLite <data dir>/store.sqlite),
               schema, max_connections (16)
   [producer]  enabled (true), rate_limit_per_minute (20), max_price_sats,
-              trust_forwarded_for (false)
+              trust_forwarded_for (false: true trusts X-Forwarded-For from
+              a proxy on this host only)
 
 The server secret that signs tokens is <data dir>/server-secret (created on
 first start), or L402_SERVER_SECRET (64 hex digits) to share it between
@@ -269,7 +270,13 @@ async fn serve(
             .admin_token(token)
             .rate_limit_per_minute(config.producer.rate_limit_per_minute)
             .max_price_sats(config.producer.max_price_sats)
-            .trust_forwarded_for(config.producer.trust_forwarded_for)
+            // trust_forwarded_for: a proxy on this host (X-Forwarded-For is
+            // read only from it, right-most untrusted hop).
+            .trusted_proxies(if config.producer.trust_forwarded_for {
+                &["127.0.0.0/8", "::1"][..]
+            } else {
+                &[]
+            })?
             .token_lifetime(Duration::from_secs(config.token_lifetime_secs))
             .invoice_expiry(Duration::from_secs(config.invoice_expiry_secs))
             .build();

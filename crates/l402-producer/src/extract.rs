@@ -1,0 +1,64 @@
+//! What a handler needs from the request, as axum extractors that reject
+//! with [`ApiError`]: the [`Merchant`] an `X-API-Key` authenticates, the
+//! [`Admin`] token, and the optional [`IdempotencyKey`].
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use http::request::Parts;
+use l402_server::idempotency::{KeyError, MAX_KEY_BYTES, check_key};
+use l402_store::Authenticated;
+
+use crate::Shared;
+use crate::error::ApiError;
+
+/// The merchant an `X-API-Key` authenticates (401 without a valid key, 403
+/// for a suspended merchant).
+pub(crate) struct Merchant(pub(crate) Authenticated);
+
+impl FromRequestParts<Shared> for Merchant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        state.merchant(&parts.headers).await.map(Merchant)
+    }
+}
+
+/// The admin token was presented (401 otherwise, or when the admin API is off).
+pub(crate) struct Admin;
+
+impl FromRequestParts<Shared> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        state.is_admin(&parts.headers).map(|()| Admin)
+    }
+}
+
+/// `X-Idempotency-Key`, under the rule every selling surface shares
+/// ([`check_key`]): `Option<IdempotencyKey>` is `None` without the header,
+/// and a key that breaks the rule is refused with 400 naming the header.
+pub(crate) struct IdempotencyKey(pub(crate) String);
+
+const HEADER: &str = "X-Idempotency-Key";
+
+impl OptionalFromRequestParts<Shared> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &Shared,
+    ) -> Result<Option<Self>, ApiError> {
+        let Some(value) = parts.headers.get(HEADER) else {
+            return Ok(None);
+        };
+        let refuse = |e: KeyError| {
+            ApiError::field(
+                e.code(),
+                HEADER,
+                format!("{HEADER} must be 1 to {MAX_KEY_BYTES} visible ASCII characters: {e}"),
+            )
+        };
+        let text = value.to_str().map_err(|_| refuse(KeyError::NotAscii))?;
+        check_key(text).map_err(refuse)?;
+        Ok(Some(IdempotencyKey(text.to_owned())))
+    }
+}
