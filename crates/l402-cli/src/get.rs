@@ -603,13 +603,26 @@ fn moved(m: MoneyMoved) -> &'static str {
     }
 }
 
+/// The error and each of its causes, once each (errors print only their own
+/// text).
+fn message(e: &FetchError) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn report_error(global: &Global, e: &FetchError) {
     if global.json {
         let mut out = json!({
             "ok": false,
             "error": {
                 "code": e.code(),
-                "message": e.to_string(),
+                "message": message(e),
                 "money_moved": moved(e.money_moved()),
                 "exit_code": exit_code(e),
             },
@@ -623,7 +636,7 @@ fn report_error(global: &Global, e: &FetchError) {
         }
         println!("{out}");
     } else {
-        eprintln!("l402 get: {e} [{}]", e.money_moved());
+        eprintln!("l402 get: {} [{}]", message(e), e.money_moved());
     }
 }
 

@@ -54,7 +54,7 @@ pub enum BuildError {
     #[error("a fiat envelope is set but no price source")]
     EnvelopeWithoutPriceSource,
     /// The HTTP client could not be built.
-    #[error("cannot build the HTTP client: {0}")]
+    #[error("cannot build the HTTP client")]
     Http(#[source] reqwest::Error),
 }
 

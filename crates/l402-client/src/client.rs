@@ -150,7 +150,7 @@ impl Client {
                 FetchError::FeeOverrun { .. } => Outcome::FeeOverrun,
             },
         };
-        let mut error = result.as_ref().err().map(|e| e.to_string());
+        let mut error = result.as_ref().err().map(crate::error::chain);
         if !draft.notes.is_empty() {
             let notes = draft.notes.join("; ");
             error = Some(match error {

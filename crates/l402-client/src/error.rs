@@ -40,16 +40,16 @@ pub enum Refusal {
     /// The invoice failed a check: amountless, zero, over the maximum per
     /// payment, expired, wrong network, bad signature, other payee, or a
     /// payment hash different from the macaroon's.
-    #[error("invoice refused: {0}")]
+    #[error("invoice refused")]
     Invoice(#[from] InvoiceError),
     /// A sats budget would be exceeded.
-    #[error("over budget: {0}")]
+    #[error("over budget")]
     Budget(#[from] BudgetExceeded),
     /// The fiat envelope refuses it.
-    #[error("fiat envelope: {0}")]
+    #[error("the fiat envelope refuses it")]
     Envelope(#[from] EnvelopeError),
     /// A fiat envelope is set but no price is available.
-    #[error("no BTC price, so the fiat envelope cannot be checked: {0}")]
+    #[error("no BTC price, so the fiat envelope cannot be checked")]
     NoPrice(#[from] PriceError),
     /// The origin was first paid to another node (payee pinning).
     #[error("{origin} was paid to node {pinned} before, and now asks to be paid to {found}")]
@@ -108,13 +108,13 @@ impl Refusal {
 #[non_exhaustive]
 pub enum ChallengeProblem {
     /// No usable L402 challenge in `WWW-Authenticate`.
-    #[error("{0}")]
+    #[error(transparent)]
     Challenge(#[from] ChallengeError),
     /// The macaroon does not decode.
-    #[error("challenge macaroon: {0}")]
+    #[error("challenge macaroon")]
     Macaroon(#[from] MacaroonError),
     /// The macaroon identifier is not an L402 one.
-    #[error("challenge macaroon identifier: {0}")]
+    #[error("challenge macaroon identifier")]
     Identifier(#[from] IdentifierError),
     /// The invoice does not decode (or its signature is bad).
     #[error("challenge invoice: {0}")]
@@ -150,16 +150,16 @@ pub enum FetchError {
     InvalidRequest(#[source] InvalidRequest),
     /// The server could not be reached, or the answer not read, before any
     /// payment.
-    #[error("network error: {0}")]
+    #[error("network error before paying")]
     Network(#[source] reqwest::Error),
     /// The server answered 402 with no usable challenge.
-    #[error("unusable 402 challenge: {0}")]
+    #[error("unusable 402 challenge")]
     BadChallenge(#[from] ChallengeProblem),
     /// The client refused to pay.
-    #[error("refused to pay: {0}")]
+    #[error("refused to pay")]
     Refused(#[from] Refusal),
     /// The wallet tried and failed; no money moved.
-    #[error("payment failed ({}): {source}", MoneyMoved::No)]
+    #[error("payment {payment_hash} failed ({})", MoneyMoved::No)]
     PaymentFailed {
         /// The invoice's payment hash.
         payment_hash: PaymentHash,
@@ -209,7 +209,7 @@ pub enum FetchError {
     },
     /// Paid, but the retry with the credential failed on the network. The
     /// token is stored: the next request uses it without paying.
-    #[error("paid (hash {}), then network error: {source}", receipt.payment_hash)]
+    #[error("paid (hash {}), then a network error", receipt.payment_hash)]
     AfterPayment {
         /// The payment.
         receipt: Box<Receipt>,
@@ -227,7 +227,7 @@ pub enum FetchError {
         receipt: Option<Box<Receipt>>,
     },
     /// The client's storage failed.
-    #[error("{source} ({moved})")]
+    #[error("client storage failed ({moved})")]
     Storage {
         /// What failed.
         source: StoreError,
@@ -290,4 +290,17 @@ impl FetchError {
             FetchError::BodyTooLarge { .. } => "body_too_large",
         }
     }
+}
+
+/// An error and each of its causes, once each, joined with `": "` (what the
+/// trace records).
+pub(crate) fn chain(e: &FetchError) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
