@@ -4,7 +4,12 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::PaymentHash;
-#[cfg(any(feature = "dev", feature = "lnbits", feature = "phoenixd"))]
+#[cfg(any(
+    feature = "dev",
+    feature = "lnbits",
+    feature = "phoenixd",
+    feature = "lnd"
+))]
 use crate::{Backend, PayError, Preimage};
 
 /// The parts of a BOLT11 invoice a wallet needs, after its signature was checked.
@@ -61,7 +66,12 @@ pub fn decode_invoice(bolt11: &str) -> Result<DecodedInvoice, l402::InvoiceError
 
 /// What every wallet checks before paying: the invoice decodes, is signed, has
 /// an amount and has not expired.
-#[cfg(any(feature = "dev", feature = "lnbits", feature = "phoenixd"))]
+#[cfg(any(
+    feature = "dev",
+    feature = "lnbits",
+    feature = "phoenixd",
+    feature = "lnd"
+))]
 pub(crate) fn precheck(backend: Backend, bolt11: &str) -> Result<DecodedInvoice, PayError> {
     let decoded = decode_invoice(bolt11).map_err(|e| PayError::InvalidInvoice {
         backend,
@@ -86,7 +96,12 @@ pub(crate) fn precheck(backend: Backend, bolt11: &str) -> Result<DecodedInvoice,
 }
 
 /// The check after every payment: the preimage must hash to the invoice's hash.
-#[cfg(any(feature = "dev", feature = "lnbits", feature = "phoenixd"))]
+#[cfg(any(
+    feature = "dev",
+    feature = "lnbits",
+    feature = "phoenixd",
+    feature = "lnd"
+))]
 pub(crate) fn verify_preimage(
     backend: Backend,
     payment_hash: &PaymentHash,

@@ -12,11 +12,13 @@
 //! * [`lnbits`]: an LNbits (1.6) wallet over its HTTP API.
 //! * [`phoenixd`]: a phoenixd node over its HTTP API (and its webhook
 //!   signatures).
+//! * [`lnd`]: an LND node over its REST API (macaroon, pinned TLS
+//!   certificate).
 //!
 //! Which backends were tested against the real thing: the dev node and
-//! LNbits 1.6.2 (FakeWallet) run in this project's tests; phoenixd is
-//! tested only against an in-process fake of its wire API (no phoenixd
-//! binary can run here). See the README's backend table.
+//! LNbits 1.6.2 (FakeWallet) run in this project's tests; phoenixd and LND
+//! are tested only against in-process fakes of their wire APIs (no phoenixd
+//! or LND binary can run here). See the README's backend table.
 //!
 //! Both traits are object safe, so backends are usually held as
 //! `Arc<dyn Receiver>` / `Arc<dyn Wallet>`. Every [`Wallet::pay`] implementation
@@ -50,7 +52,7 @@
 //! |---|---|---|
 //! | [`dev`] node | yes, trivially: it charges no fee | always 0 |
 //! | [`lnbits`] | **no**: LNbits' wallet API has no per-payment fee limit; the fee is bounded only by the LNbits server's own fee reserve | the `fee` of LNbits' payment record |
-//! | LND (to come) | yes: `fee_limit_msat` / `fee_limit_sat` of `POST /v2/router/send` | `fee_msat` of the payment |
+//! | [`lnd`] | yes: `fee_limit_msat` of `POST /v2/router/send` (default 1 %, at least 10 sat) | `fee_msat` of the payment |
 //! | Core Lightning (to come) | yes: `maxfee` of `pay` | `amount_sent_msat - amount_msat` |
 //! | NWC (to come) | **no**: NIP-47 `pay_invoice` takes only `invoice` and `amount` | `fees_paid` |
 //! | [`phoenixd`] | **no**: `POST /payinvoice` takes only `invoice` and `amountSat` | `routingFeeSat` (whole sats; lookups: `fees` in msat) |
@@ -67,6 +69,7 @@
 //! | `dev-http` | the dev node's LNbits-compatible HTTP API (`DevNode::serve`, `DevNode::router`) | `dev`, axum |
 //! | `lnbits` | the [`lnbits`] client | reqwest, tokio |
 //! | `phoenixd` | the [`phoenixd`] client and [`phoenixd::verify_webhook_signature`] | reqwest, hmac, sha2 |
+//! | `lnd` | the [`lnd`] REST client | reqwest, rustls (the one reqwest already uses) |
 //!
 //! With none, the crate is the traits, the types and the errors: what a new
 //! backend implements.
@@ -116,11 +119,13 @@ pub use wallet::Wallet;
 #[cfg(feature = "dev")]
 pub mod dev;
 mod error;
-#[cfg(any(feature = "lnbits", feature = "phoenixd"))]
+#[cfg(any(feature = "lnbits", feature = "phoenixd", feature = "lnd"))]
 mod http;
 mod invoice;
 #[cfg(feature = "lnbits")]
 pub mod lnbits;
+#[cfg(feature = "lnd")]
+pub mod lnd;
 #[cfg(feature = "phoenixd")]
 pub mod phoenixd;
 mod receiver;

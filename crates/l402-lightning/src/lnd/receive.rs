@@ -1,0 +1,137 @@
+//! [`Receiver`] for LND: `POST /v1/invoices` (`AddInvoice`) and
+//! `GET /v1/invoice/{r_hash_str}` (`LookupInvoice`), as mapped in
+//! `lnrpc/lightning.yaml`.
+
+use base64::Engine as _;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{BACKEND, LndClient};
+use crate::http::bad;
+use crate::invoice::decode_invoice;
+use crate::{
+    Backend, Invoice, InvoiceRequest, InvoiceStatus, PaymentHash, Preimage, ReceiveError, Receiver,
+};
+
+/// `lnrpc.AddInvoiceResponse` (`lightning.proto`): `r_hash` (bytes, base64),
+/// `payment_request`, `add_index` (uint64, a string), `payment_addr`.
+#[derive(Deserialize)]
+struct AddInvoiceResponse {
+    r_hash: String,
+    payment_request: String,
+}
+
+/// `lnrpc.Invoice` (`lightning.proto`): of its fields, `r_preimage` (bytes,
+/// base64) and `state` (`OPEN`, `SETTLED`, `CANCELED`, `ACCEPTED`).
+#[derive(Deserialize)]
+struct LndInvoice {
+    #[serde(default)]
+    r_preimage: Option<String>,
+    state: String,
+}
+
+fn b64(text: &str, what: &str) -> Result<[u8; 32], crate::BackendError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text))
+        .map_err(|e| bad(BACKEND, format!("{what}: not base64: {e}")))?;
+    bytes
+        .try_into()
+        .map_err(|_| bad(BACKEND, format!("{what}: not 32 bytes")))
+}
+
+#[async_trait::async_trait]
+impl Receiver for LndClient {
+    fn backend(&self) -> Backend {
+        BACKEND
+    }
+
+    /// `POST /v1/invoices {"value_msat", "memo", "expiry"}`.
+    async fn create_invoice(&self, request: &InvoiceRequest) -> Result<Invoice, ReceiveError> {
+        let invalid = |reason: String| ReceiveError::InvalidRequest {
+            backend: BACKEND,
+            reason,
+        };
+        if request.amount_msat == 0 {
+            return Err(invalid("amount must be positive".into()));
+        }
+        if request.expiry.as_secs() == 0 {
+            return Err(invalid("expiry must be at least one second".into()));
+        }
+        // LND's REST proxy takes 64-bit integers as strings (proto3 JSON).
+        let body = json!({
+            "value_msat": request.amount_msat.to_string(),
+            "memo": request.memo,
+            "expiry": request.expiry.as_secs().to_string(),
+        });
+        let answer = self.call(Method::POST, "/v1/invoices", Some(&body)).await?;
+        if !answer.status.is_success() {
+            // InvalidArgument (400) and the `Unknown` (500) LND uses for its
+            // own validation errors ("memo too large"…) are refusals; other
+            // statuses say nothing about the invoice.
+            return Err(if answer.status == StatusCode::BAD_REQUEST {
+                invalid(answer.status_message())
+            } else {
+                answer.rejected().into()
+            });
+        }
+        let created: AddInvoiceResponse = answer.json("AddInvoice")?;
+        let hash = PaymentHash(b64(&created.r_hash, "r_hash")?);
+        let decoded = decode_invoice(&created.payment_request)
+            .map_err(|e| bad(BACKEND, format!("created invoice: {e}")))?;
+        if decoded.payment_hash != hash {
+            return Err(bad(BACKEND, "r_hash does not match the invoice's payment hash").into());
+        }
+        if decoded.amount_msat != Some(request.amount_msat) {
+            return Err(bad(BACKEND, "invoice amount differs from the amount asked for").into());
+        }
+        Ok(Invoice {
+            bolt11: created.payment_request,
+            payment_hash: hash,
+            amount_msat: request.amount_msat,
+            expires_at: decoded.expires_at,
+        })
+    }
+
+    /// `GET /v1/invoice/{r_hash_str}` (hex). LND answers `NotFound` (404)
+    /// "unable to locate invoice" for a hash it does not know.
+    async fn lookup_invoice(
+        &self,
+        payment_hash: &PaymentHash,
+    ) -> Result<InvoiceStatus, ReceiveError> {
+        let answer = self
+            .call(Method::GET, &format!("/v1/invoice/{payment_hash}"), None)
+            .await?;
+        if !answer.status.is_success() {
+            let unknown = answer.status == StatusCode::NOT_FOUND
+                || answer.status_message().contains("unable to locate invoice");
+            return Err(if unknown {
+                ReceiveError::UnknownInvoice {
+                    backend: BACKEND,
+                    payment_hash: *payment_hash,
+                }
+            } else {
+                answer.rejected().into()
+            });
+        }
+        let invoice: LndInvoice = answer.json("Invoice")?;
+        match invoice.state.as_str() {
+            "SETTLED" => {
+                let preimage = invoice
+                    .r_preimage
+                    .as_deref()
+                    .ok_or_else(|| bad(BACKEND, "a settled invoice has no r_preimage"))?;
+                let preimage = Preimage::from(b64(preimage, "r_preimage")?);
+                if !preimage.matches(payment_hash) {
+                    return Err(bad(BACKEND, "r_preimage does not hash to the payment hash").into());
+                }
+                Ok(InvoiceStatus::Paid { preimage })
+            }
+            // ACCEPTED: a hold invoice whose HTLCs are held, not settled.
+            "OPEN" | "ACCEPTED" => Ok(InvoiceStatus::Pending),
+            "CANCELED" => Ok(InvoiceStatus::Expired),
+            other => Err(bad(BACKEND, format!("unknown invoice state {other:?}")).into()),
+        }
+    }
+}

@@ -1,0 +1,770 @@
+//! The LND REST client against an in-process LND: a fake that speaks LND's
+//! REST API over TLS with a self-signed `CA:TRUE` certificate like LND's own,
+//! as `lightningnetwork/lnd` defines it: routes from `lnrpc/lightning.yaml`
+//! and `lnrpc/routerrpc/router.yaml`, messages from `lightning.proto` and
+//! `router.proto` marshalled as LND's REST proxy does (proto field names,
+//! int64 as strings, bytes as standard base64, enums by name, errors as
+//! `{"code","message","details"}` and, for streams failing before their
+//! first message, `{"error": {...}}`), macaroon errors as
+//! `macaroons/service.go` words them. Driven by the dev node's ledger (real
+//! signed invoices and preimages; faults from `DevFault`).
+//!
+//! No real LND runs here (no Debian, PyPI or npm package ships it).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use l402_lightning::dev::{DevFault, DevNode, DevWallet};
+use l402_lightning::lnd::{LndClient, LndConfigError};
+use l402_lightning::{
+    Backend, BackendError, Invoice, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError,
+    PayOutcome, PayRequest, PaymentHash, ReceiveError, Receiver, Wallet, decode_invoice,
+};
+use serde_json::{Value, json};
+use support::wire::{Cutter, serve};
+
+const CERT: &[u8] = include_bytes!("fixtures/lnd-tls.cert");
+const KEY: &[u8] = include_bytes!("fixtures/lnd-tls.key");
+const OTHER_CERT: &[u8] = include_bytes!("fixtures/other-tls.cert");
+const MACAROON: &str = "0201036c6e6402f801030a10b0dd7c6f1e2a3b4c5d6e7f8091a2b3c4";
+
+// --- The fake LND --------------------------------------------------------
+
+#[derive(Clone)]
+struct Fake {
+    wallet: DevWallet,
+    cut_next_pay: Arc<AtomicBool>,
+    cutter: Cutter,
+    /// The `fee_limit_msat` of each `SendPaymentV2`.
+    fee_limits: Arc<Mutex<Vec<String>>>,
+}
+
+/// A gRPC status as LND's REST proxy answers it.
+fn status(http: StatusCode, code: i64, message: &str) -> Response {
+    (
+        http,
+        Json(json!({ "code": code, "message": message, "details": [] })),
+    )
+        .into_response()
+}
+
+/// `macaroons/service.go`: no macaroon "expected 1 macaroon, got 0", a wrong
+/// one "verification failed: signature mismatch after caveat verification",
+/// both gRPC `Unknown`, which the proxy answers 500.
+fn check_macaroon(headers: &HeaderMap) -> Result<(), Response> {
+    match headers
+        .get("grpc-metadata-macaroon")
+        .and_then(|v| v.to_str().ok())
+    {
+        None => Err(status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            2,
+            "expected 1 macaroon, got 0",
+        )),
+        Some(m) if m == MACAROON => Ok(()),
+        Some(_) => Err(status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            2,
+            "verification failed: signature mismatch after caveat verification",
+        )),
+    }
+}
+
+fn int(value: Option<&Value>) -> Option<u64> {
+    match value? {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+/// `POST /v1/invoices` (`AddInvoice`): `lnrpc.Invoice` in, `lnrpc.AddInvoiceResponse` out.
+async fn add_invoice(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(r) = check_macaroon(&headers) {
+        return r;
+    }
+    let msat = int(body.get("value_msat"))
+        .or_else(|| int(body.get("value")).map(|sat| sat * 1000))
+        .unwrap_or(0);
+    let expiry = int(body.get("expiry")).unwrap_or(86_400);
+    let memo = body.get("memo").and_then(Value::as_str).unwrap_or("");
+    let invoice = fake
+        .wallet
+        .create_invoice(
+            &InvoiceRequest::msat(msat)
+                .memo(memo)
+                .expiry(Duration::from_secs(expiry)),
+        )
+        .await
+        .unwrap();
+    Json(json!({
+        "r_hash": STANDARD.encode(invoice.payment_hash.as_bytes()),
+        "payment_request": invoice.bolt11,
+        "add_index": "1",
+        "payment_addr": STANDARD.encode([0u8; 32]),
+    }))
+    .into_response()
+}
+
+/// `GET /v1/invoice/{r_hash_str}` (`LookupInvoice`): `lnrpc.Invoice`.
+async fn lookup_invoice(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+) -> Response {
+    if let Err(r) = check_macaroon(&headers) {
+        return r;
+    }
+    let Ok(hash) = hash.parse::<PaymentHash>() else {
+        return status(StatusCode::BAD_REQUEST, 3, "unable to decode payment hash");
+    };
+    let invoice_status = match fake.wallet.lookup_invoice(&hash).await {
+        Ok(s) => s,
+        Err(ReceiveError::UnknownInvoice { .. }) => {
+            return status(StatusCode::NOT_FOUND, 5, "unable to locate invoice");
+        }
+        Err(e) => return status(StatusCode::INTERNAL_SERVER_ERROR, 2, &e.to_string()),
+    };
+    let (state, preimage) = match &invoice_status {
+        InvoiceStatus::Paid { preimage } => ("SETTLED", STANDARD.encode(preimage.as_bytes())),
+        InvoiceStatus::Pending => ("OPEN", String::new()),
+        InvoiceStatus::Expired => ("CANCELED", String::new()),
+    };
+    // EmitUnpopulated: every field is present, zero values included.
+    Json(json!({
+        "memo": "",
+        "r_preimage": preimage,
+        "r_hash": STANDARD.encode(hash.as_bytes()),
+        "value": "0",
+        "value_msat": "0",
+        "settled": state == "SETTLED",
+        "creation_date": "0",
+        "settle_date": "0",
+        "payment_request": "",
+        "expiry": "3600",
+        "add_index": "1",
+        "settle_index": "0",
+        "amt_paid_msat": "0",
+        "state": state,
+        "htlcs": [],
+        "is_keysend": false,
+    }))
+    .into_response()
+}
+
+/// An `lnrpc.Payment`.
+fn payment(hash: &PaymentHash, status: &str, preimage: &str, msat: u64, reason: &str) -> Value {
+    json!({
+        "payment_hash": hash.to_string(),
+        "value": (msat / 1000).to_string(),
+        "creation_date": "0",
+        "fee": "0",
+        "payment_preimage": preimage,
+        "value_sat": (msat / 1000).to_string(),
+        "value_msat": msat.to_string(),
+        "payment_request": "",
+        "status": status,
+        "fee_sat": "0",
+        "fee_msat": "0",
+        "creation_time_ns": "0",
+        "htlcs": [],
+        "payment_index": "1",
+        "failure_reason": reason,
+    })
+}
+
+/// A streamed answer: `{"result": …}` lines.
+fn stream(lines: Vec<Value>, hold_open: bool) -> Response {
+    let chunks = lines
+        .into_iter()
+        .map(|v| Ok::<_, std::io::Error>(format!("{}\n", json!({ "result": v }))));
+    let body = futures_util::stream::iter(chunks);
+    let body = if hold_open {
+        Body::from_stream(futures_util::StreamExt::chain(
+            body,
+            futures_util::stream::pending(),
+        ))
+    } else {
+        Body::from_stream(body)
+    };
+    (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+}
+
+const NO_PREIMAGE: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// `POST /v2/router/send` (`SendPaymentV2`): with `no_inflight_updates`,
+/// only the final `Payment` is streamed (`routerrpc/router_server.go`), so
+/// the answer's head comes with it. `ErrAlreadyPaid` is `AlreadyExists`
+/// (409) before the stream starts.
+async fn send_payment(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(r) = check_macaroon(&headers) {
+        return r;
+    }
+    if int(body.get("timeout_seconds")).unwrap_or(0) == 0 {
+        return status(
+            StatusCode::BAD_REQUEST,
+            3,
+            "timeout_seconds must be specified",
+        );
+    }
+    assert_eq!(body["no_inflight_updates"], json!(true));
+    fake.fee_limits.lock().unwrap().push(
+        body.get("fee_limit_msat")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    );
+    let bolt11 = body["payment_request"].as_str().unwrap_or("").to_string();
+    let Ok(decoded) = decode_invoice(&bolt11) else {
+        return status(StatusCode::BAD_REQUEST, 3, "invalid payment request");
+    };
+    let hash = decoded.payment_hash;
+    let msat = decoded.amount_msat.unwrap_or(0);
+    let result = fake.wallet.pay(&PayRequest::new(&bolt11)).await;
+    if fake.cut_next_pay.swap(false, Ordering::SeqCst) {
+        fake.cutter.cut();
+        std::future::pending::<()>().await;
+    }
+    let line = match result {
+        Ok(paid) => payment(
+            &hash,
+            "SUCCEEDED",
+            &paid.preimage.to_hex(),
+            msat,
+            "FAILURE_REASON_NONE",
+        ),
+        Err(PayError::AlreadyPaid { .. }) => {
+            return (
+                StatusCode::CONFLICT,
+                Json(json!({"error": {"code": 6, "message": "invoice is already paid", "details": []}})),
+            )
+                .into_response();
+        }
+        Err(PayError::Pending { .. }) => loop {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            if let Ok(OutgoingStatus::Succeeded(paid)) = fake.wallet.lookup_payment(&hash).await {
+                break payment(
+                    &hash,
+                    "SUCCEEDED",
+                    &paid.preimage.to_hex(),
+                    msat,
+                    "FAILURE_REASON_NONE",
+                );
+            }
+        },
+        Err(PayError::InsufficientBalance { .. }) => payment(
+            &hash,
+            "FAILED",
+            NO_PREIMAGE,
+            msat,
+            "FAILURE_REASON_INSUFFICIENT_BALANCE",
+        ),
+        Err(PayError::Backend(BackendError::BadResponse { .. })) => {
+            payment(&hash, "SUCCEEDED", "", msat, "FAILURE_REASON_NONE")
+        }
+        Err(PayError::PreimageMismatch { .. }) => payment(
+            &hash,
+            "SUCCEEDED",
+            &"11".repeat(32),
+            msat,
+            "FAILURE_REASON_NONE",
+        ),
+        Err(e) if e.outcome().no_money_moved() => payment(
+            &hash,
+            "FAILED",
+            NO_PREIMAGE,
+            msat,
+            "FAILURE_REASON_NO_ROUTE",
+        ),
+        Err(e) => return status(StatusCode::INTERNAL_SERVER_ERROR, 2, &e.to_string()),
+    };
+    stream(vec![line], false)
+}
+
+/// `GET /v2/router/track/{payment_hash}` (`TrackPaymentV2`): the current
+/// state first; the stream stays open while the payment is in flight.
+async fn track_payment(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+) -> Response {
+    if let Err(r) = check_macaroon(&headers) {
+        return r;
+    }
+    // grpc-gateway decodes `bytes` path parameters as base64 (URL-safe here).
+    let Ok(bytes) = URL_SAFE.decode(&hash) else {
+        return status(StatusCode::BAD_REQUEST, 3, "bad payment_hash");
+    };
+    let hash = PaymentHash(bytes.try_into().unwrap());
+    match fake.wallet.lookup_payment(&hash).await {
+        Ok(OutgoingStatus::Unknown) => (
+            StatusCode::NOT_FOUND,
+            Json(
+                json!({"error": {"code": 5, "message": "payment isn't initiated", "details": []}}),
+            ),
+        )
+            .into_response(),
+        Ok(OutgoingStatus::Pending) => stream(
+            vec![payment(
+                &hash,
+                "IN_FLIGHT",
+                NO_PREIMAGE,
+                0,
+                "FAILURE_REASON_NONE",
+            )],
+            true,
+        ),
+        Ok(OutgoingStatus::Succeeded(paid)) => stream(
+            vec![payment(
+                &hash,
+                "SUCCEEDED",
+                &paid.preimage.to_hex(),
+                paid.amount_msat,
+                "FAILURE_REASON_NONE",
+            )],
+            false,
+        ),
+        Ok(OutgoingStatus::Failed { .. }) => stream(
+            vec![payment(
+                &hash,
+                "FAILED",
+                NO_PREIMAGE,
+                0,
+                "FAILURE_REASON_NO_ROUTE",
+            )],
+            false,
+        ),
+        Err(PayError::PreimageMismatch { .. }) => stream(
+            vec![payment(
+                &hash,
+                "SUCCEEDED",
+                &"11".repeat(32),
+                0,
+                "FAILURE_REASON_NONE",
+            )],
+            false,
+        ),
+        Ok(other) => panic!("unexpected {other:?}"),
+        Err(e) => status(StatusCode::INTERNAL_SERVER_ERROR, 2, &e.to_string()),
+    }
+}
+
+/// `GET /v1/balance/channels` (`ChannelBalance`).
+async fn channel_balance(State(fake): State<Fake>, headers: HeaderMap) -> Response {
+    if let Err(r) = check_macaroon(&headers) {
+        return r;
+    }
+    let msat = fake.wallet.balance_msat().await.unwrap();
+    let amount = |m: u64| json!({ "sat": (m / 1000).to_string(), "msat": m.to_string() });
+    Json(json!({
+        "balance": (msat / 1000).to_string(),
+        "pending_open_balance": "0",
+        "local_balance": amount(msat),
+        "remote_balance": amount(0),
+        "unsettled_local_balance": amount(0),
+        "unsettled_remote_balance": amount(0),
+        "pending_open_local_balance": amount(0),
+        "pending_open_remote_balance": amount(0),
+    }))
+    .into_response()
+}
+
+/// `GET /v1/getinfo` (`GetInfo`).
+async fn getinfo(State(fake): State<Fake>, headers: HeaderMap) -> Response {
+    if let Err(r) = check_macaroon(&headers) {
+        return r;
+    }
+    let info = fake.wallet.node_info().await.unwrap();
+    Json(json!({
+        "version": "0.19.3-beta fake",
+        "identity_pubkey": info.pubkey,
+        "alias": "fake-lnd",
+        "num_active_channels": 1,
+        "block_height": 100,
+        "synced_to_chain": true,
+        "chains": [{ "chain": "bitcoin", "network": "regtest" }],
+    }))
+    .into_response()
+}
+
+fn pem_body(pem: &[u8], label: &str) -> Vec<u8> {
+    let text = std::str::from_utf8(pem).unwrap();
+    let start = text.find(&format!("-----BEGIN {label}-----")).unwrap() + label.len() + 16;
+    let end = text.find(&format!("-----END {label}-----")).unwrap();
+    let body: String = text[start..end].split_whitespace().collect();
+    STANDARD.decode(body).unwrap()
+}
+
+fn acceptor() -> tokio_rustls::TlsAcceptor {
+    let cert = rustls::pki_types::CertificateDer::from(pem_body(CERT, "CERTIFICATE"));
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(pem_body(KEY, "PRIVATE KEY").into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+struct Lnd {
+    url: String,
+    cut_next_pay: Arc<AtomicBool>,
+    fee_limits: Arc<Mutex<Vec<String>>>,
+}
+
+impl Lnd {
+    async fn start(wallet: DevWallet) -> Lnd {
+        let cutter = Cutter::default();
+        let fake = Fake {
+            wallet,
+            cut_next_pay: Arc::new(AtomicBool::new(false)),
+            cutter: cutter.clone(),
+            fee_limits: Arc::default(),
+        };
+        let (cut_next_pay, fee_limits) = (fake.cut_next_pay.clone(), fake.fee_limits.clone());
+        let app = Router::new()
+            .route("/v1/invoices", post(add_invoice))
+            .route("/v1/invoice/{hash}", get(lookup_invoice))
+            .route("/v2/router/send", post(send_payment))
+            .route("/v2/router/track/{hash}", get(track_payment))
+            .route("/v1/balance/channels", get(channel_balance))
+            .route("/v1/getinfo", get(getinfo))
+            .with_state(fake);
+        let addr = serve(app, Some(acceptor()), cutter).await;
+        Lnd {
+            url: format!("https://{addr}"),
+            cut_next_pay,
+            fee_limits,
+        }
+    }
+
+    fn client(&self, macaroon: &str, cert: &[u8]) -> LndClient {
+        LndClient::builder(&self.url, macaroon)
+            .tls_cert_pem(cert)
+            .timeout(Duration::from_secs(5))
+            .pay_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    }
+}
+
+struct Pair {
+    merchant: LndClient,
+    payer: LndClient,
+    payer_lnd: Lnd,
+    payer_wallet: DevWallet,
+}
+
+async fn pair() -> Pair {
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let merchant_wallet = node.wallet("merchant").await.unwrap();
+    let payer_wallet = node.wallet("payer").await.unwrap();
+    payer_wallet.credit_sats(1_000).await.unwrap();
+    let merchant_lnd = Lnd::start(merchant_wallet).await;
+    let payer_lnd = Lnd::start(payer_wallet.clone()).await;
+    Pair {
+        merchant: merchant_lnd.client(MACAROON, CERT),
+        payer: payer_lnd.client(MACAROON, CERT),
+        payer_lnd,
+        payer_wallet,
+    }
+}
+
+async fn invoice(merchant: &LndClient, sats: u64, memo: String) -> Invoice {
+    merchant
+        .create_invoice(&InvoiceRequest::sats(sats).memo(memo))
+        .await
+        .unwrap()
+}
+
+// --- Tests ---------------------------------------------------------------
+
+#[tokio::test]
+async fn create_pay_and_look_up_over_pinned_tls() {
+    let p = pair().await;
+    let invoice = invoice(&p.merchant, 21, "lnd test".into()).await;
+    assert_eq!(
+        p.merchant
+            .lookup_invoice(&invoice.payment_hash)
+            .await
+            .unwrap(),
+        InvoiceStatus::Pending
+    );
+    assert_eq!(
+        p.payer.lookup_payment(&invoice.payment_hash).await.unwrap(),
+        OutgoingStatus::Unknown
+    );
+    let paid = p
+        .payer
+        .pay(&PayRequest::new(&invoice.bolt11).max_fee_msat(1_234))
+        .await
+        .unwrap();
+    assert!(paid.preimage.matches(&invoice.payment_hash));
+    assert_eq!((paid.amount_msat, paid.fee_msat), (21_000, 0));
+    match p.payer.lookup_payment(&invoice.payment_hash).await.unwrap() {
+        OutgoingStatus::Succeeded(found) => assert_eq!(found.preimage, paid.preimage),
+        other => panic!("expected Succeeded, got {other:?}"),
+    }
+    assert_eq!(
+        p.merchant
+            .lookup_invoice(&invoice.payment_hash)
+            .await
+            .unwrap(),
+        InvoiceStatus::Paid {
+            preimage: paid.preimage.clone()
+        }
+    );
+    assert_eq!(p.payer.balance_msat().await.unwrap(), 979_000);
+    let info = p.payer.node_info().await.unwrap();
+    assert_eq!(info.backend, Backend::Lnd);
+    assert_eq!(info.network.as_deref(), Some("regtest"));
+    assert!(p.payer.enforces_max_fee());
+    // The fee cap went to LND; without one, 1 % with a 10 sat floor.
+    let second = p
+        .merchant
+        .create_invoice(&InvoiceRequest::sats(50).memo("default fee"))
+        .await
+        .unwrap();
+    p.payer.pay(&PayRequest::new(&second.bolt11)).await.unwrap();
+    assert_eq!(
+        *p.payer_lnd.fee_limits.lock().unwrap(),
+        vec!["1234".to_string(), "10000".to_string()]
+    );
+    let err = p
+        .merchant
+        .lookup_invoice(&PaymentHash([9; 32]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ReceiveError::UnknownInvoice { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_payment_is_failed_and_looked_up_as_failed() {
+    let p = pair().await;
+    let invoice = invoice(&p.merchant, 5, DevFault::Failed.memo()).await;
+    let err = p
+        .payer
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PayError::Failed { reason, .. } if reason == "FAILURE_REASON_NO_ROUTE"),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::Failed);
+    assert!(matches!(
+        p.payer.lookup_payment(&invoice.payment_hash).await.unwrap(),
+        OutgoingStatus::Failed { .. }
+    ));
+    assert_eq!(p.payer_wallet.balance_msat().await.unwrap(), 1_000_000);
+}
+
+#[tokio::test]
+async fn a_pending_payment_is_awaited_until_it_succeeds() {
+    let p = pair().await;
+    let fault = DevFault::Pending {
+        for_: Duration::from_millis(400),
+    };
+    let invoice = invoice(&p.merchant, 5, fault.memo()).await;
+    let started = Instant::now();
+    let paid = p
+        .payer
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(350));
+    assert!(paid.preimage.matches(&invoice.payment_hash));
+}
+
+#[tokio::test]
+async fn pending_past_the_pay_timeout_is_unknown_then_resolved_by_lookup() {
+    let p = pair().await;
+    let fault = DevFault::Pending {
+        for_: Duration::from_millis(1_200),
+    };
+    let invoice = invoice(&p.merchant, 5, fault.memo()).await;
+    let payer = LndClient::builder(&p.payer_lnd.url, MACAROON)
+        .tls_cert_pem(CERT)
+        .pay_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = payer
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Backend(BackendError::Timeout { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::Unknown);
+    // TrackPaymentV2's first update, while the stream stays open.
+    assert_eq!(
+        payer.lookup_payment(&invoice.payment_hash).await.unwrap(),
+        OutgoingStatus::Pending
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert!(
+        payer
+            .lookup_payment(&invoice.payment_hash)
+            .await
+            .unwrap()
+            .is_settled()
+    );
+}
+
+#[tokio::test]
+async fn connection_cut_after_the_pay_request_is_unknown_then_resolved_without_paying_twice() {
+    let p = pair().await;
+    let invoice = invoice(&p.merchant, 7, "cut".into()).await;
+    p.payer_lnd.cut_next_pay.store(true, Ordering::SeqCst);
+    let err = p
+        .payer
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Backend(BackendError::Interrupted { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::Unknown);
+    assert!(
+        p.payer
+            .lookup_payment(&invoice.payment_hash)
+            .await
+            .unwrap()
+            .is_settled()
+    );
+    let again = p
+        .payer
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(matches!(again, PayError::AlreadyPaid { .. }), "{again:?}");
+    assert_eq!(p.payer_wallet.balance_msat().await.unwrap(), 993_000);
+}
+
+#[tokio::test]
+async fn no_preimage_and_wrong_preimage_are_unknown_never_success() {
+    let p = pair().await;
+    let a = invoice(&p.merchant, 3, DevFault::NoPreimage.memo()).await;
+    let err = p.payer.pay(&PayRequest::new(&a.bolt11)).await.unwrap_err();
+    assert!(
+        matches!(err, PayError::Backend(BackendError::BadResponse { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::Unknown);
+    assert!(
+        p.payer
+            .lookup_payment(&a.payment_hash)
+            .await
+            .unwrap()
+            .is_settled()
+    );
+    let b = invoice(&p.merchant, 3, DevFault::WrongPreimage.memo()).await;
+    let err = p.payer.pay(&PayRequest::new(&b.bolt11)).await.unwrap_err();
+    assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
+    assert_eq!(err.outcome(), PayOutcome::Unknown);
+    let err = p.payer.lookup_payment(&b.payment_hash).await.unwrap_err();
+    assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn wrong_macaroon_is_unauthorized_and_pays_nothing() {
+    let p = pair().await;
+    let invoice = invoice(&p.merchant, 2, "auth".into()).await;
+    let wrong = p.payer_lnd.client("0201036c6e64deadbeef", CERT);
+    let err = wrong
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Backend(BackendError::Unauthorized { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::Failed);
+    assert!(matches!(
+        wrong.balance_msat().await,
+        Err(BackendError::Unauthorized { .. })
+    ));
+    assert!(matches!(
+        wrong.create_invoice(&InvoiceRequest::sats(1)).await,
+        Err(ReceiveError::Backend(BackendError::Unauthorized { .. }))
+    ));
+    assert_eq!(p.payer_wallet.balance_msat().await.unwrap(), 1_000_000);
+}
+
+#[tokio::test]
+async fn another_certificate_is_refused_before_anything_is_sent() {
+    let p = pair().await;
+    let invoice = invoice(&p.merchant, 2, "pin".into()).await;
+    let impostor_pin = p.payer_lnd.client(MACAROON, OTHER_CERT);
+    let err = impostor_pin
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Backend(BackendError::Unreachable { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::NotSent);
+    // No pinned certificate: the system roots do not know LND's self-signed one.
+    let unpinned = LndClient::builder(&p.payer_lnd.url, MACAROON)
+        .build()
+        .unwrap();
+    assert!(matches!(
+        unpinned.balance_msat().await,
+        Err(BackendError::Unreachable { .. })
+    ));
+    assert_eq!(p.payer_wallet.balance_msat().await.unwrap(), 1_000_000);
+}
+
+#[test]
+fn configuration_and_debug_never_show_the_macaroon() {
+    let client = LndClient::builder("https://127.0.0.1:8080", MACAROON)
+        .tls_cert_pem(CERT)
+        .build()
+        .unwrap();
+    assert!(!format!("{client:?}").contains(MACAROON));
+    let builder = LndClient::builder("https://127.0.0.1:8080", MACAROON);
+    assert!(!format!("{builder:?}").contains(MACAROON));
+    assert!(matches!(
+        LndClient::builder("https://127.0.0.1:8080", "not hex").build(),
+        Err(LndConfigError::BadMacaroon)
+    ));
+    assert!(matches!(
+        LndClient::builder("https://127.0.0.1:8080", MACAROON)
+            .tls_cert_pem(b"garbage")
+            .build(),
+        Err(LndConfigError::BadCert)
+    ));
+    assert!(matches!(
+        LndClient::builder("nope", MACAROON).build(),
+        Err(LndConfigError::InvalidUrl(_))
+    ));
+}
