@@ -183,13 +183,14 @@ impl ClientBuilder {
     ///
     /// The cap is passed to the wallet
     /// ([`PayRequest::max_fee_msat`](l402_lightning::PayRequest::max_fee_msat)).
-    /// Which backends enforce it before paying: none of those in
-    /// `l402-lightning` today need to (the dev node charges no fee) or can
-    /// (LNbits' payment API takes no fee limit); node backends such as LND
-    /// and CLN can. Whatever the backend, the fee actually charged is checked
-    /// after paying: an overrun is counted in full against budgets, recorded
-    /// in the trace and returned as [`FetchError::FeeOverrun`](crate::FetchError::FeeOverrun)
-    /// (money moved; the token is stored and used by the next request).
+    /// Backends that enforce it before paying say so with
+    /// [`Wallet::enforces_max_fee`](l402_lightning::Wallet::enforces_max_fee)
+    /// (LND; the dev node charges no fee); LNbits' and phoenixd's payment
+    /// APIs take no fee limit. Whatever the backend, the fee actually
+    /// charged is checked after paying: an overrun is counted in full against
+    /// budgets, recorded in the trace and returned as
+    /// [`FetchError::FeeOverrun`](crate::FetchError::FeeOverrun) (money moved;
+    /// the token is stored and used by the next request).
     pub fn max_fee_sats(mut self, sats: u64) -> Self {
         self.max_fee_msat = sats.saturating_mul(1000);
         self

@@ -16,14 +16,37 @@
 //! * **At most one payment per request**, and one per challenge: a paid
 //!   retry that is still refused returns [`FetchError::ServerRefused`];
 //!   "not yet" answers are re-sent after a backoff, never paid again.
-//! * **Single flight**: concurrent requests to one scope share one payment.
+//! * **Money never moves without being counted.** Whether a failed payment
+//!   moved money is the wallet's answer
+//!   ([`PayError::outcome`](l402_lightning::PayError::outcome)), not a
+//!   guess: only a payment that was provably not sent, or that the backend
+//!   says failed, is released. Anything else (a dropped connection, a 502, a
+//!   timeout) is looked up in the wallet; if it still cannot be told, the
+//!   reservation stays (counted against every budget), the journal entry
+//!   stays pending, the error says [`MoneyMoved::Unknown`], no request pays
+//!   that resource again until the entry is resolved, and
+//!   [`Client::recover`] (or the next request) resolves it.
+//! * **Fee cap**: the routing fee charged is checked after paying, whatever
+//!   the backend ([`FetchError::FeeOverrun`]).
+//! * **Single flight**: concurrent requests to one scope share one payment,
+//!   within a process and across processes sharing a [`SqliteStore`]: a
+//!   reserved journal entry has an owner and a lease, renewed while it pays;
+//!   no other process releases it before the lease expired and the wallet
+//!   was asked.
 //! * **Crash safety**: a payment is journaled before it is sent and resolved
 //!   after; after a crash in between, the next request for the scope asks
 //!   the wallet ([`Wallet::lookup_payment`](l402_lightning::Wallet::lookup_payment))
 //!   and recovers the token instead of paying again.
-//! * **Errors say whether money moved** ([`FetchError::money_moved`]).
+//! * **Redirects** are followed by the client itself
+//!   ([`ClientBuilder::max_redirects`]): token scope, budgets and payee
+//!   pinning follow each hop; a 402 from another origin is refused before
+//!   paying.
+//! * **Errors say whether money moved** ([`FetchError::money_moved`]), and
+//!   print each cause once (through [`std::error::Error::source`]).
 //! * Every request leaves a [`Trace`]; with [`SqliteStore`] they sit in a
 //!   plain SQLite table next to tokens and the journal.
+//!
+//! Building a client (this runs, with the dev node's fake money):
 //!
 //! ```
 //! use std::sync::Arc;
@@ -40,13 +63,20 @@
 //!     .budget(Budget::new().per_day_sats(500))
 //!     .sqlite(SqliteStore::in_memory().await?)
 //!     .build()?;
-//! # if false {
+//! # let _ = client;
+//! # Ok(()) }
+//! ```
+//!
+//! Fetching a paid URL (compiled, not run here: it needs a server; the
+//! tests in `tests/` run it against real sellers):
+//!
+//! ```no_run
+//! # async fn run(client: l402_client::Client) -> Result<(), Box<dyn std::error::Error>> {
 //! let response = client.get("http://127.0.0.1:8402/demo").send().await?;
 //! if let Some(receipt) = &response.receipt {
-//!     println!("paid {} msat, preimage {}", receipt.amount_msat, receipt.preimage);
+//!     println!("paid {} msat, hash {}", receipt.amount_msat, receipt.payment_hash);
 //! }
 //! println!("{}", response.text());
-//! # }
 //! # Ok(()) }
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
