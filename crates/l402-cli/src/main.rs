@@ -59,10 +59,12 @@ fn main() -> ExitCode {
         data_dir: paths::data_dir(cli.data_dir),
         json: cli.json,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut runtime = match cli.command {
+        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
+        // One request or one store operation: no worker threads to start.
+        Command::Get(_) | Command::Merchant(_) => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match runtime.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
