@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Load benchmark of the producer API through the real `l402 serve` binary:
-#   1. challenge creation: POST /api/l402/challenges, every request with a
-#      fresh X-Idempotency-Key (so each one mints a dev-node invoice, signs a
-#      macaroon and records the challenge and its idempotency claim);
-#   2. verification: POST /api/l402/challenges/verify of a paid token.
+# Load benchmark of the producer API through the real `l402 serve` binary.
+# Which cases touch the store (the last column says it on each line):
+#   1. challenges: POST /api/l402/challenges, every request with a fresh
+#      X-Idempotency-Key. TOUCHES THE STORE on every request: the
+#      idempotency claim (one atomic insert) before the invoice is created,
+#      then the challenge and the claim's completion in one transaction.
+#   2. verify: POST /api/l402/challenges/verify of one paid token. Does NOT
+#      touch the store per request: verification reads no database; the
+#      payment is recorded once (first valid verification), the counts are
+#      kept in memory and flushed once a second.
+#   3. kit-invoice: l402kit's POST /api/invoice (anonymous; rate limit off
+#      for the bench). TOUCHES THE STORE, batched: each challenge waits for
+#      the group-commit transaction that records it with the others queued
+#      at the same time (bounded queue; 503 store_busy past it).
 # On SQLite (the default store) and, when L402_BENCH_DATABASE_URL (or
 # L402_TEST_DATABASE_URL) is set, on PostgreSQL (a fresh schema).
 #
@@ -59,6 +68,17 @@ request = function()
 end
 EOF
 
+cat >"$work/kit.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = '{"amountSats":10}'
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+    return wrk.format(nil, "/api/invoice")
+end
+EOF
+
+printf '[producer]\nrate_limit_per_minute = 0\n' >"$work/bench.toml"
+
 cat >"$work/verify.lua" <<'EOF'
 wrk.method = "POST"
 wrk.body = os.getenv("L402_BENCH_VERIFY_BODY")
@@ -77,7 +97,13 @@ run() { # store-name case-name script url
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
-    printf '%-9s %-12s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$store" "$name" "$rps" "$p50" "$p99" "${non2xx:-0}"
+    local touches
+    case "$name" in
+        challenges) touches="store: every request (claim + record)" ;;
+        kit-invoice) touches="store: every request, batched" ;;
+        *) touches="store: no (in-memory counts, flushed 1/s)" ;;
+    esac
+    printf '%-9s %-12s %10s req/s   p50 %-9s p99 %-9s non-2xx %-6s %s\n' "$store" "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "$touches"
 }
 
 bench_store() { # name, extra env...
@@ -87,7 +113,7 @@ bench_store() { # name, extra env...
     mkdir -p "$data"
     env "$@" L402_LOG=error "$bin" --data-dir "$data" --json merchant create bench >/dev/null
     key=$(env "$@" "$bin" --data-dir "$data" --json merchant key create 1 | jq -r .key)
-    env "$@" L402_LOG=error "$bin" --data-dir "$data" --json serve --listen 127.0.0.1:0 >"$work/$name.out" &
+    env "$@" L402_LOG=error "$bin" --data-dir "$data" --json serve --config "$work/bench.toml" --listen 127.0.0.1:0 >"$work/$name.out" &
     server=$!
     for _ in $(seq 1 200); do [[ -s "$work/$name.out" ]] && break; sleep 0.1; done
     local base
@@ -113,6 +139,7 @@ bench_store() { # name, extra env...
 
     run "$name" challenges "$work/challenge.lua" "$base"
     run "$name" verify "$work/verify.lua" "$base"
+    run "$name" kit-invoice "$work/kit.lua" "$base"
     # What the server counted: every verification should have been valid.
     sleep 1.5
     curl -sf "$base/api/l402/stats" -H "X-API-Key: $key" |

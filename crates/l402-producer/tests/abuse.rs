@@ -134,21 +134,10 @@ async fn errors_seen_by_callers_carry_no_backend_url() {
 #[tokio::test]
 async fn the_rate_limit_refuses_to_run_without_client_addresses() {
     let (store, _dir) = sqlite_store().await;
-    let node = DevNode::builder().in_memory().open().await.unwrap();
-    let producer = l402_producer::Producer::builder(
-        store,
-        Arc::new(node.wallet("m").await.unwrap()),
-        l402::Keyring::new(1, [7; 32]),
-    )
-    .rate_limit_per_minute(5)
-    .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    // Served without connection info.
-    let router = producer.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let resp = reqwest::Client::new()
-        .post(format!("http://{addr}/api/invoice"))
+    let s = support::start_blind(store).await;
+    let resp = s
+        .http
+        .post(format!("{}/api/invoice", s.base))
         .json(&json!({"amountSats": 1}))
         .send()
         .await

@@ -795,6 +795,7 @@ async fn openapi_document_is_true() {
             .unwrap(),
     );
     let down = start_with(store.clone(), Some(dead), 100).await;
+    let blind = support::start_blind(store.clone()).await;
     let (mid, key, _) = s.merchant("doc").await;
     let (_, spare) = s
         .admin(
@@ -882,6 +883,7 @@ async fn openapi_document_is_true() {
                             .send()
                             .await;
                     }
+                    500 => target = &blind,
                     503 => {
                         target = &down;
                         if path == "/api/l402/challenges" {

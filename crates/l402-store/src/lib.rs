@@ -12,6 +12,11 @@
 //! the store keeps records for idempotency, receipts and stats, off the hot
 //! path.
 //!
+//! | Feature | Default | What it gives |
+//! |---|---|---|
+//! | `sqlite` | yes | [`StoreBuilder::sqlite`], [`Store::sqlite`]: one file, WAL |
+//! | `postgres` | no | [`StoreBuilder::postgres`], [`Store::postgres`]: many instances, one database |
+//!
 //! API keys are `l402k_<id>_<secret>` with 256 random bits of secret. They are
 //! returned once, at creation; only `sha256(key)` is stored, and a presented
 //! key is compared with it in constant time.
@@ -48,17 +53,23 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("l402-store needs the `sqlite` feature, the `postgres` feature, or both");
+
 mod db;
 mod error;
 mod key;
 mod model;
+mod open;
+mod sql;
 mod traits;
 
-pub use db::{Store, StoreBuilder};
+pub use db::Store;
 pub use error::StoreError;
 pub use key::{API_KEY_PREFIX, ApiKey};
 pub use model::{
     ApiKeyInfo, Authenticated, ChallengeRecord, Claim, Claimed, Merchant, MerchantStatus,
     NewApiKey, PaymentRecord, Stats, VerificationCount,
 };
+pub use open::StoreBuilder;
 pub use traits::{ChallengeStore, MerchantStore, PaymentStore, ProducerStore};

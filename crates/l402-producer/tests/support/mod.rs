@@ -68,6 +68,26 @@ pub async fn serve_producer(producer: &Producer) -> String {
     format!("http://{addr}")
 }
 
+/// A producer served without connection info (`axum::serve(listener,
+/// router)`): a configuration error its rate limit must refuse.
+pub async fn start_blind(store: Arc<Store>) -> Server {
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let receiver = Arc::new(node.wallet("merchant").await.unwrap());
+    let producer = Producer::builder(store, receiver, Keyring::new(1, [7; 32]))
+        .admin_token(ADMIN)
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = producer.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Server {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        node,
+        producer,
+    }
+}
+
 pub async fn start_with(
     store: Arc<Store>,
     receiver: Option<Arc<dyn Receiver>>,
