@@ -505,7 +505,7 @@ async fn fetch(global: &Global, args: &Args) -> anyhow::Result<u8> {
     }
     match request.send().await {
         Ok(response) => {
-            let moved = if response.receipt.is_some() {
+            let moved = if response.receipt().is_some() {
                 MoneyMoved::Yes
             } else {
                 MoneyMoved::No
@@ -648,7 +648,7 @@ fn output(
 ) -> anyhow::Result<()> {
     if global.json {
         let headers: serde_json::Map<String, Value> = response
-            .headers
+            .headers()
             .iter()
             .map(|(k, v)| {
                 (
@@ -659,36 +659,36 @@ fn output(
             .collect();
         let mut out = json!({
             "ok": true,
-            "status": response.status.as_u16(),
-            "url": response.url.to_string(),
+            "status": response.status().as_u16(),
+            "url": response.url().to_string(),
             "headers": headers,
-            "token": response.token,
-            "paid": response.token == TokenUse::Paid,
-            "receipt": response.receipt,
-            "quote": response.quote,
-            "would_pay": response.would_pay,
+            "token": response.token(),
+            "paid": response.token() == TokenUse::Paid,
+            "receipt": response.receipt(),
+            "quote": response.quote(),
+            "would_pay": response.would_pay(),
         });
         if let Some(sink) = sink {
             out["output"] = json!(sink.path.display().to_string());
-            sink.write(&[], &response.body)?;
+            sink.write(&[], response.bytes())?;
             println!("{out}");
             return Ok(());
         }
-        match std::str::from_utf8(&response.body) {
+        match std::str::from_utf8(response.bytes()) {
             Ok(text) => out["body"] = json!(text),
-            Err(_) => out["body_hex"] = json!(hex::encode(&response.body)),
+            Err(_) => out["body_hex"] = json!(hex::encode(response.bytes())),
         }
-        if let Ok(v) = serde_json::from_slice::<Value>(&response.body) {
+        if let Ok(v) = serde_json::from_slice::<Value>(response.bytes()) {
             out["body_json"] = v;
         }
         println!("{out}");
         return Ok(());
     }
-    if let Some(quote) = &response.quote {
+    if let Some(quote) = response.quote() {
         let amount = quote
             .amount_sats()
             .map_or_else(|| "no amount stated".to_string(), |s| format!("{s} sats"));
-        let verdict = if response.would_pay {
+        let verdict = if response.would_pay() {
             " (dry run: every check passed; not paid)"
         } else {
             " (not paid)"
@@ -702,13 +702,13 @@ fn output(
         return Ok(());
     }
     // A payment or recovery was reported as it happened (`progress`).
-    if !args.silent && response.receipt.is_none() && response.token == TokenUse::Cached {
+    if !args.silent && response.receipt().is_none() && response.token() == TokenUse::Cached {
         eprintln!("l402: reused a stored token (nothing paid)");
     }
     let mut head = Vec::new();
     if args.include {
-        writeln!(head, "HTTP {}", response.status)?;
-        for (name, value) in &response.headers {
+        writeln!(head, "HTTP {}", response.status())?;
+        for (name, value) in response.headers() {
             writeln!(
                 head,
                 "{name}: {}",
@@ -718,11 +718,11 @@ fn output(
         writeln!(head)?;
     }
     if let Some(sink) = sink {
-        return sink.write(&head, &response.body);
+        return sink.write(&head, response.bytes());
     }
     let mut out = std::io::stdout().lock();
     out.write_all(&head)?;
-    out.write_all(&response.body)?;
+    out.write_all(response.bytes())?;
     out.flush()?;
     Ok(())
 }

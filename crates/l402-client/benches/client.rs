@@ -165,7 +165,7 @@ fn bench(c: &mut Criterion) {
         c.bench_function(&format!("cached_path ({name} store)"), |b| {
             b.to_async(&rt).iter(|| async {
                 let r = client.get(&cached).send().await.unwrap();
-                assert_eq!(r.status, 200);
+                assert_eq!(r.status(), 200);
             })
         });
         c.bench_function(&format!("paid_path ({name} store)"), |b| {
@@ -173,8 +173,8 @@ fn bench(c: &mut Criterion) {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let url = server.url(&format!("/paid/{name}-{n}"));
                 let r = client.get(&url).send().await.unwrap();
-                assert_eq!(r.status, 200);
-                assert!(r.receipt.is_some());
+                assert_eq!(r.status(), 200);
+                assert!(r.receipt().is_some());
             })
         });
     }

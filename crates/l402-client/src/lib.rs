@@ -73,7 +73,7 @@
 //! ```no_run
 //! # async fn run(client: l402_client::Client) -> Result<(), Box<dyn std::error::Error>> {
 //! let response = client.get("http://127.0.0.1:8402/demo").send().await?;
-//! if let Some(receipt) = &response.receipt {
+//! if let Some(receipt) = response.receipt() {
 //!     println!("paid {} msat, hash {}", receipt.amount_msat, receipt.payment_hash);
 //! }
 //! println!("{}", response.text());

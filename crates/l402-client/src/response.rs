@@ -19,26 +19,19 @@ pub enum TokenUse {
     Recovered,
 }
 
-/// The server's answer.
+/// The server's answer, read whole (at most
+/// [`ClientBuilder::max_body_bytes`](crate::ClientBuilder::max_body_bytes)),
+/// with what the paying client did for it.
 #[derive(Debug, Clone)]
 pub struct Response {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// The headers.
-    pub headers: HeaderMap,
-    /// The body.
-    pub body: Vec<u8>,
-    /// The URL requested.
-    pub url: Url,
-    /// How the request was authorized.
-    pub token: TokenUse,
-    /// The payment, when this request paid or recovered one.
-    pub receipt: Option<Receipt>,
-    /// The price asked, when the answer is a 402 that was not paid (auto-pay
-    /// off, or dry run).
-    pub quote: Option<Quote>,
-    /// In a dry run: every check passed and the payment would have been made.
-    pub would_pay: bool,
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
+    pub(crate) url: Url,
+    pub(crate) token: TokenUse,
+    pub(crate) receipt: Option<Receipt>,
+    pub(crate) quote: Option<Quote>,
+    pub(crate) would_pay: bool,
 }
 
 impl Response {
@@ -52,9 +45,30 @@ impl Response {
         &self.headers
     }
 
-    /// The URL requested.
+    /// The URL that answered (after any redirects followed).
     pub fn url(&self) -> &Url {
         &self.url
+    }
+
+    /// How the request was authorized.
+    pub fn token(&self) -> TokenUse {
+        self.token
+    }
+
+    /// The payment, when this request paid or recovered one.
+    pub fn receipt(&self) -> Option<&Receipt> {
+        self.receipt.as_ref()
+    }
+
+    /// The price asked, when the answer is a 402 that was not paid (auto-pay
+    /// off, or dry run).
+    pub fn quote(&self) -> Option<&Quote> {
+        self.quote.as_ref()
+    }
+
+    /// In a dry run: every check passed and the payment would have been made.
+    pub fn would_pay(&self) -> bool {
+        self.would_pay
     }
 
     /// The body.

@@ -45,10 +45,10 @@ async fn pays_once_checks_the_preimage_and_reuses_the_token() {
     let client = builder(&dev).build().unwrap();
 
     let first = client.get(server.url("/paid/joke")).send().await.unwrap();
-    assert_eq!(first.status, 200);
+    assert_eq!(first.status(), 200);
     assert_eq!(first.text(), "the secret of /paid/joke");
-    assert_eq!(first.token, TokenUse::Paid);
-    let receipt = first.receipt.clone().unwrap();
+    assert_eq!(first.token(), TokenUse::Paid);
+    let receipt = first.receipt().unwrap().clone();
     assert!(receipt.preimage.matches(&receipt.payment_hash));
     assert_eq!(receipt.amount_msat, 21_000);
     assert!(!receipt.recovered);
@@ -60,20 +60,23 @@ async fn pays_once_checks_the_preimage_and_reuses_the_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(second.status, 200);
-    assert_eq!(second.token, TokenUse::Cached);
-    assert!(second.receipt.is_none());
+    assert_eq!(second.status(), 200);
+    assert_eq!(second.token(), TokenUse::Cached);
+    assert!(second.receipt().is_none());
     assert_eq!(dev.spent_sats(FUNDS).await, 21);
 
     // Another path is another scope: paid separately.
     let other = client.get(server.url("/paid/other")).send().await.unwrap();
-    assert_eq!(other.token, TokenUse::Paid);
+    assert_eq!(other.token(), TokenUse::Paid);
     assert_eq!(dev.spent_sats(FUNDS).await, 42);
     assert_eq!(server.challenges(), 2);
 
     // Free resources cost nothing.
     let free = client.get(server.url("/free")).send().await.unwrap();
-    assert_eq!((free.status.as_u16(), free.token), (200, TokenUse::None));
+    assert_eq!(
+        (free.status().as_u16(), free.token()),
+        (200, TokenUse::None)
+    );
 
     let traces = client.traces(10).await.unwrap();
     let outcomes: Vec<_> = traces.iter().map(|t| t.outcome).collect();
@@ -186,8 +189,8 @@ async fn not_yet_settled_is_retried_without_paying_again() {
     let (dev, server) = setup(Mode::NotYet(2), 10).await;
     let client = builder(&dev).build().unwrap();
     let ok = client.get(server.url("/paid/x")).send().await.unwrap();
-    assert_eq!(ok.status, 200);
-    assert_eq!(ok.token, TokenUse::Paid);
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.token(), TokenUse::Paid);
     assert_eq!(server.authorized(), 3);
     assert_eq!(dev.spent_sats(FUNDS).await, 10);
 
@@ -209,8 +212,8 @@ async fn payment_challenge_first_and_lowercase_token_dialect() {
         let (dev, server) = setup(mode, 3).await;
         let client = builder(&dev).build().unwrap();
         let ok = client.get(server.url("/paid/x")).send().await.unwrap();
-        assert_eq!(ok.status, 200, "{mode:?}");
-        assert_eq!(ok.token, TokenUse::Paid, "{mode:?}");
+        assert_eq!(ok.status(), 200, "{mode:?}");
+        assert_eq!(ok.token(), TokenUse::Paid, "{mode:?}");
         assert_eq!(dev.spent_sats(FUNDS).await, 3, "{mode:?}");
     }
 }
@@ -239,8 +242,8 @@ async fn hundred_concurrent_requests_make_one_payment() {
     let mut paid = 0;
     for task in tasks {
         let response = task.await.unwrap().unwrap();
-        assert_eq!(response.status, 200);
-        if response.token == TokenUse::Paid {
+        assert_eq!(response.status(), 200);
+        if response.token() == TokenUse::Paid {
             paid += 1;
         }
     }
@@ -384,7 +387,7 @@ async fn fiat_envelope_static_and_http_prices() {
         .build()
         .unwrap();
     let ok = client.get(server.url("/paid/a")).send().await.unwrap();
-    let fiat = ok.receipt.unwrap().fiat.unwrap();
+    let fiat = ok.receipt().unwrap().fiat.clone().unwrap();
     assert_eq!((fiat.minor, fiat.currency.as_str()), (101, "usd"));
     client.get(server.url("/paid/b")).send().await.unwrap();
     let err = client.get(server.url("/paid/c")).send().await.unwrap_err();
@@ -431,7 +434,7 @@ async fn fiat_envelope_static_and_http_prices() {
     *server.shared.price_json.lock().unwrap() =
         Some(serde_json::json!({"bitcoin": {"usd": 50000.0}}));
     let ok = client.get(server.url("/paid/e")).send().await.unwrap();
-    let fiat = ok.receipt.unwrap().fiat.unwrap();
+    let fiat = ok.receipt().unwrap().fiat.clone().unwrap();
     assert_eq!(fiat.minor_per_btc, 5_000_000);
     assert_eq!(fiat.minor, 51); // 1,010 sats at $50,000, rounded up
     assert!(fiat.source.starts_with("http:"));
@@ -445,14 +448,14 @@ async fn auto_pay_off_quotes_and_dry_run_checks_without_paying() {
     let (dev, server) = setup(Mode::Normal, 12).await;
     let client = builder(&dev).auto_pay(false).build().unwrap();
     let quoted = client.get(server.url("/paid/x")).send().await.unwrap();
-    assert_eq!(quoted.status, 402);
-    let quote = quoted.quote.unwrap();
+    assert_eq!(quoted.status(), 402);
+    let quote = quoted.quote().unwrap();
     assert_eq!(quote.amount_sats(), Some(12));
     assert_eq!(quote.network, "regtest");
 
     let client = builder(&dev).dry_run(true).build().unwrap();
     let dry = client.get(server.url("/paid/x")).send().await.unwrap();
-    assert!(dry.would_pay);
+    assert!(dry.would_pay());
     let client = builder(&dev)
         .dry_run(true)
         .max_payment_sats(5)
@@ -496,13 +499,13 @@ async fn a_crash_between_paying_and_storing_recovers_instead_of_paying_again() {
         .build()
         .unwrap();
     let ok = client.get(&url).send().await.unwrap();
-    assert_eq!(ok.status, 200);
-    assert_eq!(ok.token, TokenUse::Recovered);
-    assert!(ok.receipt.unwrap().recovered);
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.token(), TokenUse::Recovered);
+    assert!(ok.receipt().unwrap().recovered);
     assert_eq!(dev.spent_sats(FUNDS).await, 9);
     assert!(client.ledger().pending().await.unwrap().is_empty());
     let again = client.get(&url).send().await.unwrap();
-    assert_eq!(again.token, TokenUse::Cached);
+    assert_eq!(again.token(), TokenUse::Cached);
     assert_eq!(dev.spent_sats(FUNDS).await, 9);
 }
 
@@ -515,7 +518,7 @@ async fn sqlite_traces_and_journal_are_plain_sql() {
         .unwrap();
     let client = builder(&dev).sqlite(store.clone()).build().unwrap();
     let ok = client.get(server.url("/paid/x")).send().await.unwrap();
-    let receipt = ok.receipt.unwrap();
+    let receipt = ok.receipt().unwrap();
     client.get(server.url("/paid/x")).send().await.unwrap();
 
     let rows: Vec<(String, Option<i64>, Option<String>)> =
@@ -621,7 +624,7 @@ async fn clients_sharing_one_database_make_one_payment() {
         })
         .collect();
     for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap().status, 200);
+        assert_eq!(task.await.unwrap().unwrap().status(), 200);
     }
     assert_eq!(dev.spent_sats(FUNDS).await, 6);
 }
@@ -658,7 +661,7 @@ async fn recover_resolves_every_pending_payment_up_front() {
     // The token is already stored: no 402 at all this time.
     let challenges = server.challenges();
     let ok = client.get(&url).send().await.unwrap();
-    assert_eq!(ok.token, TokenUse::Cached);
+    assert_eq!(ok.token(), TokenUse::Cached);
     assert_eq!(server.challenges(), challenges);
     assert_eq!(dev.spent_sats(FUNDS).await, 3);
 }
@@ -687,18 +690,18 @@ async fn the_same_invoice_again_is_never_paid_twice_but_a_failed_one_may_be_retr
     // Topped up, the same invoice is paid: a failed attempt may be retried.
     poor.buyer.credit_sats(10).await.unwrap();
     let ok = first.get(server.url("/paid/s")).send().await.unwrap();
-    assert_eq!(ok.token, TokenUse::Paid);
+    assert_eq!(ok.token(), TokenUse::Paid);
     assert_eq!(poor.spent_sats(12).await, 5);
     // A client that lost its token gets the same invoice again: the journal
     // knows it is paid, so the preimage is reused and nothing is paid.
     let second = client(Arc::default());
     let ok = second.get(server.url("/paid/s")).send().await.unwrap();
-    assert_eq!(ok.status, 200);
-    assert_eq!(ok.token, TokenUse::Recovered);
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.token(), TokenUse::Recovered);
     assert_eq!(poor.spent_sats(12).await, 5);
     // And it kept the token this time.
     let ok = second.get(server.url("/paid/s")).send().await.unwrap();
-    assert_eq!(ok.token, TokenUse::Cached);
+    assert_eq!(ok.token(), TokenUse::Cached);
 }
 
 #[tokio::test]
@@ -766,6 +769,6 @@ async fn a_fee_over_the_cap_is_counted_and_reported_as_money_moved() {
     assert_eq!(trace.fee_msat, Some(3_000));
     // The purchase is usable: the token was stored.
     let ok = client.get(&url).send().await.unwrap();
-    assert_eq!((ok.status.as_u16(), ok.token), (200, TokenUse::Cached));
+    assert_eq!((ok.status().as_u16(), ok.token()), (200, TokenUse::Cached));
     assert_eq!(dev.spent_sats(FUNDS).await, 13);
 }

@@ -77,12 +77,12 @@ async fn pays_reuses_and_recovers_with_real_lnbits() {
 
     let client = Client::builder().wallet(payer.clone()).build().unwrap();
     let paid = client.get(server.url("/paid/a")).send().await.unwrap();
-    assert_eq!(paid.status, 200);
-    assert_eq!(paid.token, TokenUse::Paid);
-    let receipt = paid.receipt.unwrap();
+    assert_eq!(paid.status(), 200);
+    assert_eq!(paid.token(), TokenUse::Paid);
+    let receipt = paid.receipt().unwrap();
     assert!(receipt.preimage.matches(&receipt.payment_hash));
     let cached = client.get(server.url("/paid/a")).send().await.unwrap();
-    assert_eq!(cached.token, TokenUse::Cached);
+    assert_eq!(cached.token(), TokenUse::Cached);
     let spent = before - payer.balance_msat().await.unwrap();
     assert!(
         (3_000..=3_000 + 10_000).contains(&spent),
@@ -117,8 +117,8 @@ async fn pays_reuses_and_recovers_with_real_lnbits() {
         .build()
         .unwrap();
     let recovered = client.get(&url).send().await.unwrap();
-    assert_eq!(recovered.status, 200);
-    assert_eq!(recovered.token, TokenUse::Recovered);
+    assert_eq!(recovered.status(), 200);
+    assert_eq!(recovered.token(), TokenUse::Recovered);
     assert_eq!(payer.balance_msat().await.unwrap(), after_crash);
 
     // A server that refuses after payment: one payment, a typed error.
@@ -228,11 +228,14 @@ async fn unknown_payment_is_counted_and_resolved(test: &str, fault: Fault, by_re
         let recovered = f.client.recover().await.unwrap();
         assert_eq!(recovered, paid);
         let ok = f.client.get(&url).send().await.unwrap();
-        assert_eq!((ok.status.as_u16(), ok.token), (200, TokenUse::Cached));
+        assert_eq!((ok.status().as_u16(), ok.token()), (200, TokenUse::Cached));
     } else {
         let ok = f.client.get(&url).send().await.unwrap();
-        assert_eq!((ok.status.as_u16(), ok.token), (200, TokenUse::Recovered));
-        assert_eq!(ok.receipt.unwrap().payment_hash, paid[0]);
+        assert_eq!(
+            (ok.status().as_u16(), ok.token()),
+            (200, TokenUse::Recovered)
+        );
+        assert_eq!(ok.receipt().unwrap().payment_hash, paid[0]);
     }
     assert_eq!(f.proxy.pays_forwarded(), 1, "paid twice");
     assert_eq!(f.server.paid_invoices().await, paid, "paid twice");
@@ -274,7 +277,7 @@ async fn a_lost_pay_answer_is_looked_up_and_the_purchase_completes() {
     let url = f.server.url(&format!("/paid/{test}"));
     f.proxy.set_fault(Fault::DropAfterPay);
     let ok = f.client.get(&url).send().await.unwrap();
-    assert_eq!((ok.status.as_u16(), ok.token), (200, TokenUse::Paid));
+    assert_eq!((ok.status().as_u16(), ok.token()), (200, TokenUse::Paid));
     assert_eq!(f.proxy.pays_forwarded(), 1);
     let paid = f.server.paid_invoices().await;
     assert_eq!(paid.len(), 1);
@@ -284,6 +287,6 @@ async fn a_lost_pay_answer_is_looked_up_and_the_purchase_completes() {
         debited
     );
     let again = f.client.get(&url).send().await.unwrap();
-    assert_eq!(again.token, TokenUse::Cached);
+    assert_eq!(again.token(), TokenUse::Cached);
     assert_eq!(f.proxy.pays_forwarded(), 1);
 }

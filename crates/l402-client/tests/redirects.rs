@@ -72,15 +72,18 @@ async fn a_same_origin_redirect_is_followed_and_the_token_kept_for_the_final_url
     let (dev, server) = setup().await;
     let client = builder(&dev).build().unwrap();
     let paid = client.get(server.url("/to/a")).send().await.unwrap();
-    assert_eq!((paid.status.as_u16(), paid.token), (200, TokenUse::Paid));
-    assert_eq!(paid.url.as_str(), server.url("/paid/a"));
+    assert_eq!(
+        (paid.status().as_u16(), paid.token()),
+        (200, TokenUse::Paid)
+    );
+    assert_eq!(paid.url().as_str(), server.url("/paid/a"));
     assert_eq!(paid.text(), "the secret of /paid/a");
     // The token belongs to the final URL's scope.
     let direct = client.get(server.url("/paid/a")).send().await.unwrap();
-    assert_eq!(direct.token, TokenUse::Cached);
+    assert_eq!(direct.token(), TokenUse::Cached);
     let again = client.get(server.url("/to/a")).send().await.unwrap();
     assert_eq!(
-        (again.status.as_u16(), again.token),
+        (again.status().as_u16(), again.token()),
         (200, TokenUse::Cached)
     );
     assert_eq!(dev.spent_sats(FUNDS).await, 7);
@@ -119,8 +122,8 @@ async fn a_free_answer_on_another_origin_is_followed() {
     let r = redirector(server.url("/free")).await;
     let client = builder(&dev).build().unwrap();
     let ok = client.get(format!("{}/go", r.base)).send().await.unwrap();
-    assert_eq!((ok.status.as_u16(), ok.text()), (200, "free".to_string()));
-    assert_eq!(ok.url.as_str(), server.url("/free"));
+    assert_eq!((ok.status().as_u16(), ok.text()), (200, "free".to_string()));
+    assert_eq!(ok.url().as_str(), server.url("/free"));
 }
 
 #[tokio::test]
@@ -128,8 +131,8 @@ async fn with_no_redirects_allowed_the_3xx_is_returned_and_nothing_paid() {
     let (dev, server) = setup().await;
     let client = builder(&dev).max_redirects(0).build().unwrap();
     let r = client.get(server.url("/to/a")).send().await.unwrap();
-    assert_eq!((r.status.as_u16(), r.token), (303, TokenUse::None));
-    assert_eq!(r.headers["location"], "/paid/a");
+    assert_eq!((r.status().as_u16(), r.token()), (303, TokenUse::None));
+    assert_eq!(r.headers()["location"], "/paid/a");
     assert_eq!(dev.spent_sats(FUNDS).await, 0);
     assert_eq!(server.challenges(), 0);
 }
@@ -140,7 +143,7 @@ async fn redirect_hops_are_bounded() {
     let r = redirector(String::new()).await;
     let client = builder(&dev).max_redirects(3).build().unwrap();
     let last = client.get(format!("{}/loop", r.base)).send().await.unwrap();
-    assert_eq!(last.status.as_u16(), 307);
+    assert_eq!(last.status().as_u16(), 307);
     assert_eq!(r.loops.load(Ordering::SeqCst), 4);
 }
 
@@ -159,5 +162,5 @@ async fn a_caller_client_that_follows_redirects_cannot_make_it_pay() {
     assert_eq!(dev.spent_sats(FUNDS).await, 0);
     // Without redirects, the same client is fine.
     let ok = client.get(server.url("/paid/c")).send().await.unwrap();
-    assert_eq!(ok.token, TokenUse::Paid);
+    assert_eq!(ok.token(), TokenUse::Paid);
 }

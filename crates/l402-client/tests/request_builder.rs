@@ -84,7 +84,7 @@ async fn bad_urls_and_headers_are_typed_errors_and_nothing_is_sent() {
         .send()
         .await
         .unwrap();
-    assert_eq!(ok.status.as_u16(), 200);
+    assert_eq!(ok.status().as_u16(), 200);
 }
 
 #[tokio::test]

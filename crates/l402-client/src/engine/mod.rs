@@ -267,8 +267,18 @@ impl Engine {
                 }
                 Ok(Reserved::Existing(existing)) => {
                     // Never pay one invoice twice: the server sent an invoice
-                    // this client paid (or is paying) already.
-                    match self.resolve_entry(&*wallet, &existing).await? {
+                    // this client paid (or is paying) already. If another
+                    // process holds it, wait for that process.
+                    let mut resolution = self.resolve_entry(&*wallet, &existing).await?;
+                    if matches!(resolution, Resolution::Unresolved(_))
+                        && existing.lease_live(unix_ms())
+                    {
+                        match self.await_entry(scope, &*wallet, &existing).await? {
+                            Awaited::Token(token) => return Ok(Purchase::Stored(token)),
+                            Awaited::Resolved(r) => resolution = r,
+                        }
+                    }
+                    match resolution {
                         Resolution::Paid(receipt) => {
                             self.record_paid(scope, offer, &receipt, None, draft).await;
                             return Ok(Purchase::Paid {
