@@ -768,3 +768,99 @@ fn configuration_and_debug_never_show_the_macaroon() {
         Err(LndConfigError::InvalidUrl(_))
     ));
 }
+
+// --- A third-party LND REST client against the fake ----------------------
+
+/// The LNbits virtualenv of `scripts/lnbits.sh` (LNbits ships
+/// `LndRestWallet`, a production LND REST client), if installed.
+fn lnbits_python() -> Option<std::path::PathBuf> {
+    let venv = std::env::var_os("L402_LNBITS_VENV")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(std::path::PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache"))
+                })?;
+            Some(cache.join("l402").join("lnbits-venv"))
+        })?;
+    let python = venv.join("bin").join("python");
+    python.exists().then_some(python)
+}
+
+#[tokio::test]
+async fn lnbits_lnd_rest_client_agrees_with_the_fake() {
+    let Some(python) = lnbits_python() else {
+        let how = "needs the LNbits virtualenv (bash scripts/lnbits.sh start installs it)";
+        if std::env::var("L402_REQUIRE_LNBITS").as_deref() == Ok("1") {
+            panic!("L402_REQUIRE_LNBITS=1 but this test {how}");
+        }
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED lnbits_lnd_rest_client_agrees_with_the_fake: {how}"
+        );
+        return;
+    };
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let merchant = Lnd::start(node.wallet("merchant").await.unwrap()).await;
+    let payer_wallet = node.wallet("payer").await.unwrap();
+    payer_wallet.credit_sats(1_000).await.unwrap();
+    let payer = Lnd::start(payer_wallet).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("tls.cert");
+    std::fs::write(&cert, CERT).unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/lnd_rest_client.py"
+    );
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(&merchant.url)
+        .arg(&payer.url)
+        .arg(&cert)
+        .arg(MACAROON)
+        .arg(DevFault::Failed.memo())
+        .current_dir(dir.path())
+        .env("LNBITS_DATA_FOLDER", dir.path())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let expect = json!({
+        "status_error": null,
+        "balance_msat": 1_000_000,
+        "create_ok": true,
+        "create_error": null,
+        "invoice_before": "PaymentPendingStatus",
+        "pay_ok": true,
+        "pay_error": null,
+        "pay_preimage_ok": true,
+        "pay_fee_msat": 0,
+        "invoice_after": "PaymentSuccessStatus",
+        "payment_status": "PaymentSuccessStatus",
+        "payment_preimage_ok": true,
+        "failed_pay_ok": false,
+        "failed_error": "FAILURE_REASON_NO_ROUTE",
+        "failed_status": "PaymentFailedStatus",
+        "unknown_payment_status": "PaymentPendingStatus",
+        "unknown_invoice_status": "PaymentPendingStatus",
+    });
+    for (key, want) in expect.as_object().unwrap() {
+        assert_eq!(&seen[key], want, "{key}: LNbits' LndRestWallet saw {seen}");
+    }
+    let hash = seen["checking_id"].as_str().unwrap();
+    assert_eq!(seen["pay_checking_id"].as_str(), Some(hash));
+    let bolt11 = seen["bolt11"].as_str().unwrap();
+    assert_eq!(
+        decode_invoice(bolt11).unwrap().payment_hash.to_string(),
+        hash
+    );
+}

@@ -1,0 +1,276 @@
+//! The phoenixd and LND adapters' overhead over the raw wire call.
+//!
+//! A loopback server answers each endpoint with a fixed, valid answer (a
+//! real signed invoice and its preimage, from the dev node), so only the
+//! client side differs: the *raw* call is one reqwest request with the same
+//! body and a read of the whole answer; the *adapter* call is the trait
+//! method (request building, invoice decoding and signature check, answer
+//! parsing, preimage check, pinned-certificate verification for LND).
+//! Sequential calls on one keep-alive connection.
+//!
+//! ```sh
+//! cargo run --release -p l402-lightning --example backend_overhead [calls]
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/support/wire.rs"]
+#[allow(dead_code)]
+mod wire;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use l402_lightning::dev::DevNode;
+use l402_lightning::lnd::LndClient;
+use l402_lightning::phoenixd::PhoenixdClient;
+use l402_lightning::{InvoiceRequest, PayRequest, Receiver, Wallet};
+use serde_json::json;
+
+const CERT: &[u8] = include_bytes!("../tests/fixtures/lnd-tls.cert");
+const KEY: &[u8] = include_bytes!("../tests/fixtures/lnd-tls.key");
+const MACAROON: &str = "0201036c6e6402f801030a10b0dd7c6f1e2a3b4c5d6e7f8091a2b3c4";
+
+fn pem_body(pem: &[u8], label: &str) -> Vec<u8> {
+    let text = std::str::from_utf8(pem).unwrap();
+    let start = text.find(&format!("-----BEGIN {label}-----")).unwrap() + label.len() + 16;
+    let end = text.find(&format!("-----END {label}-----")).unwrap();
+    STANDARD
+        .decode(text[start..end].split_whitespace().collect::<String>())
+        .unwrap()
+}
+
+fn acceptor() -> tokio_rustls::TlsAcceptor {
+    let cert = rustls::pki_types::CertificateDer::from(pem_body(CERT, "CERTIFICATE"));
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(pem_body(KEY, "PRIVATE KEY").into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// Mean time per call of `f`, after a warm-up.
+async fn time<F, Fut>(calls: usize, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..calls / 10 {
+        f().await;
+    }
+    let started = Instant::now();
+    for _ in 0..calls {
+        f().await;
+    }
+    started.elapsed() / calls as u32
+}
+
+fn report(what: &str, raw: Duration, adapter: Duration) {
+    println!(
+        "{what:<34} raw {:>7.1} µs   adapter {:>7.1} µs   overhead {:>6.1} µs",
+        raw.as_secs_f64() * 1e6,
+        adapter.as_secs_f64() * 1e6,
+        (adapter.as_secs_f64() - raw.as_secs_f64()) * 1e6
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let calls: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2_000);
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let seller = node.wallet("seller").await.unwrap();
+    let buyer = node.wallet("buyer").await.unwrap();
+    buyer.credit_sats(100).await.unwrap();
+    let invoice = seller
+        .create_invoice(&InvoiceRequest::sats(10).memo("bench"))
+        .await
+        .unwrap();
+    let paid = buyer.pay(&PayRequest::new(&invoice.bolt11)).await.unwrap();
+    let (bolt11, hash, preimage) = (
+        invoice.bolt11.clone(),
+        invoice.payment_hash,
+        paid.preimage.to_hex(),
+    );
+    println!("{calls} sequential calls each, loopback, one keep-alive connection\n");
+
+    // --- phoenixd ---
+    let created = json!({"amountSat": 10, "paymentHash": hash.to_string(), "serialized": bolt11});
+    let sent = json!({"recipientAmountSat": 10, "routingFeeSat": 0,
+        "paymentId": "5d7a3f3e-6c0e-4b5e-9b0a-2f1d8c9e0a11",
+        "paymentHash": hash.to_string(), "paymentPreimage": preimage});
+    let outgoing = json!({"subType": "lightning", "paymentId": "x", "paymentHash": hash.to_string(),
+        "preimage": preimage, "isPaid": true, "sent": 10, "fees": 0, "invoice": bolt11,
+        "completedAt": 1, "createdAt": 1});
+    let app = {
+        let (c, s, o) = (created.clone(), sent.clone(), outgoing.clone());
+        Router::new()
+            .route("/createinvoice", post(move || async move { Json(c) }))
+            .route("/payinvoice", post(move || async move { Json(s) }))
+            .route(
+                "/payments/outgoingbyhash/{h}",
+                get(move || async move { Json(o) }),
+            )
+    };
+    let addr = wire::serve(app, None, wire::Cutter::default()).await;
+    let base = format!("http://{addr}");
+    let raw = reqwest::Client::new();
+    let phoenixd = PhoenixdClient::builder(&base, "password").build().unwrap();
+    let form = |k: &'static str, v: String| vec![(k, v)];
+    let raw_post = |path: &'static str, body: Vec<(&'static str, String)>| {
+        let (raw, url) = (raw.clone(), format!("{base}{path}"));
+        async move {
+            let r = raw
+                .post(url)
+                .basic_auth("", Some("password"))
+                .form(&body)
+                .send()
+                .await
+                .unwrap();
+            r.bytes().await.unwrap();
+        }
+    };
+    let request = InvoiceRequest::sats(10).memo("bench");
+    let r = time(calls, || {
+        raw_post(
+            "/createinvoice",
+            vec![
+                ("description", "bench".into()),
+                ("amountSat", "10".into()),
+                ("expirySeconds", "3600".into()),
+            ],
+        )
+    })
+    .await;
+    let a = time(calls, || async {
+        phoenixd.create_invoice(&request).await.unwrap();
+    })
+    .await;
+    report("phoenixd create_invoice", r, a);
+    let r = time(calls, || {
+        raw_post("/payinvoice", form("invoice", bolt11.clone()))
+    })
+    .await;
+    let pay = PayRequest::new(&bolt11);
+    let a = time(calls, || async {
+        phoenixd.pay(&pay).await.unwrap();
+    })
+    .await;
+    report("phoenixd pay", r, a);
+    let path = format!("{base}/payments/outgoingbyhash/{hash}");
+    let r = time(calls, || {
+        let (raw, path) = (raw.clone(), path.clone());
+        async move {
+            let r = raw
+                .get(path)
+                .basic_auth("", Some("password"))
+                .send()
+                .await
+                .unwrap();
+            r.bytes().await.unwrap();
+        }
+    })
+    .await;
+    let a = time(calls, || async {
+        assert!(phoenixd.lookup_payment(&hash).await.unwrap().is_settled());
+    })
+    .await;
+    report("phoenixd lookup_payment", r, a);
+
+    // --- LND (TLS) ---
+    let added = json!({"r_hash": STANDARD.encode(hash.as_bytes()), "payment_request": bolt11,
+        "add_index": "1", "payment_addr": STANDARD.encode([0u8; 32])});
+    let line = format!(
+        "{}\n",
+        json!({"result": {"payment_hash": hash.to_string(), "payment_preimage": preimage,
+            "value_msat": "10000", "fee_msat": "0", "status": "SUCCEEDED",
+            "failure_reason": "FAILURE_REASON_NONE", "htlcs": []}})
+    );
+    let app = {
+        let (added, l1, l2) = (added.clone(), line.clone(), line.clone());
+        Router::new()
+            .route("/v1/invoices", post(move || async move { Json(added) }))
+            .route("/v2/router/send", post(move || async move { l1 }))
+            .route("/v2/router/track/{h}", get(move || async move { l2 }))
+    };
+    let addr = wire::serve(app, Some(acceptor()), wire::Cutter::default()).await;
+    let base = format!("https://{addr}");
+    let raw = reqwest::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let lnd = LndClient::builder(&base, MACAROON)
+        .tls_cert_pem(CERT)
+        .build()
+        .unwrap();
+    let raw_json = |path: String, body: serde_json::Value| {
+        let (raw, url) = (raw.clone(), format!("{base}{path}"));
+        async move {
+            let r = raw
+                .post(url)
+                .header("Grpc-Metadata-macaroon", MACAROON)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            r.bytes().await.unwrap();
+        }
+    };
+    let r = time(calls, || {
+        raw_json(
+            "/v1/invoices".into(),
+            json!({"value_msat": "10000", "memo": "bench", "expiry": "3600"}),
+        )
+    })
+    .await;
+    let a = time(calls, || async {
+        lnd.create_invoice(&request).await.unwrap();
+    })
+    .await;
+    report("LND create_invoice", r, a);
+    let r = time(calls, || {
+        raw_json(
+            "/v2/router/send".into(),
+            json!({"payment_request": bolt11, "timeout_seconds": 55,
+                "fee_limit_msat": "10000", "no_inflight_updates": true}),
+        )
+    })
+    .await;
+    let a = time(calls, || async {
+        lnd.pay(&pay).await.unwrap();
+    })
+    .await;
+    report("LND pay", r, a);
+    let track = format!(
+        "{base}/v2/router/track/{}?no_inflight_updates=false",
+        base64::engine::general_purpose::URL_SAFE.encode(hash.as_bytes())
+    );
+    let r = time(calls, || {
+        let (raw, track) = (raw.clone(), track.clone());
+        async move {
+            let r = raw
+                .get(track)
+                .header("Grpc-Metadata-macaroon", MACAROON)
+                .send()
+                .await
+                .unwrap();
+            r.bytes().await.unwrap();
+        }
+    })
+    .await;
+    let a = time(calls, || async {
+        assert!(lnd.lookup_payment(&hash).await.unwrap().is_settled());
+    })
+    .await;
+    report("LND lookup_payment", r, a);
+}
