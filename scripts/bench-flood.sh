@@ -68,7 +68,8 @@ status() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: $(head -1 "
 cat >"$work/rotate.lua" <<'EOF'
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
-local lines, i, counts = {}, 0, {}
+local lines, i = {}, 0
+counts = { challenges = 0 }
 function init(args)
   for line in io.lines(args[1]) do lines[#lines + 1] = line end
   math.randomseed(os.time() + (tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000))
@@ -87,15 +88,16 @@ end
 function done(summary, latency, requests)
   local total = {}
   for _, t in ipairs(threads) do
-    for k, v in pairs(t:get("counts")) do total[k] = (total[k] or 0) + v end
+    for k, v in pairs(t:get("counts") or {}) do
+      k = tostring(k)
+      total[k] = (total[k] or 0) + v
+    end
   end
   local keys = {}
-  for k in pairs(total) do keys[#keys + 1] = tostring(k) end
+  for k in pairs(total) do keys[#keys + 1] = k end
   table.sort(keys)
   local out = {}
-  for _, k in ipairs(keys) do
-    out[#out + 1] = k .. "=" .. (total[k] or total[tonumber(k)])
-  end
+  for _, k in ipairs(keys) do out[#out + 1] = k .. "=" .. total[k] end
   io.write("statuses: ", table.concat(out, " "), "\n")
 end
 EOF

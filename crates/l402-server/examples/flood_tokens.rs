@@ -83,7 +83,7 @@ fn main() {
     let keys = Keyring::from_hex(1, secret).unwrap();
     let minter = Minter::new(keys);
     let preimage = Preimage::random().unwrap();
-    let valid_until = l402::time::unix_now() + 3600;
+    let valid_until = l402::time::unix_now() + 86_400;
     let caveats = [
         Caveat::resource(resource),
         Caveat::amount_sats(price),

@@ -9,14 +9,37 @@
 //! extractor.
 //!
 //! Status codes (ARCHITECTURE.md decision 5): 402 with a fresh challenge for
-//! no or an unparseable credential, or a genuine one that expired or was
-//! bought for another resource or price; 401 with no `WWW-Authenticate` for a
-//! forged or unpaid one; 503 with `Retry-After` when no invoice can be minted;
-//! 431 for an oversized `Authorization`. Every error is JSON with a stable
-//! `code`.
+//! no credential (or another scheme), or a genuine one that expired or was
+//! bought for another resource or price; 401 with no `WWW-Authenticate` (and
+//! no invoice minted) for an `L402`/`LSAT` credential that does not parse
+//! (`malformed_credential`) or a forged or unpaid one; 503 with `Retry-After`
+//! when no invoice can be minted; 431 for an oversized `Authorization`.
+//! Every error is JSON with a stable `code` ([`ErrorBody`]).
 //!
 //! Tokens bind the resource, the price and an expiry: a token bought for one
-//! is refused for another.
+//! is refused for another. Every selling surface issues through one
+//! [`Issuer`]. See the [`layer`] module for examples, and the README for a
+//! complete axum server.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{Router, routing::get};
+//! use l402_lightning::dev::DevNode;
+//! use l402_server::{Keyring, L402Layer, Paid};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let node = DevNode::builder().in_memory().open().await?;
+//! let receiver = Arc::new(node.wallet("merchant").await?);
+//! let app: Router = Router::new()
+//!     .route("/joke", get(|paid: Paid| async move { format!("paid {} sats", paid.amount_sats) }))
+//!     .route_layer(L402Layer::builder(receiver, Keyring::new(1, [7; 32])).price_sats(21).build());
+//! # Ok(()) }
+//! ```
+//!
+//! | Feature | Default | Gives |
+//! |---|---|---|
+//! | `axum` | yes | the [`Paid`] extractor; the full request path as the default resource under nested axum routers |
 
 mod body;
 pub mod idempotency;
