@@ -144,6 +144,9 @@ bench_store() { # name, extra env...
     sleep 1.5
     curl -sf "$base/api/l402/stats" -H "X-API-Key: $key" |
         jq -r --arg s "$name" '"\($s)    recorded: \(.challenges) challenges, \(.verifications.valid) valid and \(.verifications.invalid) invalid verifications"'
+    # All of the server's records, l402kit's invoices (merchant 0) included.
+    curl -sf "$base/api/admin/stats" -H "Authorization: Bearer $(cat "$data/admin-token")" |
+        jq -r --arg s "$name" '"\($s)    in the store: \(.totals.challenges) challenges in all (merchant 0, l402kit: \(([.byMerchant[] | select(.merchantId == 0) | .challenges] | add) // 0))"'
     kill "$server"
     wait "$server" 2>/dev/null || true
     server=""

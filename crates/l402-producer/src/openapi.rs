@@ -250,8 +250,8 @@ pub fn openapi() -> Value {
                 "security": [{"apiKey": []}],
                 "parameters": [{
                     "name": "X-Idempotency-Key", "in": "header", "required": false,
-                    "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY_CHARS},
-                    "description": "The same key, resource and price within 60 s returns the same challenge; without it the client address is the key."
+                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_CHARS, "pattern": "^[!-~]+$"},
+                    "description": "The same key, resource and price within 60 s returns the same challenge, one invoice even for concurrent requests on several instances; without it the client address is the key. A key that is empty, longer than the limit or not visible ASCII is refused (400, code `invalid_idempotency_key`)."
                 }],
                 "requestBody": body("ChallengeRequest", true),
                 "responses": {
