@@ -8,7 +8,8 @@ use crate::PaymentHash;
     feature = "dev",
     feature = "lnbits",
     feature = "phoenixd",
-    feature = "lnd"
+    feature = "lnd",
+    feature = "cln"
 ))]
 use crate::{Backend, PayError, Preimage};
 
@@ -70,7 +71,8 @@ pub fn decode_invoice(bolt11: &str) -> Result<DecodedInvoice, l402::InvoiceError
     feature = "dev",
     feature = "lnbits",
     feature = "phoenixd",
-    feature = "lnd"
+    feature = "lnd",
+    feature = "cln"
 ))]
 pub(crate) fn precheck(backend: Backend, bolt11: &str) -> Result<DecodedInvoice, PayError> {
     let decoded = decode_invoice(bolt11).map_err(|e| PayError::InvalidInvoice {
@@ -100,7 +102,8 @@ pub(crate) fn precheck(backend: Backend, bolt11: &str) -> Result<DecodedInvoice,
     feature = "dev",
     feature = "lnbits",
     feature = "phoenixd",
-    feature = "lnd"
+    feature = "lnd",
+    feature = "cln"
 ))]
 pub(crate) fn verify_preimage(
     backend: Backend,

@@ -14,11 +14,13 @@
 //!   signatures).
 //! * [`lnd`]: an LND node over its REST API (macaroon, pinned TLS
 //!   certificate).
+//! * [`cln`]: a Core Lightning node over clnrest (rune, pinned TLS
+//!   certificate).
 //!
 //! Which backends were tested against the real thing: the dev node and
-//! LNbits 1.6.2 (FakeWallet) run in this project's tests; phoenixd and LND
-//! are tested only against in-process fakes of their wire APIs (no phoenixd
-//! or LND binary can run here). See the README's backend table.
+//! LNbits 1.6.2 (FakeWallet) run in this project's tests; phoenixd, LND and
+//! Core Lightning are tested only against in-process fakes of their wire
+//! APIs (none of those nodes can run here). See the README's backend table.
 //!
 //! Both traits are object safe, so backends are usually held as
 //! `Arc<dyn Receiver>` / `Arc<dyn Wallet>`. Every [`Wallet::pay`] implementation
@@ -53,7 +55,7 @@
 //! | [`dev`] node | yes, trivially: it charges no fee | always 0 |
 //! | [`lnbits`] | **no**: LNbits' wallet API has no per-payment fee limit; the fee is bounded only by the LNbits server's own fee reserve | the `fee` of LNbits' payment record |
 //! | [`lnd`] | yes: `fee_limit_msat` of `POST /v2/router/send` (default 1 %, at least 10 sat) | `fee_msat` of the payment |
-//! | Core Lightning (to come) | yes: `maxfee` of `pay` | `amount_sent_msat - amount_msat` |
+//! | [`cln`] | yes: `maxfee` of `pay` (without one, CLN's default: 0.5 %, 5 sat exempt) | `amount_sent_msat - amount_msat` |
 //! | NWC (to come) | **no**: NIP-47 `pay_invoice` takes only `invoice` and `amount` | `fees_paid` |
 //! | [`phoenixd`] | **no**: `POST /payinvoice` takes only `invoice` and `amountSat` | `routingFeeSat` (whole sats; lookups: `fees` in msat) |
 //!
@@ -70,6 +72,7 @@
 //! | `lnbits` | the [`lnbits`] client | reqwest, tokio |
 //! | `phoenixd` | the [`phoenixd`] client and [`phoenixd::verify_webhook_signature`] | reqwest, hmac, sha2 |
 //! | `lnd` | the [`lnd`] REST client | reqwest, rustls (the one reqwest already uses) |
+//! | `cln` | the [`cln`] clnrest client | reqwest, rustls (the one reqwest already uses) |
 //!
 //! With none, the crate is the traits, the types and the errors: what a new
 //! backend implements.
@@ -116,10 +119,12 @@ pub use types::{
 };
 pub use wallet::Wallet;
 
+#[cfg(feature = "cln")]
+pub mod cln;
 #[cfg(feature = "dev")]
 pub mod dev;
 mod error;
-#[cfg(any(feature = "lnbits", feature = "phoenixd", feature = "lnd"))]
+#[cfg(any(feature = "phoenixd", feature = "lnd", feature = "cln"))]
 mod http;
 mod invoice;
 #[cfg(feature = "lnbits")]
@@ -129,6 +134,8 @@ pub mod lnd;
 #[cfg(feature = "phoenixd")]
 pub mod phoenixd;
 mod receiver;
+#[cfg(any(feature = "lnd", feature = "cln"))]
+mod tls;
 mod types;
 mod wallet;
 

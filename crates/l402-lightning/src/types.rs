@@ -18,6 +18,8 @@ pub enum Backend {
     Phoenixd,
     /// An LND node (REST API).
     Lnd,
+    /// A Core Lightning node.
+    Cln,
 }
 
 impl fmt::Display for Backend {
@@ -27,6 +29,7 @@ impl fmt::Display for Backend {
             Backend::Lnbits => "LNbits",
             Backend::Phoenixd => "phoenixd",
             Backend::Lnd => "LND",
+            Backend::Cln => "Core Lightning",
         })
     }
 }

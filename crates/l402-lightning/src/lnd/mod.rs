@@ -58,7 +58,6 @@ use crate::{Backend, BackendError};
 
 mod pay;
 mod receive;
-mod tls;
 
 const BACKEND: Backend = Backend::Lnd;
 
@@ -169,9 +168,9 @@ impl LndClientBuilder {
             .connect_timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none());
         if let Some(cert) = &self.cert {
-            let cert = tls::parse_cert(cert).ok_or(LndConfigError::BadCert)?;
+            let cert = crate::tls::parse_cert(cert).ok_or(LndConfigError::BadCert)?;
             let config =
-                tls::client_config(cert).map_err(|e| LndConfigError::Http(e.to_string()))?;
+                crate::tls::client_config(cert).map_err(|e| LndConfigError::Http(e.to_string()))?;
             http = http.tls_backend_preconfigured(config);
         }
         let http = http

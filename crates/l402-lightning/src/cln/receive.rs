@@ -1,0 +1,113 @@
+//! [`Receiver`] for CLN: `invoice` and `listinvoices`.
+
+use std::str::FromStr;
+
+use serde_json::{Value, json};
+
+use super::{BACKEND, ClnRestClient, Reply, rejected};
+use crate::http::bad;
+use crate::invoice::decode_invoice;
+use crate::{
+    Backend, Invoice, InvoiceRequest, InvoiceStatus, PaymentHash, Preimage, ReceiveError, Receiver,
+};
+
+#[async_trait::async_trait]
+impl Receiver for ClnRestClient {
+    fn backend(&self) -> Backend {
+        BACKEND
+    }
+
+    /// `invoice {amount_msat, label, description, expiry}` →
+    /// `{payment_hash, expires_at, bolt11, payment_secret, created_index}`
+    /// (`doc/schemas/lightning-invoice.json`). The label is unique per call.
+    async fn create_invoice(&self, request: &InvoiceRequest) -> Result<Invoice, ReceiveError> {
+        let invalid = |reason: String| ReceiveError::InvalidRequest {
+            backend: BACKEND,
+            reason,
+        };
+        if request.amount_msat == 0 {
+            return Err(invalid("amount must be positive".into()));
+        }
+        if request.expiry.as_secs() == 0 {
+            return Err(invalid("expiry must be at least one second".into()));
+        }
+        let params = json!({
+            "amount_msat": request.amount_msat,
+            "label": self.next_label(),
+            "description": request.memo,
+            "expiry": request.expiry.as_secs(),
+        });
+        let result = match self.call("invoice", &params, self.timeout).await? {
+            Reply::Ok(result) => result,
+            // -32602 invalid parameters, 900/901 label/preimage exists.
+            Reply::Rpc(e) if matches!(e.code, -32602 | 900 | 901) => {
+                return Err(invalid(e.message));
+            }
+            Reply::Rpc(e) => return Err(rejected(&e).into()),
+        };
+        let text = |key: &str| {
+            result
+                .get(key)
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad(BACKEND, format!("invoice result has no {key}")))
+        };
+        let bolt11 = text("bolt11")?.to_string();
+        let hash = PaymentHash::from_str(text("payment_hash")?)
+            .map_err(|e| bad(BACKEND, format!("payment_hash: {e}")))?;
+        let decoded =
+            decode_invoice(&bolt11).map_err(|e| bad(BACKEND, format!("created invoice: {e}")))?;
+        if decoded.payment_hash != hash {
+            return Err(bad(BACKEND, "payment_hash does not match the invoice's").into());
+        }
+        if decoded.amount_msat != Some(request.amount_msat) {
+            return Err(bad(BACKEND, "invoice amount differs from the amount asked for").into());
+        }
+        Ok(Invoice {
+            bolt11,
+            payment_hash: hash,
+            amount_msat: request.amount_msat,
+            expires_at: decoded.expires_at,
+        })
+    }
+
+    /// `listinvoices {payment_hash}` → `{invoices: [{status: "unpaid" |
+    /// "paid" | "expired", payment_preimage (when paid), …}]}`
+    /// (`doc/schemas/lightning-listinvoices.json`).
+    async fn lookup_invoice(
+        &self,
+        payment_hash: &PaymentHash,
+    ) -> Result<InvoiceStatus, ReceiveError> {
+        let params = json!({ "payment_hash": payment_hash.to_string() });
+        let result = match self.call("listinvoices", &params, self.timeout).await? {
+            Reply::Ok(result) => result,
+            Reply::Rpc(e) => return Err(rejected(&e).into()),
+        };
+        let Some(invoice) = result
+            .get("invoices")
+            .and_then(Value::as_array)
+            .and_then(|list| list.first())
+        else {
+            return Err(ReceiveError::UnknownInvoice {
+                backend: BACKEND,
+                payment_hash: *payment_hash,
+            });
+        };
+        match invoice.get("status").and_then(Value::as_str) {
+            Some("paid") => {
+                let preimage = invoice
+                    .get("payment_preimage")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad(BACKEND, "a paid invoice has no payment_preimage"))?;
+                let preimage = Preimage::from_str(preimage)
+                    .map_err(|e| bad(BACKEND, format!("payment_preimage: {e}")))?;
+                if !preimage.matches(payment_hash) {
+                    return Err(bad(BACKEND, "preimage does not hash to the payment hash").into());
+                }
+                Ok(InvoiceStatus::Paid { preimage })
+            }
+            Some("unpaid") => Ok(InvoiceStatus::Pending),
+            Some("expired") => Ok(InvoiceStatus::Expired),
+            other => Err(bad(BACKEND, format!("unknown invoice status {other:?}")).into()),
+        }
+    }
+}
