@@ -1,4 +1,5 @@
-//! The phoenixd and LND adapters' overhead over the raw wire call.
+//! The phoenixd, LND and Core Lightning (clnrest) adapters' overhead over
+//! the raw wire call.
 //!
 //! A loopback server answers each endpoint with a fixed, valid answer (a
 //! real signed invoice and its preimage, from the dev node), so only the
@@ -24,6 +25,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use l402_lightning::cln::ClnRestClient;
 use l402_lightning::dev::DevNode;
 use l402_lightning::lnd::LndClient;
 use l402_lightning::phoenixd::PhoenixdClient;
@@ -273,4 +275,76 @@ async fn main() {
     })
     .await;
     report("LND lookup_payment", r, a);
+
+    // --- Core Lightning (clnrest, TLS) ---
+    let invoice_result = json!({"payment_hash": hash.to_string(), "bolt11": bolt11,
+        "expires_at": 4_000_000_000u64, "payment_secret": "00".repeat(32), "created_index": 1});
+    let pay_result = json!({"payment_hash": hash.to_string(), "payment_preimage": preimage,
+        "amount_msat": 10_000, "amount_sent_msat": 10_000, "status": "complete", "parts": 1,
+        "created_at": 1.0});
+    let pays = json!({"pays": [{"payment_hash": hash.to_string(), "status": "complete",
+        "preimage": preimage, "amount_msat": 10_000, "amount_sent_msat": 10_000,
+        "created_at": 1}]});
+    let app = Router::new().route(
+        "/v1/{method}",
+        post(
+            move |axum::extract::Path(method): axum::extract::Path<String>| {
+                let body = match method.as_str() {
+                    "invoice" => invoice_result.clone(),
+                    "pay" => pay_result.clone(),
+                    _ => pays.clone(),
+                };
+                async move { (axum::http::StatusCode::CREATED, Json(body)) }
+            },
+        ),
+    );
+    let addr = wire::serve(app, Some(acceptor()), wire::Cutter::default()).await;
+    let base = format!("https://{addr}");
+    let cln = ClnRestClient::builder(&base, "rune")
+        .tls_cert_pem(CERT)
+        .build()
+        .unwrap();
+    let raw_rpc = |method: &'static str, body: serde_json::Value| {
+        let (raw, url) = (raw.clone(), format!("{base}/v1/{method}"));
+        async move {
+            let r = raw
+                .post(url)
+                .header("Rune", "rune")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            r.bytes().await.unwrap();
+        }
+    };
+    let r = time(calls, || {
+        raw_rpc(
+            "invoice",
+            json!({"amount_msat": 10_000, "label": "l402-1", "description": "bench", "expiry": 3600}),
+        )
+    })
+    .await;
+    let a = time(calls, || async {
+        cln.create_invoice(&request).await.unwrap();
+    })
+    .await;
+    report("CLN create_invoice", r, a);
+    let r = time(calls, || {
+        raw_rpc("pay", json!({"bolt11": bolt11, "retry_for": 55}))
+    })
+    .await;
+    let a = time(calls, || async {
+        cln.pay(&pay).await.unwrap();
+    })
+    .await;
+    report("CLN pay", r, a);
+    let r = time(calls, || {
+        raw_rpc("listpays", json!({"payment_hash": hash.to_string()}))
+    })
+    .await;
+    let a = time(calls, || async {
+        assert!(cln.lookup_payment(&hash).await.unwrap().is_settled());
+    })
+    .await;
+    report("CLN lookup_payment", r, a);
 }

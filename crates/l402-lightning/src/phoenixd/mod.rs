@@ -39,7 +39,9 @@
 //! # Webhooks
 //!
 //! [`verify_webhook_signature`] checks the `X-Phoenix-Signature` header of
-//! phoenixd's webhooks in constant time.
+//! phoenixd's webhooks in constant time; [`verified_webhook_event`] also
+//! parses the event ([`PhoenixdEvent::PaymentReceived`]), for a server that
+//! learns of settlements without polling.
 
 use std::fmt;
 use std::str::FromStr;
@@ -55,7 +57,7 @@ mod pay;
 mod receive;
 mod webhook;
 
-pub use webhook::{WebhookError, verify_webhook_signature};
+pub use webhook::{PhoenixdEvent, WebhookError, verified_webhook_event, verify_webhook_signature};
 
 const BACKEND: Backend = Backend::Phoenixd;
 
