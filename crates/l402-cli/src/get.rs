@@ -64,7 +64,9 @@ reused for the same origin and path until it expires or the server refuses it.
 
 Exit codes:
   0  the server answered (any HTTP status; with --no-pay or --dry-run, the price)
-  1  other error (bad flags or configuration, no wallet configured, storage)
+  1  other error (bad flags or configuration, no wallet configured, storage;
+     or paid with a routing fee over --max-fee-sats: money moved, the token is
+     kept; the JSON error says money_moved)
   2  usage error
   3  over the limit: --max-sats, a budget or the fiat cap (nothing paid)
   4  payment failed (no money moved)

@@ -413,3 +413,26 @@ impl Engine {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::ClientBuilder;
+
+    #[tokio::test]
+    async fn scope_locks_stay_bounded_past_the_limit() {
+        let client = ClientBuilder::default().build().unwrap();
+        let engine = &client.inner.engine;
+        let held = engine.scope_lock(&Scope::of(&"http://h/held".parse().unwrap()));
+        for i in 0..MAX_SCOPE_LOCKS * 2 {
+            let url = format!("http://h/{i}").parse().unwrap();
+            drop(engine.scope_lock(&Scope::of(&url)));
+        }
+        let locks = engine.locks.lock().unwrap();
+        assert!(locks.len() <= MAX_SCOPE_LOCKS, "{}", locks.len());
+        // A lock someone holds is never forgotten.
+        assert!(locks.contains_key("http://h/held"));
+        drop(locks);
+        drop(held);
+    }
+}
