@@ -52,3 +52,35 @@ pub(crate) fn base_url(url: &str) -> Option<String> {
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
         .map(|_| base)
 }
+
+/// The largest answer body read (a node's answers are a few kB; a listing
+/// can be larger, never this large).
+pub(crate) const MAX_BODY_BYTES: usize = 4 << 20;
+
+/// Reads a whole answer body, at most [`MAX_BODY_BYTES`]: a larger one is
+/// [`BackendError::BadResponse`] (after a payment request: unknown), never an
+/// unbounded allocation.
+pub(crate) async fn read_body(
+    backend: Backend,
+    timeout: Duration,
+    mut response: reqwest::Response,
+) -> Result<Vec<u8>, BackendError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    {
+        return Err(bad(backend, "answer larger than 4 MiB"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport(backend, timeout, e))?
+    {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(bad(backend, "answer larger than 4 MiB"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

@@ -864,3 +864,31 @@ async fn lnbits_lnd_rest_client_agrees_with_the_fake() {
         hash
     );
 }
+
+#[tokio::test]
+async fn a_streamed_line_past_the_bound_is_refused_and_unknown() {
+    // 2 MiB without a newline, chunked: more than the 1 MiB a line may take.
+    let app = Router::new().route(
+        "/v2/router/send",
+        post(|| async {
+            let chunks = (0..32).map(|_| Ok::<_, std::io::Error>("x".repeat(64 << 10)));
+            Body::from_stream(futures_util::stream::iter(chunks))
+        }),
+    );
+    let addr = serve(app, Some(acceptor()), Cutter::default()).await;
+    let p = pair().await;
+    let invoice = invoice(&p.merchant, 2, "long line".into()).await;
+    let client = LndClient::builder(format!("https://{addr}"), MACAROON)
+        .tls_cert_pem(CERT)
+        .build()
+        .unwrap();
+    let err = client
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PayError::Backend(BackendError::BadResponse { reason, .. }) if reason.contains("1 MiB")),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::Unknown);
+}

@@ -645,3 +645,31 @@ fn configuration_and_debug_never_show_the_password() {
     ));
     let _: Value = json!(null);
 }
+
+#[tokio::test]
+async fn an_oversized_answer_is_refused_unread_and_unknown() {
+    // 5 MiB of JSON string: more than the 4 MiB any answer may take.
+    let huge = format!("{{\"reason\":\"{}\"}}", "x".repeat(5 << 20));
+    let app = Router::new().route(
+        "/payinvoice",
+        post(move || {
+            let huge = huge.clone();
+            async move { ([("content-type", "application/json")], huge) }
+        }),
+    );
+    let addr = serve(app, None, Cutter::default()).await;
+    let p = pair().await;
+    let invoice = invoice(&p.merchant, 2, "huge".into()).await;
+    let client = PhoenixdClient::builder(format!("http://{addr}"), PASSWORD)
+        .build()
+        .unwrap();
+    let err = client
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PayError::Backend(BackendError::BadResponse { reason, .. }) if reason.contains("4 MiB")),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::Unknown);
+}

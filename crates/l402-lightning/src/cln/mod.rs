@@ -251,10 +251,7 @@ impl ClnRestClient {
             .await
             .map_err(|e| transport(BACKEND, timeout, e))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport(BACKEND, timeout, e))?;
+        let body = crate::http::read_body(BACKEND, timeout, response).await?;
         let value: Option<Value> = serde_json::from_slice(&body).ok();
         if status.is_success() {
             return value.map(Reply::Ok).ok_or_else(|| {

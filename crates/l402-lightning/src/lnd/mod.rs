@@ -341,11 +341,7 @@ impl LndClient {
     ) -> Result<Answer, BackendError> {
         let response = self.start(method, path, body, self.timeout).await?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport(BACKEND, self.timeout, e))?
-            .to_vec();
+        let body = crate::http::read_body(BACKEND, self.timeout, response).await?;
         if !status.is_success()
             && let Some(e) = unauthorized(status, &body)
         {

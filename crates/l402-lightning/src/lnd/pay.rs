@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Answer, BACKEND, Lines, LndClient, RpcStatus, unauthorized};
-use crate::http::{bad, transport};
+use crate::http::bad;
 use crate::invoice::{precheck, verify_preimage};
 use crate::{
     Backend, BackendError, NodeInfo, OutgoingStatus, PayError, PayRequest, Payment, PaymentHash,
@@ -158,11 +158,7 @@ impl Wallet for LndClient {
             .await?;
         let status = response.status();
         if !status.is_success() {
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| transport(BACKEND, self.pay_timeout, e))?
-                .to_vec();
+            let body = crate::http::read_body(BACKEND, self.pay_timeout, response).await?;
             return Err(self.refused_before_streaming(&Answer { status, body }, hash));
         }
         let mut lines = Lines::new(response, self.pay_timeout);
@@ -219,11 +215,7 @@ impl Wallet for LndClient {
         let response = self.start(Method::GET, &path, None, self.timeout).await?;
         let status = response.status();
         if !status.is_success() {
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| transport(BACKEND, self.timeout, e))?
-                .to_vec();
+            let body = crate::http::read_body(BACKEND, self.timeout, response).await?;
             let answer = Answer { status, body };
             if let Some(e) = unauthorized(status, &answer.body) {
                 return Err(e.into());

@@ -243,11 +243,7 @@ impl PhoenixdClient {
             .await
             .map_err(|e| transport(BACKEND, timeout, e))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport(BACKEND, timeout, e))?
-            .to_vec();
+        let body = crate::http::read_body(BACKEND, timeout, response).await?;
         let answer = Answer { status, body };
         if status == StatusCode::UNAUTHORIZED {
             return Err(BackendError::Unauthorized {
