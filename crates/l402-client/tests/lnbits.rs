@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::proxy::{Fault, FaultProxy};
+use common::seller::Seller;
 use common::{Mode, TestServer};
 use l402_client::{
     Client, Event, FetchError, Ledger, MoneyMoved, PaymentState, SqliteStore, TokenUse,
@@ -135,10 +136,12 @@ async fn pays_reuses_and_recovers_with_real_lnbits() {
     assert!((3_000..=13_000).contains(&spent), "spent {spent} msat");
 }
 
-/// The client, its store and the wallets for a fault test: the client pays
-/// through a [`FaultProxy`] in front of LNbits; balances are read directly.
+/// The client, its store and the wallets for a fault test: a real seller
+/// (`l402_server::L402Layer`, invoices from the LNbits merchant wallet); the
+/// client pays through a [`FaultProxy`] in front of LNbits; payments are
+/// looked up directly.
 struct Faulty {
-    server: TestServer,
+    server: Seller,
     proxy: FaultProxy,
     store: SqliteStore,
     client: Client,
@@ -148,7 +151,7 @@ struct Faulty {
 
 async fn faulty(e: &Env, price: u64) -> Faulty {
     let merchant = lnbits(&e.url, Some(&e.merchant_invoice), None);
-    let server = TestServer::start(Arc::new(merchant), Mode::Normal, price).await;
+    let server = Seller::start(Arc::new(merchant), price).await;
     let upstream = e.url.trim_start_matches("http://").trim_end_matches('/');
     let proxy = FaultProxy::start(upstream).await;
     let payer = lnbits(&proxy.url(), None, Some(&e.payer_admin));

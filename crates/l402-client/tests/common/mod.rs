@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 pub mod proxy;
+pub mod seller;
 
 use std::net::SocketAddr;
 use std::str::FromStr;
