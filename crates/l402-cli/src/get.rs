@@ -687,6 +687,10 @@ fn output(
         return Ok(());
     }
     if let Some(quote) = response.quote() {
+        // A price, not a body: leave no empty file behind.
+        if let Some(sink) = sink {
+            sink.discard();
+        }
         let amount = quote
             .amount_sats()
             .map_or_else(|| "no amount stated".to_string(), |s| format!("{s} sats"));
