@@ -283,23 +283,24 @@ impl TokenCache {
         if local.is_some() {
             return local;
         }
-        // A shared hit: the token's caveats are shared with the shard (two
-        // reference-count updates). Every PROMOTE_EVERY-th shared hit of a
-        // thread also copies the token into the thread's slots, so a hot
-        // token soon stops touching shared memory while a large rotating
+        // A shared hit: `f` runs under the shard's lock (it only checks
+        // caveats and copies a few fields). Every PROMOTE_EVERY-th shared hit
+        // of a thread also copies the token into the thread's slots, so a
+        // hot token soon stops touching shared memory while a large rotating
         // set does not pay a copy per request.
-        let token = {
-            let mut shard = self.shard(hash).lock().ok()?;
-            shard.get(hash, key)?.clone()
-        };
-        let result = f.take().map(|f| f(&token));
         let promote = SHARED_HITS.with(|hits| {
             let n = hits.get().wrapping_add(1);
             hits.set(n);
             n % PROMOTE_EVERY == 1
         });
-        if promote {
-            self.keep_locally(hash, *key, token.private_copy());
+        let (result, copy) = {
+            let mut shard = self.shard(hash).lock().ok()?;
+            let token = shard.get(hash, key)?;
+            let copy = promote.then(|| token.private_copy());
+            (f.take().map(|f| f(token)), copy)
+        };
+        if let Some(copy) = copy {
+            self.keep_locally(hash, *key, copy);
         }
         result
     }
@@ -327,9 +328,12 @@ impl TokenCache {
     pub(crate) fn insert(&self, key: TokenKey, token: Token) {
         let hash = self.hash(&key);
         let cost = Self::entry_cost(&token);
-        self.keep_locally(hash, key, token.private_copy());
+        // The shard's copy is made in one go, so its caveats sit together in
+        // memory (a hit in a large set then touches fewer cache lines).
+        let shared = token.private_copy();
+        self.keep_locally(hash, key, token);
         if let Ok(mut shard) = self.shard(hash).lock() {
-            shard.insert(hash, key, token, cost, self.shard_budget);
+            shard.insert(hash, key, shared, cost, self.shard_budget);
         }
     }
 
