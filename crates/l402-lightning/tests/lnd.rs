@@ -49,6 +49,8 @@ struct Fake {
     cutter: Cutter,
     /// The `fee_limit_msat` of each `SendPaymentV2`.
     fee_limits: Arc<Mutex<Vec<String>>>,
+    /// The invoices this node created, for `SubscribeInvoices`.
+    created: Arc<Mutex<Vec<PaymentHash>>>,
 }
 
 /// A gRPC status as LND's REST proxy answers it.
@@ -113,6 +115,7 @@ async fn add_invoice(
         )
         .await
         .unwrap();
+    fake.created.lock().unwrap().push(invoice.payment_hash);
     Json(json!({
         "r_hash": STANDARD.encode(invoice.payment_hash.as_bytes()),
         "payment_request": invoice.bolt11,
@@ -369,6 +372,63 @@ async fn track_payment(
     }
 }
 
+/// `GET /v1/invoices/subscribe` (`SubscribeInvoices`): an update per
+/// invoice added (`OPEN`) and settled (`SETTLED`, with `r_preimage`,
+/// `amt_paid_msat`, `settle_index`), as long as the client listens. The fake
+/// watches the invoices it created through the ledger.
+async fn subscribe_invoices(State(fake): State<Fake>, headers: HeaderMap) -> Response {
+    if let Err(r) = check_macaroon(&headers) {
+        return r;
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
+    tokio::spawn(async move {
+        let (mut opened, mut settled) = (0usize, Vec::<PaymentHash>::new());
+        loop {
+            let created = fake.created.lock().unwrap().clone();
+            for hash in &created[opened..] {
+                let open = json!({"result": {"r_hash": STANDARD.encode(hash.as_bytes()),
+                    "r_preimage": "", "state": "OPEN", "settle_index": "0", "amt_paid_msat": "0"}});
+                if tx.send(format!("{open}\n")).await.is_err() {
+                    return;
+                }
+            }
+            opened = created.len();
+            for hash in &created {
+                if settled.contains(hash) {
+                    continue;
+                }
+                if let Ok(InvoiceStatus::Paid { preimage }) = fake.wallet.lookup_invoice(hash).await
+                {
+                    settled.push(*hash);
+                    let line = json!({"result": {
+                        "r_hash": STANDARD.encode(hash.as_bytes()),
+                        "r_preimage": STANDARD.encode(preimage.as_bytes()),
+                        "state": "SETTLED",
+                        "settled": true,
+                        "settle_index": settled.len().to_string(),
+                        "amt_paid_msat": "5000",
+                    }});
+                    if tx.send(format!("{line}\n")).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    });
+    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|line| (Ok::<_, std::io::Error>(line), rx))
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        Body::from_stream(lines),
+    )
+        .into_response()
+}
+
 /// `GET /v1/balance/channels` (`ChannelBalance`).
 async fn channel_balance(State(fake): State<Fake>, headers: HeaderMap) -> Response {
     if let Err(r) = check_macaroon(&headers) {
@@ -443,6 +503,7 @@ impl Lnd {
             cut_next_pay: Arc::new(AtomicBool::new(false)),
             cutter: cutter.clone(),
             fee_limits: Arc::default(),
+            created: Arc::default(),
         };
         let (cut_next_pay, fee_limits) = (fake.cut_next_pay.clone(), fake.fee_limits.clone());
         let app = Router::new()
@@ -452,6 +513,7 @@ impl Lnd {
             .route("/v2/router/track/{hash}", get(track_payment))
             .route("/v1/balance/channels", get(channel_balance))
             .route("/v1/getinfo", get(getinfo))
+            .route("/v1/invoices/subscribe", get(subscribe_invoices))
             .with_state(fake);
         let addr = serve(app, Some(acceptor()), cutter).await;
         Lnd {
@@ -472,6 +534,7 @@ impl Lnd {
 }
 
 struct Pair {
+    merchant_lnd: Lnd,
     merchant: LndClient,
     payer: LndClient,
     payer_lnd: Lnd,
@@ -487,6 +550,7 @@ async fn pair() -> Pair {
     let payer_lnd = Lnd::start(payer_wallet.clone()).await;
     Pair {
         merchant: merchant_lnd.client(MACAROON, CERT),
+        merchant_lnd,
         payer: payer_lnd.client(MACAROON, CERT),
         payer_lnd,
         payer_wallet,
@@ -891,4 +955,35 @@ async fn a_streamed_line_past_the_bound_is_refused_and_unknown() {
         "{err:?}"
     );
     assert_eq!(err.outcome(), PayOutcome::Unknown);
+}
+
+#[tokio::test]
+async fn settlements_arrive_through_the_invoice_subscription() {
+    let p = pair().await;
+    let mut settled = p.merchant.subscribe_settled(0).await.unwrap();
+    let first = invoice(&p.merchant, 5, "first".into()).await;
+    let second = invoice(&p.merchant, 5, "second".into()).await;
+    p.payer.pay(&PayRequest::new(&second.bolt11)).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), settled.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    // The OPEN updates of both invoices were skipped.
+    assert_eq!(event.payment_hash, second.payment_hash);
+    assert!(event.preimage.matches(&second.payment_hash));
+    assert_eq!((event.settle_index, event.amount_paid_msat), (1, 5_000));
+    p.payer.pay(&PayRequest::new(&first.bolt11)).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), settled.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.payment_hash, first.payment_hash);
+    assert_eq!(event.settle_index, 2);
+    let wrong = p.merchant_lnd.client("0201036c6e64deadbeef", CERT);
+    assert!(matches!(
+        wrong.subscribe_settled(0).await,
+        Err(BackendError::Unauthorized { .. })
+    ));
 }

@@ -37,6 +37,11 @@
 //! [`Wallet::lookup_payment`](crate::Wallet::lookup_payment) asks
 //! `GET /v2/router/track/{hash}`. Redirects are never followed.
 //!
+//! # Settlement notifications
+//!
+//! [`LndClient::subscribe_settled`] streams settled invoices
+//! (`GET /v1/invoices/subscribe`), resuming after a `settle_index`.
+//!
 //! # Fees
 //!
 //! LND caps the routing fee before paying (`fee_limit_msat`), so
@@ -58,6 +63,9 @@ use crate::{Backend, BackendError};
 
 mod pay;
 mod receive;
+mod subscribe;
+
+pub use subscribe::{InvoiceSubscription, SettledInvoice};
 
 const BACKEND: Backend = Backend::Lnd;
 
