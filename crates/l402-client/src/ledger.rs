@@ -51,7 +51,7 @@ impl std::str::FromStr for PaymentState {
             "pending" => Ok(PaymentState::Pending),
             "paid" => Ok(PaymentState::Paid),
             "failed" => Ok(PaymentState::Failed),
-            other => Err(StoreError(format!("unknown payment state {other:?}"))),
+            other => Err(StoreError::Corrupt(format!("payment state {other:?}"))),
         }
     }
 }
@@ -146,7 +146,7 @@ pub enum Reserved {
 }
 
 /// Reserving failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LedgerError {
     /// A sats budget would be exceeded.
     #[error(transparent)]

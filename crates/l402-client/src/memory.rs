@@ -203,7 +203,7 @@ impl Ledger for MemoryLedger {
             entry.resolved_at = Some(unix_now());
         });
         if !found {
-            return Err(StoreError(format!("no journal entry for {payment_hash}")));
+            return Err(StoreError::NoEntry(*payment_hash));
         }
         Ok(())
     }

@@ -89,11 +89,11 @@ fn opt_u64(row: &SqliteRow, column: &str) -> Result<Option<u64>, StoreError> {
 }
 
 fn hash_of(text: &str) -> Result<PaymentHash, StoreError> {
-    PaymentHash::from_str(text).map_err(|e| StoreError(format!("stored payment hash: {e}")))
+    PaymentHash::from_str(text).map_err(|e| StoreError::Corrupt(format!("payment hash: {e}")))
 }
 
 fn preimage_of(text: &str) -> Result<Preimage, StoreError> {
-    Preimage::from_str(text).map_err(|e| StoreError(format!("stored preimage: {e}")))
+    Preimage::from_str(text).map_err(|e| StoreError::Corrupt(format!("preimage: {e}")))
 }
 
 impl SqliteStore {
@@ -103,8 +103,7 @@ impl SqliteStore {
     /// [`StoreError`] if it cannot be opened or migrated.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         if let Some(dir) = path.as_ref().parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir.display(), e))?;
         }
         // Processes opening a new database at once must not both migrate it:
         // hold an exclusive lock on a side file while opening.
@@ -115,13 +114,13 @@ impl SqliteStore {
                 .truncate(false)
                 .write(true)
                 .open(&lock_path)
-                .map_err(|e| StoreError(format!("{lock_path}: {e}")))?;
+                .map_err(|e| StoreError::io(&lock_path, e))?;
             file.lock()
-                .map_err(|e| StoreError(format!("locking {lock_path}: {e}")))?;
+                .map_err(|e| StoreError::io(format!("locking {lock_path}"), e))?;
             Ok(file)
         })
         .await
-        .map_err(|e| StoreError(format!("lock task: {e}")))??;
+        .map_err(|e| StoreError::io("the lock task", std::io::Error::other(e)))??;
         let options = SqliteConnectOptions::new()
             .filename(path.as_ref())
             .create_if_missing(true)
@@ -165,7 +164,7 @@ impl SqliteStore {
         migrator()
             .run(pool)
             .await
-            .map_err(|e| StoreError(format!("migrating the client database: {e}")))
+            .map_err(|e| StoreError::Migrate(std::sync::Arc::new(e)))
     }
 
     /// The connection pool, for queries of your own.
@@ -423,7 +422,7 @@ impl Ledger for SqliteStore {
         .execute(&self.pool)
         .await?;
         if done.rows_affected() != 1 {
-            return Err(StoreError(format!("no journal entry for {payment_hash}")));
+            return Err(StoreError::NoEntry(*payment_hash));
         }
         Ok(())
     }

@@ -2,20 +2,60 @@
 //! the server refuses them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use l402::{Credential, PaymentHash, Preimage};
 
 use crate::unix_now;
 
-/// Reading or writing persistent state failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("client storage: {0}")]
-pub struct StoreError(pub String);
+/// Reading or writing persistent state failed. The cause is kept as the
+/// [`source`](std::error::Error::source) (shared, so the error stays `Clone`).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed.
+    #[error("client database error")]
+    Database(#[source] Arc<sqlx::Error>),
+    /// Migrating the client database failed.
+    #[error("migrating the client database failed")]
+    Migrate(#[source] Arc<sqlx::migrate::MigrateError>),
+    /// A file next to the database (its directory, its lock) failed.
+    #[error("{path}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// What failed.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// Stored data does not read back (a hash, a preimage, a state, a
+    /// macaroon): says what.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// No journal entry for this payment hash.
+    #[error("no journal entry for {0}")]
+    NoEntry(PaymentHash),
+    /// Another process took the journal entry over (this one stalled past
+    /// its lease): it was not paid by this one.
+    #[error("the journal entry for {0} was taken over by another process; not paid")]
+    TakenOver(PaymentHash),
+    /// An in-memory store's lock was poisoned by a panic.
+    #[error("memory store lock poisoned")]
+    Poisoned,
+}
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError(e.to_string())
+        StoreError::Database(Arc::new(e))
+    }
+}
+
+impl StoreError {
+    pub(crate) fn io(path: impl std::fmt::Display, e: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.to_string(),
+            source: Arc::new(e),
+        }
     }
 }
 
@@ -67,7 +107,7 @@ impl StoredToken {
         let macaroon = self
             .macaroon
             .parse()
-            .map_err(|e| StoreError(format!("stored macaroon for {}: {e}", self.scope)))?;
+            .map_err(|e| StoreError::Corrupt(format!("stored macaroon for {}: {e}", self.scope)))?;
         Ok(Credential::new(macaroon, self.preimage.clone()).to_string())
     }
 }
@@ -119,7 +159,7 @@ impl MemoryTokenStore {
 }
 
 pub(crate) fn lock_poisoned<T>(_: T) -> StoreError {
-    StoreError("memory store lock poisoned".into())
+    StoreError::Poisoned
 }
 
 #[async_trait::async_trait]

@@ -180,3 +180,21 @@ async fn sqlite_budget_queries_use_indexes_not_scans() {
         }
     }
 }
+
+#[tokio::test]
+async fn store_errors_carry_their_typed_cause() {
+    use std::error::Error as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let err = SqliteStore::open(file.join("client.sqlite"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, l402_client::StoreError::Io { .. }), "{err:?}");
+    let cause = err.source().expect("a cause");
+    assert!(
+        cause.downcast_ref::<Arc<std::io::Error>>().is_some(),
+        "{cause:?}"
+    );
+    assert!(!err.to_string().contains(&cause.to_string()));
+}

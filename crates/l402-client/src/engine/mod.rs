@@ -352,9 +352,7 @@ impl Engine {
         // over (this one stalled past its lease), do not pay.
         if !lease.renew().await.map_err(storage(MoneyMoved::No))? {
             return Err(FetchError::Storage {
-                source: StoreError(format!(
-                    "the journal entry for {hash} was taken over by another process; not paid"
-                )),
+                source: StoreError::TakenOver(hash),
                 moved: MoneyMoved::No,
             });
         }
