@@ -260,6 +260,13 @@ impl FetchError {
         }
     }
 
+    /// Whether the error came after a payment was made (the receipt says
+    /// which): [`code`](Self::code) `network` covers both a network error
+    /// before paying and one on the paid retry; this tells them apart.
+    pub fn is_after_payment(&self) -> bool {
+        self.receipt().is_some()
+    }
+
     /// The receipt, when money moved.
     pub fn receipt(&self) -> Option<&Receipt> {
         match self {

@@ -758,6 +758,7 @@ async fn a_fee_over_the_cap_is_counted_and_reported_as_money_moved() {
     assert!(matches!(err, FetchError::FeeOverrun { .. }), "{err:?}");
     assert_eq!(err.money_moved(), MoneyMoved::Yes);
     assert_eq!(err.code(), "fee_overrun");
+    assert!(err.is_after_payment());
     let receipt = err.receipt().unwrap();
     assert_eq!((receipt.amount_msat, receipt.fee_msat), (10_000, 3_000));
     // Counted at what it cost: the amount and the whole fee.

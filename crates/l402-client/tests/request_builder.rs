@@ -101,6 +101,7 @@ async fn errors_print_each_cause_once() {
     drop(listener);
     let err = client.get(&closed).send().await.unwrap_err();
     assert!(matches!(err, FetchError::Network(_)));
+    assert_eq!((err.code(), err.is_after_payment()), ("network", false));
     assert!(err.source().is_some());
     assert_each_cause_once(&err);
     // A refusal (over the limit).
