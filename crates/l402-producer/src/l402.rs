@@ -187,24 +187,36 @@ pub(super) async fn verify(
     let resource = fields.opt_string("resource", MAX_RESOURCE_CHARS)?;
     let amount = fields.opt_integer("amountSats", 1, inner.max_price_sats)?;
 
-    // Fail closed: a token is checked against the resource and the price it
-    // is presented for; leaving either out does not mean "any".
-    let (resource, amount) = match (resource, amount) {
-        (Some(r), Some(a)) => (r, a),
-        (None, _) => {
-            inner.count(who.merchant.id, false);
-            return Ok(invalid(
-                "resource_required",
-                "resource is required: the resource the token is presented for",
-            ));
-        }
-        (_, None) => {
-            inner.count(who.merchant.id, false);
-            return Ok(invalid(
-                "amount_required",
-                "amountSats is required: the price of the resource the token is presented for",
-            ));
-        }
+    // Fail closed: a token is checked against the resource it is presented
+    // for and a price; leaving either out never means "any". Without
+    // `amountSats` (l402-express 0.2.0 never sends it) the price is the
+    // merchant's current one for the resource: that of its most recent
+    // challenge for it, from the store.
+    let Some(resource) = resource else {
+        inner.count(who.merchant.id, false);
+        return Ok(invalid(
+            "resource_required",
+            "resource is required: the resource the token is presented for",
+        ));
+    };
+    let amount = match amount {
+        Some(amount) => amount,
+        None => match inner
+            .store
+            .current_price(who.merchant.id, resource)
+            .await
+            .map_err(|e| store_unavailable(&e))?
+        {
+            Some(price) => price,
+            None => {
+                inner.count(who.merchant.id, false);
+                return Ok(invalid(
+                    "amount_required",
+                    "amountSats is required: no challenge for this resource is on record to price \
+                     the token, so send amountSats, the price of the resource it is presented for",
+                ));
+            }
+        },
     };
     let ctx = RequestContext::now()
         .merchant(who.merchant.id.to_string())

@@ -16,9 +16,9 @@
 //! Tokens are minted with the same [`l402::Minter`](::l402::Minter) and verified with the same
 //! [`l402::Verifier`](::l402::Verifier) as the [`L402Layer`](l402_server::L402Layer), and are bound to
 //! the merchant (`merchant=<id>`), the resource and the amount, and expire
-//! after the token lifetime. Verification reads no database, so any number of
-//! instances sharing the server secret (and, for idempotency and stats, one
-//! PostgreSQL) verify each other's tokens.
+//! after the token lifetime. Any number of instances sharing the server
+//! secret (and, for idempotency, stats and current prices, one PostgreSQL)
+//! verify each other's tokens.
 //!
 //! **Tokens are reusable until they expire** (as Aperture's and the L402
 //! layer's): a verified token is not consumed. A seller that wants single use
@@ -26,11 +26,20 @@
 //! `200` for valid and invalid tokens alike (`valid:false` with an `error`).
 //!
 //! **Verification fails closed**: `POST /api/l402/challenges/verify` checks
-//! the token against the `resource` and `amountSats` it is presented for;
-//! leaving either out answers `valid:false` (`resource_required`,
-//! `amount_required`), never "any resource" or "any price". l402kit's
-//! `POST /api/verify` checks, as l402kit's, only the payment, the merchant
-//! (0) and the expiry.
+//! the token against the `resource` it is presented for and a price, never
+//! "any resource" or "any price". Without `resource` the answer is
+//! `valid:false`, `resource_required`. Without `amountSats` (l402-express
+//! 0.2.0 sends `macaroon`, `preimage` and `resource` only) the price is the
+//! merchant's current one for that resource: the price of its most recent
+//! challenge for exactly that resource, one indexed read of the store
+//! ([`ChallengeStore::current_price`](l402_store::ChallengeStore::current_price)).
+//! A token bought before the price changed is then refused (`wrong_amount`,
+//! the core's [`VerifyError::code`](::l402::VerifyError::code)); with no
+//! challenge for the resource on record (never issued here, or pruned) the
+//! answer is `valid:false`, `amount_required`, asking for `amountSats`; if
+//! the store cannot be read, 503 `store_unavailable`. With `amountSats`
+//! verification reads no database. l402kit's `POST /api/verify` checks, as
+//! l402kit's, only the payment, the merchant (0) and the expiry.
 //!
 //! Records: a challenge is stored before it is answered (a store failure
 //! answers 503, never a challenge that was not recorded). Anonymous

@@ -51,6 +51,9 @@ pub fn openapi() -> Value {
     let unavailable = error_response(
         "No invoice could be created, or the database is unavailable; see Retry-After",
     );
+    let unavailable_store = error_response(
+        "The database is unavailable (`store_unavailable`: it is read to price a token sent without amountSats); see Retry-After",
+    );
     let admin_unauthorized =
         error_response("Missing or invalid admin token, or no admin token configured");
     let not_found = error_response("No such merchant or key");
@@ -113,7 +116,7 @@ pub fn openapi() -> Value {
                         "macaroon": {"type": "string"},
                         "preimage": {"type": "string"},
                         "resource": {"type": "string", "description": "The resource the token is presented for. Without it the answer is `valid:false`, code `resource_required` (verification fails closed)."},
-                        "amountSats": {"type": "integer", "minimum": 1, "description": "The price of that resource. Without it the answer is `valid:false`, code `amount_required`."}
+                        "amountSats": {"type": "integer", "minimum": 1, "description": "The price of that resource. Optional (l402-express 0.2.0 does not send it): without it the token is checked against the merchant's current price of the resource, the price of its most recent challenge for exactly that resource (a token bought before a price change is refused with the core's code, `wrong_amount`); when no challenge for it is on record (never issued here, or pruned) the answer is `valid:false`, code `amount_required`, asking for amountSats. Never \"any price\"."}
                     }
                 },
                 "VerifyResult": {
@@ -264,8 +267,9 @@ pub fn openapi() -> Value {
                 "security": [{"apiKey": []}],
                 "requestBody": body("VerifyRequest", true),
                 "responses": {
-                    "200": ok("`valid` true, or false with `error` and `code` (`resource_required` and `amount_required` when either is left out)", "VerifyResult"),
-                    "400": bad, "401": unauthorized, "403": forbidden, "413": too_large
+                    "200": ok("`valid` true, or false with `error` and `code` (`resource_required` without a resource; `amount_required` without amountSats when no challenge for the resource is on record)", "VerifyResult"),
+                    "400": bad, "401": unauthorized, "403": forbidden, "413": too_large,
+                    "503": unavailable_store
                 }
             }},
             "/api/l402/stats": {"get": {

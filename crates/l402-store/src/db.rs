@@ -80,6 +80,20 @@ pub(crate) fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The indexed key of a resource: `sha256(resource)`, hex (a fixed 64
+/// characters, however long the resource).
+pub(crate) fn resource_key(resource: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(resource.as_bytes()))
+}
+
 pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -342,6 +356,8 @@ macro_rules! insert_challenge {
             .bind(&c.macaroon)
             .bind(to_i64(c.expires_at))
             .bind(to_i64(c.created_at))
+            .bind(resource_key(&c.resource))
+            .bind(to_i64(now_ms()))
             .execute($executor)
             .await?;
     }};
@@ -434,6 +450,22 @@ impl ChallengeStore for Store {
                 .await?
         });
         Ok(row.map(challenge_of))
+    }
+
+    async fn current_price(
+        &self,
+        merchant_id: i64,
+        resource: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let row = reading!(self, |pool| {
+            sqlx::query_as::<_, (i64,)>(CURRENT_PRICE)
+                .bind(merchant_id)
+                .bind(resource_key(resource))
+                .bind(resource)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(sats,)| to_u64(sats)))
     }
 
     async fn purge_claims(&self, now_ms: u64, limit: u32) -> Result<u64, StoreError> {

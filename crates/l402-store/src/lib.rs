@@ -8,9 +8,11 @@
 //! one database), with the same migrations (portable SQL, runtime
 //! `sqlx::query`, no database at build time) and the same behaviour.
 //!
-//! Verification of tokens never reads the store (ARCHITECTURE.md decision 2):
-//! the store keeps records for idempotency, receipts and stats, off the hot
-//! path.
+//! Verification of tokens reads the store only to price a token presented
+//! without a price (the producer API's verify without `amountSats`:
+//! [`ChallengeStore::current_price`], one probe of an index on merchant,
+//! resource and time); otherwise the store keeps records for idempotency,
+//! receipts and stats, off the hot path.
 //!
 //! | Feature | Default | What it gives |
 //! |---|---|---|

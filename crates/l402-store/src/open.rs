@@ -31,6 +31,13 @@ fn migrator() -> Migrator {
             include_str!("../migrations/0002_claims_and_retention.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            3,
+            "current price".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0003_current_price.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

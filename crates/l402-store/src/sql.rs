@@ -112,9 +112,16 @@ pub(crate) const COMPLETE_CLAIM: &str = "UPDATE idempotency SET payment_hash = $
 pub(crate) const RELEASE_CLAIM: &str =
     "DELETE FROM idempotency WHERE merchant_id = $1 AND scope = $2 AND payment_hash IS NULL";
 pub(crate) const INSERT_CHALLENGE: &str = "INSERT INTO challenges (payment_hash, merchant_id, api, resource, \
-     amount_sats, description, owner_address, invoice, macaroon, expires_at, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+     amount_sats, description, owner_address, invoice, macaroon, expires_at, created_at, \
+     resource_key, recorded_at_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
      ON CONFLICT (payment_hash) DO NOTHING";
+/// The price of the merchant's most recent challenge for a resource: one
+/// probe of `challenges_by_resource` (merchant, resource key, recorded time,
+/// amount), newest first; within one millisecond the higher price.
+pub(crate) const CURRENT_PRICE: &str = "SELECT amount_sats FROM challenges \
+     WHERE merchant_id = $1 AND resource_key = $2 AND resource = $3 \
+     ORDER BY recorded_at_ms DESC, amount_sats DESC LIMIT 1";
 pub(crate) const PURGE_CLAIMS: &str = "DELETE FROM idempotency WHERE (merchant_id, scope) IN \
      (SELECT merchant_id, scope FROM idempotency WHERE expires_at_ms <= $1 \
      ORDER BY expires_at_ms LIMIT $2)";

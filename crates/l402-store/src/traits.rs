@@ -68,6 +68,16 @@ pub trait ChallengeStore: Send + Sync {
     async fn release_claim(&self, merchant_id: i64, scope: &str) -> Result<(), StoreError>;
     /// A challenge by payment hash.
     async fn challenge(&self, payment_hash: &str) -> Result<Option<ChallengeRecord>, StoreError>;
+    /// The merchant's current price of `resource`, in sats: the price of its
+    /// most recently recorded challenge for exactly that resource (one
+    /// indexed probe on merchant, resource and time). `None` when there is
+    /// none on record (never issued, pruned, or recorded before this
+    /// version's migration 3).
+    async fn current_price(
+        &self,
+        merchant_id: i64,
+        resource: &str,
+    ) -> Result<Option<u64>, StoreError>;
     /// Deletes at most `limit` claims that expired by `now_ms`, oldest first
     /// (an indexed range: the cost is the batch, not the table); returns how
     /// many.

@@ -414,3 +414,99 @@ async fn payments_stats_and_restart() {
         store.close().await;
     }
 }
+
+#[tokio::test]
+async fn current_price_is_the_most_recent_challenge_of_the_merchant_for_the_resource() {
+    for (store, _keep) in stores("price").await {
+        let backend = store.backend();
+        let a = store.create_merchant("a").await.unwrap().id;
+        let b = store.create_merchant("b").await.unwrap().id;
+        assert_eq!(store.current_price(a, "/api/weather").await.unwrap(), None);
+
+        let priced = |hash: u8, merchant: i64, resource: &str, sats: u64| {
+            let mut c = challenge(hash, merchant);
+            c.resource = resource.into();
+            c.amount_sats = sats;
+            c
+        };
+        // Recorded one after the other, within the same second: the newest wins.
+        store
+            .record_challenge(&priced(1, a, "/api/weather", 10))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.current_price(a, "/api/weather").await.unwrap(),
+            Some(10),
+            "{backend}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        store
+            .record_challenge(&priced(2, a, "/api/weather", 20))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        store
+            .record_challenge(&priced(3, a, "/api/weather", 15))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.current_price(a, "/api/weather").await.unwrap(),
+            Some(15),
+            "{backend}"
+        );
+        // Per merchant and per exact resource.
+        store
+            .record_challenge(&priced(4, b, "/api/weather", 99))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.current_price(a, "/api/weather").await.unwrap(),
+            Some(15)
+        );
+        assert_eq!(
+            store.current_price(b, "/api/weather").await.unwrap(),
+            Some(99)
+        );
+        assert_eq!(store.current_price(a, "/api/weather/").await.unwrap(), None);
+        // A resource far longer than an index entry may be (PostgreSQL: about
+        // 2.7 kB), in four-byte characters, is recorded and found.
+        let long = format!("/{}", "🌦".repeat(2047));
+        store
+            .record_challenge(&priced(5, a, &long, 3))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.current_price(a, &long).await.unwrap(),
+            Some(3),
+            "{backend}"
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn current_price_probes_the_index() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    Store::sqlite(&path).await.unwrap().close().await;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    // The statement the store runs (sql.rs CURRENT_PRICE).
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN SELECT amount_sats FROM challenges \
+         WHERE merchant_id = 1 AND resource_key = 'k' AND resource = '/r' \
+         ORDER BY recorded_at_ms DESC, amount_sats DESC LIMIT 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let plan: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
+    assert!(
+        plan.iter()
+            .any(|p| p.contains("USING INDEX challenges_by_resource")),
+        "{plan:?}"
+    );
+    assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+}
