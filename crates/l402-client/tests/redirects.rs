@@ -45,6 +45,17 @@ async fn redirector(target: String) -> Redirector {
     let app = Router::new()
         .route("/go", get(move || async move { Redirect::to(&target) }))
         .route(
+            "/echo",
+            get(|headers: axum::http::HeaderMap| async move {
+                let auth = headers
+                    .get("authorization")
+                    .map_or("none", |v| v.to_str().unwrap_or("?"))
+                    .to_string();
+                let kept = headers.contains_key("x-keep");
+                format!("authorization={auth} x-keep={kept}")
+            }),
+        )
+        .route(
             "/loop",
             get(|State(n): State<Arc<AtomicUsize>>| async move {
                 n.fetch_add(1, Ordering::SeqCst);
@@ -163,4 +174,28 @@ async fn a_caller_client_that_follows_redirects_cannot_make_it_pay() {
     // Without redirects, the same client is fine.
     let ok = client.get(server.url("/paid/c")).send().await.unwrap();
     assert_eq!(ok.token(), TokenUse::Paid);
+}
+
+#[tokio::test]
+async fn the_callers_credentials_are_not_sent_to_another_origin() {
+    let (dev, _server) = setup().await;
+    let other = redirector(String::new()).await;
+    let first = redirector(format!("{}/echo", other.base)).await;
+    let client = builder(&dev).build().unwrap();
+    let ok = client
+        .get(format!("{}/go", first.base))
+        .header("authorization", "Bearer secret")
+        .header("x-keep", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.text(), "authorization=none x-keep=true");
+    // On the same origin they are kept.
+    let same = client
+        .get(format!("{}/echo", first.base))
+        .header("authorization", "Bearer secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.text(), "authorization=Bearer secret x-keep=false");
 }
