@@ -15,7 +15,7 @@
 //! * [`lnd`]: an LND node over its REST API (macaroon, pinned TLS
 //!   certificate).
 //! * [`cln`]: a Core Lightning node over clnrest (rune, pinned TLS
-//!   certificate).
+//!   certificate) or its local JSON-RPC socket.
 //!
 //! Which backends were tested against the real thing: the dev node and
 //! LNbits 1.6.2 (FakeWallet) run in this project's tests; phoenixd, LND and
@@ -72,7 +72,7 @@
 //! | `lnbits` | the [`lnbits`] client | reqwest, tokio |
 //! | `phoenixd` | the [`phoenixd`] client and [`phoenixd::verify_webhook_signature`] | reqwest, hmac, sha2 |
 //! | `lnd` | the [`lnd`] REST client | reqwest, rustls (the one reqwest already uses) |
-//! | `cln` | the [`cln`] clnrest client | reqwest, rustls (the one reqwest already uses) |
+//! | `cln` | the [`cln`] client (clnrest and the local socket) | reqwest, rustls (the one reqwest already uses), tokio |
 //!
 //! With none, the crate is the traits, the types and the errors: what a new
 //! backend implements.

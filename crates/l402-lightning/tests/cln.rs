@@ -25,7 +25,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use l402_lightning::cln::{ClnConfigError, ClnRestClient};
+use l402_lightning::cln::{ClnClient, ClnConfigError, ClnRestClient};
 use l402_lightning::dev::{DevFault, DevNode, DevWallet};
 use l402_lightning::{
     Backend, BackendError, Invoice, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError,
@@ -297,8 +297,78 @@ fn acceptor() -> tokio_rustls::TlsAcceptor {
 
 struct Cln {
     url: String,
+    /// The same node's `lightning-rpc` socket.
+    socket: std::path::PathBuf,
+    _dir: Arc<tempfile::TempDir>,
     cut_next_pay: Arc<AtomicBool>,
     maxfees: Arc<Mutex<Vec<Option<u64>>>>,
+}
+
+/// The node's JSON-RPC socket, as lightningd speaks it
+/// (`lightningd/jsonrpc.c`): JSON-RPC 2.0 objects in, each answer one object
+/// followed by `"\n\n"`, the request's `id` echoed (pyln-client sends
+/// strings). The fake relays each request to its clnrest routes with the
+/// right rune, so both faces share one node.
+async fn serve_socket(app: Router, path: &std::path::Path, cutter: Cutter) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tower::ServiceExt;
+    let listener = tokio::net::UnixListener::bind(path).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (app, cutter) = (app.clone(), cutter.clone());
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let request = loop {
+                        let mut objects =
+                            serde_json::Deserializer::from_slice(&buffer).into_iter::<Value>();
+                        if let Some(Ok(value)) = objects.next() {
+                            let used = objects.byte_offset();
+                            buffer.drain(..used);
+                            break value;
+                        }
+                        let n = stream.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buffer.extend_from_slice(&chunk[..n]);
+                    };
+                    let method = request["method"].as_str().unwrap_or("").to_string();
+                    let params = match &request["params"] {
+                        Value::Null => json!({}),
+                        other => other.clone(),
+                    };
+                    let http = axum::http::Request::post(format!("/v1/{method}"))
+                        .header("rune", RUNE)
+                        .body(axum::body::Body::from(params.to_string()))
+                        .unwrap();
+                    let signal = cutter.armed();
+                    let response = tokio::select! {
+                        r = app.clone().oneshot(http) => r.unwrap(),
+                        _ = signal => return,
+                    };
+                    let ok = response.status().is_success();
+                    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                        .await
+                        .unwrap();
+                    let body: Value = serde_json::from_slice(&body).unwrap();
+                    let answer = if ok {
+                        json!({"jsonrpc": "2.0", "id": request["id"], "result": body})
+                    } else {
+                        json!({"jsonrpc": "2.0", "id": request["id"], "error": body})
+                    };
+                    if stream
+                        .write_all(format!("{answer}\n\n").as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
 }
 
 impl Cln {
@@ -315,9 +385,14 @@ impl Cln {
         let app = Router::new()
             .route("/v1/{method}", post(rpc))
             .with_state(fake);
-        let addr = serve(app, Some(acceptor()), cutter).await;
+        let addr = serve(app.clone(), Some(acceptor()), cutter.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("lightning-rpc");
+        serve_socket(app, &socket, cutter).await;
         Cln {
             url: format!("https://{addr}"),
+            socket,
+            _dir: Arc::new(dir),
             cut_next_pay,
             maxfees,
         }
@@ -605,4 +680,163 @@ fn configuration_and_debug_never_show_the_rune() {
         ClnRestClient::builder("nope", RUNE).build(),
         Err(ClnConfigError::InvalidUrl(_))
     ));
+}
+
+// --- The local JSON-RPC socket -------------------------------------------
+
+fn over_socket(cln: &Cln) -> ClnClient {
+    ClnClient::socket(&cln.socket)
+        .pay_timeout(Duration::from_secs(10))
+        .build()
+}
+
+#[tokio::test]
+async fn over_the_socket_create_pay_fail_and_look_up() {
+    let p = pair().await;
+    let merchant = p.merchant.clone();
+    let payer = over_socket(&p.payer_cln);
+    let first = invoice(&merchant, 21, "socket".into()).await;
+    assert_eq!(
+        payer.lookup_payment(&first.payment_hash).await.unwrap(),
+        OutgoingStatus::Unknown
+    );
+    let paid = payer.pay(&PayRequest::new(&first.bolt11)).await.unwrap();
+    assert!(paid.preimage.matches(&first.payment_hash));
+    assert!(
+        payer
+            .lookup_payment(&first.payment_hash)
+            .await
+            .unwrap()
+            .is_settled()
+    );
+    assert_eq!(payer.balance_msat().await.unwrap(), 979_000);
+    assert_eq!(payer.node_info().await.unwrap().backend, Backend::Cln);
+    let failing = invoice(&merchant, 5, DevFault::Failed.memo()).await;
+    let err = payer
+        .pay(&PayRequest::new(&failing.bolt11))
+        .await
+        .unwrap_err();
+    assert_eq!(err.outcome(), PayOutcome::Failed, "{err:?}");
+    assert!(matches!(
+        payer.lookup_payment(&failing.payment_hash).await.unwrap(),
+        OutgoingStatus::Failed { .. }
+    ));
+    // Receiving over the socket too.
+    let own = over_socket(&p.payer_cln)
+        .create_invoice(&InvoiceRequest::sats(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        over_socket(&p.payer_cln)
+            .lookup_invoice(&own.payment_hash)
+            .await
+            .unwrap(),
+        InvoiceStatus::Pending
+    );
+}
+
+#[tokio::test]
+async fn over_the_socket_a_cut_after_the_request_is_unknown_and_resolved() {
+    let p = pair().await;
+    let payer = over_socket(&p.payer_cln);
+    let invoice = invoice(&p.merchant, 7, "socket cut".into()).await;
+    p.payer_cln.cut_next_pay.store(true, Ordering::SeqCst);
+    let err = payer
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Backend(BackendError::Interrupted { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::Unknown);
+    assert!(
+        payer
+            .lookup_payment(&invoice.payment_hash)
+            .await
+            .unwrap()
+            .is_settled()
+    );
+    payer.pay(&PayRequest::new(&invoice.bolt11)).await.unwrap();
+    assert_eq!(p.payer_wallet.balance_msat().await.unwrap(), 993_000);
+}
+
+#[tokio::test]
+async fn over_the_socket_a_missing_socket_is_not_sent() {
+    let p = pair().await;
+    let invoice = invoice(&p.merchant, 2, "no socket".into()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = ClnClient::socket(dir.path().join("lightning-rpc")).build();
+    let err = client
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Backend(BackendError::Unreachable { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::NotSent);
+}
+
+// --- pyln-client (Blockstream's Python client) against the socket fake ---
+
+/// A python with `pyln-client` (`L402_PYLN_PYTHON`, or the virtualenv
+/// `python3 -m venv ~/.cache/l402/pyln-venv && ~/.cache/l402/pyln-venv/bin/pip install pyln-client`).
+fn pyln_python() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("L402_PYLN_PYTHON") {
+        return Some(p.into());
+    }
+    let home = std::env::var_os("HOME")?;
+    let python = std::path::Path::new(&home).join(".cache/l402/pyln-venv/bin/python");
+    python.exists().then_some(python)
+}
+
+#[tokio::test]
+async fn pyln_client_agrees_with_the_socket_fake() {
+    let Some(python) = pyln_python() else {
+        let how = "needs pyln-client: python3 -m venv ~/.cache/l402/pyln-venv && \
+                   ~/.cache/l402/pyln-venv/bin/pip install pyln-client";
+        if std::env::var("L402_REQUIRE_PYLN").as_deref() == Ok("1") {
+            panic!("L402_REQUIRE_PYLN=1 but this test {how}");
+        }
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED pyln_client_agrees_with_the_socket_fake: {how}"
+        );
+        return;
+    };
+    let p = pair().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pyln_client.py");
+    let failing = invoice(&p.merchant, 5, DevFault::Failed.memo()).await;
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(&p.payer_cln.socket)
+        .arg(&failing.bolt11)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let expect = json!({
+        "network": "regtest",
+        "invoice_status_before": "unpaid",
+        "pay_status": "complete",
+        "pay_preimage_ok": true,
+        "invoice_status_after": "paid",
+        "listpays_status": "complete",
+        "listpays_preimage_ok": true,
+        "failed_code": 210,
+        "unknown_pays": 0,
+        "unknown_method_code": -32601,
+    });
+    for (key, want) in expect.as_object().unwrap() {
+        assert_eq!(&seen[key], want, "{key}: pyln-client saw {seen}");
+    }
 }

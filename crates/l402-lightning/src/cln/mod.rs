@@ -1,6 +1,10 @@
-//! A [Core Lightning](https://github.com/ElementsProject/lightning) node over
-//! **clnrest** (CLN ≥ 23.08; the `rest-plugin` since 24.11), for a node that
-//! is not on this machine.
+//! A [Core Lightning](https://github.com/ElementsProject/lightning) node, over
+//! **clnrest** (CLN ≥ 23.08; the `rest-plugin` since 24.11) for a node that
+//! is not on this machine ([`ClnClient::builder`]), or over its local
+//! JSON-RPC socket `lightning-rpc` ([`ClnClient::socket`], unix only; the
+//! same methods, as hand-rolled JSON-RPC 2.0 of a few dozen lines rather
+//! than the `cln-rpc` crate and its dependencies). Both faces share the
+//! error mapping below; only connecting proves nothing was sent.
 //!
 //! Every call is `POST /v1/<method>` with the JSON-RPC method's named
 //! parameters as a JSON body and the `Rune` header. The answers are those of
@@ -12,8 +16,8 @@
 //! methods' JSON schemas (`doc/schemas/lightning-*.json`), cited beside each.
 //!
 //! ```
-//! use l402_lightning::cln::ClnRestClient;
-//! let node = ClnRestClient::builder("https://127.0.0.1:3010", "rune-secret-value")
+//! use l402_lightning::cln::ClnClient;
+//! let node = ClnClient::builder("https://127.0.0.1:3010", "rune-secret-value")
 //!     .tls_cert_pem(&std::fs::read("tests/fixtures/lnd-tls.cert")?)
 //!     .build()?;
 //! assert!(!format!("{node:?}").contains("rune-secret-value"));
@@ -55,6 +59,11 @@ use crate::{Backend, BackendError};
 
 mod pay;
 mod receive;
+#[cfg(unix)]
+mod socket;
+
+#[cfg(unix)]
+pub use socket::ClnSocketBuilder;
 
 const BACKEND: Backend = Backend::Cln;
 
@@ -131,7 +140,7 @@ impl ClnRestClientBuilder {
     /// # Errors
     /// [`ClnConfigError`] for a bad URL, rune or certificate, or an HTTP
     /// client failure.
-    pub fn build(self) -> Result<ClnRestClient, ClnConfigError> {
+    pub fn build(self) -> Result<ClnClient, ClnConfigError> {
         let base = base_url(&self.base_url)
             .ok_or_else(|| ClnConfigError::InvalidUrl(self.base_url.clone()))?;
         let rune = self.rune.trim();
@@ -156,9 +165,12 @@ impl ClnRestClientBuilder {
         let http = http
             .build()
             .map_err(|e| ClnConfigError::Http(e.to_string()))?;
-        Ok(ClnRestClient {
-            http,
-            base,
+        Ok(ClnClient {
+            transport: Transport::Rest {
+                http,
+                base: base.clone(),
+            },
+            endpoint: base,
             timeout: self.timeout,
             pay_timeout: self.pay_timeout,
             labels: Arc::new(AtomicU64::new(0)),
@@ -166,23 +178,38 @@ impl ClnRestClientBuilder {
     }
 }
 
-/// A Core Lightning node over clnrest: implements
+/// A Core Lightning node, over clnrest ([`ClnClient::builder`]) or its
+/// local JSON-RPC socket ([`ClnClient::socket`]): implements
 /// [`Receiver`](crate::Receiver) and [`Wallet`](crate::Wallet). Cheap to
 /// clone. `Debug` shows no rune.
 #[derive(Clone)]
-pub struct ClnRestClient {
-    http: reqwest::Client,
-    base: String,
+pub struct ClnClient {
+    transport: Transport,
+    /// The base URL or the socket path.
+    endpoint: String,
     timeout: Duration,
     pay_timeout: Duration,
     /// Makes invoice labels unique within this process.
     labels: Arc<AtomicU64>,
 }
 
-impl fmt::Debug for ClnRestClient {
+/// The former name of [`ClnClient`], for clnrest.
+pub type ClnRestClient = ClnClient;
+
+/// How calls reach the node.
+#[derive(Clone)]
+enum Transport {
+    /// clnrest: `POST /v1/<method>`.
+    Rest { http: reqwest::Client, base: String },
+    /// The `lightning-rpc` unix socket.
+    #[cfg(unix)]
+    Socket { path: std::path::PathBuf },
+}
+
+impl fmt::Debug for ClnClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClnRestClient")
-            .field("base_url", &self.base)
+        f.debug_struct("ClnClient")
+            .field("endpoint", &self.endpoint)
             .field("rune", &"..")
             .field("timeout", &self.timeout)
             .field("pay_timeout", &self.pay_timeout)
@@ -205,7 +232,7 @@ enum Reply {
     Rpc(RpcError),
 }
 
-impl ClnRestClient {
+impl ClnClient {
     /// A builder for clnrest at `base_url` (e.g. `https://127.0.0.1:3010`)
     /// with a rune (`lightning-cli createrune`).
     pub fn builder(base_url: impl Into<String>, rune: impl Into<String>) -> ClnRestClientBuilder {
@@ -218,9 +245,21 @@ impl ClnRestClient {
         }
     }
 
-    /// The base URL.
+    /// A client of the node's local JSON-RPC socket (`lightning-rpc` in
+    /// its network directory, e.g. `~/.lightning/bitcoin/lightning-rpc`).
+    /// Unix only. The socket's file permissions are the authorization.
+    #[cfg(unix)]
+    pub fn socket(path: impl Into<std::path::PathBuf>) -> ClnSocketBuilder {
+        ClnSocketBuilder {
+            path: path.into(),
+            timeout: DEFAULT_TIMEOUT,
+            pay_timeout: DEFAULT_PAY_TIMEOUT,
+        }
+    }
+
+    /// The base URL, or the socket path.
     pub fn base_url(&self) -> &str {
-        &self.base
+        &self.endpoint
     }
 
     /// A label no other invoice of this node has (CLN requires one).
@@ -233,18 +272,34 @@ impl ClnRestClient {
         format!("l402-{nanos}-{}-{n}", std::process::id())
     }
 
-    /// `POST /v1/<method>` with `params`. A refused rune (401/403) is
-    /// [`BackendError::Unauthorized`]; a 5xx that is not an RPC error is
-    /// [`BackendError::Rejected`].
+    /// Calls `method` with named `params` over the configured transport.
     async fn call(
         &self,
         method: &str,
         params: &Value,
         timeout: Duration,
     ) -> Result<Reply, BackendError> {
-        let response = self
-            .http
-            .post(format!("{}/v1/{method}", self.base))
+        match &self.transport {
+            Transport::Rest { http, base } => rest_call(http, base, method, params, timeout).await,
+            #[cfg(unix)]
+            Transport::Socket { path } => socket::call(path, method, params, timeout).await,
+        }
+    }
+}
+
+/// `POST /v1/<method>` with `params`. A refused rune (401/403) is
+/// [`BackendError::Unauthorized`]; a 5xx that is not an RPC error is
+/// [`BackendError::Rejected`].
+async fn rest_call(
+    http: &reqwest::Client,
+    base: &str,
+    method: &str,
+    params: &Value,
+    timeout: Duration,
+) -> Result<Reply, BackendError> {
+    {
+        let response = http
+            .post(format!("{base}/v1/{method}"))
             .json(params)
             .timeout(timeout)
             .send()

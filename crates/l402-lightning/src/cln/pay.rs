@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{BACKEND, ClnRestClient, Reply, RpcError, msat, rejected};
+use super::{BACKEND, ClnClient, Reply, RpcError, msat, rejected};
 use crate::http::bad;
 use crate::invoice::{precheck, verify_preimage};
 use crate::{
@@ -84,7 +84,7 @@ fn complete(
 }
 
 #[async_trait::async_trait]
-impl Wallet for ClnRestClient {
+impl Wallet for ClnClient {
     fn backend(&self) -> Backend {
         BACKEND
     }

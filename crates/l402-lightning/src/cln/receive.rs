@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use serde_json::{Value, json};
 
-use super::{BACKEND, ClnRestClient, Reply, rejected};
+use super::{BACKEND, ClnClient, Reply, rejected};
 use crate::http::bad;
 use crate::invoice::decode_invoice;
 use crate::{
@@ -12,7 +12,7 @@ use crate::{
 };
 
 #[async_trait::async_trait]
-impl Receiver for ClnRestClient {
+impl Receiver for ClnClient {
     fn backend(&self) -> Backend {
         BACKEND
     }

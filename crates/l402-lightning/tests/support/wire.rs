@@ -22,6 +22,14 @@ impl Cutter {
     pub fn cut(&self) {
         self.0.notify_waiters();
     }
+
+    /// A future that resolves at the next [`Cutter::cut`], registered now
+    /// (so a cut made before it is first polled is not missed).
+    pub fn armed(&self) -> std::pin::Pin<Box<tokio::sync::futures::Notified<'_>>> {
+        let mut notified = Box::pin(self.0.notified());
+        notified.as_mut().enable();
+        notified
+    }
 }
 
 /// Serves `app` on a loopback port, over TLS if `tls` is given. Returns the
@@ -36,7 +44,7 @@ pub async fn serve(
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let app = app.clone();
-            let cut = cutter.0.clone();
+            let cutter = cutter.clone();
             let tls = tls.clone();
             tokio::spawn(async move {
                 let service =
@@ -49,17 +57,19 @@ pub async fn serve(
                         let Ok(stream) = acceptor.accept(tcp).await else {
                             return;
                         };
+                        let signal = cutter.armed();
                         let conn = builder.serve_connection(TokioIo::new(stream), service);
                         tokio::select! {
                             _ = conn => {}
-                            _ = cut.notified() => {}
+                            _ = signal => {}
                         }
                     }
                     None => {
+                        let signal = cutter.armed();
                         let conn = builder.serve_connection(TokioIo::new(tcp), service);
                         tokio::select! {
                             _ = conn => {}
-                            _ = cut.notified() => {}
+                            _ = signal => {}
                         }
                     }
                 }
