@@ -1,0 +1,528 @@
+//! The fake LND: its REST routes over TLS, driven by the dev node (see the
+//! crate-level docs of this test).
+
+use super::*;
+
+// --- The fake LND --------------------------------------------------------
+
+#[derive(Clone)]
+pub(crate) struct Fake {
+    wallet: DevWallet,
+    cut_next_pay: Arc<AtomicBool>,
+    cutter: Cutter,
+    /// The `fee_limit_msat` of each `SendPaymentV2`.
+    fee_limits: Arc<Mutex<Vec<String>>>,
+    /// The invoices this node created, for `SubscribeInvoices`.
+    created: Arc<Mutex<Vec<PaymentHash>>>,
+}
+
+/// A gRPC status as LND's REST proxy answers it.
+fn status(http: StatusCode, code: i64, message: &str) -> Response {
+    (
+        http,
+        Json(json!({ "code": code, "message": message, "details": [] })),
+    )
+        .into_response()
+}
+
+/// `macaroons/service.go`: no macaroon "expected 1 macaroon, got 0", a wrong
+/// one "verification failed: signature mismatch after caveat verification",
+/// both gRPC `Unknown`, which the proxy answers 500.
+fn check_macaroon(headers: &HeaderMap) -> Result<(), Response> {
+    match headers
+        .get("grpc-metadata-macaroon")
+        .and_then(|v| v.to_str().ok())
+    {
+        None => Err(status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            2,
+            "expected 1 macaroon, got 0",
+        )),
+        Some(m) if m == MACAROON => Ok(()),
+        Some(_) => Err(status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            2,
+            "verification failed: signature mismatch after caveat verification",
+        )),
+    }
+}
+
+fn int(value: Option<&Value>) -> Option<u64> {
+    match value? {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+/// `POST /v1/invoices` (`AddInvoice`): `lnrpc.Invoice` in, `lnrpc.AddInvoiceResponse` out.
+async fn add_invoice(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(r) = check_macaroon(&headers) {
+        return r;
+    }
+    let msat = int(body.get("value_msat"))
+        .or_else(|| int(body.get("value")).map(|sat| sat * 1000))
+        .unwrap_or(0);
+    let expiry = int(body.get("expiry")).unwrap_or(86_400);
+    let memo = body.get("memo").and_then(Value::as_str).unwrap_or("");
+    let invoice = fake
+        .wallet
+        .create_invoice(
+            &InvoiceRequest::msat(msat)
+                .memo(memo)
+                .expiry(Duration::from_secs(expiry)),
+        )
+        .await
+        .unwrap();
+    fake.created.lock().unwrap().push(invoice.payment_hash);
+    Json(json!({
+        "r_hash": STANDARD.encode(invoice.payment_hash.as_bytes()),
+        "payment_request": invoice.bolt11,
+        "add_index": "1",
+        "payment_addr": STANDARD.encode([0u8; 32]),
+    }))
+    .into_response()
+}
+
+/// `GET /v1/invoice/{r_hash_str}` (`LookupInvoice`): `lnrpc.Invoice`.
+async fn lookup_invoice(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+) -> Response {
+    if let Err(r) = check_macaroon(&headers) {
+        return r;
+    }
+    let Ok(hash) = hash.parse::<PaymentHash>() else {
+        return status(StatusCode::BAD_REQUEST, 3, "unable to decode payment hash");
+    };
+    let invoice_status = match fake.wallet.lookup_invoice(&hash).await {
+        Ok(s) => s,
+        Err(ReceiveError::UnknownInvoice { .. }) => {
+            return status(StatusCode::NOT_FOUND, 5, "unable to locate invoice");
+        }
+        Err(e) => return status(StatusCode::INTERNAL_SERVER_ERROR, 2, &e.to_string()),
+    };
+    let (state, preimage) = match &invoice_status {
+        InvoiceStatus::Paid { preimage } => ("SETTLED", STANDARD.encode(preimage.as_bytes())),
+        InvoiceStatus::Pending => ("OPEN", String::new()),
+        InvoiceStatus::Expired => ("CANCELED", String::new()),
+    };
+    // EmitUnpopulated: every field is present, zero values included.
+    Json(json!({
+        "memo": "",
+        "r_preimage": preimage,
+        "r_hash": STANDARD.encode(hash.as_bytes()),
+        "value": "0",
+        "value_msat": "0",
+        "settled": state == "SETTLED",
+        "creation_date": "0",
+        "settle_date": "0",
+        "payment_request": "",
+        "expiry": "3600",
+        "add_index": "1",
+        "settle_index": "0",
+        "amt_paid_msat": "0",
+        "state": state,
+        "htlcs": [],
+        "is_keysend": false,
+    }))
+    .into_response()
+}
+
+/// An `lnrpc.Payment`.
+fn payment(hash: &PaymentHash, status: &str, preimage: &str, msat: u64, reason: &str) -> Value {
+    json!({
+        "payment_hash": hash.to_string(),
+        "value": (msat / 1000).to_string(),
+        "creation_date": "0",
+        "fee": "0",
+        "payment_preimage": preimage,
+        "value_sat": (msat / 1000).to_string(),
+        "value_msat": msat.to_string(),
+        "payment_request": "",
+        "status": status,
+        "fee_sat": "0",
+        "fee_msat": "0",
+        "creation_time_ns": "0",
+        "htlcs": [],
+        "payment_index": "1",
+        "failure_reason": reason,
+    })
+}
+
+/// A streamed answer: `{"result": …}` lines.
+fn stream(lines: Vec<Value>, hold_open: bool) -> Response {
+    let chunks = lines
+        .into_iter()
+        .map(|v| Ok::<_, std::io::Error>(format!("{}\n", json!({ "result": v }))));
+    let body = futures_util::stream::iter(chunks);
+    let body = if hold_open {
+        Body::from_stream(futures_util::StreamExt::chain(
+            body,
+            futures_util::stream::pending(),
+        ))
+    } else {
+        Body::from_stream(body)
+    };
+    (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+}
+
+const NO_PREIMAGE: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// `POST /v2/router/send` (`SendPaymentV2`): with `no_inflight_updates`,
+/// only the final `Payment` is streamed (`routerrpc/router_server.go`), so
+/// the answer's head comes with it. `ErrAlreadyPaid` is `AlreadyExists`
+/// (409) before the stream starts.
+async fn send_payment(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(r) = check_macaroon(&headers) {
+        return r;
+    }
+    if int(body.get("timeout_seconds")).unwrap_or(0) == 0 {
+        return status(
+            StatusCode::BAD_REQUEST,
+            3,
+            "timeout_seconds must be specified",
+        );
+    }
+    assert_eq!(body["no_inflight_updates"], json!(true));
+    fake.fee_limits.lock().unwrap().push(
+        body.get("fee_limit_msat")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    );
+    let bolt11 = body["payment_request"].as_str().unwrap_or("").to_string();
+    let Ok(decoded) = decode_invoice(&bolt11) else {
+        return status(StatusCode::BAD_REQUEST, 3, "invalid payment request");
+    };
+    let hash = decoded.payment_hash;
+    let msat = decoded.amount_msat.unwrap_or(0);
+    let result = fake.wallet.pay(&PayRequest::new(&bolt11)).await;
+    if fake.cut_next_pay.swap(false, Ordering::SeqCst) {
+        fake.cutter.cut();
+        std::future::pending::<()>().await;
+    }
+    let line = match result {
+        Ok(paid) => payment(
+            &hash,
+            "SUCCEEDED",
+            &paid.preimage.to_hex(),
+            msat,
+            "FAILURE_REASON_NONE",
+        ),
+        Err(PayError::AlreadyPaid { .. }) => {
+            return (
+                StatusCode::CONFLICT,
+                Json(json!({"error": {"code": 6, "message": "invoice is already paid", "details": []}})),
+            )
+                .into_response();
+        }
+        Err(PayError::Pending { .. }) => loop {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            if let Ok(OutgoingStatus::Succeeded(paid)) = fake.wallet.lookup_payment(&hash).await {
+                break payment(
+                    &hash,
+                    "SUCCEEDED",
+                    &paid.preimage.to_hex(),
+                    msat,
+                    "FAILURE_REASON_NONE",
+                );
+            }
+        },
+        Err(PayError::InsufficientBalance { .. }) => payment(
+            &hash,
+            "FAILED",
+            NO_PREIMAGE,
+            msat,
+            "FAILURE_REASON_INSUFFICIENT_BALANCE",
+        ),
+        Err(PayError::Backend(BackendError::BadResponse { .. })) => {
+            payment(&hash, "SUCCEEDED", "", msat, "FAILURE_REASON_NONE")
+        }
+        Err(PayError::PreimageMismatch { .. }) => payment(
+            &hash,
+            "SUCCEEDED",
+            &"11".repeat(32),
+            msat,
+            "FAILURE_REASON_NONE",
+        ),
+        Err(e) if e.outcome().no_money_moved() => payment(
+            &hash,
+            "FAILED",
+            NO_PREIMAGE,
+            msat,
+            "FAILURE_REASON_NO_ROUTE",
+        ),
+        Err(e) => return status(StatusCode::INTERNAL_SERVER_ERROR, 2, &e.to_string()),
+    };
+    stream(vec![line], false)
+}
+
+/// `GET /v2/router/track/{payment_hash}` (`TrackPaymentV2`): the current
+/// state first; the stream stays open while the payment is in flight.
+async fn track_payment(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+) -> Response {
+    if let Err(r) = check_macaroon(&headers) {
+        return r;
+    }
+    // grpc-gateway decodes `bytes` path parameters as base64 (URL-safe here).
+    let Ok(bytes) = URL_SAFE.decode(&hash) else {
+        return status(StatusCode::BAD_REQUEST, 3, "bad payment_hash");
+    };
+    let hash = PaymentHash(bytes.try_into().unwrap());
+    match fake.wallet.lookup_payment(&hash).await {
+        Ok(OutgoingStatus::Unknown) => (
+            StatusCode::NOT_FOUND,
+            Json(
+                json!({"error": {"code": 5, "message": "payment isn't initiated", "details": []}}),
+            ),
+        )
+            .into_response(),
+        Ok(OutgoingStatus::Pending) => stream(
+            vec![payment(
+                &hash,
+                "IN_FLIGHT",
+                NO_PREIMAGE,
+                0,
+                "FAILURE_REASON_NONE",
+            )],
+            true,
+        ),
+        Ok(OutgoingStatus::Succeeded(paid)) => stream(
+            vec![payment(
+                &hash,
+                "SUCCEEDED",
+                &paid.preimage.to_hex(),
+                paid.amount_msat,
+                "FAILURE_REASON_NONE",
+            )],
+            false,
+        ),
+        Ok(OutgoingStatus::Failed { .. }) => stream(
+            vec![payment(
+                &hash,
+                "FAILED",
+                NO_PREIMAGE,
+                0,
+                "FAILURE_REASON_NO_ROUTE",
+            )],
+            false,
+        ),
+        Err(PayError::PreimageMismatch { .. }) => stream(
+            vec![payment(
+                &hash,
+                "SUCCEEDED",
+                &"11".repeat(32),
+                0,
+                "FAILURE_REASON_NONE",
+            )],
+            false,
+        ),
+        Ok(other) => panic!("unexpected {other:?}"),
+        Err(e) => status(StatusCode::INTERNAL_SERVER_ERROR, 2, &e.to_string()),
+    }
+}
+
+/// `GET /v1/invoices/subscribe` (`SubscribeInvoices`): an update per
+/// invoice added (`OPEN`) and settled (`SETTLED`, with `r_preimage`,
+/// `amt_paid_msat`, `settle_index`), as long as the client listens. The fake
+/// watches the invoices it created through the ledger.
+async fn subscribe_invoices(State(fake): State<Fake>, headers: HeaderMap) -> Response {
+    if let Err(r) = check_macaroon(&headers) {
+        return r;
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
+    tokio::spawn(async move {
+        let (mut opened, mut settled) = (0usize, Vec::<PaymentHash>::new());
+        loop {
+            let created = fake.created.lock().unwrap().clone();
+            for hash in &created[opened..] {
+                let open = json!({"result": {"r_hash": STANDARD.encode(hash.as_bytes()),
+                    "r_preimage": "", "state": "OPEN", "settle_index": "0", "amt_paid_msat": "0"}});
+                if tx.send(format!("{open}\n")).await.is_err() {
+                    return;
+                }
+            }
+            opened = created.len();
+            for hash in &created {
+                if settled.contains(hash) {
+                    continue;
+                }
+                if let Ok(InvoiceStatus::Paid { preimage }) = fake.wallet.lookup_invoice(hash).await
+                {
+                    settled.push(*hash);
+                    let line = json!({"result": {
+                        "r_hash": STANDARD.encode(hash.as_bytes()),
+                        "r_preimage": STANDARD.encode(preimage.as_bytes()),
+                        "state": "SETTLED",
+                        "settled": true,
+                        "settle_index": settled.len().to_string(),
+                        "amt_paid_msat": "5000",
+                    }});
+                    if tx.send(format!("{line}\n")).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    });
+    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|line| (Ok::<_, std::io::Error>(line), rx))
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        Body::from_stream(lines),
+    )
+        .into_response()
+}
+
+/// `GET /v1/balance/channels` (`ChannelBalance`).
+async fn channel_balance(State(fake): State<Fake>, headers: HeaderMap) -> Response {
+    if let Err(r) = check_macaroon(&headers) {
+        return r;
+    }
+    let msat = fake.wallet.balance_msat().await.unwrap();
+    let amount = |m: u64| json!({ "sat": (m / 1000).to_string(), "msat": m.to_string() });
+    Json(json!({
+        "balance": (msat / 1000).to_string(),
+        "pending_open_balance": "0",
+        "local_balance": amount(msat),
+        "remote_balance": amount(0),
+        "unsettled_local_balance": amount(0),
+        "unsettled_remote_balance": amount(0),
+        "pending_open_local_balance": amount(0),
+        "pending_open_remote_balance": amount(0),
+    }))
+    .into_response()
+}
+
+/// `GET /v1/getinfo` (`GetInfo`).
+async fn getinfo(State(fake): State<Fake>, headers: HeaderMap) -> Response {
+    if let Err(r) = check_macaroon(&headers) {
+        return r;
+    }
+    let info = fake.wallet.node_info().await.unwrap();
+    Json(json!({
+        "version": "0.19.3-beta fake",
+        "identity_pubkey": info.pubkey,
+        "alias": "fake-lnd",
+        "num_active_channels": 1,
+        "block_height": 100,
+        "synced_to_chain": true,
+        "chains": [{ "chain": "bitcoin", "network": "regtest" }],
+    }))
+    .into_response()
+}
+
+fn pem_body(pem: &[u8], label: &str) -> Vec<u8> {
+    let text = std::str::from_utf8(pem).unwrap();
+    let start = text.find(&format!("-----BEGIN {label}-----")).unwrap() + label.len() + 16;
+    let end = text.find(&format!("-----END {label}-----")).unwrap();
+    let body: String = text[start..end].split_whitespace().collect();
+    STANDARD.decode(body).unwrap()
+}
+
+pub(crate) fn acceptor() -> tokio_rustls::TlsAcceptor {
+    let cert = rustls::pki_types::CertificateDer::from(pem_body(CERT, "CERTIFICATE"));
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(pem_body(KEY, "PRIVATE KEY").into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+pub(crate) struct Lnd {
+    pub(crate) url: String,
+    pub(crate) cut_next_pay: Arc<AtomicBool>,
+    pub(crate) fee_limits: Arc<Mutex<Vec<String>>>,
+}
+
+impl Lnd {
+    pub(crate) async fn start(wallet: DevWallet) -> Lnd {
+        let cutter = Cutter::default();
+        let fake = Fake {
+            wallet,
+            cut_next_pay: Arc::new(AtomicBool::new(false)),
+            cutter: cutter.clone(),
+            fee_limits: Arc::default(),
+            created: Arc::default(),
+        };
+        let (cut_next_pay, fee_limits) = (fake.cut_next_pay.clone(), fake.fee_limits.clone());
+        let app = Router::new()
+            .route("/v1/invoices", post(add_invoice))
+            .route("/v1/invoice/{hash}", get(lookup_invoice))
+            .route("/v2/router/send", post(send_payment))
+            .route("/v2/router/track/{hash}", get(track_payment))
+            .route("/v1/balance/channels", get(channel_balance))
+            .route("/v1/getinfo", get(getinfo))
+            .route("/v1/invoices/subscribe", get(subscribe_invoices))
+            .with_state(fake);
+        let addr = serve(app, Some(acceptor()), cutter).await;
+        Lnd {
+            url: format!("https://{addr}"),
+            cut_next_pay,
+            fee_limits,
+        }
+    }
+
+    pub(crate) fn client(&self, macaroon: &str, cert: &[u8]) -> LndClient {
+        LndClient::builder(&self.url, macaroon)
+            .tls_cert_pem(cert)
+            .timeout(Duration::from_secs(5))
+            .pay_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    }
+}
+
+pub(crate) struct Pair {
+    pub(crate) merchant_lnd: Lnd,
+    pub(crate) merchant: LndClient,
+    pub(crate) payer: LndClient,
+    pub(crate) payer_lnd: Lnd,
+    pub(crate) payer_wallet: DevWallet,
+}
+
+pub(crate) async fn pair() -> Pair {
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let merchant_wallet = node.wallet("merchant").await.unwrap();
+    let payer_wallet = node.wallet("payer").await.unwrap();
+    payer_wallet.credit_sats(1_000).await.unwrap();
+    let merchant_lnd = Lnd::start(merchant_wallet).await;
+    let payer_lnd = Lnd::start(payer_wallet.clone()).await;
+    Pair {
+        merchant: merchant_lnd.client(MACAROON, CERT),
+        merchant_lnd,
+        payer: payer_lnd.client(MACAROON, CERT),
+        payer_lnd,
+        payer_wallet,
+    }
+}
+
+pub(crate) async fn invoice(merchant: &LndClient, sats: u64, memo: String) -> Invoice {
+    merchant
+        .create_invoice(&InvoiceRequest::sats(sats).memo(memo))
+        .await
+        .unwrap()
+}
