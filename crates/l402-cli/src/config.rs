@@ -62,9 +62,44 @@ pub struct ProducerConfig {
     pub rate_limit_per_minute: Option<u32>,
     /// The highest price a challenge may ask (default 100000000).
     pub max_price_sats: Option<u64>,
-    /// Take client addresses from `X-Forwarded-For` (only behind a proxy; default false).
+    /// The proxies in front of the server (IP addresses or CIDR blocks): a
+    /// list, or one comma-separated string. `X-Forwarded-For` is read only
+    /// from them (the right-most hop that is not one). Default: none.
+    pub trusted_proxies: Option<ProxyList>,
+    /// Deprecated: `true` trusts proxies on this host (`127.0.0.0/8`, `::1`);
+    /// use `trusted_proxies`.
     pub trust_forwarded_for: Option<bool>,
 }
+
+/// `trusted_proxies`: `["10.0.0.0/8", "::1"]` or `"10.0.0.0/8, ::1"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ProxyList {
+    /// A TOML array of strings.
+    List(Vec<String>),
+    /// One string, comma-separated (as the environment variable).
+    Text(String),
+}
+
+impl ProxyList {
+    fn entries(&self) -> Vec<String> {
+        match self {
+            ProxyList::List(list) => list.clone(),
+            ProxyList::Text(text) => split_proxies(text),
+        }
+    }
+}
+
+/// A comma-separated list; an empty or blank string is no proxies.
+fn split_proxies(text: &str) -> Vec<String> {
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    text.split(',').map(str::to_owned).collect()
+}
+
+/// What the deprecated `trust_forwarded_for = true` means: proxies on this host.
+pub const LOOPBACK_PROXIES: &[&str] = &["127.0.0.0/8", "::1"];
 
 /// Where the store lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,8 +133,8 @@ pub struct Producer {
     pub rate_limit_per_minute: u32,
     /// The highest price.
     pub max_price_sats: u64,
-    /// Trust `X-Forwarded-For`.
-    pub trust_forwarded_for: bool,
+    /// The trusted proxies (IP addresses or CIDR blocks, checked).
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[backend]`: where invoices come from.
@@ -202,6 +237,8 @@ pub struct Config {
     pub store: Store,
     /// The producer API.
     pub producer: Producer,
+    /// Notes for the operator (deprecated keys), printed at start.
+    pub warnings: Vec<String>,
 }
 
 /// A configuration error: where, which key, why.
@@ -240,6 +277,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     /// `--database-schema` / `L402_DATABASE_SCHEMA`
     pub database_schema: Option<String>,
+    /// `--trusted-proxies` / `L402_TRUSTED_PROXIES` (comma-separated)
+    pub trusted_proxies: Option<String>,
 }
 
 /// Paths the producer API serves; paid routes may not use them.
@@ -582,7 +621,56 @@ fn resolve(
         ));
     }
 
+    let mut warnings = Vec::new();
+    let (proxies_src, proxies) = match (
+        &overrides.trusted_proxies,
+        &file.producer.trusted_proxies,
+        file.producer.trust_forwarded_for,
+    ) {
+        (Some(text), _, _) => (
+            "--trusted-proxies / L402_TRUSTED_PROXIES",
+            split_proxies(text),
+        ),
+        (None, Some(_), Some(true)) => {
+            return Err(err(
+                source,
+                "producer.trust_forwarded_for",
+                "is deprecated and replaced by producer.trusted_proxies: keep only trusted_proxies \
+                 (add \"127.0.0.1\", \"::1\" to it for a proxy on this host)",
+            ));
+        }
+        (None, Some(list), _) => (source, list.entries()),
+        (None, None, Some(true)) => {
+            warnings.push(format!(
+                "{source}: producer.trust_forwarded_for is deprecated: it trusts proxies on this \
+                 host only; write producer.trusted_proxies = [\"127.0.0.0/8\", \"::1\"] instead \
+                 (or the addresses of your proxies)"
+            ));
+            (
+                source,
+                LOOPBACK_PROXIES.iter().map(|p| (*p).to_owned()).collect(),
+            )
+        }
+        (None, None, _) => (source, Vec::new()),
+    };
+    let mut trusted_proxies = Vec::with_capacity(proxies.len());
+    for proxy in proxies {
+        let proxy = proxy.trim();
+        if proxy.is_empty() {
+            return Err(err(
+                proxies_src,
+                "producer.trusted_proxies",
+                "has an empty entry: list IP addresses or CIDR blocks (10.0.0.0/8)",
+            ));
+        }
+        if let Err(e) = l402_producer::check_trusted_proxy(proxy) {
+            return Err(err(proxies_src, "producer.trusted_proxies", e.to_string()));
+        }
+        trusted_proxies.push(proxy.to_owned());
+    }
+
     Ok(Config {
+        warnings,
         listen,
         backend,
         token_lifetime_secs,
@@ -597,7 +685,7 @@ fn resolve(
             enabled: file.producer.enabled.unwrap_or(true),
             rate_limit_per_minute: file.producer.rate_limit_per_minute.unwrap_or(20),
             max_price_sats,
-            trust_forwarded_for: file.producer.trust_forwarded_for.unwrap_or(false),
+            trusted_proxies,
         },
     })
 }
@@ -670,6 +758,55 @@ body = "hello"
         assert_eq!(e.key, "routes[0].body");
         let e = load_str("listen = [").unwrap_err();
         assert!(e.to_string().contains("l402.toml"));
+    }
+
+    #[test]
+    fn trusted_proxies_list_string_env_and_the_deprecated_key() {
+        let c = load_str("[producer]\ntrusted_proxies = [\"10.0.0.0/8\", \" ::1 \"]").unwrap();
+        assert_eq!(c.producer.trusted_proxies, ["10.0.0.0/8", "::1"]);
+        assert!(c.warnings.is_empty());
+        let c = load_str("[producer]\ntrusted_proxies = \"10.0.0.1, fd00::/8\"").unwrap();
+        assert_eq!(c.producer.trusted_proxies, ["10.0.0.1", "fd00::/8"]);
+        assert!(
+            load(None, &Overrides::default())
+                .unwrap()
+                .producer
+                .trusted_proxies
+                .is_empty()
+        );
+        let c = load_str("[producer]\ntrust_forwarded_for = true").unwrap();
+        assert_eq!(c.producer.trusted_proxies, LOOPBACK_PROXIES);
+        assert!(c.warnings[0].contains("deprecated"), "{:?}", c.warnings);
+        assert!(
+            load_str("[producer]\ntrust_forwarded_for = false")
+                .unwrap()
+                .producer
+                .trusted_proxies
+                .is_empty()
+        );
+        let e = load_str("[producer]\ntrusted_proxies = [\"10.0.0.0/33\"]").unwrap_err();
+        assert!(e.source.ends_with("l402.toml"), "{e}");
+        assert_eq!(e.key, "producer.trusted_proxies");
+        assert!(e.reason.contains("10.0.0.0/33"), "{e}");
+        // The environment replaces the file (and an empty value means none).
+        let o = Overrides {
+            trusted_proxies: Some(String::new()),
+            ..Overrides::default()
+        };
+        let c = resolve(
+            "test.toml",
+            toml::from_str("[producer]\ntrusted_proxies = [\"10.0.0.1\"]").unwrap(),
+            &o,
+            None,
+        )
+        .unwrap();
+        assert!(c.producer.trusted_proxies.is_empty());
+        let o = Overrides {
+            trusted_proxies: Some("10.0.0.1,,::1".into()),
+            ..Overrides::default()
+        };
+        let e = load(None, &o).unwrap_err();
+        assert_eq!(e.source, "--trusted-proxies / L402_TRUSTED_PROXIES");
     }
 
     #[test]

@@ -309,3 +309,102 @@ async fn two_instances_share_postgres_and_the_secret() {
     assert_eq!(stats["totals"]["payments"], 1);
     a.stop().await;
 }
+
+/// `POST /api/invoice` (limited to 1 a minute per client) from 127.0.0.1
+/// with `X-Forwarded-For: <client>`: its status.
+async fn invoice_for(http: &reqwest::Client, base: &str, client: &str) -> u16 {
+    http.post(format!("{base}/api/invoice"))
+        .header("X-Forwarded-For", client)
+        .json(&json!({"amountSats": 1}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn trusted_proxies_from_the_file_or_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let http = reqwest::Client::new();
+    let config = data.join("serve.toml");
+    let write = |producer: &str| {
+        std::fs::write(
+            &config,
+            format!("[producer]\nrate_limit_per_minute = 1\n{producer}\n"),
+        )
+        .unwrap();
+    };
+    let cfg = config.to_str().unwrap().to_owned();
+
+    // This host is a trusted proxy: each forwarded client has its own limit.
+    write("trusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\", \"::1\"]");
+    let s = start(l402(data), &["--no-demo", "-c", &cfg]).await;
+    assert_eq!(invoice_for(&http, &s.url(), "203.0.113.5").await, 200);
+    assert_eq!(invoice_for(&http, &s.url(), "203.0.113.5").await, 429);
+    assert_eq!(invoice_for(&http, &s.url(), "203.0.113.6").await, 200);
+    s.stop().await;
+
+    // The environment overrides the file: 127.0.0.1 is no longer trusted,
+    // so X-Forwarded-For is ignored and both requests are this host's.
+    let mut cmd = l402(data);
+    cmd.env("L402_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.0.1");
+    let s = start(cmd, &["--no-demo", "-c", &cfg]).await;
+    assert_eq!(invoice_for(&http, &s.url(), "203.0.113.7").await, 200);
+    assert_eq!(invoice_for(&http, &s.url(), "203.0.113.8").await, 429);
+    s.stop().await;
+
+    // The old key still works (this host's proxies), with a deprecation note.
+    write("trust_forwarded_for = true");
+    let (s, stderr) =
+        serve_support::start_capturing_stderr(l402(data), &["--no-demo", "-c", &cfg]).await;
+    assert_eq!(invoice_for(&http, &s.url(), "203.0.113.9").await, 200);
+    assert_eq!(invoice_for(&http, &s.url(), "203.0.113.10").await, 200);
+    s.stop().await;
+    let stderr = stderr.await.unwrap();
+    assert!(
+        stderr.contains("producer.trust_forwarded_for is deprecated")
+            && stderr.contains("trusted_proxies"),
+        "{stderr}"
+    );
+
+    // Bad values: exit 2, naming the file or variable, the key and the reason.
+    for (file, env, source) in [
+        ("trusted_proxies = [\"10.0.0.0/33\"]", None, "serve.toml"),
+        ("trusted_proxies = [\"proxy.local\"]", None, "serve.toml"),
+        ("trusted_proxies = \"10.0.0.1,\"", None, "serve.toml"),
+        (
+            "trusted_proxies = [\"10.0.0.1\"]\ntrust_forwarded_for = true",
+            None,
+            "serve.toml",
+        ),
+        ("", Some("10.0.0.1,nonsense"), "L402_TRUSTED_PROXIES"),
+    ] {
+        write(file);
+        let mut cmd = l402(data);
+        if let Some(env) = env {
+            cmd.env("L402_TRUSTED_PROXIES", env);
+        }
+        let out = cmd
+            .args(["serve", "--no-demo", "--listen", "127.0.0.1:0", "-c", &cfg])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file} {env:?}: {stderr}");
+        assert!(
+            stderr.contains(source) && stderr.contains("producer.trusted_proxies"),
+            "{file} {env:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+
+    // Documented in --help.
+    let out = l402(data).args(["serve", "--help"]).output().await.unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("trusted_proxies") && help.contains("L402_TRUSTED_PROXIES"),
+        "{help}"
+    );
+}

@@ -244,16 +244,10 @@ impl ProducerBuilder {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut nets = Vec::new();
-        for proxy in proxies {
-            let text = proxy.as_ref().trim();
-            let net = text
-                .parse::<IpNet>()
-                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| ConfigError::TrustedProxy(text.to_owned()))?;
-            nets.push(net);
-        }
-        self.trusted_proxies = nets;
+        self.trusted_proxies = proxies
+            .into_iter()
+            .map(|p| parse_trusted_proxy(p.as_ref()))
+            .collect::<Result<_, _>>()?;
         Ok(self)
     }
 
@@ -352,6 +346,30 @@ impl ProducerBuilder {
         }
         Producer { inner }
     }
+}
+
+/// Checks one entry of [`ProducerBuilder::trusted_proxies`] (an IP address
+/// or a CIDR block, surrounding spaces ignored) by the same rule the builder
+/// applies, so that a configuration can be refused before anything starts.
+///
+/// ```
+/// assert!(l402_producer::check_trusted_proxy("10.0.0.0/8").is_ok());
+/// assert!(l402_producer::check_trusted_proxy(" ::1 ").is_ok());
+/// assert!(l402_producer::check_trusted_proxy("10.0.0.0/33").is_err());
+/// assert!(l402_producer::check_trusted_proxy("proxy.local").is_err());
+/// ```
+///
+/// # Errors
+/// [`ConfigError::TrustedProxy`] for an entry that is neither.
+pub fn check_trusted_proxy(proxy: &str) -> Result<(), ConfigError> {
+    parse_trusted_proxy(proxy).map(|_| ())
+}
+
+fn parse_trusted_proxy(proxy: &str) -> Result<IpNet, ConfigError> {
+    let text = proxy.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| ConfigError::TrustedProxy(text.to_owned()))
 }
 
 /// l402kit's tokens expire an hour after they are minted.

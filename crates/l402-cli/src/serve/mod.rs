@@ -49,8 +49,12 @@ Configuration (TOML), all keys optional:
   [store]     url (\"postgres://...\"; default SQLite <data dir>/store.sqlite),
               schema, max_connections (16)
   [producer]  enabled (true), rate_limit_per_minute (20), max_price_sats,
-              trust_forwarded_for (false: true trusts X-Forwarded-For from
-              a proxy on this host only)
+              trusted_proxies ([]: the proxies in front of the server,
+              IP addresses or CIDR blocks, e.g. [\"10.0.0.0/8\", \"::1\"];
+              X-Forwarded-For is read only from them, right-most hop
+              that is not one; or L402_TRUSTED_PROXIES=\"10.0.0.0/8,::1\"),
+              trust_forwarded_for (deprecated: true means
+              trusted_proxies = [\"127.0.0.0/8\", \"::1\"])
 
 The server secret that signs tokens is <data dir>/server-secret (created on
 first start), or L402_SERVER_SECRET (64 hex digits) to share it between
@@ -109,6 +113,11 @@ pub struct Args {
     )]
     database_url: Option<String>,
 
+    /// Proxies in front of the server, comma-separated IP addresses or CIDR
+    /// blocks (replaces the config's producer.trusted_proxies; "" for none).
+    #[arg(long, env = "L402_TRUSTED_PROXIES", value_name = "LIST")]
+    trusted_proxies: Option<String>,
+
     /// PostgreSQL schema (default public).
     #[arg(long, env = "L402_DATABASE_SCHEMA", value_name = "NAME")]
     database_schema: Option<String>,
@@ -130,6 +139,7 @@ pub async fn run(global: &Global, args: Args) -> ExitCode {
         demo: args.no_demo.then_some(false),
         database_url: args.database_url.clone(),
         database_schema: args.database_schema.clone(),
+        trusted_proxies: args.trusted_proxies.clone(),
     };
     let config = match config::load(args.config.as_deref(), &overrides) {
         Ok(c) => c,
@@ -139,6 +149,9 @@ pub async fn run(global: &Global, args: Args) -> ExitCode {
             return ExitCode::from(exit::CONFIG);
         }
     };
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
     if let Err(e) = check_dev_exposure(&config, &args) {
         eprintln!("error: {e:#}");
         return ExitCode::from(exit::START);
@@ -270,13 +283,8 @@ async fn serve(
             .admin_token(token)
             .rate_limit_per_minute(config.producer.rate_limit_per_minute)
             .max_price_sats(config.producer.max_price_sats)
-            // trust_forwarded_for: a proxy on this host (X-Forwarded-For is
-            // read only from it, right-most untrusted hop).
-            .trusted_proxies(if config.producer.trust_forwarded_for {
-                &["127.0.0.0/8", "::1"][..]
-            } else {
-                &[]
-            })?
+            // X-Forwarded-For is read only from these (right-most untrusted hop).
+            .trusted_proxies(&config.producer.trusted_proxies)?
             .token_lifetime(Duration::from_secs(config.token_lifetime_secs))
             .invoice_expiry(Duration::from_secs(config.invoice_expiry_secs))
             .build();

@@ -56,6 +56,7 @@ pub fn l402_text(data_dir: &Path) -> Command {
         "L402_SERVER_SECRET",
         "L402_DATABASE_URL",
         "L402_DATABASE_SCHEMA",
+        "L402_TRUSTED_PROXIES",
         "L402_ADMIN_TOKEN",
         "L402_LNBITS_URL",
         "L402_LNBITS_INVOICE_KEY",
@@ -77,14 +78,34 @@ pub fn l402_text(data_dir: &Path) -> Command {
 
 /// Runs `<cmd> serve <args> --listen 127.0.0.1:0` and waits for its
 /// announcement.
-pub async fn start(mut cmd: Command, args: &[&str]) -> Server {
+pub async fn start(cmd: Command, args: &[&str]) -> Server {
+    start_with_stderr(cmd, args, Stdio::inherit()).await
+}
+
+/// [`start`], with the server's stderr collected: the handle yields all of
+/// it once the server has stopped.
+pub async fn start_capturing_stderr(
+    cmd: Command,
+    args: &[&str],
+) -> (Server, tokio::task::JoinHandle<String>) {
+    let mut server = start_with_stderr(cmd, args, Stdio::piped()).await;
+    let mut stderr = server.child.stderr.take().unwrap();
+    let collected = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text).await;
+        text
+    });
+    (server, collected)
+}
+
+async fn start_with_stderr(mut cmd: Command, args: &[&str], stderr: Stdio) -> Server {
     let mut child = cmd
         .arg("serve")
         .args(args)
         .arg("--listen")
         .arg("127.0.0.1:0")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
