@@ -230,7 +230,7 @@ impl<P> L402LayerBuilder<P> {
     }
 
     /// The most memory the cache of verified tokens may use (default 64 MiB,
-    /// about 140,000 tokens; see the layer docs for the cost per token).
+    /// about 120,000 tokens; see the layer docs for the cost per token).
     pub fn token_cache_bytes(mut self, bytes: usize) -> Self {
         self.token_cache_bytes = bytes;
         self

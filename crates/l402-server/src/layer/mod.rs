@@ -24,7 +24,7 @@
 //! under [`Router::nest`](axum::Router::nest)), its price, and an expiry.
 //! Verified tokens are cached by their canonical identity (token id,
 //! signature, preimage), bounded in bytes and evicted gradually (see
-//! [`L402LayerBuilder::token_cache_bytes`]): each costs about 450 bytes.
+//! [`L402LayerBuilder::token_cache_bytes`]): each costs about 560 bytes.
 //!
 //! Put the layer on routes with `MethodRouter::layer` or
 //! `Router::route_layer`, never `Router::layer`: a middleware that answers
