@@ -281,15 +281,6 @@ pub struct Overrides {
     pub trusted_proxies: Option<String>,
 }
 
-/// Paths the producer API serves; paid routes may not use them.
-pub const PRODUCER_PATHS: &[&str] = &[
-    "/api/l402",
-    "/api/invoice",
-    "/api/verify",
-    "/api/admin",
-    "/api/openapi.json",
-];
-
 /// The longest paid route path.
 const MAX_ROUTE_PATH: usize = 512;
 
@@ -337,7 +328,8 @@ fn check_route_path(path: &str, demo: bool) -> Result<(), String> {
             "{path:?} is reserved: the dev node's wallet API is served under /dev"
         ));
     }
-    if let Some(p) = PRODUCER_PATHS
+    // The producer API's namespaces, from its own route table.
+    if let Some(p) = l402_producer::reserved_prefixes()
         .iter()
         .find(|p| path == **p || path.strip_prefix(**p).is_some_and(|r| r.starts_with('/')))
     {

@@ -419,6 +419,44 @@ fn route(method: MethodRouter<Shared>) -> MethodRouter<Shared> {
 
 const KIT_PATHS: &[&str] = &["/api/invoice", "/api/verify"];
 
+/// The paths [`Producer::router`] serves, from its one route table, in
+/// axum's syntax (`{id}` stands for one segment).
+///
+/// ```
+/// let paths = l402_producer::route_paths();
+/// assert!(paths.contains(&"/api/l402/challenges/verify"));
+/// assert!(paths.contains(&"/api/admin/merchants/{id}/keys"));
+/// ```
+pub fn route_paths() -> Vec<&'static str> {
+    routes().into_iter().map(|(path, _)| path).collect()
+}
+
+/// The namespaces the producer API owns, for routers it is merged with: the
+/// first two segments of each of its [`route_paths`] (`/api/l402`,
+/// `/api/admin`, `/api/invoice`, …), each once. A path equal to one of them,
+/// or under one (`/api/l402/anything`), is the producer's.
+///
+/// ```
+/// let reserved = l402_producer::reserved_prefixes();
+/// assert!(reserved.contains(&"/api/l402"));
+/// assert!(reserved.contains(&"/api/openapi.json"));
+/// ```
+pub fn reserved_prefixes() -> Vec<&'static str> {
+    let mut prefixes: Vec<&'static str> = Vec::new();
+    for path in route_paths() {
+        // "/api/l402/challenges" → "/api/l402"; "/api/invoice" stays.
+        let end = path
+            .match_indices('/')
+            .nth(2)
+            .map_or(path.len(), |(i, _)| i);
+        let prefix = &path[..end];
+        if !prefixes.contains(&prefix) {
+            prefixes.push(prefix);
+        }
+    }
+    prefixes
+}
+
 /// Every route, by path: the OpenAPI document lists exactly these paths (a
 /// unit test checks it), and an integration test exercises each documented
 /// method and status and checks that the undocumented methods answer 405.
@@ -428,15 +466,9 @@ fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
         ("/api/l402/challenges/verify", post(l402::verify)),
         ("/api/l402/stats", get(l402::stats)),
         ("/api/l402/status", get(l402::status)),
-        // l402kit's API is called from browsers too: CORS for any origin.
-        (
-            "/api/invoice",
-            post(kit::invoice).layer(CorsLayer::permissive()),
-        ),
-        (
-            "/api/verify",
-            post(kit::verify).layer(CorsLayer::permissive()),
-        ),
+        // CORS for these (KIT_PATHS) is added by `Producer::router`.
+        ("/api/invoice", post(kit::invoice)),
+        ("/api/verify", post(kit::verify)),
         (
             "/api/admin/merchants",
             get(admin::list_merchants).post(admin::create_merchant),
@@ -584,5 +616,28 @@ mod tests {
             .collect();
         documented.sort_unstable();
         assert_eq!(routed, documented);
+    }
+
+    #[test]
+    fn every_route_is_under_a_reserved_prefix() {
+        let reserved = super::reserved_prefixes();
+        assert_eq!(
+            reserved,
+            [
+                "/api/l402",
+                "/api/invoice",
+                "/api/verify",
+                "/api/admin",
+                "/api/openapi.json"
+            ]
+        );
+        for path in super::route_paths() {
+            assert!(
+                reserved
+                    .iter()
+                    .any(|p| path == *p || path.starts_with(&format!("{p}/"))),
+                "{path}"
+            );
+        }
     }
 }
