@@ -11,25 +11,28 @@
 //! No real Core Lightning runs here (no package ships `lightningd`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
 
+#[macro_use]
+mod backend_suite;
 mod support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use backend_suite::{Harness, Node, invoice};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use l402_lightning::cln::{ClnClient, ClnConfigError, ClnRestClient};
 use l402_lightning::dev::{DevFault, DevNode, DevWallet};
 use l402_lightning::{
-    Backend, BackendError, Invoice, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError,
-    PayOutcome, PayRequest, PaymentHash, ReceiveError, Receiver, Wallet, decode_invoice,
+    Backend, BackendError, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError, PayOutcome,
+    PayRequest, PaymentHash, ReceiveError, Receiver, Wallet, decode_invoice,
 };
 use serde_json::{Value, json};
 use support::wire::{Cutter, serve};
@@ -430,55 +433,48 @@ async fn pair() -> Pair {
     }
 }
 
-async fn invoice(merchant: &ClnRestClient, sats: u64, memo: String) -> Invoice {
-    merchant
-        .create_invoice(&InvoiceRequest::sats(sats).memo(memo))
-        .await
-        .unwrap()
+impl Harness for Pair {
+    const BACKEND: Backend = Backend::Cln;
+    const ENFORCES_MAX_FEE: bool = true;
+    fn merchant(&self) -> &dyn Node {
+        &self.merchant
+    }
+    fn payer(&self) -> &dyn Node {
+        &self.payer
+    }
+    fn ledger(&self) -> &DevWallet {
+        &self.payer_wallet
+    }
+    fn cut_next_pay(&self) {
+        self.payer_cln.cut_next_pay.store(true, Ordering::SeqCst);
+    }
+    fn payer_with_pay_timeout(&self, timeout: Duration) -> Box<dyn Node> {
+        Box::new(
+            ClnRestClient::builder(&self.payer_cln.url, RUNE)
+                .tls_cert_pem(CERT)
+                .pay_timeout(timeout)
+                .build()
+                .unwrap(),
+        )
+    }
+    fn payer_with_wrong_credentials(&self) -> Box<dyn Node> {
+        Box::new(self.payer_cln.client("not-the-rune"))
+    }
 }
 
 // --- Tests ---------------------------------------------------------------
 
+conformance!(pair =>
+    a_failed_payment_is_failed_and_looked_up_as_failed,
+    a_pending_payment_is_awaited_until_it_succeeds,
+    pending_past_the_pay_timeout_is_unknown_then_resolved_by_lookup,
+    no_preimage_and_wrong_preimage_are_unknown_never_success,
+);
+
 #[tokio::test]
 async fn create_pay_and_look_up_over_pinned_tls() {
     let p = pair().await;
-    let first = invoice(&p.merchant, 21, "cln test".into()).await;
-    assert_eq!(
-        p.merchant
-            .lookup_invoice(&first.payment_hash)
-            .await
-            .unwrap(),
-        InvoiceStatus::Pending
-    );
-    assert_eq!(
-        p.payer.lookup_payment(&first.payment_hash).await.unwrap(),
-        OutgoingStatus::Unknown
-    );
-    let paid = p
-        .payer
-        .pay(&PayRequest::new(&first.bolt11).max_fee_msat(2_000))
-        .await
-        .unwrap();
-    assert!(paid.preimage.matches(&first.payment_hash));
-    assert_eq!((paid.amount_msat, paid.fee_msat), (21_000, 0));
-    match p.payer.lookup_payment(&first.payment_hash).await.unwrap() {
-        OutgoingStatus::Succeeded(found) => assert_eq!(found.preimage, paid.preimage),
-        other => panic!("expected Succeeded, got {other:?}"),
-    }
-    assert_eq!(
-        p.merchant
-            .lookup_invoice(&first.payment_hash)
-            .await
-            .unwrap(),
-        InvoiceStatus::Paid {
-            preimage: paid.preimage.clone()
-        }
-    );
-    assert_eq!(p.payer.balance_msat().await.unwrap(), 979_000);
-    let info = p.payer.node_info().await.unwrap();
-    assert_eq!(info.backend, Backend::Cln);
-    assert_eq!(info.network.as_deref(), Some("regtest"));
-    assert!(p.payer.enforces_max_fee());
+    backend_suite::create_pay_and_look_up(&p, Some(2_000)).await;
     // Each invoice gets its own label.
     let second = invoice(&p.merchant, 1, "second".into()).await;
     p.payer.pay(&PayRequest::new(&second.bolt11)).await.unwrap();
@@ -486,165 +482,21 @@ async fn create_pay_and_look_up_over_pinned_tls() {
         *p.payer_cln.maxfees.lock().unwrap(),
         vec![Some(2_000), None]
     );
-    let err = p
-        .merchant
-        .lookup_invoice(&PaymentHash([9; 32]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ReceiveError::UnknownInvoice { .. }),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_failed_payment_is_failed_and_looked_up_as_failed() {
-    let p = pair().await;
-    let invoice = invoice(&p.merchant, 5, DevFault::Failed.memo()).await;
-    let err = p
-        .payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, PayError::Failed { .. }), "{err:?}");
-    assert_eq!(err.outcome(), PayOutcome::Failed);
-    assert!(matches!(
-        p.payer.lookup_payment(&invoice.payment_hash).await.unwrap(),
-        OutgoingStatus::Failed { .. }
-    ));
-    assert_eq!(p.payer_wallet.balance_msat().await.unwrap(), 1_000_000);
-}
-
-#[tokio::test]
-async fn a_pending_payment_is_awaited_until_it_succeeds() {
-    let p = pair().await;
-    let fault = DevFault::Pending {
-        for_: Duration::from_millis(400),
-    };
-    let invoice = invoice(&p.merchant, 5, fault.memo()).await;
-    let started = Instant::now();
-    let paid = p
-        .payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(350));
-    assert!(paid.preimage.matches(&invoice.payment_hash));
-}
-
-#[tokio::test]
-async fn pending_past_the_pay_timeout_is_unknown_then_resolved_by_lookup() {
-    let p = pair().await;
-    let fault = DevFault::Pending {
-        for_: Duration::from_millis(1_200),
-    };
-    let invoice = invoice(&p.merchant, 5, fault.memo()).await;
-    let payer = ClnRestClient::builder(&p.payer_cln.url, RUNE)
-        .tls_cert_pem(CERT)
-        .pay_timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let err = payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::Timeout { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    assert_eq!(
-        payer.lookup_payment(&invoice.payment_hash).await.unwrap(),
-        OutgoingStatus::Pending
-    );
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
-    assert!(
-        payer
-            .lookup_payment(&invoice.payment_hash)
-            .await
-            .unwrap()
-            .is_settled()
-    );
 }
 
 #[tokio::test]
 async fn connection_cut_after_the_pay_request_is_unknown_then_resolved_without_paying_twice() {
-    let p = pair().await;
-    let invoice = invoice(&p.merchant, 7, "cut".into()).await;
-    p.payer_cln.cut_next_pay.store(true, Ordering::SeqCst);
-    let err = p
-        .payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::Interrupted { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    let found = match p.payer.lookup_payment(&invoice.payment_hash).await.unwrap() {
-        OutgoingStatus::Succeeded(found) => found,
-        other => panic!("expected Succeeded, got {other:?}"),
-    };
     // CLN answers a second `pay` of a completed payment with its earlier
     // result: the same preimage, and no money moves again.
-    let again = p
-        .payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap();
-    assert_eq!(again.preimage, found.preimage);
-    assert_eq!(p.payer_wallet.balance_msat().await.unwrap(), 993_000);
-}
-
-#[tokio::test]
-async fn no_preimage_and_wrong_preimage_are_unknown_never_success() {
-    let p = pair().await;
-    let a = invoice(&p.merchant, 3, DevFault::NoPreimage.memo()).await;
-    let err = p.payer.pay(&PayRequest::new(&a.bolt11)).await.unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::BadResponse { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    assert!(
-        p.payer
-            .lookup_payment(&a.payment_hash)
-            .await
-            .unwrap()
-            .is_settled()
-    );
-    let b = invoice(&p.merchant, 3, DevFault::WrongPreimage.memo()).await;
-    let err = p.payer.pay(&PayRequest::new(&b.bolt11)).await.unwrap_err();
-    assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    let err = p.payer.lookup_payment(&b.payment_hash).await.unwrap_err();
-    assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
+    backend_suite::connection_cut_after_the_pay_request(&pair().await, |again, found| {
+        assert_eq!(again.unwrap().preimage, found.preimage);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn wrong_rune_is_unauthorized_and_pays_nothing() {
-    let p = pair().await;
-    let invoice = invoice(&p.merchant, 2, "auth".into()).await;
-    let wrong = p.payer_cln.client("not-the-rune");
-    let err = wrong
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::Unauthorized { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Failed);
-    assert!(matches!(
-        wrong.balance_msat().await,
-        Err(BackendError::Unauthorized { .. })
-    ));
-    assert!(matches!(
-        wrong.create_invoice(&InvoiceRequest::sats(1)).await,
-        Err(ReceiveError::Backend(BackendError::Unauthorized { .. }))
-    ));
-    assert_eq!(p.payer_wallet.balance_msat().await.unwrap(), 1_000_000);
+    backend_suite::wrong_credentials_are_unauthorized_and_pay_nothing(&pair().await).await;
 }
 
 #[tokio::test]
@@ -670,8 +522,7 @@ fn configuration_and_debug_never_show_the_rune() {
         .tls_cert_pem(CERT)
         .build()
         .unwrap();
-    assert!(!format!("{client:?}").contains(RUNE));
-    assert!(!format!("{:?}", ClnRestClient::builder("https://x", RUNE)).contains(RUNE));
+    backend_suite::debug_never_shows(RUNE, &[&client, &ClnRestClient::builder("https://x", RUNE)]);
     assert!(matches!(
         ClnRestClient::builder("https://127.0.0.1:3010", " ").build(),
         Err(ClnConfigError::BadRune)

@@ -7,25 +7,28 @@
 //! No real phoenixd runs here (it ships only as GitHub release binaries).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
 
+#[macro_use]
+mod backend_suite;
 mod support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use backend_suite::{Harness, Node, invoice};
 use base64::Engine as _;
-use l402_lightning::dev::{DevFault, DevNode, DevWallet};
+use l402_lightning::dev::{DevNode, DevWallet};
 use l402_lightning::phoenixd::{PhoenixdClient, PhoenixdConfigError};
 use l402_lightning::{
-    Backend, BackendError, Invoice, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError,
-    PayOutcome, PayRequest, PaymentHash, ReceiveError, Receiver, Wallet, decode_invoice,
+    Backend, BackendError, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError, PayOutcome,
+    PayRequest, PaymentHash, ReceiveError, Receiver, Wallet, decode_invoice,
 };
 use serde_json::{Value, json};
 use support::wire::{Cutter, serve};
@@ -361,70 +364,46 @@ async fn pair() -> Pair {
     }
 }
 
-async fn invoice(merchant: &PhoenixdClient, sats: u64, memo: String) -> Invoice {
-    merchant
-        .create_invoice(&InvoiceRequest::sats(sats).memo(memo))
-        .await
-        .unwrap()
+impl Harness for Pair {
+    const BACKEND: Backend = Backend::Phoenixd;
+    const ENFORCES_MAX_FEE: bool = false;
+    fn merchant(&self) -> &dyn Node {
+        &self.merchant
+    }
+    fn payer(&self) -> &dyn Node {
+        &self.payer
+    }
+    fn ledger(&self) -> &DevWallet {
+        &self.payer_wallet
+    }
+    fn cut_next_pay(&self) {
+        self.payer_fake.cut_next_pay.store(true, Ordering::SeqCst);
+    }
+    fn payer_with_pay_timeout(&self, timeout: Duration) -> Box<dyn Node> {
+        Box::new(
+            PhoenixdClient::builder(format!("http://{}", self.payer_fake.addr), PASSWORD)
+                .pay_timeout(timeout)
+                .build()
+                .unwrap(),
+        )
+    }
+    fn payer_with_wrong_credentials(&self) -> Box<dyn Node> {
+        Box::new(self.payer_fake.client("not-the-password"))
+    }
 }
 
 // --- Tests ---------------------------------------------------------------
 
+conformance!(pair =>
+    a_pending_payment_is_awaited_until_it_succeeds,
+    pending_past_the_pay_timeout_is_unknown_then_resolved_by_lookup,
+    no_preimage_and_wrong_preimage_are_unknown_never_success,
+);
+
 #[tokio::test]
 async fn create_pay_and_look_up() {
     let p = pair().await;
-    let invoice = invoice(&p.merchant, 21, "phoenixd test".into()).await;
-    assert!(invoice.bolt11.starts_with("lnbcrt210n1"));
-    assert_eq!(invoice.amount_msat, 21_000);
-    assert_eq!(
-        p.merchant
-            .lookup_invoice(&invoice.payment_hash)
-            .await
-            .unwrap(),
-        InvoiceStatus::Pending
-    );
-    assert_eq!(
-        p.payer.lookup_payment(&invoice.payment_hash).await.unwrap(),
-        OutgoingStatus::Unknown
-    );
-    let paid = p
-        .payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap();
-    assert!(paid.preimage.matches(&invoice.payment_hash));
-    assert_eq!((paid.amount_msat, paid.fee_msat), (21_000, 0));
-    match p.payer.lookup_payment(&invoice.payment_hash).await.unwrap() {
-        OutgoingStatus::Succeeded(found) => {
-            assert_eq!(found.preimage, paid.preimage);
-            assert_eq!(found.amount_msat, 21_000);
-        }
-        other => panic!("expected Succeeded, got {other:?}"),
-    }
-    assert_eq!(
-        p.merchant
-            .lookup_invoice(&invoice.payment_hash)
-            .await
-            .unwrap(),
-        InvoiceStatus::Paid {
-            preimage: paid.preimage.clone()
-        }
-    );
-    assert_eq!(p.payer.balance_msat().await.unwrap(), 979_000);
-    let info = p.payer.node_info().await.unwrap();
-    assert_eq!(info.backend, Backend::Phoenixd);
-    assert_eq!(info.network.as_deref(), Some("regtest"));
-    assert!(!p.payer.enforces_max_fee());
-    // Unknown invoices and payments.
-    let err = p
-        .merchant
-        .lookup_invoice(&PaymentHash([9; 32]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ReceiveError::UnknownInvoice { .. }),
-        "{err:?}"
-    );
+    backend_suite::create_pay_and_look_up(&p, None).await;
     // A description phoenixd would refuse is refused before sending.
     let err = p
         .merchant
@@ -439,163 +418,23 @@ async fn create_pay_and_look_up() {
 
 #[tokio::test]
 async fn a_failed_payment_is_failed_and_looked_up_as_failed() {
-    let p = pair().await;
-    let invoice = invoice(&p.merchant, 5, DevFault::Failed.memo()).await;
-    let err = p
-        .payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, PayError::Failed { .. }), "{err:?}");
-    assert_eq!(err.outcome(), PayOutcome::Failed);
-    assert!(matches!(
-        p.payer.lookup_payment(&invoice.payment_hash).await.unwrap(),
-        OutgoingStatus::Failed { .. }
-    ));
-    assert_eq!(p.payer.balance_msat().await.unwrap(), 1_000_000);
-}
-
-#[tokio::test]
-async fn a_pending_payment_is_awaited_until_it_succeeds() {
-    let p = pair().await;
-    let fault = DevFault::Pending {
-        for_: Duration::from_millis(400),
-    };
-    let invoice = invoice(&p.merchant, 5, fault.memo()).await;
-    let started = Instant::now();
-    let paid = p
-        .payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(350));
-    assert!(paid.preimage.matches(&invoice.payment_hash));
-}
-
-#[tokio::test]
-async fn pending_past_the_pay_timeout_is_unknown_then_resolved_by_lookup() {
-    let p = pair().await;
-    let fault = DevFault::Pending {
-        for_: Duration::from_millis(1_200),
-    };
-    let invoice = invoice(&p.merchant, 5, fault.memo()).await;
-    let payer = PhoenixdClient::builder(format!("http://{}", p.payer_fake.addr), PASSWORD)
-        .pay_timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let err = payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::Timeout { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    assert_eq!(
-        payer.lookup_payment(&invoice.payment_hash).await.unwrap(),
-        OutgoingStatus::Pending
-    );
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
-    assert!(
-        payer
-            .lookup_payment(&invoice.payment_hash)
-            .await
-            .unwrap()
-            .is_settled()
-    );
+    backend_suite::a_failed_payment_is_failed_and_looked_up_as_failed(&pair().await).await;
 }
 
 #[tokio::test]
 async fn connection_cut_after_the_pay_request_is_unknown_then_resolved_without_paying_twice() {
-    let p = pair().await;
-    let invoice = invoice(&p.merchant, 7, "cut".into()).await;
-    p.payer_fake.cut_next_pay.store(true, Ordering::SeqCst);
-    let err = p
-        .payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::Interrupted { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    // The lookup says it was paid, with the preimage.
-    match p.payer.lookup_payment(&invoice.payment_hash).await.unwrap() {
-        OutgoingStatus::Succeeded(found) => assert!(found.preimage.matches(&invoice.payment_hash)),
-        other => panic!("expected Succeeded, got {other:?}"),
-    }
     // Paying again moves nothing: the node refuses an invoice already paid.
-    let again = p
-        .payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert_eq!(again.outcome(), PayOutcome::Failed, "{again:?}");
-    assert_eq!(p.payer_wallet.balance_msat().await.unwrap(), 993_000);
-}
-
-#[tokio::test]
-async fn no_preimage_and_wrong_preimage_are_unknown_never_success() {
-    let p = pair().await;
-    let invoice_a = invoice(&p.merchant, 3, DevFault::NoPreimage.memo()).await;
-    let err = p
-        .payer
-        .pay(&PayRequest::new(&invoice_a.bolt11))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::BadResponse { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    assert!(
-        p.payer
-            .lookup_payment(&invoice_a.payment_hash)
-            .await
-            .unwrap()
-            .is_settled()
-    );
-
-    let invoice_b = invoice(&p.merchant, 3, DevFault::WrongPreimage.memo()).await;
-    let err = p
-        .payer
-        .pay(&PayRequest::new(&invoice_b.bolt11))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    let err = p
-        .payer
-        .lookup_payment(&invoice_b.payment_hash)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
+    backend_suite::connection_cut_after_the_pay_request(&pair().await, |again, _| {
+        let again = again.unwrap_err();
+        assert_eq!(again.outcome(), PayOutcome::Failed, "{again:?}");
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn wrong_password_and_limited_password() {
     let p = pair().await;
-    let invoice = invoice(&p.merchant, 2, "auth".into()).await;
-    let wrong = p.payer_fake.client("not-the-password");
-    let err = wrong
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::Unauthorized { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Failed);
-    assert!(matches!(
-        wrong.balance_msat().await,
-        Err(BackendError::Unauthorized { .. })
-    ));
-    assert!(matches!(
-        wrong.create_invoice(&InvoiceRequest::sats(1)).await,
-        Err(ReceiveError::Backend(BackendError::Unauthorized { .. }))
-    ));
+    let invoice = backend_suite::wrong_credentials_are_unauthorized_and_pay_nothing(&p).await;
     // The limited-access password reads but cannot pay.
     let limited = p.payer_fake.client(LIMITED);
     assert_eq!(limited.balance_msat().await.unwrap(), 1_000_000);
@@ -632,9 +471,8 @@ fn configuration_and_debug_never_show_the_password() {
     let client = PhoenixdClient::builder("http://127.0.0.1:9740", "hunter2-secret")
         .build()
         .unwrap();
-    assert!(!format!("{client:?}").contains("hunter2"));
     let builder = PhoenixdClient::builder("http://127.0.0.1:9740", "hunter2-secret");
-    assert!(!format!("{builder:?}").contains("hunter2"));
+    backend_suite::debug_never_shows("hunter2", &[&client, &builder]);
     assert!(matches!(
         PhoenixdClient::builder("nope", "x").build(),
         Err(PhoenixdConfigError::InvalidUrl(_))

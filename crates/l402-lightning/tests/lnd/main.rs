@@ -12,13 +12,16 @@
 //! No real LND runs here (no Debian, PyPI or npm package ships it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
 
+#[path = "../backend_suite/mod.rs"]
+#[macro_use]
+mod backend_suite;
 mod fake;
 #[path = "../support/mod.rs"]
 mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -26,6 +29,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use backend_suite::{Harness, Node};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use l402_lightning::dev::{DevFault, DevNode, DevWallet};
@@ -44,48 +48,49 @@ const MACAROON: &str = "0201036c6e6402f801030a10b0dd7c6f1e2a3b4c5d6e7f8091a2b3c4
 
 use fake::{Lnd, acceptor, invoice, pair};
 
+impl Harness for fake::Pair {
+    const BACKEND: Backend = Backend::Lnd;
+    const ENFORCES_MAX_FEE: bool = true;
+    fn merchant(&self) -> &dyn Node {
+        &self.merchant
+    }
+    fn payer(&self) -> &dyn Node {
+        &self.payer
+    }
+    fn ledger(&self) -> &DevWallet {
+        &self.payer_wallet
+    }
+    fn cut_next_pay(&self) {
+        self.payer_lnd.cut_next_pay.store(true, Ordering::SeqCst);
+    }
+    fn payer_with_pay_timeout(&self, timeout: Duration) -> Box<dyn Node> {
+        Box::new(
+            LndClient::builder(&self.payer_lnd.url, MACAROON)
+                .tls_cert_pem(CERT)
+                .pay_timeout(timeout)
+                .build()
+                .unwrap(),
+        )
+    }
+    fn payer_with_wrong_credentials(&self) -> Box<dyn Node> {
+        Box::new(self.payer_lnd.client("0201036c6e64deadbeef", CERT))
+    }
+}
+
 // --- Tests ---------------------------------------------------------------
+
+conformance!(pair =>
+    a_pending_payment_is_awaited_until_it_succeeds,
+    // TrackPaymentV2's first update, while the stream stays open, is the
+    // pending lookup.
+    pending_past_the_pay_timeout_is_unknown_then_resolved_by_lookup,
+    no_preimage_and_wrong_preimage_are_unknown_never_success,
+);
 
 #[tokio::test]
 async fn create_pay_and_look_up_over_pinned_tls() {
     let p = pair().await;
-    let invoice = invoice(&p.merchant, 21, "lnd test".into()).await;
-    assert_eq!(
-        p.merchant
-            .lookup_invoice(&invoice.payment_hash)
-            .await
-            .unwrap(),
-        InvoiceStatus::Pending
-    );
-    assert_eq!(
-        p.payer.lookup_payment(&invoice.payment_hash).await.unwrap(),
-        OutgoingStatus::Unknown
-    );
-    let paid = p
-        .payer
-        .pay(&PayRequest::new(&invoice.bolt11).max_fee_msat(1_234))
-        .await
-        .unwrap();
-    assert!(paid.preimage.matches(&invoice.payment_hash));
-    assert_eq!((paid.amount_msat, paid.fee_msat), (21_000, 0));
-    match p.payer.lookup_payment(&invoice.payment_hash).await.unwrap() {
-        OutgoingStatus::Succeeded(found) => assert_eq!(found.preimage, paid.preimage),
-        other => panic!("expected Succeeded, got {other:?}"),
-    }
-    assert_eq!(
-        p.merchant
-            .lookup_invoice(&invoice.payment_hash)
-            .await
-            .unwrap(),
-        InvoiceStatus::Paid {
-            preimage: paid.preimage.clone()
-        }
-    );
-    assert_eq!(p.payer.balance_msat().await.unwrap(), 979_000);
-    let info = p.payer.node_info().await.unwrap();
-    assert_eq!(info.backend, Backend::Lnd);
-    assert_eq!(info.network.as_deref(), Some("regtest"));
-    assert!(p.payer.enforces_max_fee());
+    backend_suite::create_pay_and_look_up(&p, Some(1_234)).await;
     // The fee cap went to LND; without one, 1 % with a 10 sat floor.
     let second = p
         .merchant
@@ -97,170 +102,30 @@ async fn create_pay_and_look_up_over_pinned_tls() {
         *p.payer_lnd.fee_limits.lock().unwrap(),
         vec!["1234".to_string(), "10000".to_string()]
     );
-    let err = p
-        .merchant
-        .lookup_invoice(&PaymentHash([9; 32]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ReceiveError::UnknownInvoice { .. }),
-        "{err:?}"
-    );
 }
 
 #[tokio::test]
 async fn a_failed_payment_is_failed_and_looked_up_as_failed() {
-    let p = pair().await;
-    let invoice = invoice(&p.merchant, 5, DevFault::Failed.memo()).await;
-    let err = p
-        .payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
+    let err =
+        backend_suite::a_failed_payment_is_failed_and_looked_up_as_failed(&pair().await).await;
     assert!(
         matches!(&err, PayError::Failed { reason, .. } if reason == "FAILURE_REASON_NO_ROUTE"),
         "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Failed);
-    assert!(matches!(
-        p.payer.lookup_payment(&invoice.payment_hash).await.unwrap(),
-        OutgoingStatus::Failed { .. }
-    ));
-    assert_eq!(p.payer_wallet.balance_msat().await.unwrap(), 1_000_000);
-}
-
-#[tokio::test]
-async fn a_pending_payment_is_awaited_until_it_succeeds() {
-    let p = pair().await;
-    let fault = DevFault::Pending {
-        for_: Duration::from_millis(400),
-    };
-    let invoice = invoice(&p.merchant, 5, fault.memo()).await;
-    let started = Instant::now();
-    let paid = p
-        .payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(350));
-    assert!(paid.preimage.matches(&invoice.payment_hash));
-}
-
-#[tokio::test]
-async fn pending_past_the_pay_timeout_is_unknown_then_resolved_by_lookup() {
-    let p = pair().await;
-    let fault = DevFault::Pending {
-        for_: Duration::from_millis(1_200),
-    };
-    let invoice = invoice(&p.merchant, 5, fault.memo()).await;
-    let payer = LndClient::builder(&p.payer_lnd.url, MACAROON)
-        .tls_cert_pem(CERT)
-        .pay_timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let err = payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::Timeout { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    // TrackPaymentV2's first update, while the stream stays open.
-    assert_eq!(
-        payer.lookup_payment(&invoice.payment_hash).await.unwrap(),
-        OutgoingStatus::Pending
-    );
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
-    assert!(
-        payer
-            .lookup_payment(&invoice.payment_hash)
-            .await
-            .unwrap()
-            .is_settled()
     );
 }
 
 #[tokio::test]
 async fn connection_cut_after_the_pay_request_is_unknown_then_resolved_without_paying_twice() {
-    let p = pair().await;
-    let invoice = invoice(&p.merchant, 7, "cut".into()).await;
-    p.payer_lnd.cut_next_pay.store(true, Ordering::SeqCst);
-    let err = p
-        .payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::Interrupted { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    assert!(
-        p.payer
-            .lookup_payment(&invoice.payment_hash)
-            .await
-            .unwrap()
-            .is_settled()
-    );
-    let again = p
-        .payer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(matches!(again, PayError::AlreadyPaid { .. }), "{again:?}");
-    assert_eq!(p.payer_wallet.balance_msat().await.unwrap(), 993_000);
-}
-
-#[tokio::test]
-async fn no_preimage_and_wrong_preimage_are_unknown_never_success() {
-    let p = pair().await;
-    let a = invoice(&p.merchant, 3, DevFault::NoPreimage.memo()).await;
-    let err = p.payer.pay(&PayRequest::new(&a.bolt11)).await.unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::BadResponse { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    assert!(
-        p.payer
-            .lookup_payment(&a.payment_hash)
-            .await
-            .unwrap()
-            .is_settled()
-    );
-    let b = invoice(&p.merchant, 3, DevFault::WrongPreimage.memo()).await;
-    let err = p.payer.pay(&PayRequest::new(&b.bolt11)).await.unwrap_err();
-    assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    let err = p.payer.lookup_payment(&b.payment_hash).await.unwrap_err();
-    assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
+    backend_suite::connection_cut_after_the_pay_request(&pair().await, |again, _| {
+        let again = again.unwrap_err();
+        assert!(matches!(again, PayError::AlreadyPaid { .. }), "{again:?}");
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn wrong_macaroon_is_unauthorized_and_pays_nothing() {
-    let p = pair().await;
-    let invoice = invoice(&p.merchant, 2, "auth".into()).await;
-    let wrong = p.payer_lnd.client("0201036c6e64deadbeef", CERT);
-    let err = wrong
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::Unauthorized { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Failed);
-    assert!(matches!(
-        wrong.balance_msat().await,
-        Err(BackendError::Unauthorized { .. })
-    ));
-    assert!(matches!(
-        wrong.create_invoice(&InvoiceRequest::sats(1)).await,
-        Err(ReceiveError::Backend(BackendError::Unauthorized { .. }))
-    ));
-    assert_eq!(p.payer_wallet.balance_msat().await.unwrap(), 1_000_000);
+    backend_suite::wrong_credentials_are_unauthorized_and_pay_nothing(&pair().await).await;
 }
 
 #[tokio::test]
@@ -294,9 +159,8 @@ fn configuration_and_debug_never_show_the_macaroon() {
         .tls_cert_pem(CERT)
         .build()
         .unwrap();
-    assert!(!format!("{client:?}").contains(MACAROON));
     let builder = LndClient::builder("https://127.0.0.1:8080", MACAROON);
-    assert!(!format!("{builder:?}").contains(MACAROON));
+    backend_suite::debug_never_shows(MACAROON, &[&client, &builder]);
     assert!(matches!(
         LndClient::builder("https://127.0.0.1:8080", "not hex").build(),
         Err(LndConfigError::BadMacaroon)

@@ -1,0 +1,303 @@
+//! The conformance scenarios every wire backend's test runs against its fake:
+//! create/pay/look up, a failed payment, a pending one that succeeds, one
+//! pending past the pay timeout, a connection cut after the pay request
+//! (never paid twice), no or a wrong preimage, wrong credentials, and
+//! `Debug` redaction. Each backend's test file implements [`Harness`] for
+//! its pair of fakes and runs the scenarios with [`conformance!`] or by
+//! calling them with its own extra assertions; only wire-specific tests stay
+//! in the backend's file.
+#![allow(dead_code)]
+
+use std::fmt::Debug;
+use std::time::{Duration, Instant};
+
+use l402_lightning::dev::{DevFault, DevWallet};
+use l402_lightning::{
+    Backend, BackendError, Invoice, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError,
+    PayOutcome, PayRequest, Payment, PaymentHash, ReceiveError, Receiver, Wallet,
+};
+
+/// A client that both receives and pays, as every wire backend's does.
+pub trait Node: Wallet + Receiver {}
+impl<T: Wallet + Receiver> Node for T {}
+
+/// A merchant and a payer, each behind its own fake node, on one dev-node
+/// ledger; the payer starts with 1,000 sats.
+pub trait Harness {
+    /// The backend `node_info` names.
+    const BACKEND: Backend;
+    /// What `Wallet::enforces_max_fee` says.
+    const ENFORCES_MAX_FEE: bool;
+    /// The merchant's client.
+    fn merchant(&self) -> &dyn Node;
+    /// The payer's client.
+    fn payer(&self) -> &dyn Node;
+    /// The payer's wallet in the dev-node ledger (the money that really moved).
+    fn ledger(&self) -> &DevWallet;
+    /// Makes the payer's fake pay the next payment, then cut the connection unanswered.
+    fn cut_next_pay(&self);
+    /// A client of the payer's fake that waits at most `timeout` for a payment.
+    fn payer_with_pay_timeout(&self, timeout: Duration) -> Box<dyn Node>;
+    /// A client of the payer's fake with wrong credentials.
+    fn payer_with_wrong_credentials(&self) -> Box<dyn Node>;
+}
+
+/// Generates one `#[tokio::test]` per named scenario that takes only the
+/// harness, each starting a fresh pair with `$pair`.
+macro_rules! conformance {
+    ($pair:path => $($scenario:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $scenario() {
+                backend_suite::$scenario(&$pair().await).await;
+            }
+        )*
+    };
+}
+
+/// A `sats` invoice from the merchant with `memo`.
+pub async fn invoice(merchant: &dyn Receiver, sats: u64, memo: String) -> Invoice {
+    merchant
+        .create_invoice(&InvoiceRequest::sats(sats).memo(memo))
+        .await
+        .unwrap()
+}
+
+/// Create, look up (pending / unknown), pay with `max_fee_msat`, look up
+/// again (paid on both sides), balance, node info, and an unknown invoice.
+pub async fn create_pay_and_look_up<H: Harness>(h: &H, max_fee_msat: Option<u64>) {
+    let invoice = invoice(h.merchant(), 21, "conformance test".into()).await;
+    assert!(invoice.bolt11.starts_with("lnbcrt210n1"));
+    assert_eq!(invoice.amount_msat, 21_000);
+    assert_eq!(
+        h.merchant()
+            .lookup_invoice(&invoice.payment_hash)
+            .await
+            .unwrap(),
+        InvoiceStatus::Pending
+    );
+    assert_eq!(
+        h.payer()
+            .lookup_payment(&invoice.payment_hash)
+            .await
+            .unwrap(),
+        OutgoingStatus::Unknown
+    );
+    let mut request = PayRequest::new(&invoice.bolt11);
+    if let Some(max) = max_fee_msat {
+        request = request.max_fee_msat(max);
+    }
+    let paid = h.payer().pay(&request).await.unwrap();
+    assert!(paid.preimage.matches(&invoice.payment_hash));
+    assert_eq!((paid.amount_msat, paid.fee_msat), (21_000, 0));
+    match h
+        .payer()
+        .lookup_payment(&invoice.payment_hash)
+        .await
+        .unwrap()
+    {
+        OutgoingStatus::Succeeded(found) => {
+            assert_eq!(found.preimage, paid.preimage);
+            assert_eq!(found.amount_msat, 21_000);
+        }
+        other => panic!("expected Succeeded, got {other:?}"),
+    }
+    assert_eq!(
+        h.merchant()
+            .lookup_invoice(&invoice.payment_hash)
+            .await
+            .unwrap(),
+        InvoiceStatus::Paid {
+            preimage: paid.preimage.clone()
+        }
+    );
+    assert_eq!(h.payer().balance_msat().await.unwrap(), 979_000);
+    let info = h.payer().node_info().await.unwrap();
+    assert_eq!(info.backend, H::BACKEND);
+    assert_eq!(info.network.as_deref(), Some("regtest"));
+    assert_eq!(h.payer().enforces_max_fee(), H::ENFORCES_MAX_FEE);
+    let err = h
+        .merchant()
+        .lookup_invoice(&PaymentHash([9; 32]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ReceiveError::UnknownInvoice { .. }),
+        "{err:?}"
+    );
+}
+
+/// A payment the network fails is `Failed`, looked up as failed, and moves
+/// nothing. Returns the error for backend-specific checks.
+pub async fn a_failed_payment_is_failed_and_looked_up_as_failed<H: Harness>(h: &H) -> PayError {
+    let invoice = invoice(h.merchant(), 5, DevFault::Failed.memo()).await;
+    let err = h
+        .payer()
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PayError::Failed { .. }), "{err:?}");
+    assert_eq!(err.outcome(), PayOutcome::Failed);
+    assert!(matches!(
+        h.payer()
+            .lookup_payment(&invoice.payment_hash)
+            .await
+            .unwrap(),
+        OutgoingStatus::Failed { .. }
+    ));
+    assert_eq!(h.payer().balance_msat().await.unwrap(), 1_000_000);
+    assert_eq!(h.ledger().balance_msat().await.unwrap(), 1_000_000);
+    err
+}
+
+/// A payment pending for 400 ms is awaited until it succeeds.
+pub async fn a_pending_payment_is_awaited_until_it_succeeds<H: Harness>(h: &H) {
+    let fault = DevFault::Pending {
+        for_: Duration::from_millis(400),
+    };
+    let invoice = invoice(h.merchant(), 5, fault.memo()).await;
+    let started = Instant::now();
+    let paid = h
+        .payer()
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(350));
+    assert!(paid.preimage.matches(&invoice.payment_hash));
+}
+
+/// Pending longer than the pay timeout: `Timeout`, outcome unknown, looked
+/// up as pending, then settled once the payment ends.
+pub async fn pending_past_the_pay_timeout_is_unknown_then_resolved_by_lookup<H: Harness>(h: &H) {
+    let fault = DevFault::Pending {
+        for_: Duration::from_millis(1_200),
+    };
+    let invoice = invoice(h.merchant(), 5, fault.memo()).await;
+    let payer = h.payer_with_pay_timeout(Duration::from_millis(300));
+    let err = payer
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Backend(BackendError::Timeout { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::Unknown);
+    assert_eq!(
+        payer.lookup_payment(&invoice.payment_hash).await.unwrap(),
+        OutgoingStatus::Pending
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert!(
+        payer
+            .lookup_payment(&invoice.payment_hash)
+            .await
+            .unwrap()
+            .is_settled()
+    );
+}
+
+/// The connection dies after the pay request, once the node paid:
+/// `Interrupted`, outcome unknown; the lookup finds it paid; paying again
+/// (whose answer `again` checks against the payment found) moves nothing.
+pub async fn connection_cut_after_the_pay_request<H: Harness>(
+    h: &H,
+    again: impl FnOnce(Result<Payment, PayError>, &Payment),
+) {
+    let invoice = invoice(h.merchant(), 7, "cut".into()).await;
+    h.cut_next_pay();
+    let err = h
+        .payer()
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Backend(BackendError::Interrupted { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::Unknown);
+    let found = match h
+        .payer()
+        .lookup_payment(&invoice.payment_hash)
+        .await
+        .unwrap()
+    {
+        OutgoingStatus::Succeeded(found) => found,
+        other => panic!("expected Succeeded, got {other:?}"),
+    };
+    assert!(found.preimage.matches(&invoice.payment_hash));
+    again(
+        h.payer().pay(&PayRequest::new(&invoice.bolt11)).await,
+        &found,
+    );
+    assert_eq!(h.ledger().balance_msat().await.unwrap(), 993_000);
+}
+
+/// Paid without a preimage: `BadResponse`, unknown, and the lookup settles
+/// it. Paid with a wrong one: `PreimageMismatch` from pay and from lookup.
+pub async fn no_preimage_and_wrong_preimage_are_unknown_never_success<H: Harness>(h: &H) {
+    let a = invoice(h.merchant(), 3, DevFault::NoPreimage.memo()).await;
+    let err = h
+        .payer()
+        .pay(&PayRequest::new(&a.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Backend(BackendError::BadResponse { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::Unknown);
+    assert!(
+        h.payer()
+            .lookup_payment(&a.payment_hash)
+            .await
+            .unwrap()
+            .is_settled()
+    );
+    let b = invoice(h.merchant(), 3, DevFault::WrongPreimage.memo()).await;
+    let err = h
+        .payer()
+        .pay(&PayRequest::new(&b.bolt11))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
+    assert_eq!(err.outcome(), PayOutcome::Unknown);
+    let err = h.payer().lookup_payment(&b.payment_hash).await.unwrap_err();
+    assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
+}
+
+/// Wrong credentials: pay, balance and create are `Unauthorized`, the pay
+/// outcome is `Failed`, and no money moves. Returns the merchant's invoice.
+pub async fn wrong_credentials_are_unauthorized_and_pay_nothing<H: Harness>(h: &H) -> Invoice {
+    let invoice = invoice(h.merchant(), 2, "auth".into()).await;
+    let wrong = h.payer_with_wrong_credentials();
+    let err = wrong
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Backend(BackendError::Unauthorized { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::Failed);
+    assert!(matches!(
+        wrong.balance_msat().await,
+        Err(BackendError::Unauthorized { .. })
+    ));
+    assert!(matches!(
+        wrong.create_invoice(&InvoiceRequest::sats(1)).await,
+        Err(ReceiveError::Backend(BackendError::Unauthorized { .. }))
+    ));
+    assert_eq!(h.ledger().balance_msat().await.unwrap(), 1_000_000);
+    invoice
+}
+
+/// None of `shown`'s `Debug` forms contains `secret`.
+pub fn debug_never_shows(secret: &str, shown: &[&dyn Debug]) {
+    for item in shown {
+        assert!(
+            !format!("{item:?}").contains(secret),
+            "Debug shows the secret"
+        );
+    }
+}
