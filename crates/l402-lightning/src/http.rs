@@ -1,9 +1,34 @@
-//! What the HTTP backends share: telling whether a failed request may have
-//! been sent, and quoting an unreadable answer.
+//! What the HTTP backends share: building the client, telling whether a
+//! failed request may have been sent, reading an answer within a bound, and
+//! quoting an unreadable one.
 
 use std::time::Duration;
 
+use reqwest::header::HeaderMap;
+
 use crate::{Backend, BackendError, TransportError};
+
+/// The client builder every HTTP backend starts from: `timeout` to
+/// connect, `headers` on every request, and no redirects (the credentials
+/// would follow them, and a redirected payment would be ambiguous).
+pub(crate) fn client_builder(timeout: Duration, headers: HeaderMap) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+}
+
+/// The header carrying a credential, marked sensitive (kept out of hyper's
+/// and reqwest's debug output); `None` if `secret` is not a header value.
+#[cfg(any(feature = "lnd", feature = "cln"))]
+pub(crate) fn secret_header(name: &'static str, secret: &str) -> Option<HeaderMap> {
+    use reqwest::header::{HeaderName, HeaderValue};
+    let mut value = HeaderValue::from_str(secret).ok()?;
+    value.set_sensitive(true);
+    let mut headers = HeaderMap::new();
+    headers.insert(HeaderName::from_static(name), value);
+    Some(headers)
+}
 
 /// Classifies a transport failure by whether the request may have been
 /// sent: only a failure to connect proves it was not (hyper reports a

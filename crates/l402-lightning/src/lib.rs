@@ -131,6 +131,8 @@ mod invoice;
 pub mod lnbits;
 #[cfg(feature = "lnd")]
 pub mod lnd;
+#[cfg(any(feature = "phoenixd", feature = "lnd", feature = "cln"))]
+mod new_invoice;
 #[cfg(feature = "phoenixd")]
 pub mod phoenixd;
 mod receiver;

@@ -115,3 +115,25 @@ pub(crate) fn parse_cert(bytes: &[u8]) -> Option<CertificateDer<'static>> {
         None => None,
     }
 }
+
+/// Why a certificate could not be pinned.
+pub(crate) enum PinError {
+    /// The certificate is neither PEM nor DER.
+    BadCert,
+    /// rustls refused the configuration.
+    Tls(Error),
+}
+
+/// Makes `http` trust exactly `cert` (PEM or DER), when one is given;
+/// without one the system's roots verify the server.
+pub(crate) fn pin(
+    http: reqwest::ClientBuilder,
+    cert: Option<&[u8]>,
+) -> Result<reqwest::ClientBuilder, PinError> {
+    let Some(cert) = cert else {
+        return Ok(http);
+    };
+    let cert = parse_cert(cert).ok_or(PinError::BadCert)?;
+    let config = client_config(cert).map_err(PinError::Tls)?;
+    Ok(http.tls_backend_preconfigured(config))
+}

@@ -51,7 +51,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use crate::http::{bad, base_url, snippet, transport};
@@ -89,6 +88,15 @@ pub enum ClnConfigError {
     /// The TLS configuration or HTTP client could not be built.
     #[error("CLN: cannot build HTTP client: {0}")]
     Http(String),
+}
+
+impl From<crate::tls::PinError> for ClnConfigError {
+    fn from(e: crate::tls::PinError) -> Self {
+        match e {
+            crate::tls::PinError::BadCert => ClnConfigError::BadCert,
+            crate::tls::PinError::Tls(e) => ClnConfigError::Http(e.to_string()),
+        }
+    }
 }
 
 /// Builds a [`ClnRestClient`].
@@ -147,24 +155,13 @@ impl ClnRestClientBuilder {
         if rune.is_empty() {
             return Err(ClnConfigError::BadRune);
         }
-        let mut value = HeaderValue::from_str(rune).map_err(|_| ClnConfigError::BadRune)?;
-        value.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert("Rune", value);
-        // No redirects: the rune would follow them.
-        let mut http = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(self.timeout)
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(cert) = &self.cert {
-            let cert = crate::tls::parse_cert(cert).ok_or(ClnConfigError::BadCert)?;
-            let config =
-                crate::tls::client_config(cert).map_err(|e| ClnConfigError::Http(e.to_string()))?;
-            http = http.tls_backend_preconfigured(config);
-        }
-        let http = http
-            .build()
-            .map_err(|e| ClnConfigError::Http(e.to_string()))?;
+        let headers = crate::http::secret_header("rune", rune).ok_or(ClnConfigError::BadRune)?;
+        let http = crate::tls::pin(
+            crate::http::client_builder(self.timeout, headers),
+            self.cert.as_deref(),
+        )?
+        .build()
+        .map_err(|e| ClnConfigError::Http(e.to_string()))?;
         Ok(ClnClient {
             transport: Transport::Rest {
                 http,

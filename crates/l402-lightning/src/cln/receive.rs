@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{BACKEND, ClnClient, Reply, rejected};
 use crate::http::bad;
-use crate::invoice::decode_invoice;
+use crate::new_invoice::{check_request, created as created_invoice, invalid};
 use crate::{
     Backend, Invoice, InvoiceRequest, InvoiceStatus, PaymentHash, Preimage, ReceiveError, Receiver,
 };
@@ -21,16 +21,7 @@ impl Receiver for ClnClient {
     /// `{payment_hash, expires_at, bolt11, payment_secret, created_index}`
     /// (`doc/schemas/lightning-invoice.json`). The label is unique per call.
     async fn create_invoice(&self, request: &InvoiceRequest) -> Result<Invoice, ReceiveError> {
-        let invalid = |reason: String| ReceiveError::InvalidRequest {
-            backend: BACKEND,
-            reason,
-        };
-        if request.amount_msat == 0 {
-            return Err(invalid("amount must be positive".into()));
-        }
-        if request.expiry.as_secs() == 0 {
-            return Err(invalid("expiry must be at least one second".into()));
-        }
+        check_request(BACKEND, request)?;
         let params = json!({
             "amount_msat": request.amount_msat,
             "label": self.next_label(),
@@ -41,7 +32,7 @@ impl Receiver for ClnClient {
             Reply::Ok(result) => result,
             // -32602 invalid parameters, 900/901 label/preimage exists.
             Reply::Rpc(e) if matches!(e.code, -32602 | 900 | 901) => {
-                return Err(invalid(e.message));
+                return Err(invalid(BACKEND, e.message));
             }
             Reply::Rpc(e) => return Err(rejected(&e).into()),
         };
@@ -54,20 +45,7 @@ impl Receiver for ClnClient {
         let bolt11 = text("bolt11")?.to_string();
         let hash = PaymentHash::from_str(text("payment_hash")?)
             .map_err(|e| bad(BACKEND, format!("payment_hash: {e}")))?;
-        let decoded =
-            decode_invoice(&bolt11).map_err(|e| bad(BACKEND, format!("created invoice: {e}")))?;
-        if decoded.payment_hash != hash {
-            return Err(bad(BACKEND, "payment_hash does not match the invoice's").into());
-        }
-        if decoded.amount_msat != Some(request.amount_msat) {
-            return Err(bad(BACKEND, "invoice amount differs from the amount asked for").into());
-        }
-        Ok(Invoice {
-            bolt11,
-            payment_hash: hash,
-            amount_msat: request.amount_msat,
-            expires_at: decoded.expires_at,
-        })
+        created_invoice(BACKEND, request, bolt11, hash, "payment_hash")
     }
 
     /// `listinvoices {payment_hash}` → `{invoices: [{status: "unpaid" |

@@ -53,7 +53,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
@@ -96,6 +95,15 @@ pub enum LndConfigError {
     /// The TLS configuration or HTTP client could not be built.
     #[error("LND: cannot build HTTP client: {0}")]
     Http(String),
+}
+
+impl From<crate::tls::PinError> for LndConfigError {
+    fn from(e: crate::tls::PinError) -> Self {
+        match e {
+            crate::tls::PinError::BadCert => LndConfigError::BadCert,
+            crate::tls::PinError::Tls(e) => LndConfigError::Http(e.to_string()),
+        }
+    }
 }
 
 /// Builds an [`LndClient`].
@@ -165,25 +173,14 @@ impl LndClientBuilder {
         if macaroon.is_empty() || hex::decode(macaroon).is_err() {
             return Err(LndConfigError::BadMacaroon);
         }
-        let mut value = HeaderValue::from_str(macaroon).map_err(|_| LndConfigError::BadMacaroon)?;
-        // Kept out of hyper's and reqwest's debug output.
-        value.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert("Grpc-Metadata-macaroon", value);
-        // No redirects: the macaroon would follow them.
-        let mut http = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(self.timeout)
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(cert) = &self.cert {
-            let cert = crate::tls::parse_cert(cert).ok_or(LndConfigError::BadCert)?;
-            let config =
-                crate::tls::client_config(cert).map_err(|e| LndConfigError::Http(e.to_string()))?;
-            http = http.tls_backend_preconfigured(config);
-        }
-        let http = http
-            .build()
-            .map_err(|e| LndConfigError::Http(e.to_string()))?;
+        let headers = crate::http::secret_header("grpc-metadata-macaroon", macaroon)
+            .ok_or(LndConfigError::BadMacaroon)?;
+        let http = crate::tls::pin(
+            crate::http::client_builder(self.timeout, headers),
+            self.cert.as_deref(),
+        )?
+        .build()
+        .map_err(|e| LndConfigError::Http(e.to_string()))?;
         Ok(LndClient {
             http,
             base,

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{BACKEND, LndClient};
 use crate::http::bad;
-use crate::invoice::decode_invoice;
+use crate::new_invoice::{check_request, created as created_invoice, invalid};
 use crate::{
     Backend, Invoice, InvoiceRequest, InvoiceStatus, PaymentHash, Preimage, ReceiveError, Receiver,
 };
@@ -49,16 +49,7 @@ impl Receiver for LndClient {
 
     /// `POST /v1/invoices {"value_msat", "memo", "expiry"}`.
     async fn create_invoice(&self, request: &InvoiceRequest) -> Result<Invoice, ReceiveError> {
-        let invalid = |reason: String| ReceiveError::InvalidRequest {
-            backend: BACKEND,
-            reason,
-        };
-        if request.amount_msat == 0 {
-            return Err(invalid("amount must be positive".into()));
-        }
-        if request.expiry.as_secs() == 0 {
-            return Err(invalid("expiry must be at least one second".into()));
-        }
+        check_request(BACKEND, request)?;
         // LND's REST proxy takes 64-bit integers as strings (proto3 JSON).
         let body = json!({
             "value_msat": request.amount_msat.to_string(),
@@ -71,27 +62,14 @@ impl Receiver for LndClient {
             // own validation errors ("memo too large"…) are refusals; other
             // statuses say nothing about the invoice.
             return Err(if answer.status == StatusCode::BAD_REQUEST {
-                invalid(answer.status_message())
+                invalid(BACKEND, answer.status_message())
             } else {
                 answer.rejected().into()
             });
         }
         let created: AddInvoiceResponse = answer.json("AddInvoice")?;
         let hash = PaymentHash(b64(&created.r_hash, "r_hash")?);
-        let decoded = decode_invoice(&created.payment_request)
-            .map_err(|e| bad(BACKEND, format!("created invoice: {e}")))?;
-        if decoded.payment_hash != hash {
-            return Err(bad(BACKEND, "r_hash does not match the invoice's payment hash").into());
-        }
-        if decoded.amount_msat != Some(request.amount_msat) {
-            return Err(bad(BACKEND, "invoice amount differs from the amount asked for").into());
-        }
-        Ok(Invoice {
-            bolt11: created.payment_request,
-            payment_hash: hash,
-            amount_msat: request.amount_msat,
-            expires_at: decoded.expires_at,
-        })
+        created_invoice(BACKEND, request, created.payment_request, hash, "r_hash")
     }
 
     /// `GET /v1/invoice/{r_hash_str}` (hex). LND answers `NotFound` (404)

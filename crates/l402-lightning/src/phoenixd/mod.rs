@@ -131,11 +131,8 @@ impl PhoenixdClientBuilder {
         if self.password.is_empty() {
             return Err(PhoenixdConfigError::NoPassword);
         }
-        // No redirects: the Authorization header would follow them, and a
-        // redirected payment would be ambiguous.
-        let http = reqwest::Client::builder()
-            .connect_timeout(self.timeout)
-            .redirect(reqwest::redirect::Policy::none())
+        // Basic auth is added per request.
+        let http = crate::http::client_builder(self.timeout, Default::default())
             .build()
             .map_err(|e| PhoenixdConfigError::Http(e.to_string()))?;
         Ok(PhoenixdClient {

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::{BACKEND, MAX_DESCRIPTION_CHARS, PhoenixdClient, parse_hash, parse_preimage};
 use crate::http::bad;
-use crate::invoice::decode_invoice;
+use crate::new_invoice::{check_request, created as created_invoice, invalid};
 use crate::{Backend, Invoice, InvoiceRequest, InvoiceStatus, PaymentHash, ReceiveError, Receiver};
 
 /// `ApiType.GeneratedInvoice` (`json/JsonSerializers.kt`):
@@ -42,23 +42,17 @@ impl Receiver for PhoenixdClient {
     /// `POST /createinvoice` with `description`, `amountSat` and
     /// `expirySeconds` (`Api.kt`, `post("createinvoice")`).
     async fn create_invoice(&self, request: &InvoiceRequest) -> Result<Invoice, ReceiveError> {
-        let invalid = |reason: String| ReceiveError::InvalidRequest {
-            backend: BACKEND,
-            reason,
-        };
-        if request.amount_msat == 0 {
-            return Err(invalid("amount must be positive".into()));
-        }
+        check_request(BACKEND, request)?;
         if !request.amount_msat.is_multiple_of(1000) {
-            return Err(invalid("phoenixd invoices are in whole satoshis".into()));
-        }
-        if request.expiry.as_secs() == 0 {
-            return Err(invalid("expiry must be at least one second".into()));
+            return Err(invalid(BACKEND, "phoenixd invoices are in whole satoshis"));
         }
         if request.memo.chars().count() > MAX_DESCRIPTION_CHARS {
-            return Err(invalid(format!(
-                "phoenixd allows descriptions of at most {MAX_DESCRIPTION_CHARS} characters"
-            )));
+            return Err(invalid(
+                BACKEND,
+                format!(
+                    "phoenixd allows descriptions of at most {MAX_DESCRIPTION_CHARS} characters"
+                ),
+            ));
         }
         let form = [
             ("description", request.memo.clone()),
@@ -70,27 +64,14 @@ impl Receiver for PhoenixdClient {
             .await?;
         if !answer.status.is_success() {
             return Err(if answer.status == StatusCode::BAD_REQUEST {
-                invalid(answer.text())
+                invalid(BACKEND, answer.text())
             } else {
                 answer.rejected().into()
             });
         }
         let created: GeneratedInvoice = answer.json("created invoice")?;
-        let decoded = decode_invoice(&created.serialized)
-            .map_err(|e| bad(BACKEND, format!("created invoice: {e}")))?;
         let hash = parse_hash(&created.payment_hash)?;
-        if decoded.payment_hash != hash {
-            return Err(bad(BACKEND, "paymentHash does not match the invoice's").into());
-        }
-        if decoded.amount_msat != Some(request.amount_msat) {
-            return Err(bad(BACKEND, "invoice amount differs from the amount asked for").into());
-        }
-        Ok(Invoice {
-            bolt11: created.serialized,
-            payment_hash: hash,
-            amount_msat: request.amount_msat,
-            expires_at: decoded.expires_at,
-        })
+        created_invoice(BACKEND, request, created.serialized, hash, "paymentHash")
     }
 
     /// `GET /payments/incoming/{paymentHash}`; phoenixd answers 404 when it
