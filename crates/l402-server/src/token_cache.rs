@@ -9,7 +9,9 @@
 //! The signature covers the identifier and every caveat, so a token with a
 //! caveat added is another key: it is a separate entry and counts against
 //! the same byte bound. Only credentials that passed full verification are
-//! inserted, so filling the cache costs a paid invoice per entry.
+//! inserted, but one paid token can be narrowed into any number of genuine
+//! variants without paying again: that is why the bound is in bytes and
+//! eviction is gradual, not why the cache is safe to leave unbounded.
 //!
 //! **A real hash.** Keys are hashed with SipHash (`std`'s `RandomState`,
 //! randomly keyed per cache); an entry is found by that 64-bit hash and then
