@@ -18,7 +18,6 @@
 #[allow(dead_code)]
 mod wire;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::{get, post};
@@ -29,35 +28,11 @@ use l402_lightning::cln::ClnRestClient;
 use l402_lightning::dev::DevNode;
 use l402_lightning::lnd::LndClient;
 use l402_lightning::phoenixd::PhoenixdClient;
-use l402_lightning::{InvoiceRequest, PayRequest, Receiver, Wallet};
+use l402_lightning::{InvoiceRequest, PayRequest, PaymentHash, Receiver, Wallet};
 use serde_json::json;
 
 const CERT: &[u8] = include_bytes!("../tests/fixtures/lnd-tls.cert");
-const KEY: &[u8] = include_bytes!("../tests/fixtures/lnd-tls.key");
 const MACAROON: &str = "0201036c6e6402f801030a10b0dd7c6f1e2a3b4c5d6e7f8091a2b3c4";
-
-fn pem_body(pem: &[u8], label: &str) -> Vec<u8> {
-    let text = std::str::from_utf8(pem).unwrap();
-    let start = text.find(&format!("-----BEGIN {label}-----")).unwrap() + label.len() + 16;
-    let end = text.find(&format!("-----END {label}-----")).unwrap();
-    STANDARD
-        .decode(text[start..end].split_whitespace().collect::<String>())
-        .unwrap()
-}
-
-fn acceptor() -> tokio_rustls::TlsAcceptor {
-    let cert = rustls::pki_types::CertificateDer::from(pem_body(CERT, "CERTIFICATE"));
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(pem_body(KEY, "PRIVATE KEY").into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert], key)
-    .unwrap();
-    tokio_rustls::TlsAcceptor::from(Arc::new(config))
-}
 
 /// Mean time per call of `f`, after a warm-up.
 async fn time<F, Fut>(calls: usize, mut f: F) -> Duration
@@ -82,6 +57,43 @@ fn report(what: &str, raw: Duration, adapter: Duration) {
         adapter.as_secs_f64() * 1e6,
         (adapter.as_secs_f64() - raw.as_secs_f64()) * 1e6
     );
+}
+
+/// Sends a raw request and reads the whole answer.
+async fn send(request: reqwest::RequestBuilder) {
+    request.send().await.unwrap().bytes().await.unwrap();
+}
+
+/// Times `node`'s create_invoice, pay and lookup_payment (of `bolt11`,
+/// whose hash is `hash`) against the raw requests `raw` builds for each.
+async fn compare<N: Receiver + Wallet>(
+    backend: &str,
+    calls: usize,
+    node: &N,
+    (bolt11, hash): (&str, &PaymentHash),
+    raw: [&dyn Fn() -> reqwest::RequestBuilder; 3],
+) {
+    let [raw_create, raw_pay, raw_lookup] = raw;
+    let request = InvoiceRequest::sats(10).memo("bench");
+    let r = time(calls, || send(raw_create())).await;
+    let a = time(calls, || async {
+        node.create_invoice(&request).await.unwrap();
+    })
+    .await;
+    report(&format!("{backend} create_invoice"), r, a);
+    let pay = PayRequest::new(bolt11);
+    let r = time(calls, || send(raw_pay())).await;
+    let a = time(calls, || async {
+        node.pay(&pay).await.unwrap();
+    })
+    .await;
+    report(&format!("{backend} pay"), r, a);
+    let r = time(calls, || send(raw_lookup())).await;
+    let a = time(calls, || async {
+        assert!(node.lookup_payment(hash).await.unwrap().is_settled());
+    })
+    .await;
+    report(&format!("{backend} lookup_payment"), r, a);
 }
 
 #[tokio::main]
@@ -128,66 +140,33 @@ async fn main() {
     let base = format!("http://{addr}");
     let raw = reqwest::Client::new();
     let phoenixd = PhoenixdClient::builder(&base, "password").build().unwrap();
-    let form = |k: &'static str, v: String| vec![(k, v)];
-    let raw_post = |path: &'static str, body: Vec<(&'static str, String)>| {
-        let (raw, url) = (raw.clone(), format!("{base}{path}"));
-        async move {
-            let r = raw
-                .post(url)
-                .basic_auth("", Some("password"))
-                .form(&body)
-                .send()
-                .await
-                .unwrap();
-            r.bytes().await.unwrap();
-        }
-    };
-    let request = InvoiceRequest::sats(10).memo("bench");
-    let r = time(calls, || {
-        raw_post(
-            "/createinvoice",
-            vec![
-                ("description", "bench".into()),
-                ("amountSat", "10".into()),
-                ("expirySeconds", "3600".into()),
-            ],
-        )
-    })
+    compare(
+        "phoenixd",
+        calls,
+        &phoenixd,
+        (&bolt11, &hash),
+        [
+            &|| {
+                raw.post(format!("{base}/createinvoice"))
+                    .basic_auth("", Some("password"))
+                    .form(&[
+                        ("description", "bench"),
+                        ("amountSat", "10"),
+                        ("expirySeconds", "3600"),
+                    ])
+            },
+            &|| {
+                raw.post(format!("{base}/payinvoice"))
+                    .basic_auth("", Some("password"))
+                    .form(&[("invoice", bolt11.as_str())])
+            },
+            &|| {
+                raw.get(format!("{base}/payments/outgoingbyhash/{hash}"))
+                    .basic_auth("", Some("password"))
+            },
+        ],
+    )
     .await;
-    let a = time(calls, || async {
-        phoenixd.create_invoice(&request).await.unwrap();
-    })
-    .await;
-    report("phoenixd create_invoice", r, a);
-    let r = time(calls, || {
-        raw_post("/payinvoice", form("invoice", bolt11.clone()))
-    })
-    .await;
-    let pay = PayRequest::new(&bolt11);
-    let a = time(calls, || async {
-        phoenixd.pay(&pay).await.unwrap();
-    })
-    .await;
-    report("phoenixd pay", r, a);
-    let path = format!("{base}/payments/outgoingbyhash/{hash}");
-    let r = time(calls, || {
-        let (raw, path) = (raw.clone(), path.clone());
-        async move {
-            let r = raw
-                .get(path)
-                .basic_auth("", Some("password"))
-                .send()
-                .await
-                .unwrap();
-            r.bytes().await.unwrap();
-        }
-    })
-    .await;
-    let a = time(calls, || async {
-        assert!(phoenixd.lookup_payment(&hash).await.unwrap().is_settled());
-    })
-    .await;
-    report("phoenixd lookup_payment", r, a);
 
     // --- LND (TLS) ---
     let added = json!({"r_hash": STANDARD.encode(hash.as_bytes()), "payment_request": bolt11,
@@ -205,7 +184,7 @@ async fn main() {
             .route("/v2/router/send", post(move || async move { l1 }))
             .route("/v2/router/track/{h}", get(move || async move { l2 }))
     };
-    let addr = wire::serve(app, Some(acceptor()), wire::Cutter::default()).await;
+    let addr = wire::serve(app, Some(wire::acceptor()), wire::Cutter::default()).await;
     let base = format!("https://{addr}");
     let raw = reqwest::Client::builder()
         .tls_danger_accept_invalid_certs(true)
@@ -215,66 +194,31 @@ async fn main() {
         .tls_cert_pem(CERT)
         .build()
         .unwrap();
-    let raw_json = |path: String, body: serde_json::Value| {
-        let (raw, url) = (raw.clone(), format!("{base}{path}"));
-        async move {
-            let r = raw
-                .post(url)
-                .header("Grpc-Metadata-macaroon", MACAROON)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            r.bytes().await.unwrap();
-        }
-    };
-    let r = time(calls, || {
-        raw_json(
-            "/v1/invoices".into(),
-            json!({"value_msat": "10000", "memo": "bench", "expiry": "3600"}),
-        )
-    })
-    .await;
-    let a = time(calls, || async {
-        lnd.create_invoice(&request).await.unwrap();
-    })
-    .await;
-    report("LND create_invoice", r, a);
-    let r = time(calls, || {
-        raw_json(
-            "/v2/router/send".into(),
-            json!({"payment_request": bolt11, "timeout_seconds": 55,
-                "fee_limit_msat": "10000", "no_inflight_updates": true}),
-        )
-    })
-    .await;
-    let a = time(calls, || async {
-        lnd.pay(&pay).await.unwrap();
-    })
-    .await;
-    report("LND pay", r, a);
     let track = format!(
         "{base}/v2/router/track/{}?no_inflight_updates=false",
         base64::engine::general_purpose::URL_SAFE.encode(hash.as_bytes())
     );
-    let r = time(calls, || {
-        let (raw, track) = (raw.clone(), track.clone());
-        async move {
-            let r = raw
-                .get(track)
-                .header("Grpc-Metadata-macaroon", MACAROON)
-                .send()
-                .await
-                .unwrap();
-            r.bytes().await.unwrap();
-        }
-    })
+    let macaroon =
+        |request: reqwest::RequestBuilder| request.header("Grpc-Metadata-macaroon", MACAROON);
+    compare(
+        "LND",
+        calls,
+        &lnd,
+        (&bolt11, &hash),
+        [
+            &|| {
+                macaroon(raw.post(format!("{base}/v1/invoices")))
+                    .json(&json!({"value_msat": "10000", "memo": "bench", "expiry": "3600"}))
+            },
+            &|| {
+                macaroon(raw.post(format!("{base}/v2/router/send")))
+                    .json(&json!({"payment_request": bolt11, "timeout_seconds": 55,
+                        "fee_limit_msat": "10000", "no_inflight_updates": true}))
+            },
+            &|| macaroon(raw.get(&track)),
+        ],
+    )
     .await;
-    let a = time(calls, || async {
-        assert!(lnd.lookup_payment(&hash).await.unwrap().is_settled());
-    })
-    .await;
-    report("LND lookup_payment", r, a);
 
     // --- Core Lightning (clnrest, TLS) ---
     let invoice_result = json!({"payment_hash": hash.to_string(), "bolt11": bolt11,
@@ -298,53 +242,32 @@ async fn main() {
             },
         ),
     );
-    let addr = wire::serve(app, Some(acceptor()), wire::Cutter::default()).await;
+    let addr = wire::serve(app, Some(wire::acceptor()), wire::Cutter::default()).await;
     let base = format!("https://{addr}");
     let cln = ClnRestClient::builder(&base, "rune")
         .tls_cert_pem(CERT)
         .build()
         .unwrap();
-    let raw_rpc = |method: &'static str, body: serde_json::Value| {
-        let (raw, url) = (raw.clone(), format!("{base}/v1/{method}"));
-        async move {
-            let r = raw
-                .post(url)
-                .header("Rune", "rune")
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            r.bytes().await.unwrap();
-        }
+    let rpc = |method: &str, body: serde_json::Value| {
+        raw.post(format!("{base}/v1/{method}"))
+            .header("Rune", "rune")
+            .json(&body)
     };
-    let r = time(calls, || {
-        raw_rpc(
-            "invoice",
-            json!({"amount_msat": 10_000, "label": "l402-1", "description": "bench", "expiry": 3600}),
-        )
-    })
+    compare(
+        "CLN",
+        calls,
+        &cln,
+        (&bolt11, &hash),
+        [
+            &|| {
+                rpc(
+                    "invoice",
+                    json!({"amount_msat": 10_000, "label": "l402-1", "description": "bench", "expiry": 3600}),
+                )
+            },
+            &|| rpc("pay", json!({"bolt11": bolt11, "retry_for": 55})),
+            &|| rpc("listpays", json!({"payment_hash": hash.to_string()})),
+        ],
+    )
     .await;
-    let a = time(calls, || async {
-        cln.create_invoice(&request).await.unwrap();
-    })
-    .await;
-    report("CLN create_invoice", r, a);
-    let r = time(calls, || {
-        raw_rpc("pay", json!({"bolt11": bolt11, "retry_for": 55}))
-    })
-    .await;
-    let a = time(calls, || async {
-        cln.pay(&pay).await.unwrap();
-    })
-    .await;
-    report("CLN pay", r, a);
-    let r = time(calls, || {
-        raw_rpc("listpays", json!({"payment_hash": hash.to_string()}))
-    })
-    .await;
-    let a = time(calls, || async {
-        assert!(cln.lookup_payment(&hash).await.unwrap().is_settled());
-    })
-    .await;
-    report("CLN lookup_payment", r, a);
 }

@@ -109,3 +109,13 @@ pub(crate) async fn read_body(
     }
     Ok(body)
 }
+
+/// How long a node may keep routing a payment this client waits
+/// `pay_timeout` for: 5 s less, at least 1 s, so the node gives up (and says
+/// so) before the client stops waiting.
+#[cfg(any(feature = "lnd", feature = "cln"))]
+pub(crate) fn routing_budget(pay_timeout: Duration) -> Duration {
+    pay_timeout
+        .saturating_sub(Duration::from_secs(5))
+        .max(Duration::from_secs(1))
+}

@@ -26,8 +26,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use backend_suite::{Harness, Node, invoice};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use l402_lightning::cln::{ClnClient, ClnConfigError, ClnRestClient};
 use l402_lightning::dev::{DevFault, DevNode, DevWallet};
 use l402_lightning::{
@@ -35,10 +33,9 @@ use l402_lightning::{
     PayRequest, PaymentHash, ReceiveError, Receiver, Wallet, decode_invoice,
 };
 use serde_json::{Value, json};
-use support::wire::{Cutter, serve};
+use support::wire::{Cutter, acceptor, serve};
 
 const CERT: &[u8] = include_bytes!("fixtures/lnd-tls.cert");
-const KEY: &[u8] = include_bytes!("fixtures/lnd-tls.key");
 const RUNE: &str = "tU-RLjMiDpY2U0o3W1oFowar36RFGpWloPbW9-RuZdo9MyZpZD0wMjRiOWExZmE4";
 
 // --- The fake clnrest ----------------------------------------------------
@@ -273,29 +270,6 @@ async fn rpc(
             &format!("Unknown command '{other}'"),
         ),
     }
-}
-
-fn pem_body(pem: &[u8], label: &str) -> Vec<u8> {
-    let text = std::str::from_utf8(pem).unwrap();
-    let start = text.find(&format!("-----BEGIN {label}-----")).unwrap() + label.len() + 16;
-    let end = text.find(&format!("-----END {label}-----")).unwrap();
-    STANDARD
-        .decode(text[start..end].split_whitespace().collect::<String>())
-        .unwrap()
-}
-
-fn acceptor() -> tokio_rustls::TlsAcceptor {
-    let cert = rustls::pki_types::CertificateDer::from(pem_body(CERT, "CERTIFICATE"));
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(pem_body(KEY, "PRIVATE KEY").into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert], key)
-    .unwrap();
-    tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
 struct Cln {

@@ -1,7 +1,6 @@
 //! [`Wallet`] for CLN: `pay`, `listpays`, `listfunds`, `getinfo`.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -102,10 +101,7 @@ impl Wallet for ClnClient {
         let decoded = precheck(BACKEND, &request.bolt11)?;
         let hash = decoded.payment_hash;
         let amount_msat = decoded.amount_msat.unwrap_or(0);
-        let retry_for = self
-            .pay_timeout
-            .saturating_sub(Duration::from_secs(5))
-            .max(Duration::from_secs(1));
+        let retry_for = crate::http::routing_budget(self.pay_timeout);
         let mut params = json!({
             "bolt11": request.bolt11.trim(),
             "retry_for": retry_for.as_secs(),

@@ -4,7 +4,6 @@
 //! (`lnrpc/lightning.yaml`).
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::{Method, StatusCode};
@@ -137,11 +136,7 @@ impl Wallet for LndClient {
         let decoded = precheck(BACKEND, &request.bolt11)?;
         let hash = decoded.payment_hash;
         let amount_msat = decoded.amount_msat.unwrap_or(0);
-        // LND gives up routing a little before this client stops waiting.
-        let routing = self
-            .pay_timeout
-            .saturating_sub(Duration::from_secs(5))
-            .max(Duration::from_secs(1));
+        let routing = crate::http::routing_budget(self.pay_timeout);
         let body = json!({
             "payment_request": request.bolt11.trim(),
             "timeout_seconds": routing.as_secs(),

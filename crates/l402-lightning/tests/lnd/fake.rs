@@ -430,28 +430,6 @@ async fn getinfo(State(fake): State<Fake>, headers: HeaderMap) -> Response {
     .into_response()
 }
 
-fn pem_body(pem: &[u8], label: &str) -> Vec<u8> {
-    let text = std::str::from_utf8(pem).unwrap();
-    let start = text.find(&format!("-----BEGIN {label}-----")).unwrap() + label.len() + 16;
-    let end = text.find(&format!("-----END {label}-----")).unwrap();
-    let body: String = text[start..end].split_whitespace().collect();
-    STANDARD.decode(body).unwrap()
-}
-
-pub(crate) fn acceptor() -> tokio_rustls::TlsAcceptor {
-    let cert = rustls::pki_types::CertificateDer::from(pem_body(CERT, "CERTIFICATE"));
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(pem_body(KEY, "PRIVATE KEY").into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert], key)
-    .unwrap();
-    tokio_rustls::TlsAcceptor::from(Arc::new(config))
-}
-
 pub(crate) struct Lnd {
     pub(crate) url: String,
     pub(crate) cut_next_pay: Arc<AtomicBool>,

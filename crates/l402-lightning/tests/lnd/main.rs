@@ -39,14 +39,13 @@ use l402_lightning::{
     PayOutcome, PayRequest, PaymentHash, ReceiveError, Receiver, Wallet, decode_invoice,
 };
 use serde_json::{Value, json};
-use support::wire::{Cutter, serve};
+use support::wire::{Cutter, acceptor, serve};
 
 const CERT: &[u8] = include_bytes!("../fixtures/lnd-tls.cert");
-const KEY: &[u8] = include_bytes!("../fixtures/lnd-tls.key");
 const OTHER_CERT: &[u8] = include_bytes!("../fixtures/other-tls.cert");
 const MACAROON: &str = "0201036c6e6402f801030a10b0dd7c6f1e2a3b4c5d6e7f8091a2b3c4";
 
-use fake::{Lnd, acceptor, invoice, pair};
+use fake::{Lnd, invoice, pair};
 
 impl Harness for fake::Pair {
     const BACKEND: Backend = Backend::Lnd;

@@ -78,3 +78,34 @@ pub async fn serve(
     });
     addr
 }
+
+/// The self-signed `CA:TRUE` certificate (like LND's own `tls.cert`) the
+/// TLS fakes present, and its key.
+pub const TLS_CERT: &[u8] = include_bytes!("../fixtures/lnd-tls.cert");
+const TLS_KEY: &[u8] = include_bytes!("../fixtures/lnd-tls.key");
+
+/// The DER inside the first `label` block of a PEM file.
+fn pem_body(pem: &[u8], label: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = std::str::from_utf8(pem).unwrap();
+    let start = text.find(&format!("-----BEGIN {label}-----")).unwrap() + label.len() + 16;
+    let end = text.find(&format!("-----END {label}-----")).unwrap();
+    base64::engine::general_purpose::STANDARD
+        .decode(text[start..end].split_whitespace().collect::<String>())
+        .unwrap()
+}
+
+/// A TLS acceptor presenting [`TLS_CERT`], for [`serve`].
+pub fn acceptor() -> tokio_rustls::TlsAcceptor {
+    let cert = rustls::pki_types::CertificateDer::from(pem_body(TLS_CERT, "CERTIFICATE"));
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(pem_body(TLS_KEY, "PRIVATE KEY").into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
