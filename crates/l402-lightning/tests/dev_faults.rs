@@ -4,6 +4,8 @@
 //! `lookup_payment` says afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod backend_suite;
+
 use std::time::{Duration, Instant};
 
 use l402_lightning::dev::{DevFault, DevNode, DevWallet};
@@ -100,18 +102,7 @@ async fn pending_then_paid_in_process() {
 #[tokio::test]
 async fn failed_in_process_moves_nothing() {
     let s = setup().await;
-    let invoice = invoice(&s.seller, DevFault::Failed).await;
-    let err = s
-        .buyer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, PayError::Failed { .. }), "{err:?}");
-    assert_eq!(err.outcome(), PayOutcome::Failed);
-    assert!(matches!(
-        s.buyer.lookup_payment(&invoice.payment_hash).await.unwrap(),
-        OutgoingStatus::Failed { .. }
-    ));
+    let (invoice, _) = backend_suite::failed(&s.seller, &s.buyer, 10).await;
     assert_eq!(s.buyer.balance_msat().await.unwrap(), 1_000_000);
     assert_eq!(s.seller.balance_msat().await.unwrap(), 0);
     assert_eq!(
@@ -132,17 +123,7 @@ async fn failed_in_process_moves_nothing() {
 #[tokio::test]
 async fn no_preimage_in_process_is_unknown_and_lookup_recovers_it() {
     let s = setup().await;
-    let invoice = invoice(&s.seller, DevFault::NoPreimage).await;
-    let err = s
-        .buyer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::BadResponse { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
+    let invoice = backend_suite::no_preimage(&s.seller, &s.buyer, 10).await;
     match s.buyer.lookup_payment(&invoice.payment_hash).await.unwrap() {
         OutgoingStatus::Succeeded(p) => assert!(p.preimage.matches(&invoice.payment_hash)),
         other => panic!("expected Succeeded, got {other:?}"),
@@ -153,20 +134,7 @@ async fn no_preimage_in_process_is_unknown_and_lookup_recovers_it() {
 #[tokio::test]
 async fn wrong_preimage_in_process_is_never_a_success() {
     let s = setup().await;
-    let invoice = invoice(&s.seller, DevFault::WrongPreimage).await;
-    let err = s
-        .buyer
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    let err = s
-        .buyer
-        .lookup_payment(&invoice.payment_hash)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
+    let invoice = backend_suite::wrong_preimage(&s.seller, &s.buyer, 10).await;
     // The payee was paid with the real preimage.
     assert!(
         s.seller
@@ -209,11 +177,7 @@ async fn over_http(s: &Setup, timeout: Duration) -> (LnbitsClient, l402_lightnin
 async fn over_http_pending_is_polled_until_paid() {
     let s = setup().await;
     let (client, server) = over_http(&s, Duration::from_secs(5)).await;
-    let invoice = invoice(&s.seller, PENDING).await;
-    let started = Instant::now();
-    let paid = client.pay(&PayRequest::new(&invoice.bolt11)).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(300));
-    assert!(paid.preimage.matches(&invoice.payment_hash));
+    let invoice = backend_suite::pending_is_awaited(&s.seller, &client).await;
     assert!(
         client
             .lookup_payment(&invoice.payment_hash)
@@ -251,48 +215,9 @@ async fn over_http_failed_no_preimage_wrong_preimage_and_slow() {
     let s = setup().await;
     let (client, server) = over_http(&s, Duration::from_millis(500)).await;
 
-    let failed = invoice(&s.seller, DevFault::Failed).await;
-    let err = client
-        .pay(&PayRequest::new(&failed.bolt11))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, PayError::Failed { .. }), "{err:?}");
-    assert_eq!(err.outcome(), PayOutcome::Failed);
-    assert!(matches!(
-        client.lookup_payment(&failed.payment_hash).await.unwrap(),
-        OutgoingStatus::Failed { .. }
-    ));
-
-    let no_preimage = invoice(&s.seller, DevFault::NoPreimage).await;
-    let err = client
-        .pay(&PayRequest::new(&no_preimage.bolt11))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::BadResponse { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    assert!(
-        client
-            .lookup_payment(&no_preimage.payment_hash)
-            .await
-            .unwrap()
-            .is_settled()
-    );
-
-    let wrong = invoice(&s.seller, DevFault::WrongPreimage).await;
-    let err = client
-        .pay(&PayRequest::new(&wrong.bolt11))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
-    assert_eq!(err.outcome(), PayOutcome::Unknown);
-    let err = client
-        .lookup_payment(&wrong.payment_hash)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
+    backend_suite::failed(&s.seller, &client, 10).await;
+    backend_suite::no_preimage(&s.seller, &client, 10).await;
+    backend_suite::wrong_preimage(&s.seller, &client, 10).await;
 
     // Slower than the client's timeout: unknown, and the lookup finds it paid.
     let slow = invoice(

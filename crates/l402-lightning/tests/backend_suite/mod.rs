@@ -6,7 +6,7 @@
 //! its pair of fakes and runs the scenarios with [`conformance!`] or by
 //! calling them with its own extra assertions; only wire-specific tests stay
 //! in the backend's file.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
@@ -130,40 +130,46 @@ pub async fn create_pay_and_look_up<H: Harness>(h: &H, max_fee_msat: Option<u64>
 /// A payment the network fails is `Failed`, looked up as failed, and moves
 /// nothing. Returns the error for backend-specific checks.
 pub async fn a_failed_payment_is_failed_and_looked_up_as_failed<H: Harness>(h: &H) -> PayError {
-    let invoice = invoice(h.merchant(), 5, DevFault::Failed.memo()).await;
-    let err = h
-        .payer()
+    let (_, err) = failed(h.merchant(), h.payer(), 5).await;
+    assert_eq!(h.payer().balance_msat().await.unwrap(), 1_000_000);
+    assert_eq!(h.ledger().balance_msat().await.unwrap(), 1_000_000);
+    err
+}
+
+/// Pays a `sats` invoice the network fails: `Failed`, outcome failed, and
+/// looked up as failed. Returns the invoice and the error.
+pub async fn failed(merchant: &dyn Receiver, payer: &dyn Wallet, sats: u64) -> (Invoice, PayError) {
+    let invoice = invoice(merchant, sats, DevFault::Failed.memo()).await;
+    let err = payer
         .pay(&PayRequest::new(&invoice.bolt11))
         .await
         .unwrap_err();
     assert!(matches!(err, PayError::Failed { .. }), "{err:?}");
     assert_eq!(err.outcome(), PayOutcome::Failed);
     assert!(matches!(
-        h.payer()
-            .lookup_payment(&invoice.payment_hash)
-            .await
-            .unwrap(),
+        payer.lookup_payment(&invoice.payment_hash).await.unwrap(),
         OutgoingStatus::Failed { .. }
     ));
-    assert_eq!(h.payer().balance_msat().await.unwrap(), 1_000_000);
-    assert_eq!(h.ledger().balance_msat().await.unwrap(), 1_000_000);
-    err
+    (invoice, err)
 }
 
 /// A payment pending for 400 ms is awaited until it succeeds.
 pub async fn a_pending_payment_is_awaited_until_it_succeeds<H: Harness>(h: &H) {
+    pending_is_awaited(h.merchant(), h.payer()).await;
+}
+
+/// Pays an invoice whose payment stays pending for 400 ms: the pay call
+/// waits it out and succeeds. Returns the invoice.
+pub async fn pending_is_awaited(merchant: &dyn Receiver, payer: &dyn Wallet) -> Invoice {
     let fault = DevFault::Pending {
         for_: Duration::from_millis(400),
     };
-    let invoice = invoice(h.merchant(), 5, fault.memo()).await;
+    let invoice = invoice(merchant, 5, fault.memo()).await;
     let started = Instant::now();
-    let paid = h
-        .payer()
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap();
+    let paid = payer.pay(&PayRequest::new(&invoice.bolt11)).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(350));
     assert!(paid.preimage.matches(&invoice.payment_hash));
+    invoice
 }
 
 /// Pending longer than the pay timeout: `Timeout`, outcome unknown, looked
@@ -236,34 +242,42 @@ pub async fn connection_cut_after_the_pay_request<H: Harness>(
 /// Paid without a preimage: `BadResponse`, unknown, and the lookup settles
 /// it. Paid with a wrong one: `PreimageMismatch` from pay and from lookup.
 pub async fn no_preimage_and_wrong_preimage_are_unknown_never_success<H: Harness>(h: &H) {
-    let a = invoice(h.merchant(), 3, DevFault::NoPreimage.memo()).await;
-    let err = h
-        .payer()
-        .pay(&PayRequest::new(&a.bolt11))
-        .await
-        .unwrap_err();
+    no_preimage(h.merchant(), h.payer(), 3).await;
+    wrong_preimage(h.merchant(), h.payer(), 3).await;
+}
+
+/// Pays a `sats` invoice the node pays without returning the preimage:
+/// `BadResponse`, outcome unknown, and the lookup settles it. Returns the
+/// invoice.
+pub async fn no_preimage(merchant: &dyn Receiver, payer: &dyn Wallet, sats: u64) -> Invoice {
+    let a = invoice(merchant, sats, DevFault::NoPreimage.memo()).await;
+    let err = payer.pay(&PayRequest::new(&a.bolt11)).await.unwrap_err();
     assert!(
         matches!(err, PayError::Backend(BackendError::BadResponse { .. })),
         "{err:?}"
     );
     assert_eq!(err.outcome(), PayOutcome::Unknown);
     assert!(
-        h.payer()
+        payer
             .lookup_payment(&a.payment_hash)
             .await
             .unwrap()
             .is_settled()
     );
-    let b = invoice(h.merchant(), 3, DevFault::WrongPreimage.memo()).await;
-    let err = h
-        .payer()
-        .pay(&PayRequest::new(&b.bolt11))
-        .await
-        .unwrap_err();
+    a
+}
+
+/// Pays a `sats` invoice the node pays but answers with a wrong preimage:
+/// `PreimageMismatch`, outcome unknown, from pay and from lookup alike.
+/// Returns the invoice.
+pub async fn wrong_preimage(merchant: &dyn Receiver, payer: &dyn Wallet, sats: u64) -> Invoice {
+    let b = invoice(merchant, sats, DevFault::WrongPreimage.memo()).await;
+    let err = payer.pay(&PayRequest::new(&b.bolt11)).await.unwrap_err();
     assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
     assert_eq!(err.outcome(), PayOutcome::Unknown);
-    let err = h.payer().lookup_payment(&b.payment_hash).await.unwrap_err();
+    let err = payer.lookup_payment(&b.payment_hash).await.unwrap_err();
     assert!(matches!(err, PayError::PreimageMismatch { .. }), "{err:?}");
+    b
 }
 
 /// Wrong credentials: pay, balance and create are `Unauthorized`, the pay
