@@ -25,9 +25,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use backend_suite::{Harness, Node, invoice};
+use backend_suite::{FakeNode, invoice};
 use l402_lightning::cln::{ClnClient, ClnConfigError, ClnRestClient};
-use l402_lightning::dev::{DevFault, DevNode, DevWallet};
+use l402_lightning::dev::{DevFault, DevWallet};
 use l402_lightning::{
     Backend, BackendError, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError, PayOutcome,
     PayRequest, PaymentHash, ReceiveError, Receiver, Wallet, decode_invoice,
@@ -385,55 +385,33 @@ impl Cln {
     }
 }
 
-struct Pair {
-    merchant: ClnRestClient,
-    payer: ClnRestClient,
-    payer_cln: Cln,
-    payer_wallet: DevWallet,
-}
-
-async fn pair() -> Pair {
-    let node = DevNode::builder().in_memory().open().await.unwrap();
-    let merchant_wallet = node.wallet("merchant").await.unwrap();
-    let payer_wallet = node.wallet("payer").await.unwrap();
-    payer_wallet.credit_sats(1_000).await.unwrap();
-    let merchant_cln = Cln::start(merchant_wallet).await;
-    let payer_cln = Cln::start(payer_wallet.clone()).await;
-    Pair {
-        merchant: merchant_cln.client(RUNE),
-        payer: payer_cln.client(RUNE),
-        payer_cln,
-        payer_wallet,
-    }
-}
-
-impl Harness for Pair {
+impl FakeNode for Cln {
+    type Client = ClnRestClient;
     const BACKEND: Backend = Backend::Cln;
     const ENFORCES_MAX_FEE: bool = true;
-    fn merchant(&self) -> &dyn Node {
-        &self.merchant
+    async fn start(wallet: DevWallet) -> Self {
+        Cln::start(wallet).await
     }
-    fn payer(&self) -> &dyn Node {
-        &self.payer
+    fn authorized(&self) -> ClnRestClient {
+        self.client(RUNE)
     }
-    fn ledger(&self) -> &DevWallet {
-        &self.payer_wallet
+    fn with_pay_timeout(&self, timeout: Duration) -> ClnRestClient {
+        ClnRestClient::builder(&self.url, RUNE)
+            .tls_cert_pem(CERT)
+            .pay_timeout(timeout)
+            .build()
+            .unwrap()
+    }
+    fn with_wrong_credentials(&self) -> ClnRestClient {
+        self.client("not-the-rune")
     }
     fn cut_next_pay(&self) {
-        self.payer_cln.cut_next_pay.store(true, Ordering::SeqCst);
+        self.cut_next_pay.store(true, Ordering::SeqCst);
     }
-    fn payer_with_pay_timeout(&self, timeout: Duration) -> Box<dyn Node> {
-        Box::new(
-            ClnRestClient::builder(&self.payer_cln.url, RUNE)
-                .tls_cert_pem(CERT)
-                .pay_timeout(timeout)
-                .build()
-                .unwrap(),
-        )
-    }
-    fn payer_with_wrong_credentials(&self) -> Box<dyn Node> {
-        Box::new(self.payer_cln.client("not-the-rune"))
-    }
+}
+
+async fn pair() -> backend_suite::Pair<Cln> {
+    backend_suite::pair().await
 }
 
 // --- Tests ---------------------------------------------------------------
@@ -453,7 +431,7 @@ async fn create_pay_and_look_up_over_pinned_tls() {
     let second = invoice(&p.merchant, 1, "second".into()).await;
     p.payer.pay(&PayRequest::new(&second.bolt11)).await.unwrap();
     assert_eq!(
-        *p.payer_cln.maxfees.lock().unwrap(),
+        *p.payer_fake.maxfees.lock().unwrap(),
         vec![Some(2_000), None]
     );
 }
@@ -478,7 +456,7 @@ async fn unpinned_certificate_is_refused_before_anything_is_sent() {
     let p = pair().await;
     let invoice = invoice(&p.merchant, 2, "pin".into()).await;
     let other = include_bytes!("fixtures/other-tls.cert");
-    let impostor_pin = ClnRestClient::builder(&p.payer_cln.url, RUNE)
+    let impostor_pin = ClnRestClient::builder(&p.payer_fake.url, RUNE)
         .tls_cert_pem(other)
         .build()
         .unwrap();
@@ -519,7 +497,7 @@ fn over_socket(cln: &Cln) -> ClnClient {
 async fn over_the_socket_create_pay_fail_and_look_up() {
     let p = pair().await;
     let merchant = p.merchant.clone();
-    let payer = over_socket(&p.payer_cln);
+    let payer = over_socket(&p.payer_fake);
     let first = invoice(&merchant, 21, "socket".into()).await;
     assert_eq!(
         payer.lookup_payment(&first.payment_hash).await.unwrap(),
@@ -547,12 +525,12 @@ async fn over_the_socket_create_pay_fail_and_look_up() {
         OutgoingStatus::Failed { .. }
     ));
     // Receiving over the socket too.
-    let own = over_socket(&p.payer_cln)
+    let own = over_socket(&p.payer_fake)
         .create_invoice(&InvoiceRequest::sats(3))
         .await
         .unwrap();
     assert_eq!(
-        over_socket(&p.payer_cln)
+        over_socket(&p.payer_fake)
             .lookup_invoice(&own.payment_hash)
             .await
             .unwrap(),
@@ -563,9 +541,9 @@ async fn over_the_socket_create_pay_fail_and_look_up() {
 #[tokio::test]
 async fn over_the_socket_a_cut_after_the_request_is_unknown_and_resolved() {
     let p = pair().await;
-    let payer = over_socket(&p.payer_cln);
+    let payer = over_socket(&p.payer_fake);
     let invoice = invoice(&p.merchant, 7, "socket cut".into()).await;
-    p.payer_cln.cut_next_pay.store(true, Ordering::SeqCst);
+    p.payer_fake.cut_next_pay.store(true, Ordering::SeqCst);
     let err = payer
         .pay(&PayRequest::new(&invoice.bolt11))
         .await
@@ -636,7 +614,7 @@ async fn pyln_client_agrees_with_the_socket_fake() {
     let failing = invoice(&p.merchant, 5, DevFault::Failed.memo()).await;
     let output = tokio::process::Command::new(python)
         .arg(script)
-        .arg(&p.payer_cln.socket)
+        .arg(&p.payer_fake.socket)
         .arg(&failing.bolt11)
         .kill_on_drop(true)
         .output()

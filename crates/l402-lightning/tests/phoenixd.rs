@@ -22,9 +22,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use backend_suite::{Harness, Node, invoice};
+use backend_suite::{FakeNode, invoice};
 use base64::Engine as _;
-use l402_lightning::dev::{DevNode, DevWallet};
+use l402_lightning::dev::DevWallet;
 use l402_lightning::phoenixd::{PhoenixdClient, PhoenixdConfigError};
 use l402_lightning::{
     Backend, BackendError, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError, PayOutcome,
@@ -341,55 +341,32 @@ impl Phoenixd {
     }
 }
 
-/// A merchant node and a payer node on one dev-node ledger.
-struct Pair {
-    merchant: PhoenixdClient,
-    payer: PhoenixdClient,
-    payer_fake: Phoenixd,
-    payer_wallet: DevWallet,
-}
-
-async fn pair() -> Pair {
-    let node = DevNode::builder().in_memory().open().await.unwrap();
-    let merchant_wallet = node.wallet("merchant").await.unwrap();
-    let payer_wallet = node.wallet("payer").await.unwrap();
-    payer_wallet.credit_sats(1_000).await.unwrap();
-    let merchant_fake = Phoenixd::start(merchant_wallet).await;
-    let payer_fake = Phoenixd::start(payer_wallet.clone()).await;
-    Pair {
-        merchant: merchant_fake.client(PASSWORD),
-        payer: payer_fake.client(PASSWORD),
-        payer_fake,
-        payer_wallet,
-    }
-}
-
-impl Harness for Pair {
+impl FakeNode for Phoenixd {
+    type Client = PhoenixdClient;
     const BACKEND: Backend = Backend::Phoenixd;
     const ENFORCES_MAX_FEE: bool = false;
-    fn merchant(&self) -> &dyn Node {
-        &self.merchant
+    async fn start(wallet: DevWallet) -> Self {
+        Phoenixd::start(wallet).await
     }
-    fn payer(&self) -> &dyn Node {
-        &self.payer
+    fn authorized(&self) -> PhoenixdClient {
+        self.client(PASSWORD)
     }
-    fn ledger(&self) -> &DevWallet {
-        &self.payer_wallet
+    fn with_pay_timeout(&self, timeout: Duration) -> PhoenixdClient {
+        PhoenixdClient::builder(format!("http://{}", self.addr), PASSWORD)
+            .pay_timeout(timeout)
+            .build()
+            .unwrap()
+    }
+    fn with_wrong_credentials(&self) -> PhoenixdClient {
+        self.client("not-the-password")
     }
     fn cut_next_pay(&self) {
-        self.payer_fake.cut_next_pay.store(true, Ordering::SeqCst);
+        self.cut_next_pay.store(true, Ordering::SeqCst);
     }
-    fn payer_with_pay_timeout(&self, timeout: Duration) -> Box<dyn Node> {
-        Box::new(
-            PhoenixdClient::builder(format!("http://{}", self.payer_fake.addr), PASSWORD)
-                .pay_timeout(timeout)
-                .build()
-                .unwrap(),
-        )
-    }
-    fn payer_with_wrong_credentials(&self) -> Box<dyn Node> {
-        Box::new(self.payer_fake.client("not-the-password"))
-    }
+}
+
+async fn pair() -> backend_suite::Pair<Phoenixd> {
+    backend_suite::pair().await
 }
 
 // --- Tests ---------------------------------------------------------------

@@ -11,7 +11,7 @@
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
-use l402_lightning::dev::{DevFault, DevWallet};
+use l402_lightning::dev::{DevFault, DevNode, DevWallet};
 use l402_lightning::{
     Backend, BackendError, Invoice, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError,
     PayOutcome, PayRequest, Payment, PaymentHash, ReceiveError, Receiver, Wallet,
@@ -21,8 +21,55 @@ use l402_lightning::{
 pub trait Node: Wallet + Receiver {}
 impl<T: Wallet + Receiver> Node for T {}
 
+/// One backend's fake node, serving a dev-node wallet over the backend's wire.
+pub trait FakeNode: Sized {
+    /// The backend's client.
+    type Client: Node + 'static;
+    /// The backend `node_info` names.
+    const BACKEND: Backend;
+    /// What `Wallet::enforces_max_fee` says.
+    const ENFORCES_MAX_FEE: bool;
+    /// Starts a fake serving `wallet`.
+    fn start(wallet: DevWallet) -> impl Future<Output = Self>;
+    /// A client with the right credentials.
+    fn authorized(&self) -> Self::Client;
+    /// A client that waits at most `timeout` for a payment.
+    fn with_pay_timeout(&self, timeout: Duration) -> Self::Client;
+    /// A client with wrong credentials.
+    fn with_wrong_credentials(&self) -> Self::Client;
+    /// Makes the fake pay the next payment, then cut the connection unanswered.
+    fn cut_next_pay(&self);
+}
+
 /// A merchant and a payer, each behind its own fake node, on one dev-node
 /// ledger; the payer starts with 1,000 sats.
+pub struct Pair<F: FakeNode> {
+    pub merchant: F::Client,
+    pub merchant_fake: F,
+    pub payer: F::Client,
+    pub payer_fake: F,
+    /// The payer's wallet in the dev-node ledger (the money that really moved).
+    pub payer_wallet: DevWallet,
+}
+
+/// A fresh [`Pair`] of `F` fakes.
+pub async fn pair<F: FakeNode>() -> Pair<F> {
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let merchant_wallet = node.wallet("merchant").await.unwrap();
+    let payer_wallet = node.wallet("payer").await.unwrap();
+    payer_wallet.credit_sats(1_000).await.unwrap();
+    let merchant_fake = F::start(merchant_wallet).await;
+    let payer_fake = F::start(payer_wallet.clone()).await;
+    Pair {
+        merchant: merchant_fake.authorized(),
+        merchant_fake,
+        payer: payer_fake.authorized(),
+        payer_fake,
+        payer_wallet,
+    }
+}
+
+/// What the scenarios need of a pair.
 pub trait Harness {
     /// The backend `node_info` names.
     const BACKEND: Backend;
@@ -40,6 +87,29 @@ pub trait Harness {
     fn payer_with_pay_timeout(&self, timeout: Duration) -> Box<dyn Node>;
     /// A client of the payer's fake with wrong credentials.
     fn payer_with_wrong_credentials(&self) -> Box<dyn Node>;
+}
+
+impl<F: FakeNode> Harness for Pair<F> {
+    const BACKEND: Backend = F::BACKEND;
+    const ENFORCES_MAX_FEE: bool = F::ENFORCES_MAX_FEE;
+    fn merchant(&self) -> &dyn Node {
+        &self.merchant
+    }
+    fn payer(&self) -> &dyn Node {
+        &self.payer
+    }
+    fn ledger(&self) -> &DevWallet {
+        &self.payer_wallet
+    }
+    fn cut_next_pay(&self) {
+        self.payer_fake.cut_next_pay();
+    }
+    fn payer_with_pay_timeout(&self, timeout: Duration) -> Box<dyn Node> {
+        Box::new(self.payer_fake.with_pay_timeout(timeout))
+    }
+    fn payer_with_wrong_credentials(&self) -> Box<dyn Node> {
+        Box::new(self.payer_fake.with_wrong_credentials())
+    }
 }
 
 /// Generates one `#[tokio::test]` per named scenario that takes only the

@@ -474,30 +474,6 @@ impl Lnd {
     }
 }
 
-pub(crate) struct Pair {
-    pub(crate) merchant_lnd: Lnd,
-    pub(crate) merchant: LndClient,
-    pub(crate) payer: LndClient,
-    pub(crate) payer_lnd: Lnd,
-    pub(crate) payer_wallet: DevWallet,
-}
-
-pub(crate) async fn pair() -> Pair {
-    let node = DevNode::builder().in_memory().open().await.unwrap();
-    let merchant_wallet = node.wallet("merchant").await.unwrap();
-    let payer_wallet = node.wallet("payer").await.unwrap();
-    payer_wallet.credit_sats(1_000).await.unwrap();
-    let merchant_lnd = Lnd::start(merchant_wallet).await;
-    let payer_lnd = Lnd::start(payer_wallet.clone()).await;
-    Pair {
-        merchant: merchant_lnd.client(MACAROON, CERT),
-        merchant_lnd,
-        payer: payer_lnd.client(MACAROON, CERT),
-        payer_lnd,
-        payer_wallet,
-    }
-}
-
 pub(crate) async fn invoice(merchant: &LndClient, sats: u64, memo: String) -> Invoice {
     merchant
         .create_invoice(&InvoiceRequest::sats(sats).memo(memo))

@@ -29,7 +29,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use backend_suite::{Harness, Node};
+use backend_suite::FakeNode;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use l402_lightning::dev::{DevFault, DevNode, DevWallet};
@@ -45,35 +45,35 @@ const CERT: &[u8] = include_bytes!("../fixtures/lnd-tls.cert");
 const OTHER_CERT: &[u8] = include_bytes!("../fixtures/other-tls.cert");
 const MACAROON: &str = "0201036c6e6402f801030a10b0dd7c6f1e2a3b4c5d6e7f8091a2b3c4";
 
-use fake::{Lnd, invoice, pair};
+use fake::{Lnd, invoice};
 
-impl Harness for fake::Pair {
+impl FakeNode for Lnd {
+    type Client = LndClient;
     const BACKEND: Backend = Backend::Lnd;
     const ENFORCES_MAX_FEE: bool = true;
-    fn merchant(&self) -> &dyn Node {
-        &self.merchant
+    async fn start(wallet: DevWallet) -> Self {
+        Lnd::start(wallet).await
     }
-    fn payer(&self) -> &dyn Node {
-        &self.payer
+    fn authorized(&self) -> LndClient {
+        self.client(MACAROON, CERT)
     }
-    fn ledger(&self) -> &DevWallet {
-        &self.payer_wallet
+    fn with_pay_timeout(&self, timeout: Duration) -> LndClient {
+        LndClient::builder(&self.url, MACAROON)
+            .tls_cert_pem(CERT)
+            .pay_timeout(timeout)
+            .build()
+            .unwrap()
+    }
+    fn with_wrong_credentials(&self) -> LndClient {
+        self.client("0201036c6e64deadbeef", CERT)
     }
     fn cut_next_pay(&self) {
-        self.payer_lnd.cut_next_pay.store(true, Ordering::SeqCst);
+        self.cut_next_pay.store(true, Ordering::SeqCst);
     }
-    fn payer_with_pay_timeout(&self, timeout: Duration) -> Box<dyn Node> {
-        Box::new(
-            LndClient::builder(&self.payer_lnd.url, MACAROON)
-                .tls_cert_pem(CERT)
-                .pay_timeout(timeout)
-                .build()
-                .unwrap(),
-        )
-    }
-    fn payer_with_wrong_credentials(&self) -> Box<dyn Node> {
-        Box::new(self.payer_lnd.client("0201036c6e64deadbeef", CERT))
-    }
+}
+
+async fn pair() -> backend_suite::Pair<Lnd> {
+    backend_suite::pair().await
 }
 
 // --- Tests ---------------------------------------------------------------
@@ -98,7 +98,7 @@ async fn create_pay_and_look_up_over_pinned_tls() {
         .unwrap();
     p.payer.pay(&PayRequest::new(&second.bolt11)).await.unwrap();
     assert_eq!(
-        *p.payer_lnd.fee_limits.lock().unwrap(),
+        *p.payer_fake.fee_limits.lock().unwrap(),
         vec!["1234".to_string(), "10000".to_string()]
     );
 }
@@ -131,7 +131,7 @@ async fn wrong_macaroon_is_unauthorized_and_pays_nothing() {
 async fn another_certificate_is_refused_before_anything_is_sent() {
     let p = pair().await;
     let invoice = invoice(&p.merchant, 2, "pin".into()).await;
-    let impostor_pin = p.payer_lnd.client(MACAROON, OTHER_CERT);
+    let impostor_pin = p.payer_fake.client(MACAROON, OTHER_CERT);
     let err = impostor_pin
         .pay(&PayRequest::new(&invoice.bolt11))
         .await
@@ -142,7 +142,7 @@ async fn another_certificate_is_refused_before_anything_is_sent() {
     );
     assert_eq!(err.outcome(), PayOutcome::NotSent);
     // No pinned certificate: the system roots do not know LND's self-signed one.
-    let unpinned = LndClient::builder(&p.payer_lnd.url, MACAROON)
+    let unpinned = LndClient::builder(&p.payer_fake.url, MACAROON)
         .build()
         .unwrap();
     assert!(matches!(
@@ -324,7 +324,7 @@ async fn settlements_arrive_through_the_invoice_subscription() {
         .unwrap();
     assert_eq!(event.payment_hash, first.payment_hash);
     assert_eq!(event.settle_index, 2);
-    let wrong = p.merchant_lnd.client("0201036c6e64deadbeef", CERT);
+    let wrong = p.merchant_fake.client("0201036c6e64deadbeef", CERT);
     assert!(matches!(
         wrong.subscribe_settled(0).await,
         Err(BackendError::Unauthorized { .. })
