@@ -119,3 +119,50 @@ pub(crate) fn routing_budget(pay_timeout: Duration) -> Duration {
         .saturating_sub(Duration::from_secs(5))
         .max(Duration::from_secs(1))
 }
+
+/// A node's answer, read whole: its status and body, and how the node
+/// words a refusal in it. (CLN's answers are JSON-RPC results and errors
+/// instead: `cln::Reply`.)
+#[cfg(any(feature = "lnd", feature = "phoenixd"))]
+pub(crate) struct Answer {
+    pub(crate) backend: Backend,
+    pub(crate) status: reqwest::StatusCode,
+    pub(crate) body: Vec<u8>,
+    /// The node's own words for a refusal, from the body.
+    pub(crate) words: fn(&[u8]) -> String,
+}
+
+#[cfg(any(feature = "lnd", feature = "phoenixd"))]
+impl Answer {
+    /// The body as `T`; otherwise `BadResponse` naming `what`, the status
+    /// and the start of the body.
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+    ) -> Result<T, BackendError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            bad(
+                self.backend,
+                format!(
+                    "{what}: {e} (HTTP {}: {:?})",
+                    self.status,
+                    snippet(&self.body)
+                ),
+            )
+        })
+    }
+
+    /// Why the node refused, in its words.
+    pub(crate) fn detail(&self) -> String {
+        (self.words)(&self.body)
+    }
+
+    /// `BackendError::Rejected`: the node refused the call.
+    pub(crate) fn rejected(&self) -> BackendError {
+        BackendError::Rejected {
+            backend: self.backend,
+            status: self.status.as_u16(),
+            detail: self.detail(),
+        }
+    }
+}

@@ -57,7 +57,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::http::{bad, base_url, snippet, transport};
+use crate::http::{Answer, bad, base_url, snippet, transport};
 use crate::{Backend, BackendError};
 
 mod pay;
@@ -215,10 +215,21 @@ impl fmt::Debug for LndClient {
     }
 }
 
-/// An answer: status and raw body.
-struct Answer {
-    status: StatusCode,
-    body: Vec<u8>,
+/// An answer of LND's: refusals are worded in its gRPC status.
+fn answer(status: StatusCode, body: Vec<u8>) -> Answer {
+    Answer {
+        backend: BACKEND,
+        status,
+        body,
+        words: rpc_message,
+    }
+}
+
+/// The message of a gRPC status body, or the start of the body.
+fn rpc_message(body: &[u8]) -> String {
+    RpcStatus::of(body)
+        .map(|s| s.message)
+        .unwrap_or_else(|| snippet(body))
 }
 
 /// A gRPC status as LND's REST proxy writes it: `{"code", "message",
@@ -237,35 +248,6 @@ impl RpcStatus {
         let value: Value = serde_json::from_slice(body).ok()?;
         let value = value.get("error").cloned().unwrap_or(value);
         serde_json::from_value(value).ok()
-    }
-}
-
-impl Answer {
-    fn json<T: for<'de> Deserialize<'de>>(&self, what: &str) -> Result<T, BackendError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            bad(
-                BACKEND,
-                format!(
-                    "{what}: {e} (HTTP {}: {:?})",
-                    self.status,
-                    snippet(&self.body)
-                ),
-            )
-        })
-    }
-
-    fn status_message(&self) -> String {
-        RpcStatus::of(&self.body)
-            .map(|s| s.message)
-            .unwrap_or_else(|| snippet(&self.body))
-    }
-
-    fn rejected(&self) -> BackendError {
-        BackendError::Rejected {
-            backend: BACKEND,
-            status: self.status.as_u16(),
-            detail: self.status_message(),
-        }
     }
 }
 
@@ -352,7 +334,7 @@ impl LndClient {
         {
             return Err(e);
         }
-        Ok(Answer { status, body })
+        Ok(answer(status, body))
     }
 }
 

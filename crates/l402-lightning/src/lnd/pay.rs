@@ -10,8 +10,8 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Answer, BACKEND, Lines, LndClient, RpcStatus, unauthorized};
-use crate::http::bad;
+use super::{BACKEND, Lines, LndClient, RpcStatus, answer, unauthorized};
+use crate::http::{Answer, bad};
 use crate::invoice::{precheck, verify_preimage};
 use crate::{
     Backend, BackendError, NodeInfo, OutgoingStatus, PayError, PayRequest, Payment, PaymentHash,
@@ -154,7 +154,7 @@ impl Wallet for LndClient {
         let status = response.status();
         if !status.is_success() {
             let body = crate::http::read_body(BACKEND, self.pay_timeout, response).await?;
-            return Err(self.refused_before_streaming(&Answer { status, body }, hash));
+            return Err(self.refused_before_streaming(&answer(status, body), hash));
         }
         let mut lines = Lines::new(response, self.pay_timeout);
         while let Some(line) = lines.next().await? {
@@ -211,13 +211,11 @@ impl Wallet for LndClient {
         let status = response.status();
         if !status.is_success() {
             let body = crate::http::read_body(BACKEND, self.timeout, response).await?;
-            let answer = Answer { status, body };
+            let answer = answer(status, body);
             if let Some(e) = unauthorized(status, &answer.body) {
                 return Err(e.into());
             }
-            if status == StatusCode::NOT_FOUND
-                || answer.status_message().contains("isn't initiated")
-            {
+            if status == StatusCode::NOT_FOUND || answer.detail().contains("isn't initiated") {
                 return Ok(OutgoingStatus::Unknown);
             }
             return Err(answer.rejected().into());

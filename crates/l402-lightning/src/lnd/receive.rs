@@ -62,7 +62,7 @@ impl Receiver for LndClient {
             // own validation errors ("memo too large"…) are refusals; other
             // statuses say nothing about the invoice.
             return Err(if answer.status == StatusCode::BAD_REQUEST {
-                invalid(BACKEND, answer.status_message())
+                invalid(BACKEND, answer.detail())
             } else {
                 answer.rejected().into()
             });
@@ -83,7 +83,7 @@ impl Receiver for LndClient {
             .await?;
         if !answer.status.is_success() {
             let unknown = answer.status == StatusCode::NOT_FOUND
-                || answer.status_message().contains("unable to locate invoice");
+                || answer.detail().contains("unable to locate invoice");
             return Err(if unknown {
                 ReceiveError::UnknownInvoice {
                     backend: BACKEND,

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{Answer, BACKEND, Lines, LndClient, unauthorized};
+use super::{BACKEND, Lines, LndClient, answer, unauthorized};
 use crate::http::bad;
 use crate::{BackendError, PaymentHash, Preimage};
 
@@ -124,7 +124,7 @@ impl LndClient {
             if let Some(e) = unauthorized(status, &body) {
                 return Err(e);
             }
-            return Err(Answer { status, body }.rejected());
+            return Err(answer(status, body).rejected());
         }
         Ok(InvoiceSubscription {
             lines: Lines::new(response, self.timeout),

@@ -48,9 +48,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde::de::DeserializeOwned;
 
-use crate::http::{bad, base_url, snippet, transport};
+use crate::http::{Answer, bad, base_url, snippet, transport};
 use crate::{Backend, BackendError, PaymentHash, Preimage};
 
 mod pay;
@@ -167,36 +166,6 @@ impl fmt::Debug for PhoenixdClient {
     }
 }
 
-/// An answer: status and raw body.
-struct Answer {
-    status: StatusCode,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    /// phoenixd's errors are plain text (`StatusPages` in `Api.kt`).
-    fn text(&self) -> String {
-        snippet(&self.body)
-    }
-
-    fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, BackendError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            bad(
-                BACKEND,
-                format!("{what}: {e} (HTTP {}: {:?})", self.status, self.text()),
-            )
-        })
-    }
-
-    fn rejected(&self) -> BackendError {
-        BackendError::Rejected {
-            backend: BACKEND,
-            status: self.status.as_u16(),
-            detail: self.text(),
-        }
-    }
-}
-
 impl PhoenixdClient {
     /// A builder for the phoenixd at `base_url` (e.g. `http://127.0.0.1:9740`)
     /// with its `http-password`.
@@ -241,11 +210,17 @@ impl PhoenixdClient {
             .map_err(|e| transport(BACKEND, timeout, e))?;
         let status = response.status();
         let body = crate::http::read_body(BACKEND, timeout, response).await?;
-        let answer = Answer { status, body };
+        // phoenixd's errors are plain text (`StatusPages` in `Api.kt`).
+        let answer = Answer {
+            backend: BACKEND,
+            status,
+            body,
+            words: snippet,
+        };
         if status == StatusCode::UNAUTHORIZED {
             return Err(BackendError::Unauthorized {
                 backend: BACKEND,
-                reason: answer.text(),
+                reason: answer.detail(),
             });
         }
         Ok(answer)

@@ -64,7 +64,7 @@ impl Receiver for PhoenixdClient {
             .await?;
         if !answer.status.is_success() {
             return Err(if answer.status == StatusCode::BAD_REQUEST {
-                invalid(BACKEND, answer.text())
+                invalid(BACKEND, answer.detail())
             } else {
                 answer.rejected().into()
             });
