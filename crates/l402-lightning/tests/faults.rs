@@ -14,7 +14,7 @@ use l402_lightning::dev::DevNode;
 use l402_lightning::lnbits::{LnbitsClient, LnbitsConfigError};
 use l402_lightning::{
     Backend, BackendError, Invoice, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError,
-    PayOutcome, PayRequest, PaymentHash, ReceiveError, Receiver, TransportError, Wallet,
+    PayOutcome, PayRequest, Payment, PaymentHash, ReceiveError, Receiver, TransportError, Wallet,
 };
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -470,6 +470,23 @@ impl Lnbits {
             .unwrap()
     }
 
+    /// Pays a new `sats` invoice of the merchant's through a proxy that
+    /// injects `fault`, waiting at most `timeout`.
+    async fn pay_through(
+        &self,
+        fault: Fault,
+        sats: u64,
+        timeout: Duration,
+    ) -> (Invoice, Result<Payment, PayError>) {
+        let invoice = self.invoice(sats).await;
+        let proxy = fault_proxy(self.upstream, fault).await;
+        let paid = self
+            .payer(&proxy, timeout)
+            .pay(&PayRequest::new(&invoice.bolt11))
+            .await;
+        (invoice, paid)
+    }
+
     /// What LNbits itself says about the payer's payment, asked directly.
     async fn payer_lookup(&self, hash: &PaymentHash) -> OutgoingStatus {
         self.payer(&self.url, Duration::from_secs(10))
@@ -623,13 +640,10 @@ async fn connection_closed_after_the_pay_request_is_unknown_and_lnbits_paid() {
     else {
         return;
     };
-    let invoice = lnbits.invoice(5).await;
-    let proxy = fault_proxy(lnbits.upstream, Fault::DropAnswer).await;
-    let err = lnbits
-        .payer(&proxy, Duration::from_secs(10))
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
+    let (invoice, err) = lnbits
+        .pay_through(Fault::DropAnswer, 5, Duration::from_secs(10))
+        .await;
+    let err = err.unwrap_err();
     assert!(
         matches!(err, PayError::Backend(BackendError::Interrupted { .. })),
         "{err:?}"
@@ -652,13 +666,10 @@ async fn bad_gateway_after_the_pay_request_is_unknown_and_lnbits_paid() {
     else {
         return;
     };
-    let invoice = lnbits.invoice(6).await;
-    let proxy = fault_proxy(lnbits.upstream, Fault::BadGateway).await;
-    let err = lnbits
-        .payer(&proxy, Duration::from_secs(10))
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
+    let (invoice, err) = lnbits
+        .pay_through(Fault::BadGateway, 6, Duration::from_secs(10))
+        .await;
+    let err = err.unwrap_err();
     assert!(
         matches!(
             err,
@@ -713,14 +724,11 @@ async fn failing_status_checks_on_a_pending_payment_are_unknown() {
     let Some(lnbits) = lnbits("failing_status_checks_on_a_pending_payment_are_unknown") else {
         return;
     };
-    let invoice = lnbits.invoice(8).await;
-    let proxy = fault_proxy(lnbits.upstream, Fault::PendingThenBadGateway).await;
     let started = Instant::now();
-    let err = lnbits
-        .payer(&proxy, Duration::from_millis(1500))
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
+    let (invoice, err) = lnbits
+        .pay_through(Fault::PendingThenBadGateway, 8, Duration::from_millis(1500))
+        .await;
+    let err = err.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
     match &err {
         PayError::Pending {
@@ -744,13 +752,10 @@ async fn pending_payment_is_polled_until_it_settles() {
     let Some(lnbits) = lnbits("pending_payment_is_polled_until_it_settles") else {
         return;
     };
-    let invoice = lnbits.invoice(9).await;
-    let proxy = fault_proxy(lnbits.upstream, Fault::PendingThenForward).await;
-    let paid = lnbits
-        .payer(&proxy, Duration::from_secs(10))
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap();
+    let (invoice, paid) = lnbits
+        .pay_through(Fault::PendingThenForward, 9, Duration::from_secs(10))
+        .await;
+    let paid = paid.unwrap();
     assert!(paid.preimage.matches(&invoice.payment_hash));
     assert_eq!(paid.amount_msat, 9_000);
     match lnbits.payer_lookup(&invoice.payment_hash).await {
