@@ -460,11 +460,7 @@ async fn unpinned_certificate_is_refused_before_anything_is_sent() {
         .tls_cert_pem(other)
         .build()
         .unwrap();
-    let err = impostor_pin
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert_eq!(err.outcome(), PayOutcome::NotSent, "{err:?}");
+    backend_suite::not_sent(&impostor_pin, &invoice).await;
     assert_eq!(p.payer_wallet.balance_msat().await.unwrap(), 1_000_000);
 }
 
@@ -570,15 +566,7 @@ async fn over_the_socket_a_missing_socket_is_not_sent() {
     let invoice = invoice(&p.merchant, 2, "no socket".into()).await;
     let dir = tempfile::tempdir().unwrap();
     let client = ClnClient::socket(dir.path().join("lightning-rpc")).build();
-    let err = client
-        .pay(&PayRequest::new(&invoice.bolt11))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Backend(BackendError::Unreachable { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.outcome(), PayOutcome::NotSent);
+    backend_suite::not_sent(&client, &invoice).await;
 }
 
 // --- pyln-client (Blockstream's Python client) against the socket fake ---

@@ -376,6 +376,20 @@ pub async fn wrong_credentials_are_unauthorized_and_pay_nothing<H: Harness>(h: &
     invoice
 }
 
+/// Paying `invoice` through `payer`, which cannot reach (or will not trust)
+/// its node: `Unreachable`, and the payment request was never sent.
+pub async fn not_sent(payer: &dyn Wallet, invoice: &Invoice) {
+    let err = payer
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Backend(BackendError::Unreachable { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::NotSent);
+}
+
 /// None of `shown`'s `Debug` forms contains `secret`.
 pub fn debug_never_shows(secret: &str, shown: &[&dyn Debug]) {
     for item in shown {
