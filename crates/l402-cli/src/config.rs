@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::node::{EnvFields, KINDS, NodeFields, NodeSpec};
 use crate::serve::DEMO_PATH;
 
 /// The default listen address.
@@ -138,17 +139,61 @@ pub struct Producer {
 }
 
 /// `[backend]`: where invoices come from.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
-    /// `"dev"` (the embedded dev node, default) or `"lnbits"`.
+    /// `"dev"` (the embedded dev node, default), `"lnbits"`, `"phoenixd"`,
+    /// `"lnd"` or `"cln"`.
     pub kind: Option<String>,
-    /// LNbits base URL.
+    /// LNbits, phoenixd, LND or clnrest base URL.
     pub url: Option<String>,
     /// LNbits invoice key (receiving only).
     pub invoice_key: Option<String>,
     /// Seconds before a backend call times out.
     pub timeout_secs: Option<u64>,
+    /// Seconds a payment may take (phoenixd, LND, CLN).
+    pub pay_timeout_secs: Option<u64>,
+    /// phoenixd `http-password`.
+    pub password: Option<String>,
+    /// A file holding the phoenixd password.
+    pub password_file: Option<PathBuf>,
+    /// LND macaroon, hex.
+    pub macaroon_hex: Option<String>,
+    /// LND macaroon file (binary, hex-encoded on read).
+    pub macaroon_file: Option<PathBuf>,
+    /// LND / clnrest certificate to pin.
+    pub tls_cert_file: Option<PathBuf>,
+    /// CLN `lightning-rpc` socket.
+    pub socket: Option<PathBuf>,
+    /// clnrest rune.
+    pub rune: Option<String>,
+}
+
+impl fmt::Debug for BackendConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendConfig")
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BackendConfig {
+    /// The keys a phoenixd / LND / CLN node takes.
+    fn node_fields(&self) -> NodeFields {
+        NodeFields {
+            url: self.url.clone(),
+            password: self.password.clone(),
+            password_file: self.password_file.clone(),
+            macaroon_hex: self.macaroon_hex.clone(),
+            macaroon_file: self.macaroon_file.clone(),
+            tls_cert_file: self.tls_cert_file.clone(),
+            socket: self.socket.clone(),
+            rune: self.rune.clone(),
+            timeout_secs: self.timeout_secs,
+            pay_timeout_secs: self.pay_timeout_secs,
+        }
+    }
 }
 
 /// `[tokens]`
@@ -201,6 +246,28 @@ pub enum Backend {
         /// Call timeout in seconds.
         timeout_secs: u64,
     },
+    /// A phoenixd, LND or Core Lightning node.
+    Node(NodeSpec),
+}
+
+impl Backend {
+    /// `dev`, `lnbits`, `phoenixd`, `lnd` or `cln`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Backend::Dev => "dev",
+            Backend::Lnbits { .. } => "lnbits",
+            Backend::Node(node) => node.kind(),
+        }
+    }
+
+    /// The backend's URL (or socket), never a secret; none for the dev node.
+    pub fn location(&self) -> Option<String> {
+        match self {
+            Backend::Dev => None,
+            Backend::Lnbits { url, .. } => Some(url.clone()),
+            Backend::Node(node) => Some(node.location()),
+        }
+    }
 }
 
 /// A paid route, resolved.
@@ -279,6 +346,44 @@ pub struct Overrides {
     pub database_schema: Option<String>,
     /// `--trusted-proxies` / `L402_TRUSTED_PROXIES` (comma-separated)
     pub trusted_proxies: Option<String>,
+    /// The node variables (`L402_PHOENIXD_*`, `L402_LND_*`, `LND_REST_HOST`,
+    /// `L402_CLN_*`...), read by [`EnvVars::from_process`].
+    pub env: EnvVars,
+}
+
+/// A snapshot of environment variables; `Debug` shows names only.
+#[derive(Default, Clone)]
+pub struct EnvVars(pub Vec<(String, String)>);
+
+impl EnvVars {
+    /// This process's variables that configure a node.
+    pub fn from_process() -> EnvVars {
+        EnvVars(
+            std::env::vars()
+                .filter(|(k, _)| {
+                    ["L402_PHOENIXD_", "L402_LND_", "L402_CLN_", "LND_"]
+                        .iter()
+                        .any(|p| k.starts_with(p))
+                })
+                .collect(),
+        )
+    }
+
+    /// One variable.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+impl fmt::Debug for EnvVars {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| k))
+            .finish()
+    }
 }
 
 /// The longest paid route path.
@@ -407,7 +512,7 @@ fn resolve(
     let kind = overrides
         .backend
         .clone()
-        .or(file.backend.kind)
+        .or(file.backend.kind.clone())
         .unwrap_or_else(|| "dev".to_owned());
     let backend = match kind.as_str() {
         "dev" => Backend::Dev,
@@ -455,11 +560,25 @@ fn resolve(
                 timeout_secs,
             }
         }
+        node if KINDS.contains(&node) => {
+            let env = EnvFields::read(node, |name| overrides.env.get(name));
+            let fields = env.over(&file.backend.node_fields());
+            let spec = NodeSpec::resolve(node, &fields, base_dir).map_err(|(key, reason)| {
+                err(
+                    env.name_of(key).unwrap_or(source),
+                    &format!("backend.{key}"),
+                    reason,
+                )
+            })?;
+            Backend::Node(spec)
+        }
         other => {
             return Err(err(
                 kind_src,
                 "backend.kind",
-                format!("unknown backend {other:?}; expected \"dev\" or \"lnbits\""),
+                format!(
+                    "unknown backend {other:?}; expected \"dev\", \"lnbits\", \"phoenixd\", \"lnd\" or \"cln\""
+                ),
             ));
         }
     };
@@ -683,235 +802,4 @@ fn resolve(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    fn load_str(text: &str) -> Result<Config, ConfigError> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("l402.toml");
-        std::fs::write(&path, text).unwrap();
-        load(Some(&path), &Overrides::default())
-    }
-
-    #[test]
-    fn defaults_are_zero_config() {
-        let c = load(None, &Overrides::default()).unwrap();
-        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
-        assert_eq!(c.backend, Backend::Dev);
-        assert!(c.demo);
-    }
-
-    #[test]
-    fn a_full_file() {
-        let c = load_str(
-            r#"
-listen = "127.0.0.1:9000"
-[backend]
-kind = "lnbits"
-url = "http://127.0.0.1:5000"
-invoice_key = "abc"
-[tokens]
-lifetime_secs = 60
-[demo]
-enabled = false
-[[routes]]
-path = "/api/report"
-price_sats = 100
-body = "hello"
-"#,
-        )
-        .unwrap();
-        assert_eq!(c.listen.port(), 9000);
-        assert!(matches!(c.backend, Backend::Lnbits { .. }));
-        assert_eq!(c.token_lifetime_secs, 60);
-        assert!(!c.demo);
-        assert_eq!(c.routes[0].price_sats, 100);
-    }
-
-    #[test]
-    fn errors_name_the_file_key_and_reason() {
-        let e = load_str("listen = \"nowhere\"").unwrap_err();
-        assert!(e.source.ends_with("l402.toml"));
-        assert_eq!(e.key, "listen");
-        let e = load_str("prce = 3").unwrap_err();
-        assert_eq!(e.key, "prce");
-        assert!(e.reason.contains("unknown field"), "{}", e.reason);
-        let e = load_str("[[routes]]\npath = \"/a\"\nprice_sats = -5\nbody = \"x\"").unwrap_err();
-        assert_eq!(e.key, "routes[0].price_sats");
-        let e =
-            load_str("[[routes]]\npath = \"/a\"\nprice_sats = \"ten\"\nbody = \"x\"").unwrap_err();
-        assert!(e.reason.contains("invalid type"), "{}", e.reason);
-        let e = load_str("[backend]\nkind = \"lnd\"").unwrap_err();
-        assert_eq!(e.key, "backend.kind");
-        let e = load_str("[backend]\nkind = \"lnbits\"").unwrap_err();
-        assert_eq!(e.key, "backend.url");
-        let e = load_str("[[routes]]\npath = \"/a\"\nprice_sats = 1").unwrap_err();
-        assert_eq!(e.key, "routes[0].body");
-        let e = load_str("listen = [").unwrap_err();
-        assert!(e.to_string().contains("l402.toml"));
-    }
-
-    #[test]
-    fn trusted_proxies_list_string_env_and_the_deprecated_key() {
-        let c = load_str("[producer]\ntrusted_proxies = [\"10.0.0.0/8\", \" ::1 \"]").unwrap();
-        assert_eq!(c.producer.trusted_proxies, ["10.0.0.0/8", "::1"]);
-        assert!(c.warnings.is_empty());
-        let c = load_str("[producer]\ntrusted_proxies = \"10.0.0.1, fd00::/8\"").unwrap();
-        assert_eq!(c.producer.trusted_proxies, ["10.0.0.1", "fd00::/8"]);
-        assert!(
-            load(None, &Overrides::default())
-                .unwrap()
-                .producer
-                .trusted_proxies
-                .is_empty()
-        );
-        let c = load_str("[producer]\ntrust_forwarded_for = true").unwrap();
-        assert_eq!(c.producer.trusted_proxies, LOOPBACK_PROXIES);
-        assert!(c.warnings[0].contains("deprecated"), "{:?}", c.warnings);
-        assert!(
-            load_str("[producer]\ntrust_forwarded_for = false")
-                .unwrap()
-                .producer
-                .trusted_proxies
-                .is_empty()
-        );
-        let e = load_str("[producer]\ntrusted_proxies = [\"10.0.0.0/33\"]").unwrap_err();
-        assert!(e.source.ends_with("l402.toml"), "{e}");
-        assert_eq!(e.key, "producer.trusted_proxies");
-        assert!(e.reason.contains("10.0.0.0/33"), "{e}");
-        // The environment replaces the file (and an empty value means none).
-        let o = Overrides {
-            trusted_proxies: Some(String::new()),
-            ..Overrides::default()
-        };
-        let c = resolve(
-            "test.toml",
-            toml::from_str("[producer]\ntrusted_proxies = [\"10.0.0.1\"]").unwrap(),
-            &o,
-            None,
-        )
-        .unwrap();
-        assert!(c.producer.trusted_proxies.is_empty());
-        let o = Overrides {
-            trusted_proxies: Some("10.0.0.1,,::1".into()),
-            ..Overrides::default()
-        };
-        let e = load(None, &o).unwrap_err();
-        assert_eq!(e.source, "--trusted-proxies / L402_TRUSTED_PROXIES");
-    }
-
-    #[test]
-    fn store_and_producer() {
-        let c = load(None, &Overrides::default()).unwrap();
-        assert_eq!(c.store.target, StoreTarget::Sqlite);
-        assert!(c.producer.enabled);
-        assert_eq!(c.producer.rate_limit_per_minute, 20);
-        let c = load_str(
-            "[store]\nurl = \"postgres://u@h/db\"\nschema = \"shop\"\n[producer]\nrate_limit_per_minute = 5",
-        )
-        .unwrap();
-        assert_eq!(
-            c.store.target,
-            StoreTarget::Postgres {
-                url: "postgres://u@h/db".into(),
-                schema: Some("shop".into())
-            }
-        );
-        assert_eq!(c.producer.rate_limit_per_minute, 5);
-        assert_eq!(
-            load_str("[store]\nurl = \"mysql://x\"").unwrap_err().key,
-            "store.url"
-        );
-        assert_eq!(
-            load_str("[store]\nurl = \"postgres://x\"\nschema = \"A-b\"")
-                .unwrap_err()
-                .key,
-            "store.schema"
-        );
-        assert_eq!(load_str("[producer]\nrate = 1").unwrap_err().key, "rate");
-        let e =
-            load_str("[[routes]]\npath = \"/api/l402/challenges\"\nprice_sats = 1\nbody = \"x\"")
-                .unwrap_err();
-        assert_eq!(e.key, "routes[0].path");
-        let o = Overrides {
-            database_url: Some("postgres://env@h/db".into()),
-            ..Overrides::default()
-        };
-        assert!(matches!(
-            load(None, &o).unwrap().store.target,
-            StoreTarget::Postgres { .. }
-        ));
-    }
-
-    #[test]
-    fn route_paths_are_plain_and_not_the_servers_own() {
-        for ok in [
-            "/api/report",
-            "/x/",
-            "/a-b_c~d/e.f",
-            "/v1/price(usd)",
-            "/@me",
-        ] {
-            assert_eq!(check_route_path(ok, true), Ok(()), "{ok}");
-        }
-        for bad in [
-            "",
-            "x",
-            "/",
-            "//",
-            "/a//b",
-            "/./a",
-            "/a/..",
-            "/a b",
-            "/a\tb",
-            "/é",
-            "/x/{id}",
-            "/x/:id",
-            "/x/*",
-            "/a?b",
-            "/a#b",
-            "/a%20",
-            "/dev",
-            "/dev/x",
-            "/api/l402",
-            "/api/l402/challenges",
-            "/api/admin/x",
-            "/api/invoice",
-            "/api/verify",
-            "/api/openapi.json",
-            DEMO_PATH,
-        ] {
-            assert!(check_route_path(bad, true).is_err(), "{bad:?}");
-        }
-        // The demo's path is free when the demo is off; look-alikes always are.
-        assert_eq!(check_route_path(DEMO_PATH, false), Ok(()));
-        assert_eq!(check_route_path("/api/l402x", true), Ok(()));
-        assert!(check_route_path(&format!("/{}", "a".repeat(600)), true).is_err());
-        let c = load_str(&format!(
-            "[demo]\nenabled = false\n[[routes]]\npath = \"{DEMO_PATH}\"\nprice_sats = 1\nbody = \"x\""
-        ))
-        .unwrap();
-        assert_eq!(c.routes[0].path, DEMO_PATH);
-    }
-
-    #[test]
-    fn overrides_win() {
-        let o = Overrides {
-            listen: Some("127.0.0.1:1234".into()),
-            demo: Some(false),
-            ..Overrides::default()
-        };
-        let c = load(None, &o).unwrap();
-        assert_eq!(c.listen.port(), 1234);
-        assert!(!c.demo);
-        let bad = Overrides {
-            listen: Some("x".into()),
-            ..Overrides::default()
-        };
-        assert_eq!(
-            load(None, &bad).unwrap_err().source,
-            "--listen / L402_LISTEN"
-        );
-    }
-}
+mod tests;

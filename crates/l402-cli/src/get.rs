@@ -39,10 +39,20 @@ mod exit {
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Wallet (first match): --lnbits-url + --lnbits-admin-key (or L402_LNBITS_URL and
-L402_LNBITS_ADMIN_KEY); the [wallet] of the configuration file; otherwise the
-dev-node wallet that `l402 serve` writes to <data dir>/dev-wallet.json (fake
-money, regtest invoices only): run get with the same --data-dir (or
-L402_DATA_DIR) as the server.
+L402_LNBITS_ADMIN_KEY); a phoenixd, LND or CLN node from its variables (below);
+the [wallet] of the configuration file; otherwise the dev-node wallet that
+`l402 serve` writes to <data dir>/dev-wallet.json (fake money, regtest invoices
+only): run get with the same --data-dir (or L402_DATA_DIR) as the server.
+Two wallets configured at once (LNbits and a node, or two nodes) is an error.
+The wallet's client is built only when a payment is needed.
+
+phoenixd, LND and Core Lightning, the same variables as l402 serve; each
+replaces its key of a [wallet] of the same kind:
+  L402_PHOENIXD_URL, L402_PHOENIXD_PASSWORD, L402_PHOENIXD_PASSWORD_FILE
+  L402_LND_URL (or LND_REST_HOST), L402_LND_MACAROON_HEX (or LND_MACAROON_HEX),
+  L402_LND_MACAROON_FILE, L402_LND_TLS_CERT_FILE (or LND_TLS_CERT_PATH)
+  L402_CLN_SOCKET, or L402_CLN_URL + L402_CLN_RUNE + L402_CLN_TLS_CERT_FILE
+Secrets are never printed.
 
 LNbits, one naming scheme for both commands:
   L402_LNBITS_URL          the LNbits base URL (serve and get)
@@ -57,6 +67,12 @@ flags and environment variables win:
   max_sats, max_fee_sats, budget_hour, budget_day, budget_total, network
   [budget_domain]  \"example.com\" = 500
   [wallet]         kind = \"lnbits\", url, admin_key
+                   kind = \"phoenixd\", url, password | password_file
+                   kind = \"lnd\", url, macaroon_hex | macaroon_file,
+                     tls_cert_file (LND's tls.cert, pinned)
+                   kind = \"cln\", socket | url + rune + tls_cert_file
+                   (and timeout_secs (10), pay_timeout_secs (60); relative
+                   files: next to the configuration file)
 
 State: tokens, the payment journal, the budget ledger and traces are kept in
 <data dir>/client.sqlite (plain SQLite: try `SELECT * FROM traces`). A token is
@@ -220,15 +236,7 @@ struct Config {
     network: Option<String>,
     #[serde(default)]
     budget_domain: std::collections::BTreeMap<String, u64>,
-    wallet: Option<WalletConfig>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WalletConfig {
-    kind: String,
-    url: String,
-    admin_key: String,
+    wallet: Option<wallet::WalletConfig>,
 }
 
 /// The configuration file `get` reads: `--get-config`, else
@@ -251,15 +259,6 @@ fn load_config(global: &Global, args: &Args) -> anyhow::Result<Config> {
     };
     let config: Config =
         toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
-    if let Some(wallet) = &config.wallet
-        && wallet.kind != "lnbits"
-    {
-        bail!(
-            "{}: [wallet] kind {:?} is not supported (lnbits)",
-            path.display(),
-            wallet.kind
-        );
-    }
     Ok(config)
 }
 
@@ -393,11 +392,9 @@ async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
     let sources = wallet::Sources {
         url: args.lnbits_url.as_deref(),
         admin_key: args.lnbits_admin_key.as_deref(),
-        config_wallet: config.wallet.as_ref().map(|w| wallet::LnbitsSpec {
-            url: w.url.clone(),
-            admin_key: w.admin_key.clone(),
-            invoice_key: None,
-        }),
+        config_wallet: config.wallet.as_ref(),
+        config_file: &config_file,
+        env: crate::config::EnvVars::from_process(),
         data_dir: &global.data_dir,
     };
     match wallet::resolve(sources, Duration::from_secs(args.timeout.max(1)))? {

@@ -11,6 +11,7 @@ mod config;
 mod devwallet;
 mod get;
 mod merchant;
+mod node;
 mod paths;
 mod serve;
 mod state;

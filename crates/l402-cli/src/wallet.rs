@@ -1,7 +1,8 @@
 //! The paying wallet of `l402 get`: where it comes from (flags, the
-//! `L402_LNBITS_*` variables, `get.toml`, the dev wallet `l402 serve`
-//! writes), what to say when there is none, and an LNbits client built on
-//! first use (a run that reuses a stored token never pays, and building the
+//! `L402_LNBITS_*` variables, the phoenixd / LND / CLN variables of
+//! [`crate::node`], `get.toml`'s `[wallet]`, the dev wallet `l402 serve`
+//! writes), what to say when there is none, and a client built on first
+//! use (a run that reuses a stored token never pays, and building the
 //! client's HTTPS stack is the slowest part of starting).
 
 use std::path::{Path, PathBuf};
@@ -14,8 +15,11 @@ use l402_lightning::{
     Backend, BackendError, NodeInfo, OutgoingStatus, PayError, PayRequest, Payment, PaymentHash,
     TransportError, Wallet,
 };
+use serde::Deserialize;
 
+use crate::config::EnvVars;
 use crate::devwallet;
+use crate::node::{EnvFields, KINDS, NodeFields, NodeSpec};
 
 /// The variables, one scheme for `serve` and `get`.
 pub const URL_ENV: &str = "L402_LNBITS_URL";
@@ -47,9 +51,96 @@ pub struct Sources<'a> {
     /// `--lnbits-admin-key` or `L402_LNBITS_ADMIN_KEY`.
     pub admin_key: Option<&'a str>,
     /// `[wallet]` of the configuration file.
-    pub config_wallet: Option<LnbitsSpec>,
+    pub config_wallet: Option<&'a WalletConfig>,
+    /// The configuration file (for messages and relative paths).
+    pub config_file: &'a Path,
+    /// The node variables (`L402_PHOENIXD_*`, `L402_LND_*`, `LND_REST_HOST`...).
+    pub env: EnvVars,
     /// The data directory.
     pub data_dir: &'a Path,
+}
+
+/// `[wallet]` of `get.toml`: `kind = "lnbits"` (`url`, `admin_key`), or
+/// `"phoenixd"`, `"lnd"`, `"cln"` with the keys of [`crate::node`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalletConfig {
+    kind: String,
+    admin_key: Option<String>,
+    #[serde(flatten)]
+    node: NodeFields,
+}
+
+impl std::fmt::Debug for WalletConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalletConfig")
+            .field("kind", &self.kind)
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A node wallet from the environment and/or `[wallet]`, if either names one.
+fn node_wallet(sources: &Sources<'_>) -> anyhow::Result<Option<NodeSpec>> {
+    let from_env: Vec<EnvFields> = KINDS
+        .iter()
+        .map(|kind| EnvFields::read(kind, |name| sources.env.get(name)))
+        .collect();
+    let set: Vec<(&str, &EnvFields)> = KINDS
+        .iter()
+        .zip(&from_env)
+        .filter(|(_, e)| e.is_set())
+        .map(|(k, e)| (*k, e))
+        .collect();
+    if set.len() > 1 {
+        let names: Vec<&str> = set
+            .iter()
+            .flat_map(|(_, e)| e.names.iter().map(|(_, n)| *n))
+            .collect();
+        bail!(
+            "variables of several wallets are set ({}): keep one kind, so it is clear which \
+             wallet pays",
+            names.join(", ")
+        );
+    }
+    let file = sources.config_wallet.filter(|w| w.kind != "lnbits");
+    let (kind, env, fields, in_file) = match (set.first(), file) {
+        (Some((kind, env)), Some(w)) if w.kind == *kind => (*kind, *env, env.over(&w.node), true),
+        (Some((kind, env)), _) => (*kind, *env, env.over(&NodeFields::default()), false),
+        (None, Some(w)) => {
+            if !KINDS.contains(&w.kind.as_str()) {
+                bail!(
+                    "{}: wallet.kind: {:?} is not supported (lnbits, phoenixd, lnd, cln)",
+                    sources.config_file.display(),
+                    w.kind
+                );
+            }
+            if w.admin_key.is_some() {
+                bail!(
+                    "{}: wallet.admin_key: is not a setting of the {} backend",
+                    sources.config_file.display(),
+                    w.kind
+                );
+            }
+            let kind = KINDS
+                .iter()
+                .find(|k| **k == w.kind)
+                .copied()
+                .unwrap_or("cln");
+            let env = from_env.iter().find(|e| e.is_set()).unwrap_or(&from_env[0]);
+            (kind, env, w.node.clone(), true)
+        }
+        (None, None) => return Ok(None),
+    };
+    let base_dir = in_file.then(|| sources.config_file.parent()).flatten();
+    NodeSpec::resolve(kind, &fields, base_dir)
+        .map(Some)
+        .map_err(|(key, reason)| {
+            let source = env
+                .name_of(key)
+                .map_or_else(|| sources.config_file.display().to_string(), str::to_owned);
+            anyhow!("{source}: wallet.{key}: {reason}")
+        })
 }
 
 /// Reads a deprecated variable when its new name is not set, with a warning.
@@ -93,8 +184,43 @@ pub fn resolve(
         }
         (None, None) => None,
     };
-    if let Some(spec) = spec.or(sources.config_wallet) {
-        return Ok(Some((Arc::new(LazyLnbits::new(spec, timeout)?), false)));
+    let node = node_wallet(&sources)?;
+    if let (Some(_), Some(node)) = (&spec, &node) {
+        bail!(
+            "both an LNbits wallet (--lnbits-url / {URL_ENV}) and a {} wallet are configured: \
+             keep one, so it is clear which wallet pays",
+            node.label()
+        );
+    }
+    if let Some(spec) = spec {
+        return Ok(Some((Arc::new(LazyWallet::lnbits(spec, timeout)?), false)));
+    }
+    if let Some(node) = node {
+        return Ok(Some((Arc::new(LazyWallet::node(node)), false)));
+    }
+    if let Some(w) = sources.config_wallet.filter(|w| w.kind == "lnbits") {
+        let file = sources.config_file.display();
+        let foreign = w.node.clone();
+        if foreign.url.is_none() {
+            bail!("{file}: wallet.url: required for the lnbits wallet");
+        }
+        let Some(admin_key) = w.admin_key.clone() else {
+            bail!("{file}: wallet.admin_key: required for the lnbits wallet");
+        };
+        if foreign
+            != (NodeFields {
+                url: foreign.url.clone(),
+                ..NodeFields::default()
+            })
+        {
+            bail!("{file}: wallet: the lnbits wallet takes only url and admin_key");
+        }
+        let spec = LnbitsSpec {
+            url: foreign.url.unwrap_or_default(),
+            admin_key,
+            invoice_key: None,
+        };
+        return Ok(Some((Arc::new(LazyWallet::lnbits(spec, timeout)?), false)));
     }
     match devwallet::read(sources.data_dir)? {
         Some(file) => {
@@ -103,7 +229,7 @@ pub fn resolve(
                 admin_key: file.admin_key,
                 invoice_key: Some(file.invoice_key),
             };
-            Ok(Some((Arc::new(LazyLnbits::new(spec, timeout)?), true)))
+            Ok(Some((Arc::new(LazyWallet::lnbits(spec, timeout)?), true)))
         }
         None => Ok(None),
     }
@@ -115,6 +241,8 @@ pub fn none_configured(config_file: &Path, data_dir: &Path) -> anyhow::Error {
     let mut text = format!(
         "no wallet configured. l402 get looked for, in order:\n  \
          - --lnbits-url and --lnbits-admin-key, or {URL_ENV} and {ADMIN_KEY_ENV}: not set\n  \
+         - a phoenixd, LND or CLN node: L402_PHOENIXD_URL, L402_LND_URL (LND_REST_HOST) or \
+         L402_CLN_SOCKET / L402_CLN_URL (see l402 get --help): not set\n  \
          - a [wallet] in {}: none\n  \
          - the dev wallet {} that `l402 serve` writes in its data directory: not there\n\
          If `l402 serve` runs with another data directory, give l402 get the same one \
@@ -132,19 +260,22 @@ pub fn none_configured(config_file: &Path, data_dir: &Path) -> anyhow::Error {
     anyhow!(text)
 }
 
-/// An LNbits wallet whose client (and HTTPS stack) is built on first use.
-pub struct LazyLnbits {
-    spec: LnbitsSpec,
-    timeout: Duration,
-    client: OnceLock<Result<LnbitsClient, String>>,
+/// Builds a wallet's client.
+type Build = Box<dyn Fn() -> Result<Arc<dyn Wallet>, String> + Send + Sync>;
+
+/// A wallet whose client (and HTTPS stack) is built on first use.
+pub struct LazyWallet {
+    backend: Backend,
+    build: Build,
+    client: OnceLock<Result<Arc<dyn Wallet>, String>>,
 }
 
-impl LazyLnbits {
-    /// Checks the URL and key now; builds the client later.
+impl LazyWallet {
+    /// An LNbits wallet: checks the URL and key now; builds the client later.
     ///
     /// # Errors
     /// A URL that is not http(s) with a host, or an empty key.
-    pub fn new(spec: LnbitsSpec, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn lnbits(spec: LnbitsSpec, timeout: Duration) -> anyhow::Result<Self> {
         let url = spec.url.trim();
         let valid = reqwest::Url::parse(url)
             .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
@@ -155,37 +286,57 @@ impl LazyLnbits {
         if spec.admin_key.trim().is_empty() {
             bail!("LNbits: the admin key is empty");
         }
-        Ok(LazyLnbits {
-            spec,
-            timeout,
+        Ok(LazyWallet {
+            backend: Backend::Lnbits,
+            build: Box::new(move || {
+                let mut builder = LnbitsClient::builder(&spec.url)
+                    .admin_key(&spec.admin_key)
+                    .timeout(timeout);
+                if let Some(key) = &spec.invoice_key {
+                    builder = builder.invoice_key(key);
+                }
+                let client = builder.build().map_err(|e| e.to_string())?;
+                Ok(Arc::new(client) as Arc<dyn Wallet>)
+            }),
             client: OnceLock::new(),
         })
     }
 
-    fn client(&self) -> Result<&LnbitsClient, BackendError> {
+    /// A phoenixd, LND or CLN node (already checked by [`NodeSpec::resolve`]).
+    pub fn node(spec: NodeSpec) -> Self {
+        let backend = match spec {
+            NodeSpec::Phoenixd { .. } => Backend::Phoenixd,
+            NodeSpec::Lnd { .. } => Backend::Lnd,
+            NodeSpec::ClnRest { .. } | NodeSpec::ClnSocket { .. } => Backend::Cln,
+        };
+        LazyWallet {
+            backend,
+            build: Box::new(move || spec.build().map(|(_, wallet)| wallet)),
+            client: OnceLock::new(),
+        }
+    }
+
+    fn client(&self) -> Result<&Arc<dyn Wallet>, BackendError> {
         self.client
-            .get_or_init(|| {
-                let mut builder = LnbitsClient::builder(&self.spec.url)
-                    .admin_key(&self.spec.admin_key)
-                    .timeout(self.timeout);
-                if let Some(key) = &self.spec.invoice_key {
-                    builder = builder.invoice_key(key);
-                }
-                builder.build().map_err(|e| e.to_string())
-            })
+            .get_or_init(|| (self.build)())
             .as_ref()
             // Nothing was sent: the client could not even be built.
             .map_err(|e| BackendError::Unreachable {
-                backend: Backend::Lnbits,
+                backend: self.backend,
                 source: TransportError::new(std::io::Error::other(e.clone())),
             })
     }
 }
 
 #[async_trait::async_trait]
-impl Wallet for LazyLnbits {
+impl Wallet for LazyWallet {
     fn backend(&self) -> Backend {
-        Backend::Lnbits
+        self.backend
+    }
+
+    fn enforces_max_fee(&self) -> bool {
+        // Asked just before paying; a client that cannot be built pays nothing.
+        self.client().is_ok_and(|c| c.enforces_max_fee())
     }
 
     async fn pay(&self, request: &PayRequest) -> Result<Payment, PayError> {

@@ -4,8 +4,9 @@
 //! node (state under the data directory), serves a paid demo endpoint and the
 //! dev node's LNbits-compatible wallet API under `/dev`, writes a funded buyer
 //! wallet to `<data dir>/dev-wallet.json` for `l402 get`, and prints how to
-//! pay. A TOML file (`--config`) and environment variables select LNbits, the
-//! address, token lifetimes and paid routes.
+//! pay. A TOML file (`--config`) and environment variables select LNbits,
+//! phoenixd, LND or Core Lightning (see [`crate::node`]), the address, token
+//! lifetimes and paid routes.
 
 mod app;
 
@@ -42,7 +43,15 @@ const DEV_BUYER_FUNDS_SATS: u64 = 1_000_000;
 #[command(after_help = "\
 Configuration (TOML), all keys optional:
   listen = \"127.0.0.1:8402\"
-  [backend]   kind = \"dev\" | \"lnbits\", url, invoice_key, timeout_secs
+  [backend]   kind = \"dev\" | \"lnbits\" | \"phoenixd\" | \"lnd\" | \"cln\",
+              timeout_secs (10), pay_timeout_secs (60), and per kind:
+              lnbits:   url, invoice_key
+              phoenixd: url, password | password_file
+              lnd:      url, macaroon_hex | macaroon_file (the binary
+                        .macaroon), tls_cert_file (LND's tls.cert, pinned)
+              cln:      socket (the node's lightning-rpc), or
+                        url + rune + tls_cert_file (clnrest, pinned)
+              (relative files: next to the config file)
   [tokens]    lifetime_secs (3600), invoice_expiry_secs (600)
   [demo]      enabled (true)
   [[routes]]  path, price_sats, body | file, content_type, description
@@ -67,6 +76,14 @@ LNbits, one naming scheme for both commands:
   L402_LNBITS_INVOICE_KEY  the invoice key: receiving, for serve
   L402_LNBITS_ADMIN_KEY    the admin key: paying, for get (serve never needs it)
 
+phoenixd, LND and Core Lightning, the same variables for serve (with
+--backend KIND) and get; each replaces its key of [backend]:
+  L402_PHOENIXD_URL, L402_PHOENIXD_PASSWORD, L402_PHOENIXD_PASSWORD_FILE
+  L402_LND_URL (or LND_REST_HOST), L402_LND_MACAROON_HEX (or LND_MACAROON_HEX),
+  L402_LND_MACAROON_FILE, L402_LND_TLS_CERT_FILE (or LND_TLS_CERT_PATH)
+  L402_CLN_SOCKET, or L402_CLN_URL + L402_CLN_RUNE + L402_CLN_TLS_CERT_FILE
+Secrets are never printed; the banner shows the kind and URL only.
+
 Exit codes:
   0  stopped (Ctrl-C or SIGTERM)
   1  could not start: data directory, server secret, backend or store
@@ -83,7 +100,7 @@ pub struct Args {
     #[arg(long, env = "L402_LISTEN", value_name = "ADDR")]
     listen: Option<String>,
 
-    /// Lightning backend: dev (embedded, default) or lnbits.
+    /// Lightning backend: dev (embedded, default), lnbits, phoenixd, lnd or cln.
     #[arg(long, env = "L402_BACKEND", value_name = "KIND")]
     backend: Option<String>,
 
@@ -140,6 +157,7 @@ pub async fn run(global: &Global, args: Args) -> ExitCode {
         database_url: args.database_url.clone(),
         database_schema: args.database_schema.clone(),
         trusted_proxies: args.trusted_proxies.clone(),
+        env: config::EnvVars::from_process(),
     };
     let config = match config::load(args.config.as_deref(), &overrides) {
         Ok(c) => c,
@@ -274,6 +292,14 @@ async fn serve(
                 .build()?;
             (Arc::new(client), None)
         }
+        Backend::Node(node) => {
+            // Nothing is contacted here: an unreachable node is a 503 per
+            // request (with Retry-After), not a failed start.
+            let (receiver, _) = node
+                .build()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", node.label()))?;
+            (receiver, None)
+        }
     };
 
     let producer = if config.producer.enabled {
@@ -382,7 +408,8 @@ fn announce(
         let line = json!({
             "event": "listening",
             "url": base,
-            "backend": match config.backend { Backend::Dev => "dev", Backend::Lnbits { .. } => "lnbits" },
+            "backend": config.backend.kind(),
+            "backend_url": config.backend.location(),
             "real_lightning": !matches!(config.backend, Backend::Dev),
             "demo_url": demo_url,
             "demo_price_sats": config.demo.then_some(DEMO_PRICE_SATS),
@@ -405,6 +432,7 @@ fn announce(
             "  backend:  embedded dev node - NOT A REAL LIGHTNING NODE, no real money moves"
         ),
         Backend::Lnbits { url, .. } => println!("  backend:  LNbits at {url}"),
+        Backend::Node(node) => println!("  backend:  {} at {}", node.label(), node.location()),
     }
     println!("  data:     {}", global.data_dir.display());
     if let Some(p) = producer {
