@@ -179,6 +179,22 @@ impl fmt::Debug for BackendConfig {
 }
 
 impl BackendConfig {
+    /// The first key set that only a phoenixd / LND / CLN node takes.
+    fn node_only_key(&self) -> Option<&'static str> {
+        [
+            ("pay_timeout_secs", self.pay_timeout_secs.is_some()),
+            ("password", self.password.is_some()),
+            ("password_file", self.password_file.is_some()),
+            ("macaroon_hex", self.macaroon_hex.is_some()),
+            ("macaroon_file", self.macaroon_file.is_some()),
+            ("tls_cert_file", self.tls_cert_file.is_some()),
+            ("socket", self.socket.is_some()),
+            ("rune", self.rune.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(key, set)| set.then_some(key))
+    }
+
     /// The keys a phoenixd / LND / CLN node takes.
     fn node_fields(&self) -> NodeFields {
         NodeFields {
@@ -514,7 +530,20 @@ fn resolve(
         .clone()
         .or(file.backend.kind.clone())
         .unwrap_or_else(|| "dev".to_owned());
+    let not_for = |key: &str| {
+        err(
+            source,
+            &format!("backend.{key}"),
+            format!("is not a setting of the {kind} backend"),
+        )
+    };
     let backend = match kind.as_str() {
+        // (A --backend flag may switch away from a file's node: not an error.)
+        "dev" | "lnbits"
+            if overrides.backend.is_none() && file.backend.node_only_key().is_some() =>
+        {
+            return Err(not_for(file.backend.node_only_key().unwrap_or_default()));
+        }
         "dev" => Backend::Dev,
         "lnbits" => {
             let url = overrides
@@ -561,6 +590,9 @@ fn resolve(
             }
         }
         node if KINDS.contains(&node) => {
+            if file.backend.invoice_key.is_some() {
+                return Err(not_for("invoice_key"));
+            }
             let env = EnvFields::read(node, |name| overrides.env.get(name));
             let fields = env.over(&file.backend.node_fields());
             let spec = NodeSpec::resolve(node, &fields, base_dir).map_err(|(key, reason)| {

@@ -1,6 +1,12 @@
 //! `l402`: run a paid API (`l402 serve`) or fetch one and pay safely
 //! (`l402 get`). A thin binary: it parses flags and configuration and wires
 //! the library crates together.
+//!
+//! Both commands take the same Lightning nodes: the embedded dev node,
+//! LNbits, and phoenixd, LND and Core Lightning configured one way for
+//! `serve`'s `[backend]` and `get`'s `[wallet]` (keys, `L402_<NODE>_*`
+//! variables, Lightning Enable's `LND_REST_HOST` / `LND_MACAROON_HEX`): see
+//! the `node` module and `l402 serve --help`, `l402 get --help`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

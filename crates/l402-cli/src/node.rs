@@ -92,13 +92,15 @@ impl EnvFields {
                 Some(value)
             })
         };
+        // A path from the environment is relative to the working directory,
+        // never to a configuration file.
+        let path = |p: String| std::path::absolute(&p).unwrap_or_else(|_| PathBuf::from(p));
         let mut f = NodeFields::default();
         match kind {
             "phoenixd" => {
                 f.url = text("url", &["L402_PHOENIXD_URL"]);
                 f.password = text("password", &["L402_PHOENIXD_PASSWORD"]);
-                f.password_file =
-                    text("password_file", &["L402_PHOENIXD_PASSWORD_FILE"]).map(PathBuf::from);
+                f.password_file = text("password_file", &["L402_PHOENIXD_PASSWORD_FILE"]).map(path);
             }
             "lnd" => {
                 f.url = text("url", &["L402_LND_URL", "LND_REST_HOST"]);
@@ -106,20 +108,18 @@ impl EnvFields {
                     "macaroon_hex",
                     &["L402_LND_MACAROON_HEX", "LND_MACAROON_HEX"],
                 );
-                f.macaroon_file =
-                    text("macaroon_file", &["L402_LND_MACAROON_FILE"]).map(PathBuf::from);
+                f.macaroon_file = text("macaroon_file", &["L402_LND_MACAROON_FILE"]).map(path);
                 f.tls_cert_file = text(
                     "tls_cert_file",
                     &["L402_LND_TLS_CERT_FILE", "LND_TLS_CERT_PATH"],
                 )
-                .map(PathBuf::from);
+                .map(path);
             }
             "cln" => {
-                f.socket = text("socket", &["L402_CLN_SOCKET"]).map(PathBuf::from);
+                f.socket = text("socket", &["L402_CLN_SOCKET"]).map(path);
                 f.url = text("url", &["L402_CLN_URL"]);
                 f.rune = text("rune", &["L402_CLN_RUNE"]);
-                f.tls_cert_file =
-                    text("tls_cert_file", &["L402_CLN_TLS_CERT_FILE"]).map(PathBuf::from);
+                f.tls_cert_file = text("tls_cert_file", &["L402_CLN_TLS_CERT_FILE"]).map(path);
             }
             _ => {}
         }

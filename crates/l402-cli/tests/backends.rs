@@ -166,6 +166,14 @@ async fn serve_every_bad_backend_setting_names_file_key_and_reason() {
             ),
         ),
         (
+            "[backend]\nkind = \"lnbits\"\nurl = \"http://127.0.0.1:5000\"\ninvoice_key = \"k\"\nrune = \"r\"".into(),
+            format!("{f}: backend.rune: is not a setting of the lnbits backend"),
+        ),
+        (
+            "[backend]\nkind = \"phoenixd\"\nurl = \"http://127.0.0.1:9740\"\npassword = \"x\"\ninvoice_key = \"k\"".into(),
+            format!("{f}: backend.invoice_key: is not a setting of the phoenixd backend"),
+        ),
+        (
             "[backend]\nkind = \"cln\"\nsockt = \"/run/lightning-rpc\"".into(),
             format!("{f}: sockt: unknown field"),
         ),
