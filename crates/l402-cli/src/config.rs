@@ -595,13 +595,15 @@ fn resolve(
             }
             let env = EnvFields::read(node, |name| overrides.env.get(name));
             let fields = env.over(&file.backend.node_fields());
-            let spec = NodeSpec::resolve(node, &fields, base_dir).map_err(|(key, reason)| {
-                err(
-                    env.name_of(key).unwrap_or(source),
-                    &format!("backend.{key}"),
-                    reason,
-                )
-            })?;
+            let spec = NodeSpec::resolve(node, &fields, base_dir)
+                .and_then(|spec| spec.check().map(|()| spec))
+                .map_err(|(key, reason)| {
+                    err(
+                        env.name_of(key).unwrap_or(source),
+                        &format!("backend.{key}"),
+                        reason,
+                    )
+                })?;
             Backend::Node(spec)
         }
         other => {

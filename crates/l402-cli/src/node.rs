@@ -350,6 +350,36 @@ fn foreign(kind: &str, f: &NodeFields) -> Option<&'static str> {
         .map(|(k, _)| *k)
 }
 
+fn lnd_client(
+    url: &str,
+    macaroon: &Secret,
+    cert: Option<&[u8]>,
+    timeouts: &Timeouts,
+) -> Result<LndClient, l402_lightning::lnd::LndConfigError> {
+    let mut b = LndClient::builder(url, macaroon.0.clone())
+        .timeout(timeouts.call)
+        .pay_timeout(timeouts.pay);
+    if let Some(cert) = cert {
+        b = b.tls_cert_pem(cert);
+    }
+    b.build()
+}
+
+fn cln_rest_client(
+    url: &str,
+    rune: &Secret,
+    cert: Option<&[u8]>,
+    timeouts: &Timeouts,
+) -> Result<ClnClient, l402_lightning::cln::ClnConfigError> {
+    let mut b = ClnClient::builder(url, rune.0.clone())
+        .timeout(timeouts.call)
+        .pay_timeout(timeouts.pay);
+    if let Some(cert) = cert {
+        b = b.tls_cert_pem(cert);
+    }
+    b.build()
+}
+
 impl NodeSpec {
     /// Checks `fields` for a node of `kind` (one of [`KINDS`]) and reads its
     /// files (relative to `base_dir`). `hint` names where the values may
@@ -492,6 +522,63 @@ impl NodeSpec {
         }
     }
 
+    /// Builds the client once to check what only the client can (a PEM
+    /// certificate that does not decode, a rune that is not a header value),
+    /// naming the key. `serve` checks at start; `get` builds only to pay.
+    ///
+    /// # Errors
+    /// The key and the client's reason.
+    pub fn check(&self) -> Result<(), KeyError> {
+        use l402_lightning::cln::ClnConfigError;
+        use l402_lightning::lnd::LndConfigError;
+        use l402_lightning::phoenixd::PhoenixdConfigError;
+        let with_cert = |cert: &Option<Vec<u8>>| {
+            if cert.is_some() {
+                "tls_cert_file"
+            } else {
+                "url"
+            }
+        };
+        let key = match self {
+            NodeSpec::Phoenixd {
+                url,
+                password,
+                timeouts,
+            } => match PhoenixdClient::builder(url.clone(), password.0.clone())
+                .timeout(timeouts.call)
+                .build()
+            {
+                Ok(_) => return Ok(()),
+                Err(e @ PhoenixdConfigError::NoPassword) => ("password", e.to_string()),
+                Err(e) => ("url", e.to_string()),
+            },
+            NodeSpec::Lnd {
+                url,
+                macaroon_hex,
+                tls_cert,
+                timeouts,
+            } => match lnd_client(url, macaroon_hex, tls_cert.as_deref(), timeouts) {
+                Ok(_) => return Ok(()),
+                Err(e @ LndConfigError::BadMacaroon) => ("macaroon_hex", e.to_string()),
+                Err(e @ LndConfigError::InvalidUrl(_)) => ("url", e.to_string()),
+                Err(e) => (with_cert(tls_cert), e.to_string()),
+            },
+            NodeSpec::ClnRest {
+                url,
+                rune,
+                tls_cert,
+                timeouts,
+            } => match cln_rest_client(url, rune, tls_cert.as_deref(), timeouts) {
+                Ok(_) => return Ok(()),
+                Err(e @ ClnConfigError::BadRune) => ("rune", e.to_string()),
+                Err(e @ ClnConfigError::InvalidUrl(_)) => ("url", e.to_string()),
+                Err(e) => (with_cert(tls_cert), e.to_string()),
+            },
+            NodeSpec::ClnSocket { .. } => return Ok(()),
+        };
+        Err(key)
+    }
+
     /// Builds the client, as both faces.
     ///
     /// # Errors
@@ -517,29 +604,17 @@ impl NodeSpec {
                 macaroon_hex,
                 tls_cert,
                 timeouts,
-            } => {
-                let mut b = LndClient::builder(url.clone(), macaroon_hex.0.clone())
-                    .timeout(timeouts.call)
-                    .pay_timeout(timeouts.pay);
-                if let Some(cert) = tls_cert {
-                    b = b.tls_cert_pem(cert);
-                }
-                b.build().map(both).map_err(|e| e.to_string())
-            }
+            } => lnd_client(url, macaroon_hex, tls_cert.as_deref(), timeouts)
+                .map(both)
+                .map_err(|e| e.to_string()),
             NodeSpec::ClnRest {
                 url,
                 rune,
                 tls_cert,
                 timeouts,
-            } => {
-                let mut b = ClnClient::builder(url.clone(), rune.0.clone())
-                    .timeout(timeouts.call)
-                    .pay_timeout(timeouts.pay);
-                if let Some(cert) = tls_cert {
-                    b = b.tls_cert_pem(cert);
-                }
-                b.build().map(both).map_err(|e| e.to_string())
-            }
+            } => cln_rest_client(url, rune, tls_cert.as_deref(), timeouts)
+                .map(both)
+                .map_err(|e| e.to_string()),
             #[cfg(unix)]
             NodeSpec::ClnSocket { path, timeouts } => Ok(both(
                 ClnClient::socket(path.clone())

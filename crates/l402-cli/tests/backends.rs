@@ -79,6 +79,11 @@ async fn serve_every_bad_backend_setting_names_file_key_and_reason() {
     let f = file.display();
     std::fs::write(dir.path().join("admin.macaroon"), MACAROON).unwrap();
     std::fs::write(dir.path().join("not-a-cert"), "hello").unwrap();
+    std::fs::write(
+        dir.path().join("cut.pem"),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n",
+    )
+    .unwrap();
     let cert = lnd_cert();
     let cert = cert.display();
     let cases: Vec<(String, String)> = vec![
@@ -142,6 +147,16 @@ async fn serve_every_bad_backend_setting_names_file_key_and_reason() {
             format!(
                 "{f}: backend.tls_cert_file: not-a-cert is not a PEM or DER certificate"
             ),
+        ),
+        (
+            "[backend]\nkind = \"lnd\"\nurl = \"https://127.0.0.1:8080\"\nmacaroon_hex = \"00\"\ntls_cert_file = \"cut.pem\"".into(),
+            format!(
+                "{f}: backend.tls_cert_file: LND: the TLS certificate is neither a PEM nor a DER certificate"
+            ),
+        ),
+        (
+            "[backend]\nkind = \"cln\"\nurl = \"https://127.0.0.1:3010\"\nrune = \"a\\u0001b\"\ntls_cert_file = \"cut.pem\"".into(),
+            format!("{f}: backend.rune: CLN: the rune must be a non-empty printable string"),
         ),
         (
             "[backend]\nkind = \"cln\"".into(),
