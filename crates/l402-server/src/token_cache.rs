@@ -38,6 +38,18 @@
 //! thread's slots only on some of those hits, so a set of tokens too large
 //! for the slots does not pay a copy per request. A miss costs the same
 //! probe, then full verification.
+//!
+//! **Spellings seen before skip parsing.** Each worker thread also keeps a
+//! small direct-mapped memo ([`SPELLING_SLOTS`] per layer) from the exact
+//! bytes of an `Authorization` value that was accepted to its canonical key,
+//! so a client repeating its header is served without parsing the
+//! credential again (parsing is the largest cost left on a hit). Only values
+//! of at most [`MAX_SPELLING_BYTES`] that were accepted are remembered; a
+//! memo hit still finds the token in the cache and checks its caveats, and
+//! anything but success falls back to the full path. Many spellings of one
+//! token only overwrite each other's slot (the slot is picked from the
+//! value's tail, the preimage), so the memo is bounded at
+//! `SPELLING_SLOTS × (MAX_SPELLING_BYTES + 120)` bytes per layer and thread.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -54,6 +66,11 @@ pub(crate) const SHARDS: usize = 16;
 pub(crate) const LOCAL_SLOTS: usize = 64;
 /// The most layers a thread keeps local copies for.
 const LOCAL_LAYERS: usize = 16;
+/// How many accepted `Authorization` spellings each worker thread remembers
+/// per layer.
+pub(crate) const SPELLING_SLOTS: usize = 64;
+/// The longest `Authorization` value remembered as a spelling.
+pub(crate) const MAX_SPELLING_BYTES: usize = 1024;
 
 /// The default byte budget of one layer's cache: 64 MiB, about 120,000
 /// layer tokens.
@@ -219,6 +236,24 @@ impl Shard {
     }
 }
 
+/// The memo slot of a spelling: from its last 16 bytes (the preimage's
+/// hex, random per token), which a client cannot steer onto another
+/// token's slot without knowing that token's preimage. `None` for values
+/// too short or too long to remember.
+fn spelling_slot(raw: &[u8]) -> Option<usize> {
+    if raw.len() < 16 || raw.len() > MAX_SPELLING_BYTES {
+        return None;
+    }
+    let tail = &raw[raw.len() - 16..];
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&tail[..8]);
+    let a = u64::from_le_bytes(word);
+    word.copy_from_slice(&tail[8..]);
+    let b = u64::from_le_bytes(word);
+    let mixed = (a ^ b.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    Some((mixed >> 58) as usize % SPELLING_SLOTS)
+}
+
 /// See the [module docs](self).
 pub(crate) struct TokenCache {
     id: u64,
@@ -229,9 +264,11 @@ pub(crate) struct TokenCache {
 
 type Local = (u64, TokenKey, Token);
 type LocalTokens = Vec<(u64, Box<[Option<Local>]>)>;
+type Spellings = Vec<(u64, Box<[Option<(Box<[u8]>, TokenKey)>]>)>;
 
 thread_local! {
     static LOCAL: RefCell<LocalTokens> = const { RefCell::new(Vec::new()) };
+    static SPELLINGS: RefCell<Spellings> = const { RefCell::new(Vec::new()) };
     static SHARED_HITS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
@@ -329,6 +366,42 @@ impl TokenCache {
                 }
             };
             local[at].1[hash as usize % LOCAL_SLOTS] = Some((hash, key, token));
+        });
+    }
+
+    /// The key of a spelling this thread saw accepted, if it is remembered.
+    pub(crate) fn key_for_spelling(&self, raw: &[u8]) -> Option<TokenKey> {
+        let slot = spelling_slot(raw)?;
+        SPELLINGS.with(|memo| {
+            let memo = memo.try_borrow().ok()?;
+            let (_, slots) = memo.iter().find(|(id, _)| *id == self.id)?;
+            match &slots[slot] {
+                Some((bytes, key)) if **bytes == *raw => Some(*key),
+                _ => None,
+            }
+        })
+    }
+
+    /// Remembers that `raw` was accepted as the credential with `key`.
+    pub(crate) fn remember_spelling(&self, raw: &[u8], key: TokenKey) {
+        let Some(slot) = spelling_slot(raw) else {
+            return;
+        };
+        SPELLINGS.with(|memo| {
+            let Ok(mut memo) = memo.try_borrow_mut() else {
+                return;
+            };
+            let at = match memo.iter().position(|(id, _)| *id == self.id) {
+                Some(at) => at,
+                None => {
+                    if memo.len() >= LOCAL_LAYERS {
+                        memo.remove(0);
+                    }
+                    memo.push((self.id, (0..SPELLING_SLOTS).map(|_| None).collect()));
+                    memo.len() - 1
+                }
+            };
+            memo[at].1[slot] = Some((raw.into(), key));
         });
     }
 
@@ -467,6 +540,46 @@ mod tests {
             cache.insert(key(n), token(n));
         }
         assert!(cache.contains(&hot), "the hot entry survived");
+    }
+
+    fn spellings_remembered(cache: &TokenCache) -> usize {
+        SPELLINGS.with(|memo| {
+            memo.borrow()
+                .iter()
+                .filter(|(id, _)| *id == cache.id)
+                .map(|(_, slots)| slots.iter().flatten().count())
+                .sum()
+        })
+    }
+
+    #[test]
+    fn remembered_spellings_are_exact_and_bounded_per_thread() {
+        let cache = TokenCache::default();
+        let spelling = |n: u32| format!("L402 AgEEbHNhdA{n:08}:{:064x}", u128::from(n) * 7919);
+        cache.remember_spelling(spelling(1).as_bytes(), key(1));
+        assert!(cache.key_for_spelling(spelling(1).as_bytes()) == Some(key(1)));
+        // One byte more or less is another spelling: not remembered.
+        let longer = format!("{} ", spelling(1));
+        assert!(cache.key_for_spelling(longer.as_bytes()).is_none());
+        assert!(
+            cache
+                .key_for_spelling(&spelling(1).as_bytes()[1..])
+                .is_none()
+        );
+        // Past the bound, spellings overwrite each other's slots.
+        for n in 0..10_000 {
+            cache.remember_spelling(spelling(n).as_bytes(), key(n));
+        }
+        let kept = spellings_remembered(&cache);
+        assert!(kept <= SPELLING_SLOTS, "{kept} spellings kept");
+        assert!(kept > SPELLING_SLOTS / 2, "{kept} spellings kept");
+        // Values too long to remember are not.
+        let long = format!("L402 {}:{:064x}", "A".repeat(MAX_SPELLING_BYTES), 1);
+        cache.remember_spelling(long.as_bytes(), key(1));
+        assert!(cache.key_for_spelling(long.as_bytes()).is_none());
+        // Another layer's memo is its own.
+        let other = TokenCache::default();
+        assert!(other.key_for_spelling(spelling(9_999).as_bytes()).is_none());
     }
 
     #[test]

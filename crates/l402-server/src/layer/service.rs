@@ -132,6 +132,15 @@ pub(crate) struct Core {
 
 /// Whether an `Authorization` value uses the `L402` or `LSAT` scheme (any
 /// case), whatever follows.
+/// The first `Authorization` value of the `L402` or `LSAT` scheme.
+fn l402_authorization(parts: &Parts) -> Option<&http::HeaderValue> {
+    parts
+        .headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .find(|value| is_l402_scheme(value.as_bytes()))
+}
+
 fn is_l402_scheme(value: &[u8]) -> bool {
     let value = value.trim_ascii_start();
     let scheme = value
@@ -190,6 +199,24 @@ impl Core {
                 None => Cow::Borrowed(full_path(parts)),
             },
         };
+        let mut ctx = RequestContext::now()
+            .resource(resource.as_ref())
+            .amount_sats(price)
+            .method(parts.method.as_str());
+        if let Some(service) = self.issuer.service() {
+            ctx = ctx.service(service);
+        }
+        // A spelling accepted before on this thread: no parsing. Anything
+        // but success goes the full way below.
+        let spelling = l402_authorization(parts).map(|value| value.as_bytes());
+        if let Some(key) = spelling.and_then(|raw| self.tokens.key_for_spelling(raw))
+            && let Some(Ok(paid)) = self.tokens.with(&key, |token| {
+                l402::check_caveats(token.caveats.iter(), &ctx)
+                    .map(|()| paid(token, &resource, price))
+            })
+        {
+            return self.forward(parts, paid);
+        }
         let credential = match self.presented(parts) {
             Presented::None => {
                 return Decision::Challenge {
@@ -207,21 +234,18 @@ impl Core {
             }
             Presented::Credential(credential) => credential,
         };
-        let mut ctx = RequestContext::now()
-            .resource(resource.as_ref())
-            .amount_sats(price)
-            .method(parts.method.as_str());
-        if let Some(service) = self.issuer.service() {
-            ctx = ctx.service(service);
-        }
         let verified = self.verify(&credential, &ctx, |token| paid(token, &resource, price));
         drop(ctx);
         match verified {
             Ok(paid) => {
                 drop(resource);
-                let record = self.issuer.recorder().and_then(|r| r.paid_request(&paid));
-                parts.extensions.insert(paid);
-                Decision::Forward { record }
+                // `presented` took the credential from this header value.
+                if let Some(raw) = spelling
+                    && let Some(key) = TokenKey::of(&credential)
+                {
+                    self.tokens.remember_spelling(raw, key);
+                }
+                self.forward(parts, paid)
             }
             Err(reason) => {
                 let rejection = Rejection {
@@ -249,14 +273,18 @@ impl Core {
         }
     }
 
+    /// A paid request goes on to the inner service with its `Paid` value.
+    fn forward(&self, parts: &mut Parts, paid: Paid) -> Decision {
+        let record = self.issuer.recorder().and_then(|r| r.paid_request(&paid));
+        parts.extensions.insert(paid);
+        Decision::Forward { record }
+    }
+
     /// The credential a request presents: the first `Authorization` value
     /// of the `L402` or `LSAT` scheme (other schemes are not ours), else
     /// Aperture's header-less gRPC metadata form.
     fn presented(&self, parts: &Parts) -> Presented {
-        for value in parts.headers.get_all(header::AUTHORIZATION) {
-            if !is_l402_scheme(value.as_bytes()) {
-                continue;
-            }
+        if let Some(value) = l402_authorization(parts) {
             let parsed = value
                 .to_str()
                 .map_err(|_| CredentialError::NotL402)

@@ -149,9 +149,18 @@ async fn a_genuine_token_for_another_resource_gets_a_fresh_challenge() {
     let auth = credential("/b", 5);
     // Cached on /b first, then refused on /a from the cache.
     assert_eq!(call(&layer, "/b", Some(&auth)).await.0, StatusCode::OK);
+    // The spelling is remembered now, and still checked on every request.
+    assert!(
+        layer
+            .core
+            .tokens
+            .key_for_spelling(auth.as_bytes())
+            .is_some()
+    );
     let (status, headers, _) = call(&layer, "/a", Some(&auth)).await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
     assert!(headers.contains_key("www-authenticate"));
+    assert_eq!(call(&layer, "/b", Some(&auth)).await.0, StatusCode::OK);
 }
 
 #[tokio::test]
