@@ -20,8 +20,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::challenge::Scheme;
+use crate::encoding::decode_base64_any_into;
 use crate::hash::{HexError, Preimage};
-use crate::macaroon::{Macaroon, MacaroonError};
+use crate::identifier::{Identifier, TokenId};
+use crate::macaroon::{Macaroon, MacaroonError, MacaroonView};
 
 /// The most macaroons accepted in one credential.
 pub const MAX_MACAROONS: usize = 8;
@@ -134,19 +136,7 @@ impl FromStr for Credential {
     type Err = CredentialError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Err(CredentialError::Empty);
-        }
-        let (scheme, rest) = s.split_once([' ', '\t']).ok_or(CredentialError::NotL402)?;
-        let scheme = scheme
-            .parse::<Scheme>()
-            .map_err(|_| CredentialError::NotL402)?;
-        let (macaroons, preimage) = rest
-            .trim_start()
-            .split_once(':')
-            .ok_or(CredentialError::MissingSeparator)?;
-        let preimage = preimage.trim().parse().map_err(CredentialError::Preimage)?;
+        let (scheme, macaroons, preimage) = split(s)?;
         let mut parsed = Vec::new();
         for (index, text) in macaroons.split(',').map(str::trim).enumerate() {
             if text.is_empty() {
@@ -168,6 +158,101 @@ impl FromStr for Credential {
             macaroons: parsed,
             preimage,
         })
+    }
+}
+
+/// `<scheme> <macaroons>:<preimage>`, split and the scheme and preimage
+/// parsed: the one reading of the credential's outline.
+fn split(s: &str) -> Result<(Scheme, &str, Preimage), CredentialError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(CredentialError::Empty);
+    }
+    let (scheme, rest) = s.split_once([' ', '\t']).ok_or(CredentialError::NotL402)?;
+    let scheme = scheme
+        .parse::<Scheme>()
+        .map_err(|_| CredentialError::NotL402)?;
+    let (macaroons, preimage) = rest
+        .trim_start()
+        .split_once(':')
+        .ok_or(CredentialError::MissingSeparator)?;
+    let preimage = preimage.trim().parse().map_err(CredentialError::Preimage)?;
+    Ok((scheme, macaroons, preimage))
+}
+
+/// The largest macaroon [`TokenIdentity::read`] decodes (on the stack);
+/// larger ones are parsed in full.
+const IDENTITY_MACAROON_BYTES: usize = 2048;
+
+/// What identifies a paid token, read from an `Authorization` value without
+/// allocating: its token id, its macaroon's signature and the preimage. For
+/// caches of credentials that verified before: every spelling of one
+/// credential has the same identity, and the signature covers the
+/// identifier and every caveat.
+///
+/// ```
+/// use l402::{Credential, Identifier, PaymentHash, Preimage, TokenId, TokenIdentity};
+/// use l402::macaroon::{Macaroon, RootKey};
+///
+/// let preimage = Preimage::from([2; 32]);
+/// let id = Identifier::new(preimage.payment_hash(), TokenId([7; 32]));
+/// let mac = Macaroon::new(&RootKey::from([1; 32]), id.to_bytes().to_vec(), "lsat").unwrap();
+/// let header = Credential::new(mac.clone(), preimage).to_string();
+/// let identity = TokenIdentity::read(&header, "lsat").unwrap();
+/// assert_eq!(identity.token_id, TokenId([7; 32]));
+/// assert_eq!(&identity.signature, mac.signature());
+/// // Another spelling, the same identity; another location, none.
+/// let lower = header.replacen("L402", "lsat", 1).replace('=', "");
+/// assert_eq!(TokenIdentity::read(&lower, "lsat"), Some(identity));
+/// assert_eq!(TokenIdentity::read(&header, "elsewhere"), None);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenIdentity {
+    /// The token id from the macaroon's identifier.
+    pub token_id: TokenId,
+    /// The macaroon's signature.
+    pub signature: [u8; 32],
+    /// The preimage presented.
+    pub preimage: Preimage,
+}
+
+impl TokenIdentity {
+    /// The identity of `authorization` when it is a credential that
+    /// [`Credential::from_str`] accepts, with exactly one macaroon, at
+    /// `location`, with an L402 identifier (every check of the full parse
+    /// applies). `None` otherwise, which only means "parse it in full": a
+    /// credential with several macaroons, another location, or a macaroon
+    /// over 2 KiB has no identity here.
+    pub fn read(authorization: &str, location: &str) -> Option<TokenIdentity> {
+        let (_, macaroons, preimage) = split(authorization).ok()?;
+        let mut entries = macaroons
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let (text, None) = (entries.next()?, entries.next()) else {
+            return None;
+        };
+        let mut buf = [0u8; IDENTITY_MACAROON_BYTES];
+        let len = decode_base64_any_into(text, &mut buf)?;
+        let view = MacaroonView::read(&buf[..len], |_| {}).ok()?;
+        if view.location != location {
+            return None;
+        }
+        let identifier = Identifier::from_bytes(view.identifier).ok()?;
+        Some(TokenIdentity {
+            token_id: identifier.token_id,
+            signature: view.signature,
+            preimage,
+        })
+    }
+}
+
+impl fmt::Debug for TokenIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIdentity")
+            .field("token_id", &self.token_id)
+            .field("preimage", &self.preimage)
+            .finish_non_exhaustive()
     }
 }
 

@@ -16,13 +16,25 @@ const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE
 ///
 /// Returns `None` for anything else, including a mix of both alphabets.
 pub(crate) fn decode_base64_any(input: &str) -> Option<Vec<u8>> {
+    engine_for(input)?.decode(input.as_bytes()).ok()
+}
+
+/// [`decode_base64_any`] into `out`, for callers that must not allocate:
+/// the decoded length, or `None` when the input is not base64 or does not
+/// fit.
+pub(crate) fn decode_base64_any_into(input: &str, out: &mut [u8]) -> Option<usize> {
+    engine_for(input)?.decode_slice(input.as_bytes(), out).ok()
+}
+
+/// The alphabet `input` is written in; `None` for a mix of both.
+fn engine_for(input: &str) -> Option<&'static GeneralPurpose> {
     let bytes = input.as_bytes();
     let url_safe = bytes.iter().any(|&b| b == b'-' || b == b'_');
     let standard = bytes.iter().any(|&b| b == b'+' || b == b'/');
     match (url_safe, standard) {
         (true, true) => None,
-        (true, false) => URL_SAFE_LENIENT.decode(bytes).ok(),
-        (false, _) => STANDARD_LENIENT.decode(bytes).ok(),
+        (true, false) => Some(&URL_SAFE_LENIENT),
+        (false, _) => Some(&STANDARD_LENIENT),
     }
 }
 

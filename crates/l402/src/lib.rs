@@ -48,7 +48,7 @@ pub use caveat::{
 pub use challenge::{
     Challenge, ChallengeError, ChallengeStyle, Challenges, ParsedChallenge, Scheme,
 };
-pub use credential::{Credential, CredentialError};
+pub use credential::{Credential, CredentialError, TokenIdentity};
 pub use hash::{HexError, PaymentHash, Preimage};
 pub use identifier::{Identifier, IdentifierError, TokenId};
 pub use invoice::{Invoice, InvoiceError, InvoiceRequirements};

@@ -264,6 +264,31 @@ impl Macaroon {
     /// # Errors
     /// A [`MacaroonError`] naming what is wrong and where.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MacaroonError> {
+        let mut caveats = Vec::new();
+        let view = MacaroonView::read(bytes, |caveat| caveats.push(caveat.to_vec()))?;
+        Ok(Macaroon {
+            location: view.location.to_owned(),
+            identifier: view.identifier.to_vec(),
+            caveats,
+            signature: view.signature,
+        })
+    }
+}
+
+/// A V2 macaroon read in place: every rule of [`Macaroon::from_bytes`]
+/// checked (it is the one parser), nothing copied but the signature.
+pub(crate) struct MacaroonView<'a> {
+    pub(crate) location: &'a str,
+    pub(crate) identifier: &'a [u8],
+    pub(crate) signature: [u8; 32],
+}
+
+impl<'a> MacaroonView<'a> {
+    /// Reads `bytes`, handing each first-party caveat to `on_caveat` in order.
+    pub(crate) fn read(
+        bytes: &'a [u8],
+        mut on_caveat: impl FnMut(&'a [u8]),
+    ) -> Result<Self, MacaroonError> {
         if bytes.len() > MAX_MACAROON_BYTES {
             return Err(MacaroonError::TooLarge(bytes.len()));
         }
@@ -274,23 +299,21 @@ impl Macaroon {
         }
 
         // Header: [location] identifier EOS
-        let mut location = String::new();
+        let mut location = "";
         let (mut tag, mut data) = reader.field()?;
         if tag == FIELD_LOCATION {
-            location = std::str::from_utf8(data)
-                .map_err(|_| MacaroonError::LocationNotUtf8)?
-                .to_owned();
+            location = std::str::from_utf8(data).map_err(|_| MacaroonError::LocationNotUtf8)?;
             (tag, data) = reader.field()?;
         }
         if tag != FIELD_IDENTIFIER || data.is_empty() {
             return Err(MacaroonError::MissingIdentifier);
         }
-        let identifier = data.to_vec();
+        let identifier = data;
         reader.expect_eos()?;
 
         // Caveats, each: [location] identifier [verification id] EOS; an empty
         // section ends the list.
-        let mut caveats = Vec::new();
+        let mut count = 0;
         loop {
             let offset = reader.pos;
             let tag = reader.peek()?;
@@ -300,22 +323,23 @@ impl Macaroon {
             }
             let (tag, data) = reader.field()?;
             match tag {
-                FIELD_LOCATION => return Err(MacaroonError::ThirdPartyCaveat(caveats.len())),
+                FIELD_LOCATION => return Err(MacaroonError::ThirdPartyCaveat(count)),
                 FIELD_IDENTIFIER => {}
                 field => return Err(MacaroonError::UnexpectedField { field, offset }),
             }
             if data.is_empty() {
-                return Err(MacaroonError::EmptyCaveat(caveats.len()));
+                return Err(MacaroonError::EmptyCaveat(count));
             }
             let offset = reader.pos;
             match reader.peek()? {
                 FIELD_EOS => reader.pos += 1,
                 FIELD_VERIFICATION_ID => {
-                    return Err(MacaroonError::ThirdPartyCaveat(caveats.len()));
+                    return Err(MacaroonError::ThirdPartyCaveat(count));
                 }
                 field => return Err(MacaroonError::UnexpectedField { field, offset }),
             }
-            caveats.push(data.to_vec());
+            on_caveat(data);
+            count += 1;
         }
 
         let (tag, data) = reader.field()?;
@@ -327,10 +351,9 @@ impl Macaroon {
         if rest != 0 {
             return Err(MacaroonError::TrailingBytes(rest));
         }
-        Ok(Macaroon {
+        Ok(MacaroonView {
             location,
             identifier,
-            caveats,
             signature,
         })
     }

@@ -3,7 +3,7 @@
 
 use l402::{
     Caveat, Challenge, Challenges, Credential, Identifier, Keyring, Macaroon, Minter, Preimage,
-    RequestContext, Verifier, VerifyError,
+    RequestContext, TokenIdentity, Verifier, VerifyError,
 };
 use proptest::prelude::*;
 
@@ -141,6 +141,44 @@ proptest! {
             let got = parsed.l402().unwrap();
             prop_assert_eq!(&got.macaroon, &mac);
             prop_assert_eq!(&got.invoice, &inv);
+        }
+    }
+
+    #[test]
+    fn token_identity_agrees_with_the_full_parse(
+        secret in any::<[u8; 32]>(),
+        pre in any::<[u8; 32]>(),
+        lsat in any::<bool>(),
+        url_safe in any::<bool>(),
+        unpadded in any::<bool>(),
+        spaces in 0usize..3,
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let (_, _, preimage, macaroon) = setup(secret, pre);
+        let mut header = Credential::new(macaroon.clone(), preimage.clone()).to_string();
+        if lsat {
+            header = header.replacen("L402", "LSAT", 1);
+        }
+        if url_safe {
+            header = header.replace('+', "-").replace('/', "_");
+        }
+        if unpadded {
+            header = header.replace('=', "");
+        }
+        header = header.replacen(' ', &" ".repeat(spaces + 1), 1);
+        let id = Identifier::from_bytes(macaroon.identifier()).unwrap();
+        let identity = TokenIdentity::read(&header, macaroon.location()).unwrap();
+        prop_assert_eq!(identity.token_id, id.token_id);
+        prop_assert_eq!(&identity.signature, macaroon.signature());
+        prop_assert_eq!(&identity.preimage, &preimage);
+        prop_assert!(TokenIdentity::read(&header, "another location").is_none());
+        // Cut anywhere: an identity only where the full parse still accepts
+        // one macaroon at this location.
+        let cut = &header[..cut.index(header.len())];
+        if let Some(identity) = TokenIdentity::read(cut, macaroon.location()) {
+            let full: Credential = cut.parse().unwrap();
+            prop_assert_eq!(full.macaroons().len(), 1);
+            prop_assert_eq!(&identity.signature, full.macaroon().signature());
         }
     }
 
