@@ -43,7 +43,9 @@
 //! small direct-mapped memo ([`SPELLING_SLOTS`] per layer) from the exact
 //! bytes of an `Authorization` value that was accepted to its canonical key,
 //! so a client repeating its header is served without parsing the
-//! credential again (parsing is the largest cost left on a hit). Only values
+//! credential again. A spelling not remembered is first read for its
+//! identity only ([`l402::TokenIdentity::read`]: the full parse's checks,
+//! no allocation); only a token not in the cache is parsed in full. Only values
 //! of at most [`MAX_SPELLING_BYTES`] that were accepted are remembered; a
 //! memo hit still finds the token in the cache and checks its caveats, and
 //! anything but success falls back to the full path. Many spellings of one
@@ -57,7 +59,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use l402::{Caveat, Credential, Identifier, PaymentHash, TokenId, Verified};
+use l402::{Caveat, Credential, Identifier, PaymentHash, TokenId, TokenIdentity, Verified};
 
 /// How many shards the cache is split into.
 pub(crate) const SHARDS: usize = 16;
@@ -93,6 +95,16 @@ impl TokenKey {
         key[32..64].copy_from_slice(macaroon.signature());
         key[64..].copy_from_slice(credential.preimage().as_bytes());
         Some(TokenKey(key))
+    }
+}
+
+impl From<&TokenIdentity> for TokenKey {
+    fn from(identity: &TokenIdentity) -> Self {
+        let mut key = [0u8; 96];
+        key[..32].copy_from_slice(&identity.token_id.0);
+        key[32..64].copy_from_slice(&identity.signature);
+        key[64..].copy_from_slice(identity.preimage.as_bytes());
+        TokenKey(key)
     }
 }
 

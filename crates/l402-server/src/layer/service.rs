@@ -9,7 +9,10 @@ use http::header;
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body::Body;
-use l402::{ChallengeStyle, Credential, CredentialError, RequestContext, Verifier, VerifyError};
+use l402::{
+    ChallengeStyle, Credential, CredentialError, RequestContext, TokenIdentity, Verifier,
+    VerifyError,
+};
 use tower_service::Service;
 
 use super::future::ResponseFuture;
@@ -206,16 +209,28 @@ impl Core {
         if let Some(service) = self.issuer.service() {
             ctx = ctx.service(service);
         }
-        // A spelling accepted before on this thread: no parsing. Anything
-        // but success goes the full way below.
+        // A token that verified before, found without parsing the credential
+        // (a spelling this thread accepted before) or by reading only its
+        // identity, allocation-free. Anything but success goes the full way
+        // below, which also answers every error.
         let spelling = l402_authorization(parts).map(|value| value.as_bytes());
-        if let Some(key) = spelling.and_then(|raw| self.tokens.key_for_spelling(raw))
-            && let Some(Ok(paid)) = self.tokens.with(&key, |token| {
-                l402::check_caveats(token.caveats.iter(), &ctx)
-                    .map(|()| paid(token, &resource, price))
-            })
-        {
-            return self.forward(parts, paid);
+        if let Some(raw) = spelling {
+            let remembered = self.tokens.key_for_spelling(raw);
+            let key = remembered.or_else(|| {
+                let text = std::str::from_utf8(raw).ok()?;
+                TokenIdentity::read(text, self.issuer.location()).map(|id| TokenKey::from(&id))
+            });
+            if let Some(key) = key
+                && let Some(Ok(paid)) = self.tokens.with(&key, |token| {
+                    l402::check_caveats(token.caveats.iter(), &ctx)
+                        .map(|()| paid(token, &resource, price))
+                })
+            {
+                if remembered.is_none() {
+                    self.tokens.remember_spelling(raw, key);
+                }
+                return self.forward(parts, paid);
+            }
         }
         let credential = match self.presented(parts) {
             Presented::None => {
