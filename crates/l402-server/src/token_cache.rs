@@ -276,7 +276,15 @@ pub(crate) struct TokenCache {
 
 type Local = (u64, TokenKey, Token);
 type LocalTokens = Vec<(u64, Box<[Option<Local>]>)>;
-type Spellings = Vec<(u64, Box<[Option<(Box<[u8]>, TokenKey)>]>)>;
+/// One remembered spelling; its buffer is reused, so remembering another
+/// spelling in the slot allocates nothing once the slot has held one as long.
+#[derive(Default)]
+struct Spelling {
+    bytes: Vec<u8>,
+    key: Option<TokenKey>,
+}
+
+type Spellings = Vec<(u64, Box<[Spelling]>)>;
 
 thread_local! {
     static LOCAL: RefCell<LocalTokens> = const { RefCell::new(Vec::new()) };
@@ -387,10 +395,8 @@ impl TokenCache {
         SPELLINGS.with(|memo| {
             let memo = memo.try_borrow().ok()?;
             let (_, slots) = memo.iter().find(|(id, _)| *id == self.id)?;
-            match &slots[slot] {
-                Some((bytes, key)) if **bytes == *raw => Some(*key),
-                _ => None,
-            }
+            let spelling = &slots[slot];
+            spelling.key.filter(|_| spelling.bytes == raw)
         })
     }
 
@@ -409,11 +415,18 @@ impl TokenCache {
                     if memo.len() >= LOCAL_LAYERS {
                         memo.remove(0);
                     }
-                    memo.push((self.id, (0..SPELLING_SLOTS).map(|_| None).collect()));
+                    memo.push((
+                        self.id,
+                        (0..SPELLING_SLOTS).map(|_| Spelling::default()).collect(),
+                    ));
                     memo.len() - 1
                 }
             };
-            memo[at].1[slot] = Some((raw.into(), key));
+            let spelling = &mut memo[at].1[slot];
+            spelling.bytes.clear();
+            spelling.bytes.reserve_exact(raw.len());
+            spelling.bytes.extend_from_slice(raw);
+            spelling.key = Some(key);
         });
     }
 
@@ -559,7 +572,7 @@ mod tests {
             memo.borrow()
                 .iter()
                 .filter(|(id, _)| *id == cache.id)
-                .map(|(_, slots)| slots.iter().flatten().count())
+                .map(|(_, slots)| slots.iter().filter(|s| s.key.is_some()).count())
                 .sum()
         })
     }

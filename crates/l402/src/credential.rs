@@ -182,7 +182,7 @@ fn split(s: &str) -> Result<(Scheme, &str, Preimage), CredentialError> {
 
 /// The largest macaroon [`TokenIdentity::read`] decodes (on the stack);
 /// larger ones are parsed in full.
-const IDENTITY_MACAROON_BYTES: usize = 2048;
+const IDENTITY_MACAROON_BYTES: usize = 1024;
 
 /// What identifies a paid token, read from an `Authorization` value without
 /// allocating: its token id, its macaroon's signature and the preimage. For
@@ -222,7 +222,7 @@ impl TokenIdentity {
     /// `location`, with an L402 identifier (every check of the full parse
     /// applies). `None` otherwise, which only means "parse it in full": a
     /// credential with several macaroons, another location, or a macaroon
-    /// over 2 KiB has no identity here.
+    /// over 1 KiB has no identity here.
     pub fn read(authorization: &str, location: &str) -> Option<TokenIdentity> {
         let (_, macaroons, preimage) = split(authorization).ok()?;
         let mut entries = macaroons
