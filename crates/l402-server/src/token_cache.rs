@@ -34,9 +34,9 @@
 //! that a hot token is served without touching memory another core writes
 //! (a lock word or a reference count bounced between cores costs more than
 //! the rest of the paid path). A hit in the shards costs one hash, one shard
-//! lock, one index probe and a reference count; tokens are copied into a
-//! thread's slots only on some of those hits, so a set of tokens too large
-//! for the slots does not pay a copy per request. A miss costs the same
+//! lock, one index probe and a reference count; a token is copied into a
+//! thread's slots only on its second shared hit on that thread within a
+//! short window, so a set of tokens too large for the slots pays no copies. A miss costs the same
 //! probe, then full verification.
 //!
 //! **Spellings seen before skip parsing.** Each worker thread also keeps a
@@ -289,12 +289,30 @@ type Spellings = Vec<(u64, Box<[Spelling]>)>;
 thread_local! {
     static LOCAL: RefCell<LocalTokens> = const { RefCell::new(Vec::new()) };
     static SPELLINGS: RefCell<Spellings> = const { RefCell::new(Vec::new()) };
-    static SHARED_HITS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static RECENT: RefCell<[u64; RECENT_SLOTS]> = const { RefCell::new([0; RECENT_SLOTS]) };
 }
 
-/// A thread copies a token from the shards into its own slots on every
-/// this-many shared hits.
-const PROMOTE_EVERY: u32 = 8;
+/// How many recent shared hits a thread remembers (by hash) to tell a hot
+/// token, worth a copy in its slots, from one of a large rotating set.
+const RECENT_SLOTS: usize = 64;
+
+/// Whether this thread had a shared hit on `hash` recently (and remembers
+/// this one): a token is copied into a thread's slots on its second shared
+/// hit within the window, never on a first.
+fn seen_recently(hash: u64) -> bool {
+    RECENT.with(|recent| {
+        let Ok(mut recent) = recent.try_borrow_mut() else {
+            return false;
+        };
+        let at = (hash >> 32) as usize % RECENT_SLOTS;
+        if recent[at] == hash {
+            true
+        } else {
+            recent[at] = hash;
+            false
+        }
+    })
+}
 
 impl Default for TokenCache {
     fn default() -> Self {
@@ -349,15 +367,11 @@ impl TokenCache {
             return local;
         }
         // A shared hit: `f` runs under the shard's lock (it only checks
-        // caveats and copies a few fields). Every PROMOTE_EVERY-th shared hit
-        // of a thread also copies the token into the thread's slots, so a
-        // hot token soon stops touching shared memory while a large rotating
-        // set does not pay a copy per request.
-        let promote = SHARED_HITS.with(|hits| {
-            let n = hits.get().wrapping_add(1);
-            hits.set(n);
-            n % PROMOTE_EVERY == 1
-        });
+        // caveats and copies a few fields). A token this thread hit recently
+        // is also copied into its slots, so a hot token soon stops touching
+        // shared memory, while a large rotating set, whose tokens do not come
+        // back within the window, pays no copies.
+        let promote = seen_recently(hash);
         let (result, copy) = {
             let mut shard = self.shard(hash).lock().ok()?;
             let token = shard.get(hash, key)?;
@@ -605,6 +619,39 @@ mod tests {
         // Another layer's memo is its own.
         let other = TokenCache::default();
         assert!(other.key_for_spelling(spelling(9_999).as_bytes()).is_none());
+    }
+
+    fn held_locally(cache: &TokenCache, key: &TokenKey) -> bool {
+        let hash = cache.hash(key);
+        LOCAL.with(|local| {
+            local.borrow().iter().any(|(id, slots)| {
+                *id == cache.id
+                    && slots[hash as usize % LOCAL_SLOTS]
+                        .as_ref()
+                        .is_some_and(|(h, k, _)| *h == hash && k == key)
+            })
+        })
+    }
+
+    #[test]
+    fn a_token_is_copied_to_a_thread_on_its_second_shared_hit_not_its_first() {
+        let cache = TokenCache::default();
+        // Inserted by another thread: this one has no copy yet.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                cache.insert(key(1), token(1));
+                cache.insert(key(2), token(2));
+            });
+        });
+        assert!(!held_locally(&cache, &key(1)));
+        assert!(cache.with(&key(1), |_| ()).is_some());
+        assert!(!held_locally(&cache, &key(1)), "copied on a first hit");
+        assert!(cache.with(&key(1), |_| ()).is_some());
+        assert!(held_locally(&cache, &key(1)), "not copied on a second hit");
+        // A token of a rotation this thread does not come back to is never
+        // copied.
+        assert!(cache.with(&key(2), |_| ()).is_some());
+        assert!(!held_locally(&cache, &key(2)));
     }
 
     #[test]
