@@ -59,7 +59,9 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use l402::{Caveat, Credential, Identifier, PaymentHash, TokenId, TokenIdentity, Verified};
+use l402::{
+    Caveat, Credential, Identifier, PaymentHash, Preimage, TokenId, TokenIdentity, Verified,
+};
 
 /// How many shards the cache is split into.
 pub(crate) const SHARDS: usize = 16;
@@ -90,21 +92,26 @@ impl TokenKey {
             return None;
         };
         let identifier = Identifier::from_bytes(macaroon.identifier()).ok()?;
+        Some(TokenKey::from_parts(
+            &identifier.token_id,
+            macaroon.signature(),
+            credential.preimage(),
+        ))
+    }
+
+    /// The one layout of a key: token id, signature, preimage.
+    fn from_parts(token_id: &TokenId, signature: &[u8; 32], preimage: &Preimage) -> TokenKey {
         let mut key = [0u8; 96];
-        key[..32].copy_from_slice(&identifier.token_id.0);
-        key[32..64].copy_from_slice(macaroon.signature());
-        key[64..].copy_from_slice(credential.preimage().as_bytes());
-        Some(TokenKey(key))
+        key[..32].copy_from_slice(&token_id.0);
+        key[32..64].copy_from_slice(signature);
+        key[64..].copy_from_slice(preimage.as_bytes());
+        TokenKey(key)
     }
 }
 
 impl From<&TokenIdentity> for TokenKey {
     fn from(identity: &TokenIdentity) -> Self {
-        let mut key = [0u8; 96];
-        key[..32].copy_from_slice(&identity.token_id.0);
-        key[32..64].copy_from_slice(&identity.signature);
-        key[64..].copy_from_slice(identity.preimage.as_bytes());
-        TokenKey(key)
+        TokenKey::from_parts(&identity.token_id, &identity.signature, &identity.preimage)
     }
 }
 
