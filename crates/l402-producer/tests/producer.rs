@@ -75,27 +75,11 @@ async fn lightning_enable_flow_on_both_stores() {
                 .header("X-Idempotency-Key", k)
                 .json(&json!({"resource": "/r", "priceSats": 5}))
         };
-        let a: Value = with_key("order-1")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let b: Value = with_key("order-1")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let d: Value = with_key("order-2")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let challenge =
+            async |k: &str| -> Value { with_key(k).send().await.unwrap().json().await.unwrap() };
+        let a = challenge("order-1").await;
+        let b = challenge("order-1").await;
+        let d = challenge("order-2").await;
         assert_eq!(a["paymentHash"], b["paymentHash"]);
         assert_ne!(a["paymentHash"], d["paymentHash"]);
         let long = with_key(&"k".repeat(257)).send().await.unwrap();
