@@ -40,6 +40,7 @@
 //! | Feature | Default | Gives |
 //! |---|---|---|
 //! | `axum` | yes | the [`Paid`] extractor; the full request path as the default resource under nested axum routers |
+//! | `remote` | no | [`L402Layer::remote`]: challenges and verification from a remote producer API (l402-express's model), over reqwest |
 
 mod body;
 pub mod idempotency;
@@ -47,6 +48,8 @@ pub mod issuer;
 pub mod keys;
 pub mod layer;
 mod paid;
+#[cfg(feature = "remote")]
+pub mod remote;
 mod response;
 mod token_cache;
 
@@ -62,6 +65,8 @@ pub use layer::{
 pub use paid::Paid;
 #[cfg(feature = "axum")]
 pub use paid::PaidMissing;
+#[cfg(feature = "remote")]
+pub use remote::{RemoteConfigError, RemoteError, RemoteProducer, RemoteProducerBuilder};
 pub use response::{ErrorBody, IssuedChallenge, Rejection};
 pub use token_cache::DEFAULT_TOKEN_CACHE_BYTES;
 

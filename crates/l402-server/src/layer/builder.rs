@@ -11,6 +11,7 @@ use l402_lightning::Receiver;
 use tower_layer::Layer;
 
 use super::pricing::Pricing;
+use super::seller::Seller;
 use super::service::{Core, L402Service, RejectionFn};
 use crate::idempotency::IdempotencyKey;
 use crate::issuer::{DEFAULT_INVOICE_EXPIRY, DEFAULT_TOKEN_LIFETIME, Issuer, SalesRecorder};
@@ -40,7 +41,7 @@ impl<P> Clone for L402Layer<P> {
 impl<P> std::fmt::Debug for L402Layer<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("L402Layer")
-            .field("issuer", &self.core.issuer)
+            .field("seller", &self.core.seller)
             .finish_non_exhaustive()
     }
 }
@@ -49,9 +50,24 @@ impl L402Layer {
     /// Starts a layer that mints invoices with `receiver` and signs tokens
     /// with `keys`. The default price is 1 sat; set one.
     pub fn builder(receiver: Arc<dyn Receiver>, keys: Keyring) -> L402LayerBuilder {
+        Self::with_source(Source::Local { receiver, keys })
+    }
+
+    /// Starts a layer whose challenges and verification come from a remote
+    /// producer API (l402-express's model: the app holds an API key, the
+    /// producer the node and the secret; see the [`remote`](crate::remote)
+    /// module). Token lifetime, invoice expiry, extra caveats, service,
+    /// location and recorder are the producer's, and ignored here; the
+    /// price, resource, description, idempotency key, rejection hook and
+    /// token cache work as for a local layer.
+    #[cfg(feature = "remote")]
+    pub fn remote(producer: crate::remote::RemoteProducer) -> L402LayerBuilder {
+        Self::with_source(Source::Remote(producer))
+    }
+
+    fn with_source(source: Source) -> L402LayerBuilder {
         L402LayerBuilder {
-            receiver,
-            keys,
+            source,
             pricing: 1,
             resource: None,
             description: None,
@@ -83,11 +99,20 @@ impl<S, P> Layer<S> for L402Layer<P> {
     }
 }
 
+/// Where a layer's challenges and verification come from.
+enum Source {
+    Local {
+        receiver: Arc<dyn Receiver>,
+        keys: Keyring,
+    },
+    #[cfg(feature = "remote")]
+    Remote(crate::remote::RemoteProducer),
+}
+
 /// Configures an [`L402Layer`].
 #[must_use]
 pub struct L402LayerBuilder<P = u64> {
-    receiver: Arc<dyn Receiver>,
-    keys: Keyring,
+    source: Source,
     pricing: P,
     resource: Option<String>,
     description: Option<String>,
@@ -115,8 +140,7 @@ impl<P> L402LayerBuilder<P> {
     /// own (see the [module docs](crate::layer) for an example).
     pub fn pricing<Q: Pricing>(self, pricing: Q) -> L402LayerBuilder<Q> {
         L402LayerBuilder {
-            receiver: self.receiver,
-            keys: self.keys,
+            source: self.source,
             pricing,
             resource: self.resource,
             description: self.description,
@@ -238,27 +262,33 @@ impl<P> L402LayerBuilder<P> {
 
     /// Builds the layer.
     pub fn build(self) -> L402Layer<P> {
-        let mut issuer = Issuer::builder(self.receiver, self.keys.clone())
-            .token_lifetime(self.token_lifetime)
-            .invoice_expiry(self.invoice_expiry);
-        if let Some(service) = self.service {
-            issuer = issuer.service(service);
-        }
-        for caveat in self.caveats {
-            issuer = issuer.caveat(caveat);
-        }
-        if let Some(recorder) = self.recorder {
-            issuer = issuer.recorder(recorder);
-        }
-        if let Some(location) = self.location {
-            issuer = issuer.location(location);
-        }
-        let issuer = issuer.build();
-        let verifier = Verifier::new(self.keys).location(issuer.location());
+        let seller = match self.source {
+            Source::Local { receiver, keys } => {
+                let mut issuer = Issuer::builder(receiver, keys.clone())
+                    .token_lifetime(self.token_lifetime)
+                    .invoice_expiry(self.invoice_expiry);
+                if let Some(service) = self.service {
+                    issuer = issuer.service(service);
+                }
+                for caveat in self.caveats {
+                    issuer = issuer.caveat(caveat);
+                }
+                if let Some(recorder) = self.recorder {
+                    issuer = issuer.recorder(recorder);
+                }
+                if let Some(location) = self.location {
+                    issuer = issuer.location(location);
+                }
+                let issuer = issuer.build();
+                let verifier = Verifier::new(keys).location(issuer.location());
+                Seller::Local { issuer, verifier }
+            }
+            #[cfg(feature = "remote")]
+            Source::Remote(producer) => Seller::Remote(producer),
+        };
         L402Layer {
             core: Arc::new(Core {
-                issuer,
-                verifier,
+                seller,
                 resource: self.resource,
                 description: self.description,
                 on_rejection: self.on_rejection,

@@ -62,6 +62,11 @@ pin_project! {
         Boxed {
             future: BoxFuture<Result<Response<Bytes>, S::Error>>,
         },
+        // A remote producer is verifying the credential; the request waits.
+        Verifying {
+            future: BoxFuture<(Parts, Decision)>,
+            pending: Option<(S, ReqBody, Arc<Core>)>,
+        },
         BoxedInner {
             future: Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>,
         },
@@ -120,7 +125,7 @@ where
                     let quote = ready!(future.poll(cx));
                     #[allow(clippy::expect_used)] // the state is left right below
                     let Pending {
-                        mut inner,
+                        inner,
                         mut parts,
                         body,
                         core,
@@ -139,33 +144,16 @@ where
                             continue;
                         }
                     };
-                    let next = match core.decide(&mut parts, quote) {
-                        Decision::Forward { record: None } => State::Inner {
-                            future: inner.call(Request::from_parts(parts, body)),
-                        },
-                        Decision::Respond(response) => State::Ready {
-                            response: Some(response),
-                        },
-                        Decision::Forward {
-                            record: Some(record),
-                        } => {
-                            let call = async move {
-                                record.await;
-                                inner.call(Request::from_parts(parts, body)).await
-                            };
-                            State::BoxedInner {
-                                future: Box::pin(call),
-                            }
-                        }
-                        Decision::Challenge { resource, quote } => {
-                            drop((inner, body));
-                            State::Boxed {
-                                future: Box::pin(async move {
-                                    Ok(core.challenge(&parts, resource, quote).await)
-                                }),
-                            }
-                        }
-                    };
+                    let decision = core.decide(&mut parts, quote);
+                    let next = next_state(decision, inner, parts, body, core);
+                    this.state.set(next);
+                }
+                StateProj::Verifying { future, pending } => {
+                    let (parts, decision) = ready!(future.as_mut().poll(cx));
+                    #[allow(clippy::expect_used)] // the state is left right below
+                    let (inner, body, core) =
+                        pending.take().expect("future polled after completion");
+                    let next = next_state(decision, inner, parts, body, core);
                     this.state.set(next);
                 }
                 StateProj::Inner { future } => {
@@ -190,6 +178,65 @@ where
                         .poll(cx)
                         .map(|result| result.map(|response| response.map(ResponseBody::full)));
                 }
+            }
+        }
+    }
+}
+
+/// The state that carries out a decision.
+fn next_state<S, ReqBody, PF>(
+    decision: Decision,
+    mut inner: S,
+    parts: Parts,
+    body: ReqBody,
+    core: Arc<Core>,
+) -> State<S, ReqBody, PF>
+where
+    S: Service<Request<ReqBody>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
+{
+    match decision {
+        Decision::Forward { record: None } => State::Inner {
+            future: inner.call(Request::from_parts(parts, body)),
+        },
+        Decision::Respond(response) => State::Ready {
+            response: Some(response),
+        },
+        Decision::Forward {
+            record: Some(record),
+        } => {
+            let call = async move {
+                record.await;
+                inner.call(Request::from_parts(parts, body)).await
+            };
+            State::BoxedInner {
+                future: Box::pin(call),
+            }
+        }
+        Decision::Challenge { resource, quote } => {
+            drop((inner, body));
+            State::Boxed {
+                future: Box::pin(async move { Ok(core.challenge(&parts, resource, quote).await) }),
+            }
+        }
+        #[cfg(feature = "remote")]
+        Decision::Verify {
+            credential,
+            resource,
+            quote,
+        } => {
+            let verifier = core.clone();
+            let mut parts = parts;
+            State::Verifying {
+                future: Box::pin(async move {
+                    let decision = verifier
+                        .verify_remote(&mut parts, credential, resource, quote)
+                        .await;
+                    (parts, decision)
+                }),
+                pending: Some((inner, body, core)),
             }
         }
     }

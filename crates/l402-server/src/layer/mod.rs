@@ -107,6 +107,7 @@
 mod builder;
 mod future;
 mod pricing;
+mod seller;
 mod service;
 
 pub use builder::{DEFAULT_MAX_AUTHORIZATION_BYTES, L402Layer, L402LayerBuilder};

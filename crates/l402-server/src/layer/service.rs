@@ -10,16 +10,16 @@ use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body::Body;
 use l402::{
-    ChallengeStyle, Credential, CredentialError, RequestContext, TokenIdentity, Verifier,
-    VerifyError,
+    ChallengeStyle, Credential, CredentialError, RequestContext, TokenIdentity, VerifyError,
 };
 use tower_service::Service;
 
 use super::future::ResponseFuture;
 use super::pricing::{Pricing, Quote};
+use super::seller::Seller;
 use crate::body::ResponseBody;
 use crate::idempotency::IdempotencyKey;
-use crate::issuer::{BoxFuture, Issuer, Offer};
+use crate::issuer::{BoxFuture, Offer};
 use crate::paid::Paid;
 use crate::response::{ErrorBody, Rejection, error_response};
 use crate::token_cache::{Token, TokenCache, TokenKey};
@@ -109,6 +109,13 @@ pub(super) enum Decision {
     Respond(Response<Bytes>),
     /// Answer with a fresh challenge.
     Challenge { resource: String, quote: Quote },
+    /// Ask the remote producer about a credential the cache does not hold.
+    #[cfg(feature = "remote")]
+    Verify {
+        credential: Credential,
+        resource: String,
+        quote: Quote,
+    },
 }
 
 /// What a request presents as a credential.
@@ -121,8 +128,7 @@ enum Presented {
 
 /// Everything about a layer but its pricing.
 pub(crate) struct Core {
-    pub(super) issuer: Issuer,
-    pub(super) verifier: Verifier,
+    pub(super) seller: Seller,
     pub(super) resource: Option<String>,
     pub(super) description: Option<String>,
     pub(super) on_rejection: Option<Arc<RejectionFn>>,
@@ -202,13 +208,7 @@ impl Core {
                 None => Cow::Borrowed(full_path(parts)),
             },
         };
-        let mut ctx = RequestContext::now()
-            .resource(resource.as_ref())
-            .amount_sats(price)
-            .method(parts.method.as_str());
-        if let Some(service) = self.issuer.service() {
-            ctx = ctx.service(service);
-        }
+        let ctx = self.context(&resource, price, parts.method.as_str());
         // A token that verified before, found without parsing the credential
         // (a spelling this thread accepted before) or by reading only its
         // identity, allocation-free. Anything but success goes the full way
@@ -218,7 +218,7 @@ impl Core {
             let remembered = self.tokens.key_for_spelling(raw);
             let key = remembered.or_else(|| {
                 let text = std::str::from_utf8(raw).ok()?;
-                TokenIdentity::read(text, self.issuer.location()).map(|id| TokenKey::from(&id))
+                TokenIdentity::read(text, self.seller.location()).map(|id| TokenKey::from(&id))
             });
             if let Some(key) = key
                 && let Some(Ok(paid)) = self.tokens.with(&key, |token| {
@@ -249,7 +249,24 @@ impl Core {
             }
             Presented::Credential(credential) => credential,
         };
-        let verified = self.verify(&credential, &ctx, |token| paid(token, &resource, price));
+        let verified = match &self.seller {
+            Seller::Local { verifier, .. } => self.verify(verifier, &credential, &ctx, |token| {
+                paid(token, &resource, price)
+            }),
+            #[cfg(feature = "remote")]
+            Seller::Remote(_) => {
+                match self.cached(&credential, &ctx, |t| paid(t, &resource, price)) {
+                    Some(verified) => verified,
+                    None => {
+                        return Decision::Verify {
+                            credential,
+                            resource: resource.into_owned(),
+                            quote,
+                        };
+                    }
+                }
+            }
+        };
         drop(ctx);
         match verified {
             Ok(paid) => {
@@ -262,35 +279,103 @@ impl Core {
                 }
                 self.forward(parts, paid)
             }
-            Err(reason) => {
-                let rejection = Rejection {
-                    reason,
-                    resource: resource.into_owned(),
-                    price_sats: price,
-                };
-                tracing::debug!(reason = %rejection.reason, "L402 credential rejected");
-                if let Some(response) = self.on_rejection.as_ref().and_then(|f| f(&rejection)) {
-                    return Decision::Respond(response);
-                }
-                if rejection.status() == StatusCode::UNAUTHORIZED {
-                    return Decision::Respond(error_response(
-                        StatusCode::UNAUTHORIZED,
-                        rejection.code(),
-                        &rejection.reason.to_string(),
-                    ));
-                }
-                // Genuine but stale or for something else: a fresh challenge.
-                Decision::Challenge {
-                    resource: rejection.resource,
-                    quote,
-                }
+            Err(reason) => self.reject(reason, resource.into_owned(), quote),
+        }
+    }
+
+    /// What a request is checked against: resource, price, method, and the
+    /// service when tokens are bound to one. A remote producer checked the
+    /// token's `merchant=` caveat against its API key; it is not checked
+    /// again here.
+    fn context<'a>(&'a self, resource: &'a str, price: u64, method: &'a str) -> RequestContext<'a> {
+        let mut ctx = RequestContext::now()
+            .resource(resource)
+            .amount_sats(price)
+            .method(method);
+        if let Some(service) = self.seller.service() {
+            ctx = ctx.service(service);
+        }
+        if self.seller.is_remote() {
+            ctx = ctx.ignore(l402::caveat::Ignorable::Merchant);
+        }
+        ctx
+    }
+
+    /// The answer to a credential that was not accepted: the hook's, else
+    /// 401 (forged or unpaid: no challenge) or a fresh challenge (genuine
+    /// but stale or for something else).
+    fn reject(&self, reason: VerifyError, resource: String, quote: Quote) -> Decision {
+        let rejection = Rejection {
+            reason,
+            resource,
+            price_sats: quote.price_sats,
+        };
+        tracing::debug!(reason = %rejection.reason, "L402 credential rejected");
+        if let Some(response) = self.on_rejection.as_ref().and_then(|f| f(&rejection)) {
+            return Decision::Respond(response);
+        }
+        if rejection.status() == StatusCode::UNAUTHORIZED {
+            return Decision::Respond(error_response(
+                StatusCode::UNAUTHORIZED,
+                rejection.code(),
+                &rejection.reason.to_string(),
+            ));
+        }
+        // Genuine but stale or for something else: a fresh challenge.
+        Decision::Challenge {
+            resource: rejection.resource,
+            quote,
+        }
+    }
+
+    /// Asks the remote producer about a credential, then decides as for a
+    /// local verification (the verdict is cached when it can be).
+    #[cfg(feature = "remote")]
+    pub(super) async fn verify_remote(
+        &self,
+        parts: &mut Parts,
+        credential: Credential,
+        resource: String,
+        quote: Quote,
+    ) -> Decision {
+        let Seller::Remote(producer) = &self.seller else {
+            return Decision::Respond(self.unavailable("mint_failed", "no producer"));
+        };
+        let price = quote.price_sats;
+        if credential.macaroons().len() != 1 {
+            let reason = VerifyError::MultipleMacaroons(credential.macaroons().len());
+            return self.reject(reason, resource, quote);
+        }
+        let answer = match producer.verify(&credential, &resource, price).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "L402: the producer cannot verify");
+                return Decision::Respond(self.unavailable(e.code(), e.public_message()));
             }
+        };
+        let ctx = self.context(&resource, price, parts.method.as_str());
+        let verdict = crate::remote::judge(&answer, &credential, &ctx, producer.location());
+        drop(ctx);
+        match verdict {
+            Ok(verdict) => {
+                let paid = paid(&verdict.token, &resource, price);
+                if verdict.cacheable
+                    && let Some(key) = TokenKey::of(&credential)
+                {
+                    self.tokens.insert(key, verdict.token);
+                    if let Some(raw) = l402_authorization(parts) {
+                        self.tokens.remember_spelling(raw.as_bytes(), key);
+                    }
+                }
+                self.forward(parts, paid)
+            }
+            Err(reason) => self.reject(reason, resource, quote),
         }
     }
 
     /// A paid request goes on to the inner service with its `Paid` value.
     fn forward(&self, parts: &mut Parts, paid: Paid) -> Decision {
-        let record = self.issuer.recorder().and_then(|r| r.paid_request(&paid));
+        let record = self.seller.recorder().and_then(|r| r.paid_request(&paid));
         parts.extensions.insert(paid);
         Decision::Forward { record }
     }
@@ -330,39 +415,47 @@ impl Core {
         Presented::None
     }
 
-    /// Verifies a credential. One that verified before is found in the
-    /// token cache by its canonical identity (token id, signature,
-    /// preimage): its signature and preimage were checked then, so only its
-    /// location and caveats are checked again against this request.
-    fn verify<R>(
+    /// A credential that verified before, found in the token cache by its
+    /// canonical identity (token id, signature, preimage): its signature and
+    /// preimage were checked then, so only its location and caveats are
+    /// checked again against this request. `None` when not cached.
+    fn cached<R>(
         &self,
         credential: &Credential,
         ctx: &RequestContext<'_>,
         accept: impl Fn(&Token) -> R,
-    ) -> Result<R, VerifyError> {
-        let key = TokenKey::of(credential);
-        let location_ok = credential.macaroon().location() == self.issuer.location();
-        if let Some(key) = &key
-            && location_ok
-        {
-            let hit = self.tokens.with(key, |token| {
-                l402::check_caveats(token.caveats.iter(), ctx).map(|()| accept(token))
-            });
-            match hit {
-                Some(Ok(accepted)) => return Ok(accepted),
-                Some(Err(e)) => {
-                    if matches!(e, l402::CaveatError::Expired { .. }) {
-                        self.tokens.remove(key);
-                    }
-                    return Err(VerifyError::Caveat(e));
-                }
-                None => {}
-            }
+    ) -> Option<Result<R, VerifyError>> {
+        let key = TokenKey::of(credential)?;
+        if credential.macaroon().location() != self.seller.location() {
+            return None;
         }
-        let verified = self.verifier.verify(credential, ctx)?;
+        let hit = self.tokens.with(&key, |token| {
+            l402::check_caveats(token.caveats.iter(), ctx).map(|()| accept(token))
+        })?;
+        Some(hit.map_err(|e| {
+            if matches!(e, l402::CaveatError::Expired { .. }) {
+                self.tokens.remove(&key);
+            }
+            VerifyError::Caveat(e)
+        }))
+    }
+
+    /// Verifies a credential in process: from the cache, else in full (and
+    /// then cached).
+    fn verify<R>(
+        &self,
+        verifier: &l402::Verifier,
+        credential: &Credential,
+        ctx: &RequestContext<'_>,
+        accept: impl Fn(&Token) -> R,
+    ) -> Result<R, VerifyError> {
+        if let Some(result) = self.cached(credential, ctx, &accept) {
+            return result;
+        }
+        let verified = verifier.verify(credential, ctx)?;
         let token = Token::from(verified);
         let accepted = accept(&token);
-        if let Some(key) = key {
+        if let Some(key) = TokenKey::of(credential) {
             self.tokens.insert(key, token);
         }
         Ok(accepted)
@@ -398,19 +491,9 @@ impl Core {
             .or_else(|| self.description.clone())
             .unwrap_or_else(|| format!("{} {}", parts.method, resource));
         let offer = Offer::new(resource.as_str(), price).description(description);
-        let issued = match key {
-            Some(key) => {
-                let scope = crate::idempotency::scope(&key, &resource, price);
-                self.issuer.issue_idempotent(scope, &offer).await
-            }
-            None => self.issuer.issue(&offer).await.map(Arc::new),
-        };
-        match issued {
+        match self.seller.challenge(&offer, key).await {
             Ok(issued) => issued.response(&self.style, grpc),
-            Err(e) => {
-                tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "L402: no challenge");
-                self.unavailable(e.code(), e.public_message())
-            }
+            Err(e) => self.unavailable(e.code, e.message),
         }
     }
 }
