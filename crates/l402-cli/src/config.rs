@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use self::remote::{Remote, RemoteConfig, RemoteOverrides};
 use crate::node::{EnvFields, KINDS, NodeFields, NodeSpec};
 use crate::serve::DEMO_PATH;
 
@@ -39,6 +40,9 @@ pub struct FileConfig {
     /// `[producer]`
     #[serde(default)]
     pub producer: ProducerConfig,
+    /// `[remote]`: sell through a remote producer API instead of a backend.
+    #[serde(default)]
+    pub remote: RemoteConfig,
 }
 
 /// `[store]`: where merchants, keys, challenges and payments are kept.
@@ -320,6 +324,8 @@ pub struct Config {
     pub store: Store,
     /// The producer API.
     pub producer: Producer,
+    /// The remote producer the paid routes are sold through, if any.
+    pub remote: Option<Remote>,
     /// Notes for the operator (deprecated keys), printed at start.
     pub warnings: Vec<String>,
 }
@@ -362,6 +368,8 @@ pub struct Overrides {
     pub database_schema: Option<String>,
     /// `--trusted-proxies` / `L402_TRUSTED_PROXIES` (comma-separated)
     pub trusted_proxies: Option<String>,
+    /// `--remote-url` / `L402_REMOTE_URL`, `L402_REMOTE_API_KEY`
+    pub remote: RemoteOverrides,
     /// The node variables (`L402_PHOENIXD_*`, `L402_LND_*`, `LND_REST_HOST`,
     /// `L402_CLN_*`...), read by [`EnvVars::from_process`].
     pub env: EnvVars,
@@ -520,6 +528,8 @@ fn resolve(
         )
     })?;
 
+    let remote = remote::resolve(source, file.remote, &overrides.remote, base_dir)?;
+    remote::check_alone(source, remote.as_ref(), &file.backend, overrides, &file.producer)?;
     let kind_src = if overrides.backend.is_some() {
         "--backend / L402_BACKEND"
     } else {
@@ -827,13 +837,15 @@ fn resolve(
             max_connections,
         },
         producer: Producer {
-            enabled: file.producer.enabled.unwrap_or(true),
+            enabled: file.producer.enabled.unwrap_or(remote.is_none()),
             rate_limit_per_minute: file.producer.rate_limit_per_minute.unwrap_or(20),
             max_price_sats,
             trusted_proxies,
         },
+        remote,
     })
 }
 
+mod remote;
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ use l402::Keyring;
 use l402_lightning::Receiver;
 use serde_json::json;
 
-use l402_server::{L402Layer, L402LayerBuilder, Paid, SalesRecorder};
+use l402_server::{L402Layer, L402LayerBuilder, Paid, RemoteProducer, SalesRecorder};
 
 /// The demo endpoint's path.
 pub const DEMO_PATH: &str = "/api/demo/joke";
@@ -45,8 +45,7 @@ pub struct PaidRoute {
 /// Assembles an axum [`Router`] with paid routes behind [`L402Layer`]s.
 #[must_use]
 pub struct App {
-    receiver: Arc<dyn Receiver>,
-    keys: Keyring,
+    seller: Seller,
     routes: Vec<PaidRoute>,
     demo: bool,
     token_lifetime: Duration,
@@ -54,12 +53,31 @@ pub struct App {
     recorder: Option<Arc<dyn SalesRecorder>>,
 }
 
+/// Who mints and verifies: this process, or a remote producer API.
+enum Seller {
+    Local {
+        receiver: Arc<dyn Receiver>,
+        keys: Keyring,
+    },
+    Remote(RemoteProducer),
+}
+
 impl App {
     /// An app minting with `receiver` and signing with `keys`.
     pub fn new(receiver: Arc<dyn Receiver>, keys: Keyring) -> Self {
+        Self::with(Seller::Local { receiver, keys })
+    }
+
+    /// An app whose routes are sold through a remote producer API (one
+    /// client, shared by every route). Token lifetime, invoice expiry and
+    /// the recorder are then the producer's.
+    pub fn remote(producer: RemoteProducer) -> Self {
+        Self::with(Seller::Remote(producer))
+    }
+
+    fn with(seller: Seller) -> Self {
         App {
-            receiver,
-            keys,
+            seller,
             routes: Vec::new(),
             demo: true,
             token_lifetime: Duration::from_secs(3600),
@@ -99,7 +117,11 @@ impl App {
     }
 
     fn layer(&self, price: u64) -> L402LayerBuilder {
-        let layer = L402Layer::builder(self.receiver.clone(), self.keys.clone())
+        let layer = match &self.seller {
+            Seller::Local { receiver, keys } => L402Layer::builder(receiver.clone(), keys.clone()),
+            Seller::Remote(producer) => L402Layer::remote(producer.clone()),
+        };
+        let layer = layer
             .price_sats(price)
             .token_lifetime(self.token_lifetime)
             .invoice_expiry(self.invoice_expiry);

@@ -9,6 +9,7 @@
 //! lifetimes and paid routes.
 
 mod app;
+mod remote;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,6 +58,13 @@ Configuration (TOML), all keys optional:
   [[routes]]  path, price_sats, body | file, content_type, description
   [store]     url (\"postgres://...\"; default SQLite <data dir>/store.sqlite),
               schema, max_connections (16)
+  [remote]    url, api_key | api_key_file, timeout_secs (10),
+              connect_timeout_secs (3), max_in_flight (256): sell the
+              routes through a remote producer API (an `l402 serve`, or
+              Lightning Enable) instead of a backend; no [backend], no
+              producer API here. Or L402_REMOTE_URL + L402_REMOTE_API_KEY.
+              Producer unreachable: 503 + Retry-After for new challenges
+              and unknown credentials; verified ones work until they expire
   [producer]  enabled (true), rate_limit_per_minute (20), max_price_sats,
               trusted_proxies ([]: the proxies in front of the server,
               IP addresses or CIDR blocks, e.g. [\"10.0.0.0/8\", \"::1\"];
@@ -139,6 +147,20 @@ pub struct Args {
     #[arg(long, env = "L402_DATABASE_SCHEMA", value_name = "NAME")]
     database_schema: Option<String>,
 
+    /// Sell the paid routes through this producer API (its base URL)
+    /// instead of a Lightning backend.
+    #[arg(long, env = "L402_REMOTE_URL", value_name = "URL")]
+    remote_url: Option<String>,
+
+    /// The merchant API key for --remote-url.
+    #[arg(
+        long,
+        env = "L402_REMOTE_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    remote_api_key: Option<String>,
+
     /// Let the dev node's server listen on a non-loopback address. It moves no
     /// real money, and anyone who reaches it can pay from its wallets.
     #[arg(long)]
@@ -157,6 +179,10 @@ pub async fn run(global: &Global, args: Args) -> ExitCode {
         database_url: args.database_url.clone(),
         database_schema: args.database_schema.clone(),
         trusted_proxies: args.trusted_proxies.clone(),
+        remote: config::RemoteOverrides {
+            url: args.remote_url.clone(),
+            api_key: args.remote_api_key.clone(),
+        },
         env: config::EnvVars::from_process(),
     };
     let config = match config::load(args.config.as_deref(), &overrides) {
@@ -221,6 +247,7 @@ fn listen_error(config: &Config, file: Option<&std::path::Path>, e: &std::io::Er
 /// can pay from its wallets: loopback only, unless asked for.
 fn check_dev_exposure(config: &Config, args: &Args) -> anyhow::Result<()> {
     if matches!(config.backend, Backend::Dev)
+        && config.remote.is_none()
         && !config.listen.ip().is_loopback()
         && !args.allow_public_dev_node
     {
@@ -257,6 +284,11 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let data_dir = &global.data_dir;
     state::create_data_dir(data_dir)?;
+    if let Some(remote) = &config.remote {
+        // No node, no secret, no store: the producer holds them.
+        let app = with_routes(App::remote(remote.producer()?), &config);
+        return remote::serve(global, &config, remote, app, listener).await;
+    }
     let keys = state::keyring(data_dir)?;
 
     let (receiver, dev): (Arc<dyn Receiver>, Option<DevParts>) = match &config.backend {
@@ -319,19 +351,9 @@ async fn serve(
         None
     };
 
-    let mut app = App::new(receiver, keys)
-        .demo(config.demo)
+    let mut app = with_routes(App::new(receiver, keys), &config)
         .token_lifetime(Duration::from_secs(config.token_lifetime_secs))
         .invoice_expiry(Duration::from_secs(config.invoice_expiry_secs));
-    for route in &config.routes {
-        app = app.route(PaidRoute {
-            path: route.path.clone(),
-            price_sats: route.price_sats,
-            description: route.description.clone(),
-            body: route.body.clone().into(),
-            content_type: route.content_type.clone(),
-        });
-    }
     if let Some((producer, _, _)) = &producer {
         // The paid routes' challenges and payments go into the store too.
         app = app.recorder(producer.sales_recorder());
@@ -389,6 +411,21 @@ async fn serve(
         eprintln!("l402 serve: stopped");
     }
     Ok(())
+}
+
+/// The configuration's demo switch and paid routes, on `app`.
+fn with_routes(mut app: App, config: &Config) -> App {
+    app = app.demo(config.demo);
+    for route in &config.routes {
+        app = app.route(PaidRoute {
+            path: route.path.clone(),
+            price_sats: route.price_sats,
+            description: route.description.clone(),
+            body: route.body.clone().into(),
+            content_type: route.content_type.clone(),
+        });
+    }
+    app
 }
 
 struct ProducerInfo {
