@@ -15,9 +15,11 @@ use crate::response::IssuedChallenge;
 
 /// Lightning Enable's hosted producer API (l402-express's default).
 pub const DEFAULT_BASE_URL: &str = "https://api.lightningenable.com";
-/// How long one call may take, waiting for a slot included (10 s, as
-/// Lightning Enable's `l402-server`).
+/// How long one call may take (10 s, as Lightning Enable's `l402-server`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a call waits for a slot when [`DEFAULT_MAX_IN_FLIGHT`] calls are
+/// already in flight, before the layer answers 503 `producer_busy`.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long connecting may take.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The most calls in flight at once, across every layer sharing a client.
@@ -41,6 +43,8 @@ struct Inner {
     verify_url: String,
     api_key: HeaderValue,
     timeout: Duration,
+    queue_timeout: Duration,
+    max_in_flight: usize,
     slots: Semaphore,
     location: String,
 }
@@ -50,6 +54,7 @@ impl std::fmt::Debug for RemoteProducer {
         f.debug_struct("RemoteProducer")
             .field("base_url", &self.inner.base_url)
             .field("timeout", &self.inner.timeout)
+            .field("max_in_flight", &self.inner.max_in_flight)
             .finish_non_exhaustive()
     }
 }
@@ -60,6 +65,7 @@ pub struct RemoteProducerBuilder {
     api_key: String,
     base_url: String,
     timeout: Duration,
+    queue_timeout: Duration,
     connect_timeout: Duration,
     max_in_flight: usize,
     pool_idle_timeout: Duration,
@@ -83,6 +89,7 @@ impl RemoteProducer {
             api_key: api_key.into(),
             base_url: DEFAULT_BASE_URL.to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             pool_idle_timeout: Duration::from_secs(90),
@@ -158,17 +165,15 @@ impl RemoteProducer {
         idempotency_key: Option<&str>,
     ) -> Result<Value, RemoteError> {
         let inner = &self.inner;
-        // The timeout covers waiting for a slot too: a full client is busy.
-        let deadline = tokio::time::Instant::now() + inner.timeout;
-        let _slot = tokio::time::timeout_at(deadline, inner.slots.acquire())
+        // A full client is busy: wait a little for a slot, then say so.
+        let _slot = tokio::time::timeout(inner.queue_timeout, inner.slots.acquire())
             .await
             .map_err(|_| RemoteError::Busy)?
             .map_err(|_| RemoteError::Busy)?;
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         let mut request = inner
             .http
             .post(url)
-            .timeout(remaining.max(Duration::from_millis(1)))
+            .timeout(inner.timeout)
             .header("X-API-Key", inner.api_key.clone())
             .header(http::header::ACCEPT, "application/json")
             .json(body);
@@ -276,10 +281,18 @@ impl RemoteProducerBuilder {
         self
     }
 
-    /// How long one call may take, waiting for a free slot included
-    /// (default [`DEFAULT_TIMEOUT`]).
+    /// How long one call may take, connecting and reading the answer
+    /// included (default [`DEFAULT_TIMEOUT`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How long a call waits for a slot when [`max_in_flight`](Self::max_in_flight)
+    /// calls are in flight (default [`DEFAULT_QUEUE_TIMEOUT`]); then the
+    /// layer answers 503 `producer_busy`.
+    pub fn queue_timeout(mut self, timeout: Duration) -> Self {
+        self.queue_timeout = timeout;
         self
     }
 
@@ -290,8 +303,9 @@ impl RemoteProducerBuilder {
     }
 
     /// The most calls in flight at once (default
-    /// [`DEFAULT_MAX_IN_FLIGHT`]); more wait for a slot within the timeout,
-    /// then get 503 `producer_busy`. Also the most idle connections kept.
+    /// [`DEFAULT_MAX_IN_FLIGHT`]); more wait for a slot up to the
+    /// [`queue_timeout`](Self::queue_timeout), then get 503 `producer_busy`.
+    /// Also the most idle connections kept for reuse.
     pub fn max_in_flight(mut self, max: usize) -> Self {
         self.max_in_flight = max;
         self
@@ -360,6 +374,8 @@ impl RemoteProducerBuilder {
                 base_url,
                 api_key,
                 timeout: self.timeout,
+                queue_timeout: self.queue_timeout,
+                max_in_flight: self.max_in_flight,
                 slots: Semaphore::new(self.max_in_flight),
                 location: self.location,
             }),

@@ -66,8 +66,8 @@ mod time;
 mod verdict;
 
 pub use client::{
-    DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT,
-    MAX_ANSWER_BYTES, RemoteProducer, RemoteProducerBuilder,
+    DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_QUEUE_TIMEOUT,
+    DEFAULT_TIMEOUT, MAX_ANSWER_BYTES, RemoteProducer, RemoteProducerBuilder,
 };
 pub(crate) use verdict::judge;
 
