@@ -60,6 +60,18 @@ pub enum BuildError {
 
 /// Configures a [`Client`].
 ///
+/// The options of seed 001's JavaScript client (`l402`'s `fetch(url,
+/// wallet, options)` and `parseChallenge`), and what they are here:
+///
+/// | `l402` (JavaScript) | here |
+/// |---|---|
+/// | `autoPay` (default `false`) | [`auto_pay`](Self::auto_pay) (default **on**; off returns the 402 with its [`Quote`](crate::Quote)); [`dry_run`](Self::dry_run) runs every check without paying |
+/// | `maxSats` (default 1000) | [`max_payment_sats`](Self::max_payment_sats) (default 1000), plus [`max_fee_sats`](Self::max_fee_sats) and [`budget`](Self::budget) across requests |
+/// | `allowUnknownAmount` (default `false`) | [`amountless`](Self::amountless): refused by default; [`AmountlessPolicy::PayAmount`] pays an amount you choose, within every limit (a Lightning payment needs one) |
+/// | `retryBackoff` (default `[0, 250, 750, 1500]` ms) | [`retry_backoff`](Self::retry_backoff) (default 250, 750, 1500 ms after the first, immediate, paid retry; a server's `Retry-After` can lengthen a wait up to [`MAX_RETRY_AFTER`](crate::MAX_RETRY_AFTER)); never a second payment |
+/// | `parseChallenge(status, headers, body)` → invoice, `amountSats`, `paymentHash` | [`parse_challenge`](crate::parse_challenge)`(status, &headers, body)` → [`Offer`](crate::Offer): the decoded invoice, amount, payment hash, the token and its [`TokenKind`](crate::TokenKind), and where it was read (header or JSON body) |
+/// | `wallet.payInvoice(invoice)` → preimage | [`wallet`](Self::wallet): any [`l402_lightning::Wallet`]; the preimage is checked against the payment hash |
+///
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
@@ -89,6 +101,7 @@ pub struct ClientBuilder {
     max_payment_msat: u64,
     max_fee_msat: u64,
     amountless: AmountlessPolicy,
+    require_macaroon: bool,
     network: Option<Currency>,
     budget: Budget,
     envelope: Option<FiatEnvelope>,
@@ -130,6 +143,7 @@ impl Default for ClientBuilder {
             max_payment_msat: DEFAULT_MAX_PAYMENT_SATS * 1000,
             max_fee_msat: DEFAULT_MAX_FEE_SATS * 1000,
             amountless: AmountlessPolicy::Refuse,
+            require_macaroon: false,
             network: None,
             budget: Budget::new(),
             envelope: None,
@@ -199,6 +213,19 @@ impl ClientBuilder {
     /// What to do with amountless invoices (refused by default).
     pub fn amountless(mut self, policy: AmountlessPolicy) -> Self {
         self.amountless = policy;
+        self
+    }
+
+    /// Refuse to pay for a token that is not an L402 macaroon (off by
+    /// default). A macaroon names its payment hash, which is checked against
+    /// the invoice's before paying; an opaque token (l402kit's base64 JSON,
+    /// Alby's `base64url(JSON).hmac`) names none the client can read, so by
+    /// default it is paid after the full invoice checks and marked
+    /// [`TokenKind::Opaque`](crate::TokenKind::Opaque) in the receipt and
+    /// trace. On, such offers are refused before paying
+    /// ([`Refusal::OpaqueToken`](crate::Refusal::OpaqueToken)).
+    pub fn require_macaroon(mut self, on: bool) -> Self {
+        self.require_macaroon = on;
         self
     }
 
@@ -370,6 +397,7 @@ impl ClientBuilder {
             max_payment_msat: self.max_payment_msat,
             max_fee_msat: self.max_fee_msat,
             amountless: self.amountless,
+            require_macaroon: self.require_macaroon,
             network: self.network,
             budget: self.budget,
             envelope: self.envelope,

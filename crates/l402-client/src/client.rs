@@ -9,6 +9,7 @@ use l402::PaymentHash;
 use reqwest::{Method, StatusCode};
 
 use crate::builder::ClientBuilder;
+use crate::challenge::parse_challenge;
 use crate::engine::{Engine, Purchase, storage};
 use crate::error::{FetchError, MoneyMoved, Refusal};
 use crate::event::Event;
@@ -134,7 +135,10 @@ impl Client {
         let started = Instant::now();
         let at_ms = unix_ms();
         let mut draft = Draft::default();
-        let result = self.follow(&req, &mut draft).await;
+        let result = self.follow(&req, &mut draft).await.map(|mut response| {
+            response.refused_token = draft.refused_token.clone();
+            response
+        });
         let outcome = match &result {
             Ok(_) => draft.outcome.unwrap_or(Outcome::Free),
             Err(e) => match e {
@@ -181,6 +185,7 @@ impl Client {
             price_source: draft.fiat.as_ref().map(|f| f.source.clone()),
             btc_price_minor: draft.fiat.as_ref().map(|f| f.minor_per_btc),
             error,
+            token_kind: draft.token_kind,
         };
         // A trace that cannot be written must not fail a request that
         // otherwise succeeded (or hide its real error).
@@ -226,10 +231,19 @@ impl Client {
                 .drop_token(scope, &token.payment_hash)
                 .await
                 .map_err(storage(MoneyMoved::No))?;
+            draft.refused(token, sent.status.as_u16());
             return Ok(Err(sent));
         }
+        // Counting is best effort: the answer is what matters.
+        let _ = self
+            .inner
+            .engine
+            .tokens
+            .record_use(scope.as_str(), &token.payment_hash)
+            .await;
         draft.outcome = Some(Outcome::Cached);
         draft.payment_hash = Some(token.payment_hash.to_string());
+        draft.token_kind = Some(token.kind);
         Ok(Ok(sent.into_response(&req.url, TokenUse::Cached)))
     }
 
@@ -295,9 +309,10 @@ impl Client {
             }
         };
         draft.status = Some(402);
-        let offer = engine.decode_offer(&challenged.headers)?;
+        let offer = parse_challenge(challenged.status, &challenged.headers, &challenged.body)?;
         draft.amount_msat = offer.quote.amount_msat;
         draft.payment_hash = Some(offer.quote.payment_hash.to_string());
+        draft.token_kind = Some(offer.quote.token_kind);
         engine.emit(Event::Challenged(&offer.quote));
         if !self.inner.auto_pay {
             draft.outcome = Some(Outcome::Quoted);
@@ -321,17 +336,10 @@ impl Client {
                     Ok(response) => return Ok(response),
                     Err(sent) => last = sent,
                 },
-                Purchase::Recovered { receipt, macaroon } => {
-                    let auth = StoredToken {
-                        scope: scope.as_str().to_string(),
-                        macaroon,
-                        payment_hash: receipt.payment_hash,
-                        preimage: receipt.preimage.clone(),
-                        created_at: 0,
-                        expires_at: None,
-                    }
-                    .authorization()
-                    .map_err(storage(MoneyMoved::No))?;
+                Purchase::Recovered { receipt, token } => {
+                    let auth = StoredToken::sending(&scope, token, &receipt)
+                        .authorization()
+                        .map_err(storage(MoneyMoved::No))?;
                     let sent = self
                         .send(req, Some(&auth))
                         .await
@@ -350,8 +358,8 @@ impl Client {
                     response.receipt = Some(receipt);
                     return Ok(response);
                 }
-                Purchase::Paid { receipt, macaroon } => {
-                    return self.send_paid(req, &scope, &macaroon, receipt, draft).await;
+                Purchase::Paid { receipt, token } => {
+                    return self.send_paid(req, &scope, token, receipt, draft).await;
                 }
                 Purchase::WouldPay => {
                     draft.outcome = Some(Outcome::DryRun);

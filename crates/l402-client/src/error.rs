@@ -87,6 +87,15 @@ pub enum Refusal {
     /// This invoice was attempted before and failed; it is not retried.
     #[error("invoice {0} was attempted before and failed; not paying it again")]
     AlreadyAttempted(PaymentHash),
+    /// The server's token is not an L402 macaroon, so it cannot be checked
+    /// against the invoice's payment hash, and
+    /// [`ClientBuilder::require_macaroon`](crate::ClientBuilder::require_macaroon)
+    /// is on.
+    #[error(
+        "the server's token is not an L402 macaroon, so it cannot be checked against the \
+         invoice's payment hash (macaroons are required)"
+    )]
+    OpaqueToken,
 }
 
 impl Refusal {
@@ -119,6 +128,20 @@ pub enum ChallengeProblem {
     /// The invoice does not decode (or its signature is bad).
     #[error("challenge invoice: {0}")]
     Invoice(InvoiceError),
+    /// The answer is not a `402 Payment Required` (the status).
+    #[error("HTTP {0} is not 402 Payment Required")]
+    NotPaymentRequired(u16),
+    /// The `WWW-Authenticate` challenge and the JSON body's challenge name
+    /// different values (the field named): which one would be paid is
+    /// unclear, so neither is.
+    #[error("the JSON body's {0} differs from the WWW-Authenticate challenge's; not paying either")]
+    BodyDisagrees(&'static str),
+    /// The JSON body's payment hash or price is not its invoice's.
+    #[error("the JSON body's {0} differs from its invoice's; not paying")]
+    BodyInconsistent(&'static str),
+    /// The token cannot be sent back in an `Authorization` header (why).
+    #[error("the challenge token is unusable: {0}")]
+    UnusableToken(&'static str),
 }
 
 /// Why a request could not be built. Nothing was sent.

@@ -5,7 +5,13 @@
 //! expiry, amount) and refuses, with a typed [`Refusal`], an invoice that is
 //! amountless, over the limit, expired, for another network, badly signed,
 //! payable to another node than the origin was first paid to, or whose
-//! payment hash differs from the macaroon's. Then it reserves the amount
+//! payment hash differs from the macaroon's. Every server dialect goes
+//! through one parser, [`parse_challenge`] (seed 001's `parseChallenge`):
+//! `WWW-Authenticate` in any deployed form, challenges only in the JSON body
+//! (l402-express, l402kit, Lightning Enable), header and body disagreeing
+//! (refused), and opaque tokens that are not macaroons (l402kit, Alby: paid
+//! after the same invoice checks, recorded as [`TokenKind::Opaque`], refused
+//! with [`ClientBuilder::require_macaroon`]). Then it reserves the amount
 //! against budgets (per request, hour, day, total, domain, and a fiat
 //! envelope) in the same atomic step that journals the payment, pays through
 //! any [`l402_lightning::Wallet`], checks `sha256(preimage) == payment_hash`,
@@ -15,7 +21,11 @@
 //!
 //! * **At most one payment per request**, and one per challenge: a paid
 //!   retry that is still refused returns [`FetchError::ServerRefused`];
-//!   "not yet" answers are re-sent after a backoff, never paid again.
+//!   "not yet" answers are re-sent after a backoff, never paid again. A
+//!   stored token the server refuses (single-use tokens: l402kit answers a
+//!   second use with 401) is dropped and reported
+//!   ([`Response::refused_token`]); the request then buys anew, once, under
+//!   the same limits and budgets.
 //! * **Money never moves without being counted.** Whether a failed payment
 //!   moved money is the wallet's answer
 //!   ([`PayError::outcome`](l402_lightning::PayError::outcome)), not a
@@ -83,6 +93,7 @@
 
 mod budget;
 mod builder;
+mod challenge;
 mod client;
 mod engine;
 mod error;
@@ -107,6 +118,10 @@ pub use builder::{
     AmountlessPolicy, BuildError, ClientBuilder, DEFAULT_IN_FLIGHT_WAIT, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_FEE_SATS, DEFAULT_MAX_PAYMENT_SATS,
 };
+pub use challenge::{
+    ChallengeSource, MAX_CHALLENGE_BODY_BYTES, MAX_TOKEN_BYTES, Offer, TokenKind, UnknownTokenKind,
+    parse_challenge,
+};
 pub use client::Client;
 pub use error::{ChallengeProblem, FetchError, InvalidRequest, MoneyMoved, Refusal};
 pub use event::Event;
@@ -119,8 +134,8 @@ pub use ledger::{JournalEntry, Ledger, LedgerError, MemoryLedger, PaymentState, 
 pub use receipt::{Quote, Receipt};
 pub use redirect::DEFAULT_MAX_REDIRECTS;
 pub use request::RequestBuilder;
-pub use response::{Response, TokenUse};
-pub use retry::DEFAULT_BACKOFF;
+pub use response::{RefusedToken, Response, TokenUse};
+pub use retry::{DEFAULT_BACKOFF, MAX_RETRY_AFTER};
 pub use scope::{Scope, domain_key};
 pub use sqlite::SqliteStore;
 pub use store::{MemoryTokenStore, StoreError, StoredToken, TokenStore};

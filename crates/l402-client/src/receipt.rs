@@ -4,6 +4,7 @@ use std::fmt;
 
 use l402::{PaymentHash, Preimage, Scheme};
 
+use crate::challenge::{ChallengeSource, TokenKind};
 use crate::fiat::FiatValue;
 
 /// What the server asks to be paid, decoded from its challenge.
@@ -11,7 +12,8 @@ use crate::fiat::FiatValue;
 pub struct Quote {
     /// The invoice amount, if it has one.
     pub amount_msat: Option<u64>,
-    /// The payment hash (the invoice's and the macaroon's, once checked).
+    /// The invoice's payment hash (for a [`TokenKind::Macaroon`], the
+    /// macaroon's too, checked before paying).
     #[serde(serialize_with = "display")]
     pub payment_hash: PaymentHash,
     /// The BOLT11 invoice.
@@ -27,6 +29,11 @@ pub struct Quote {
     /// The challenge scheme (`L402` or `LSAT`).
     #[serde(serialize_with = "display")]
     pub scheme: Scheme,
+    /// The kind of token offered: whether it can be checked against the
+    /// payment hash.
+    pub token_kind: TokenKind,
+    /// Where the challenge was read (header, JSON body, or both).
+    pub source: ChallengeSource,
 }
 
 impl Quote {
@@ -36,7 +43,10 @@ impl Quote {
     }
 }
 
-fn display<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn display<T: fmt::Display, S: serde::Serializer>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 
@@ -62,4 +72,7 @@ pub struct Receipt {
     /// Whether it was recovered from the journal after an interruption
     /// rather than paid by this request.
     pub recovered: bool,
+    /// The kind of token bought: [`TokenKind::Opaque`] means it could not be
+    /// checked against the payment hash (the invoice was, fully).
+    pub token_kind: TokenKind,
 }

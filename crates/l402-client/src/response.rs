@@ -1,9 +1,25 @@
 //! The server's answer, as the paying client returns it.
 
+use l402::PaymentHash;
 use reqwest::header::HeaderMap;
 use reqwest::{StatusCode, Url};
 
+use crate::challenge::TokenKind;
 use crate::receipt::{Quote, Receipt};
+
+/// A stored token the server refused during a request (single-use tokens,
+/// revoked ones): it was dropped from the store, and the request went on
+/// as if there had been none (at most one payment, within every limit).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefusedToken {
+    /// The server's answer to it (401 or 402).
+    pub status: u16,
+    /// Its payment hash.
+    #[serde(serialize_with = "crate::receipt::display")]
+    pub payment_hash: PaymentHash,
+    /// Its kind.
+    pub kind: TokenKind,
+}
 
 /// How the request was authorized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -32,6 +48,7 @@ pub struct Response {
     pub(crate) receipt: Option<Receipt>,
     pub(crate) quote: Option<Quote>,
     pub(crate) would_pay: bool,
+    pub(crate) refused_token: Option<RefusedToken>,
 }
 
 impl Response {
@@ -69,6 +86,13 @@ impl Response {
     /// In a dry run: every check passed and the payment would have been made.
     pub fn would_pay(&self) -> bool {
         self.would_pay
+    }
+
+    /// A stored token the server refused during this request, and that
+    /// was dropped from the store (the request then bought a new one, or
+    /// answered as it could).
+    pub fn refused_token(&self) -> Option<&RefusedToken> {
+        self.refused_token.as_ref()
     }
 
     /// The body.

@@ -1,9 +1,11 @@
 //! Sending a paid credential: re-sent after a back-off while the server
-//! says "not yet", never paid again.
+//! says "not yet" (402, 425, 503, 401; honouring `Retry-After` up to
+//! [`MAX_RETRY_AFTER`]), never paid again.
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::client::Client;
 use crate::engine::storage;
@@ -25,9 +27,26 @@ pub const DEFAULT_BACKOFF: [Duration; 3] = [
     Duration::from_millis(1500),
 ];
 
+/// The longest wait a server's `Retry-After` can ask for between two
+/// re-sends of a paid credential; the number of re-sends stays the
+/// configured backoff's length.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
 /// Answers that may mean "paid, but not settled on the server yet".
 fn is_not_yet(status: StatusCode) -> bool {
     matches!(status.as_u16(), 401 | 402 | 425 | 503)
+}
+
+/// The wait before the next re-send: the configured one, or longer when the
+/// server's `Retry-After` (seconds) asks for it, at most [`MAX_RETRY_AFTER`].
+fn wait(configured: Duration, headers: &HeaderMap) -> Duration {
+    let asked = headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or_default();
+    configured.max(asked.min(MAX_RETRY_AFTER))
 }
 
 impl Client {
@@ -37,21 +56,14 @@ impl Client {
         &self,
         req: &Parts,
         scope: &Scope,
-        macaroon: &str,
+        token: String,
         receipt: Receipt,
         draft: &mut Draft,
     ) -> Result<Response, FetchError> {
         draft.receipt(&receipt);
-        let authorization = StoredToken {
-            scope: scope.as_str().to_string(),
-            macaroon: macaroon.to_string(),
-            payment_hash: receipt.payment_hash,
-            preimage: receipt.preimage.clone(),
-            created_at: 0,
-            expires_at: None,
-        }
-        .authorization()
-        .map_err(storage(MoneyMoved::Yes))?;
+        let authorization = StoredToken::sending(scope, token, &receipt)
+            .authorization()
+            .map_err(storage(MoneyMoved::Yes))?;
         let mut attempt = 0;
         loop {
             let sent = match self.send(req, Some(&authorization)).await {
@@ -70,8 +82,9 @@ impl Client {
                 }
             };
             if is_not_yet(sent.status)
-                && let Some(&delay) = self.inner.backoff.get(attempt)
+                && let Some(&configured) = self.inner.backoff.get(attempt)
             {
+                let delay = wait(configured, &sent.headers);
                 attempt += 1;
                 self.inner.engine.emit(Event::Retrying {
                     attempt,
@@ -98,6 +111,12 @@ impl Client {
             } else {
                 (TokenUse::Paid, Outcome::Paid)
             };
+            let _ = self
+                .inner
+                .engine
+                .tokens
+                .record_use(scope.as_str(), &receipt.payment_hash)
+                .await;
             draft.outcome = Some(outcome);
             draft.fiat = receipt.fiat.clone().or(draft.fiat.take());
             let mut response = sent.into_response(&req.url, token);

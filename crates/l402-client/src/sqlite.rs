@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlSafeStr};
 
 use crate::budget::{Budget, Spent};
+use crate::challenge::TokenKind;
 use crate::fiat::{EnvelopeCharge, check_envelope};
 use crate::ledger::{JournalEntry, Ledger, LedgerError, PaymentState, Reserved, envelope_expiry};
 use crate::scope::domain_key;
@@ -71,6 +72,13 @@ fn migrator() -> Migrator {
             "running budget totals".into(),
             MigrationType::Simple,
             include_str!("../migrations/0004_spent_totals.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            5,
+            "token kinds, amounts and uses".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0005_token_kind.sql").into_sql_str(),
             false,
         ),
     ])
@@ -245,41 +253,55 @@ async fn spent_in(
     })
 }
 
+fn token_of(row: &SqliteRow) -> Result<StoredToken, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    Ok(StoredToken {
+        scope: row.try_get("scope")?,
+        token: row.try_get("macaroon")?,
+        kind: kind
+            .parse::<TokenKind>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        payment_hash: hash_of(&row.try_get::<String, _>("payment_hash")?)?,
+        preimage: preimage_of(&row.try_get::<String, _>("preimage")?)?,
+        amount_msat: opt_u64(row, "amount_msat")?,
+        created_at: u64_of(row.try_get("created_at")?),
+        expires_at: opt_u64(row, "expires_at")?,
+        uses: u64_of(row.try_get("uses")?),
+    })
+}
+
 #[async_trait::async_trait]
 impl TokenStore for SqliteStore {
     async fn get(&self, scope: &str) -> Result<Option<StoredToken>, StoreError> {
         let row = sqlx::query(
-            "SELECT scope, macaroon, payment_hash, preimage, created_at, expires_at \
-             FROM tokens WHERE scope = ?1",
+            "SELECT scope, macaroon, kind, payment_hash, preimage, amount_msat, created_at, \
+             expires_at, uses FROM tokens WHERE scope = ?1",
         )
         .bind(scope)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(StoredToken {
-            scope: row.try_get("scope")?,
-            macaroon: row.try_get("macaroon")?,
-            payment_hash: hash_of(&row.try_get::<String, _>("payment_hash")?)?,
-            preimage: preimage_of(&row.try_get::<String, _>("preimage")?)?,
-            created_at: u64_of(row.try_get("created_at")?),
-            expires_at: opt_u64(&row, "expires_at")?,
-        }))
+        row.as_ref().map(token_of).transpose()
     }
 
     async fn put(&self, token: &StoredToken) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tokens (scope, macaroon, payment_hash, preimage, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (scope) DO UPDATE SET \
-             macaroon = excluded.macaroon, payment_hash = excluded.payment_hash, \
-             preimage = excluded.preimage, created_at = excluded.created_at, \
-             expires_at = excluded.expires_at",
+            "INSERT INTO tokens (scope, macaroon, kind, payment_hash, preimage, amount_msat, \
+             created_at, expires_at, uses) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (scope) DO UPDATE SET macaroon = excluded.macaroon, \
+             kind = excluded.kind, payment_hash = excluded.payment_hash, \
+             preimage = excluded.preimage, amount_msat = excluded.amount_msat, \
+             created_at = excluded.created_at, expires_at = excluded.expires_at, \
+             uses = excluded.uses",
         )
         .bind(&token.scope)
-        .bind(&token.macaroon)
+        .bind(&token.token)
+        .bind(token.kind.as_str())
         .bind(token.payment_hash.to_string())
         .bind(token.preimage.to_hex())
+        .bind(token.amount_msat.map(i64_of))
         .bind(i64_of(token.created_at))
         .bind(token.expires_at.map(i64_of))
+        .bind(i64_of(token.uses))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -290,6 +312,26 @@ impl TokenStore for SqliteStore {
             .bind(scope)
             .bind(payment_hash.to_string())
             .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<StoredToken>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT scope, macaroon, kind, payment_hash, preimage, amount_msat, created_at, \
+             expires_at, uses FROM tokens ORDER BY scope",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(token_of).collect()
+    }
+
+    async fn record_use(&self, scope: &str, payment_hash: &PaymentHash) -> Result<(), StoreError> {
+        // A counter, not money: written like traces (no fsync per request).
+        sqlx::query("UPDATE tokens SET uses = uses + 1 WHERE scope = ?1 AND payment_hash = ?2")
+            .bind(scope)
+            .bind(payment_hash.to_string())
+            .execute(&self.traces)
             .await?;
         Ok(())
     }
@@ -537,8 +579,8 @@ impl TraceSink for SqliteStore {
         sqlx::query(
             "INSERT INTO traces (at_ms, method, url, outcome, status, amount_msat, fee_msat, \
              payment_hash, preimage, latency_ms, pay_latency_ms, fiat_minor, fiat_currency, \
-             price_source, btc_price_minor, error) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             price_source, btc_price_minor, error, token_kind) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )
         .bind(i64_of(t.at_ms))
         .bind(&t.method)
@@ -556,6 +598,7 @@ impl TraceSink for SqliteStore {
         .bind(&t.price_source)
         .bind(t.btc_price_minor.map(i64_of))
         .bind(&t.error)
+        .bind(t.token_kind.map(|k| k.as_str()))
         .execute(&self.traces)
         .await?;
         Ok(())
@@ -589,6 +632,9 @@ impl TraceSink for SqliteStore {
                     price_source: row.try_get("price_source")?,
                     btc_price_minor: opt_u64(row, "btc_price_minor")?,
                     error: row.try_get("error")?,
+                    token_kind: row
+                        .try_get::<Option<String>, _>("token_kind")?
+                        .and_then(|k| k.parse().ok()),
                 })
             })
             .collect()

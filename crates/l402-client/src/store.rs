@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use l402::{Credential, PaymentHash, Preimage};
+use l402::{PaymentHash, Preimage};
 
+use crate::challenge::TokenKind;
 use crate::unix_now;
 
 /// Reading or writing persistent state failed. The cause is kept as the
@@ -59,31 +60,65 @@ impl StoreError {
     }
 }
 
-/// A paid token: the macaroon as the server sent it and the preimage.
+/// A paid token: the token as the server sent it (a macaroon, or an opaque
+/// token) and the preimage.
+///
+/// ```
+/// use l402_client::{StoredToken, TokenKind};
+/// use l402::Preimage;
+///
+/// let preimage = Preimage::from([7u8; 32]);
+/// let token = StoredToken {
+///     scope: "https://api.example/data".into(),
+///     token: "eyJoYXNoIjoiLi4uIn0=".into(), // l402kit's base64 JSON
+///     kind: TokenKind::Opaque,
+///     payment_hash: preimage.payment_hash(),
+///     preimage,
+///     amount_msat: Some(10_000),
+///     created_at: 1_700_000_000,
+///     expires_at: None,
+///     uses: 0,
+/// };
+/// assert!(token.authorization().unwrap().starts_with("L402 eyJoYXNoIjoiLi4uIn0=:0707"));
+/// assert!(!format!("{token:?}").contains("0707")); // Debug hides the preimage
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredToken {
     /// The scope it was bought for (`origin + path`).
     pub scope: String,
-    /// The macaroon, base64, as sent in the challenge.
-    pub macaroon: String,
-    /// The payment hash (the macaroon's).
+    /// The token, exactly as sent in the challenge (base64 macaroon, or an
+    /// opaque token).
+    pub token: String,
+    /// What kind of token it is: [`TokenKind::Opaque`] ones were not checked
+    /// against the payment hash.
+    pub kind: TokenKind,
+    /// The payment hash (the invoice's).
     pub payment_hash: PaymentHash,
     /// The preimage, checked against the payment hash.
     pub preimage: Preimage,
+    /// What was paid for it (excluding fees), when known.
+    pub amount_msat: Option<u64>,
     /// When it was stored (unix seconds).
     pub created_at: u64,
-    /// When it stops being used (unix seconds), from the macaroon's expiry
-    /// caveats or the client's token lifetime; `None` for no expiry.
+    /// When it stops being used (unix seconds), from the token's expiry
+    /// (macaroon caveats, an opaque token's `exp`) or the client's token
+    /// lifetime; `None` for no expiry.
     pub expires_at: Option<u64>,
+    /// How many requests the server answered with it (the paid one
+    /// included).
+    pub uses: u64,
 }
 
 impl std::fmt::Debug for StoredToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoredToken")
             .field("scope", &self.scope)
+            .field("kind", &self.kind)
             .field("payment_hash", &self.payment_hash)
+            .field("amount_msat", &self.amount_msat)
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
+            .field("uses", &self.uses)
             .finish_non_exhaustive()
     }
 }
@@ -99,16 +134,44 @@ impl StoredToken {
         self.is_expired_at(unix_now())
     }
 
-    /// The `Authorization` header value: `L402 <macaroon>:<preimage>`.
+    /// The `Authorization` header value: `L402 <token>:<preimage>`, the
+    /// token exactly as the server sent it (macaroon or opaque).
     ///
     /// # Errors
-    /// [`StoreError`] if the stored macaroon no longer decodes.
+    /// [`StoreError::Corrupt`] if the stored token is empty or holds
+    /// characters a header credential cannot carry.
     pub fn authorization(&self) -> Result<String, StoreError> {
-        let macaroon = self
-            .macaroon
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("stored macaroon for {}: {e}", self.scope)))?;
-        Ok(Credential::new(macaroon, self.preimage.clone()).to_string())
+        let usable = !self.token.is_empty()
+            && self
+                .token
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b':' | b'"' | b'\\' | b','));
+        if !usable {
+            return Err(StoreError::Corrupt(format!(
+                "stored token for {} cannot be sent in a header",
+                self.scope
+            )));
+        }
+        Ok(format!("L402 {}:{}", self.token, self.preimage.to_hex()))
+    }
+
+    /// The token of a payment just made or recovered, to send it.
+    pub(crate) fn sending(
+        scope: &crate::scope::Scope,
+        token: String,
+        receipt: &crate::receipt::Receipt,
+    ) -> StoredToken {
+        StoredToken {
+            scope: scope.as_str().to_string(),
+            token,
+            kind: receipt.token_kind,
+            payment_hash: receipt.payment_hash,
+            preimage: receipt.preimage.clone(),
+            amount_msat: Some(receipt.amount_msat),
+            created_at: receipt.paid_at,
+            expires_at: None,
+            uses: 0,
+        }
     }
 }
 
@@ -138,11 +201,26 @@ pub trait TokenStore: Send + Sync {
     async fn put(&self, token: &StoredToken) -> Result<(), StoreError>;
 
     /// Removes the token for `scope` if it is the one with `payment_hash`
-    /// (a newer one stored meanwhile is kept).
+    /// (a newer one stored meanwhile is kept). To remove whatever token a
+    /// scope has, [`get`](Self::get) it and remove that one.
     ///
     /// # Errors
     /// [`StoreError`] if the store fails.
     async fn remove(&self, scope: &str, payment_hash: &PaymentHash) -> Result<(), StoreError>;
+
+    /// Every stored token (expired ones included), ordered by scope.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the store fails.
+    async fn list(&self) -> Result<Vec<StoredToken>, StoreError>;
+
+    /// Counts one more request the server answered with the token for
+    /// `scope` with `payment_hash` ([`StoredToken::uses`]). Nothing happens
+    /// if another token is stored for the scope meanwhile.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the store fails.
+    async fn record_use(&self, scope: &str, payment_hash: &PaymentHash) -> Result<(), StoreError>;
 }
 
 /// Tokens in memory, lost when dropped.
@@ -188,6 +266,29 @@ impl TokenStore for MemoryTokenStore {
             .is_some_and(|t| &t.payment_hash == payment_hash)
         {
             tokens.remove(scope);
+        }
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<StoredToken>, StoreError> {
+        let mut all: Vec<StoredToken> = self
+            .tokens
+            .lock()
+            .map_err(lock_poisoned)?
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.scope.cmp(&b.scope));
+        Ok(all)
+    }
+
+    async fn record_use(&self, scope: &str, payment_hash: &PaymentHash) -> Result<(), StoreError> {
+        let mut tokens = self.tokens.lock().map_err(lock_poisoned)?;
+        if let Some(token) = tokens
+            .get_mut(scope)
+            .filter(|t| &t.payment_hash == payment_hash)
+        {
+            token.uses = token.uses.saturating_add(1);
         }
         Ok(())
     }

@@ -5,17 +5,22 @@
 //!
 //! ```sql
 //! SELECT url, amount_msat / 1000 AS sats, fee_msat, payment_hash, preimage,
-//!        latency_ms, outcome, fiat_minor, fiat_currency, price_source
+//!        latency_ms, outcome, fiat_minor, fiat_currency, price_source, token_kind
 //!   FROM traces WHERE outcome = 'paid' ORDER BY id DESC;
 //! ```
+//!
+//! `token_kind = 'opaque'` marks a token that could not be checked against
+//! the payment hash (l402kit, Alby); the invoice was checked in full.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Mutex;
 
+use crate::challenge::TokenKind;
 use crate::fiat::FiatValue;
 use crate::receipt::Receipt;
-use crate::store::{StoreError, lock_poisoned};
+use crate::response::RefusedToken;
+use crate::store::{StoreError, StoredToken, lock_poisoned};
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -137,8 +142,13 @@ pub struct Trace {
     pub price_source: Option<String>,
     /// The rate: minor units per BTC.
     pub btc_price_minor: Option<u64>,
-    /// The error, if any.
+    /// The error, if any (and notes: a stored token the server refused and
+    /// that was dropped, say).
     pub error: Option<String>,
+    /// The kind of token offered or used, when a challenge or token was
+    /// seen: `opaque` means it could not be checked against the payment
+    /// hash.
+    pub token_kind: Option<TokenKind>,
 }
 
 impl fmt::Debug for Trace {
@@ -161,6 +171,7 @@ impl fmt::Debug for Trace {
             .field("price_source", &self.price_source)
             .field("btc_price_minor", &self.btc_price_minor)
             .field("error", &self.error)
+            .field("token_kind", &self.token_kind)
             .finish()
     }
 }
@@ -243,16 +254,32 @@ pub(crate) struct Draft {
     pub(crate) preimage: Option<String>,
     pub(crate) pay_latency_ms: Option<u64>,
     pub(crate) fiat: Option<FiatValue>,
+    pub(crate) token_kind: Option<TokenKind>,
+    pub(crate) refused_token: Option<RefusedToken>,
     pub(crate) notes: Vec<String>,
 }
 
 impl Draft {
+    /// Records a stored token the server refused (it was dropped).
+    pub(crate) fn refused(&mut self, token: &StoredToken, status: u16) {
+        self.notes.push(format!(
+            "the stored {} token {} was refused with HTTP {status} and dropped",
+            token.kind, token.payment_hash
+        ));
+        self.refused_token = Some(RefusedToken {
+            status,
+            payment_hash: token.payment_hash,
+            kind: token.kind,
+        });
+    }
+
     /// Records a payment made or recovered.
     pub(crate) fn receipt(&mut self, receipt: &Receipt) {
         self.payment_hash = Some(receipt.payment_hash.to_string());
         self.preimage = Some(receipt.preimage.to_hex());
         self.amount_msat = Some(receipt.amount_msat);
         self.fee_msat = Some(receipt.fee_msat);
+        self.token_kind = Some(receipt.token_kind);
     }
 }
 
@@ -281,6 +308,7 @@ mod tests {
             price_source: None,
             btc_price_minor: None,
             error: None,
+            token_kind: None,
         };
         let debug = format!("{trace:?} {trace:#?}");
         assert!(!debug.contains(&preimage), "{debug}");

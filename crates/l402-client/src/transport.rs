@@ -60,6 +60,7 @@ impl Sent {
             receipt: None,
             quote: None,
             would_pay: false,
+            refused_token: None,
         }
     }
 

@@ -20,6 +20,7 @@ use reqwest::Url;
 
 use crate::budget::Budget;
 use crate::builder::AmountlessPolicy;
+use crate::challenge::Offer;
 use crate::error::{FetchError, MoneyMoved, Refusal};
 use crate::event::{Event, Observer};
 use crate::fiat::{EnvelopeError, FiatEnvelope, PriceSource};
@@ -32,7 +33,6 @@ use crate::{unix_ms, unix_now};
 
 pub(crate) use lease::{DEFAULT_JOURNAL_LEASE, owner_id};
 use lease::{Lease, stall_for_tests};
-pub(crate) use offer::{Offer, macaroon_expiry};
 pub(crate) use resolve::Resolution;
 
 /// What [`Engine::buy`] gives the HTTP side to send.
@@ -45,16 +45,16 @@ pub(crate) enum Purchase {
     Recovered {
         /// The payment recovered.
         receipt: Receipt,
-        /// The macaroon it was bought with.
-        macaroon: String,
+        /// The token it was bought with.
+        token: String,
     },
     /// Paid now (or this very invoice was paid before): send the credential,
     /// re-sending while the server says "not yet".
     Paid {
         /// The payment.
         receipt: Receipt,
-        /// The offer's macaroon.
-        macaroon: String,
+        /// The offer's token.
+        token: String,
     },
     /// Dry run: every check passed; nothing paid.
     WouldPay,
@@ -76,6 +76,7 @@ pub(crate) struct Engine {
     pub(crate) max_payment_msat: u64,
     pub(crate) max_fee_msat: u64,
     pub(crate) amountless: AmountlessPolicy,
+    pub(crate) require_macaroon: bool,
     pub(crate) network: Option<Currency>,
     pub(crate) budget: Budget,
     pub(crate) envelope: Option<FiatEnvelope>,
@@ -224,7 +225,7 @@ impl Engine {
             scope: scope.as_str().to_string(),
             domain: scope.domain().to_string(),
             url: url.to_string(),
-            macaroon: offer.macaroon.clone(),
+            macaroon: offer.token.clone(),
             bolt11: offer.quote.invoice.clone(),
             amount_msat,
             fee_reserve_msat,
@@ -283,7 +284,7 @@ impl Engine {
                             self.record_paid(scope, offer, &receipt, None, draft).await;
                             return Ok(Purchase::Paid {
                                 receipt,
-                                macaroon: offer.macaroon.clone(),
+                                token: offer.token.clone(),
                             });
                         }
                         // Resolved as not paid: reserve it again, once.
@@ -323,7 +324,7 @@ impl Engine {
                             self.emit(Event::Recovered(&other.payment_hash));
                             return Ok(Purchase::Recovered {
                                 receipt,
-                                macaroon: other.macaroon,
+                                token: other.macaroon,
                             });
                         }
                         Awaited::Resolved(Resolution::Failed) => continue,
@@ -394,6 +395,7 @@ impl Engine {
             pay_latency_ms,
             fiat: charge.map(|c| c.value),
             recovered: false,
+            token_kind: offer.quote.token_kind,
         };
         self.record_paid(scope, offer, &receipt, Some(&offer.quote.payee), draft)
             .await;
@@ -407,7 +409,7 @@ impl Engine {
         }
         Ok(Purchase::Paid {
             receipt,
-            macaroon: offer.macaroon.clone(),
+            token: offer.token.clone(),
         })
     }
 }

@@ -1,87 +1,30 @@
-//! Offer checks: decoding a challenge and every check that precedes paying
-//! (invoice, amount policy, payee pin, fiat price).
+//! Offer checks: every check that precedes paying (invoice, token kind,
+//! amount policy, payee pin, fiat price). Reading the 402 is
+//! [`parse_challenge`](crate::parse_challenge).
 
-use l402::invoice::{Currency, Invoice, InvoiceRequirements};
-use l402::{Caveat, Challenges, Condition, Identifier};
-use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
+use l402::invoice::InvoiceRequirements;
 
 use super::Engine;
 use crate::builder::AmountlessPolicy;
-use crate::error::{ChallengeProblem, FetchError, MoneyMoved, Refusal};
+use crate::challenge::{Offer, TokenKind};
+use crate::error::{FetchError, MoneyMoved, Refusal};
 use crate::fiat::{EnvelopeCharge, EnvelopeError, FiatValue, RAIL_L402};
-use crate::receipt::Quote;
 use crate::scope::Scope;
 use crate::unix_now;
 
 use super::storage;
 
-/// A challenge, decoded.
-pub(crate) struct Offer {
-    pub(crate) quote: Quote,
-    pub(crate) macaroon: String,
-    pub(crate) invoice: Invoice,
-    pub(crate) token_expires_at: Option<u64>,
-}
-
-fn network_name(c: &Currency) -> &'static str {
-    match c {
-        Currency::Bitcoin => "bitcoin",
-        Currency::BitcoinTestnet => "testnet",
-        Currency::Regtest => "regtest",
-        Currency::Simnet => "simnet",
-        Currency::Signet => "signet",
-    }
-}
-
-/// The earliest expiry among the macaroon's caveats.
-pub(crate) fn macaroon_expiry(macaroon: &l402::Macaroon) -> Option<u64> {
-    macaroon
-        .caveats()
-        .filter_map(|bytes| Caveat::from_bytes(bytes).ok())
-        .filter_map(|c| match Condition::classify(c.condition())? {
-            Condition::ValidUntil | Condition::ServiceValidUntil(_) => c.value().parse().ok(),
-            Condition::Expiration => c.value().parse::<u64>().ok().map(|ms| ms / 1000),
-            _ => None,
-        })
-        .min()
-}
-
 impl Engine {
-    /// Decodes the L402 challenge among a 402's `WWW-Authenticate` headers.
-    pub(crate) fn decode_offer(&self, headers: &HeaderMap) -> Result<Offer, ChallengeProblem> {
-        let values = headers
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok());
-        let challenges = Challenges::parse(values);
-        let challenge = challenges.l402()?;
-        let macaroon = challenge.decode_macaroon()?;
-        let identifier = Identifier::from_bytes(macaroon.identifier())?;
-        let invoice: Invoice = challenge
-            .invoice
-            .parse()
-            .map_err(ChallengeProblem::Invoice)?;
-        let quote = Quote {
-            amount_msat: invoice.amount_msat(),
-            payment_hash: identifier.payment_hash,
-            invoice: challenge.invoice.clone(),
-            expires_at: invoice.expires_at(),
-            payee: invoice.payee().to_string(),
-            description: invoice.description(),
-            network: network_name(&invoice.currency()).to_string(),
-            scheme: challenge.scheme,
-        };
-        let mut token_expires_at = macaroon_expiry(&macaroon);
-        if let Some(ttl) = self.token_ttl {
-            let by_ttl = unix_now().saturating_add(ttl.as_secs());
-            token_expires_at = Some(token_expires_at.map_or(by_ttl, |t| t.min(by_ttl)));
+    /// When a token bought now stops being used: its own expiry, or the
+    /// client's token lifetime, whichever comes first.
+    pub(crate) fn token_expiry(&self, own: Option<u64>) -> Option<u64> {
+        match self.token_ttl {
+            Some(ttl) => {
+                let by_ttl = unix_now().saturating_add(ttl.as_secs());
+                Some(own.map_or(by_ttl, |t| t.min(by_ttl)))
+            }
+            None => own,
         }
-        Ok(Offer {
-            quote,
-            macaroon: challenge.macaroon.clone(),
-            invoice,
-            token_expires_at,
-        })
     }
 
     /// The amount to pay, after the checks that precede any payment.
@@ -92,8 +35,14 @@ impl Engine {
     ) -> Result<u64, FetchError> {
         let allow_amountless = !matches!(self.amountless, AmountlessPolicy::Refuse);
         let now = unix_now().saturating_add(self.expiry_margin.as_secs());
+        if self.require_macaroon && offer.quote.token_kind != TokenKind::Macaroon {
+            return Err(Refusal::OpaqueToken.into());
+        }
+        // A macaroon names its payment hash: it must be the invoice's. An
+        // opaque token names none the client can read; the payment hash is
+        // the invoice's.
         let mut reqs = InvoiceRequirements::new()
-            .payment_hash(offer.quote.payment_hash)
+            .payment_hash(offer.token_payment_hash.unwrap_or(offer.quote.payment_hash))
             .max_amount_msat(self.max_payment_msat)
             .allow_amountless(allow_amountless)
             .at_unix_secs(now);

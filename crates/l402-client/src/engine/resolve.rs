@@ -9,7 +9,8 @@ use l402::invoice::Invoice;
 use l402_lightning::{OutgoingStatus, PayError, Payment, Wallet};
 use reqwest::Url;
 
-use super::{Awaited, Engine, Offer, Purchase, macaroon_expiry, storage};
+use super::{Awaited, Engine, Purchase, storage};
+use crate::challenge::{Offer, TokenKind};
 use crate::error::{FetchError, MoneyMoved};
 use crate::event::Event;
 use crate::fiat::FiatValue;
@@ -95,11 +96,14 @@ impl Engine {
         draft.receipt(receipt);
         let token = StoredToken {
             scope: scope.as_str().to_string(),
-            macaroon: offer.macaroon.clone(),
+            token: offer.token.clone(),
+            kind: offer.quote.token_kind,
             payment_hash: receipt.payment_hash,
             preimage: receipt.preimage.clone(),
+            amount_msat: Some(receipt.amount_msat),
             created_at: unix_now(),
-            expires_at: offer.token_expires_at,
+            expires_at: self.token_expiry(offer.token_expires_at),
+            uses: 0,
         };
         if let Err(e) = self.tokens.put(&token).await {
             draft.notes.push(format!("token store: {e}"));
@@ -148,7 +152,7 @@ impl Engine {
                     self.emit(Event::Recovered(&entry.payment_hash));
                     return Ok(Some(Purchase::Recovered {
                         receipt,
-                        macaroon: entry.macaroon,
+                        token: entry.macaroon,
                     }));
                 }
                 Resolution::Failed => {}
@@ -254,6 +258,7 @@ impl Engine {
                     pay_latency_ms: 0,
                     fiat: None,
                     recovered: true,
+                    token_kind: TokenKind::classify(&entry.macaroon).kind,
                 }));
             }
             PaymentState::Failed => return Ok(Resolution::Failed),
@@ -282,20 +287,21 @@ impl Engine {
                         },
                     ),
                     recovered: true,
+                    token_kind: TokenKind::classify(&entry.macaroon).kind,
                 };
                 let preimage = p.preimage.clone();
                 let scope_url = Url::parse(&entry.url).ok();
+                let classified = TokenKind::classify(&entry.macaroon);
                 let token = StoredToken {
                     scope: entry.scope.clone(),
-                    macaroon: entry.macaroon.clone(),
+                    token: entry.macaroon.clone(),
+                    kind: classified.kind,
                     payment_hash: hash,
                     preimage: p.preimage,
+                    amount_msat: Some(p.amount_msat),
                     created_at: unix_now(),
-                    expires_at: entry
-                        .macaroon
-                        .parse::<l402::Macaroon>()
-                        .ok()
-                        .and_then(|m| macaroon_expiry(&m)),
+                    expires_at: self.token_expiry(classified.expires_at),
+                    uses: 0,
                 };
                 self.tokens
                     .put(&token)

@@ -3,6 +3,7 @@
 //! (`Verifier`), and switchable misbehaviour.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod dialect;
 pub mod proxy;
 pub mod seller;
 
