@@ -113,6 +113,7 @@ pub use l402::{PaymentHash, Preimage};
 pub use error::{BackendError, PayError, PayOutcome, ReceiveError, TransportError};
 pub use invoice::{DecodedInvoice, decode_invoice};
 pub use receiver::Receiver;
+pub use settlement::{Cursor, Settlement, SettlementStream, Settlements};
 pub use types::{
     Backend, DEFAULT_INVOICE_EXPIRY, Invoice, InvoiceRequest, InvoiceStatus, NodeInfo,
     OutgoingStatus, PayRequest, Payment,
@@ -136,6 +137,7 @@ mod new_invoice;
 #[cfg(feature = "phoenixd")]
 pub mod phoenixd;
 mod receiver;
+pub mod settlement;
 #[cfg(any(feature = "lnd", feature = "cln"))]
 mod tls;
 mod types;

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::{Backend, Invoice, InvoiceRequest, InvoiceStatus, PaymentHash, ReceiveError};
+use crate::{
+    Backend, Invoice, InvoiceRequest, InvoiceStatus, PaymentHash, ReceiveError, Settlements,
+};
 
 /// Receiving payments: what a seller needs.
 ///
@@ -38,6 +40,13 @@ pub trait Receiver: Send + Sync {
         &self,
         payment_hash: &PaymentHash,
     ) -> Result<InvoiceStatus, ReceiveError>;
+
+    /// The node's settlement notifications, if it pushes them (see
+    /// [`crate::settlement`]); `None` (the default) for a node that must be
+    /// polled with [`Receiver::lookup_invoice`].
+    fn settlements(&self) -> Option<&dyn Settlements> {
+        None
+    }
 }
 
 macro_rules! forward {
@@ -55,6 +64,9 @@ macro_rules! forward {
                 payment_hash: &PaymentHash,
             ) -> Result<InvoiceStatus, ReceiveError> {
                 (**self).lookup_invoice(payment_hash).await
+            }
+            fn settlements(&self) -> Option<&dyn Settlements> {
+                (**self).settlements()
             }
         }
     )*};

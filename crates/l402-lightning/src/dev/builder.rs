@@ -117,6 +117,7 @@ impl DevNodeBuilder {
             inner: Arc::new(Inner {
                 db,
                 invoices,
+                settled: super::settled::Feed::new(),
                 keys: Default::default(),
                 secp,
                 key,

@@ -264,6 +264,7 @@ impl DevNode {
             .await
             .map_err(|e| PayError::Backend(storage(e)))?;
         drop(conn);
+        self.settled(&payee, hash, amount_msat, settles_at_ms);
         if let Some(DevFault::Slow { by }) = fault {
             tokio::time::sleep(by).await;
         }

@@ -85,6 +85,7 @@ mod http;
 mod invoices;
 mod keys;
 mod ledger;
+mod settled;
 mod wallet;
 
 use db::Db;
@@ -97,6 +98,7 @@ pub use builder::DevNodeBuilder;
 pub use fault::{DevFault, FAULT_KEY};
 #[cfg(feature = "dev-http")]
 pub use http::DevServer;
+pub use settled::FEED_CAPACITY;
 pub use wallet::DevWallet;
 
 /// The dev node's alias, everywhere it introduces itself.
@@ -169,6 +171,8 @@ struct Inner {
     db: Arc<Db>,
     /// New invoices, inserted in batches under contention.
     invoices: GroupCommit,
+    /// Settlement notifications, for [`Settlements`](crate::Settlements).
+    settled: settled::Feed,
     /// API key -> wallet, for the HTTP API.
     keys: std::sync::RwLock<std::collections::HashMap<String, WalletKeys>>,
     secp: Secp256k1<All>,

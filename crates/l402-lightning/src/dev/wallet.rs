@@ -270,6 +270,10 @@ impl Receiver for DevWallet {
             }),
         }
     }
+
+    fn settlements(&self) -> Option<&dyn crate::Settlements> {
+        Some(self)
+    }
 }
 
 #[async_trait::async_trait]

@@ -112,4 +112,9 @@ impl Receiver for LndClient {
             other => Err(bad(BACKEND, format!("unknown invoice state {other:?}")).into()),
         }
     }
+
+    /// The invoice subscription (`GET /v1/invoices/subscribe`).
+    fn settlements(&self) -> Option<&dyn crate::Settlements> {
+        Some(self)
+    }
 }

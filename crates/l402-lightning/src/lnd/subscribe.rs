@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use super::{BACKEND, Lines, LndClient, answer, unauthorized};
 use crate::http::bad;
-use crate::{BackendError, PaymentHash, Preimage};
+use crate::{
+    BackendError, Cursor, PaymentHash, Preimage, Settlement, SettlementStream, Settlements,
+};
 
 /// An invoice LND reports settled, its preimage checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,5 +131,27 @@ impl LndClient {
         Ok(InvoiceSubscription {
             lines: Lines::new(response, self.timeout),
         })
+    }
+}
+
+/// The [`Cursor`] is LND's `settle_index`.
+#[async_trait::async_trait]
+impl SettlementStream for InvoiceSubscription {
+    async fn next(&mut self) -> Result<Option<Settlement>, BackendError> {
+        Ok(InvoiceSubscription::next(self).await?.map(|s| {
+            Settlement::new(
+                s.payment_hash,
+                s.amount_paid_msat,
+                Cursor::new(s.settle_index),
+            )
+        }))
+    }
+}
+
+/// [`LndClient::subscribe_settled`] from the cursor's `settle_index`.
+#[async_trait::async_trait]
+impl Settlements for LndClient {
+    async fn subscribe(&self, after: Cursor) -> Result<Box<dyn SettlementStream>, BackendError> {
+        Ok(Box::new(self.subscribe_settled(after.get()).await?))
     }
 }
