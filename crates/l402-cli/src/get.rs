@@ -64,7 +64,8 @@ LNbits, one naming scheme for both commands:
 
 Configuration (TOML, <data dir>/get.toml or --get-config), all keys optional;
 flags and environment variables win:
-  max_sats, max_fee_sats, budget_hour, budget_day, budget_total, network
+  max_sats, max_fee_sats, budget_hour, budget_day, budget_total, network,
+  require_macaroon (true/false)
   [budget_domain]  \"example.com\" = 500
   [wallet]         kind = \"lnbits\", url, admin_key
                    kind = \"phoenixd\", url, password | password_file
@@ -76,7 +77,15 @@ flags and environment variables win:
 
 State: tokens, the payment journal, the budget ledger and traces are kept in
 <data dir>/client.sqlite (plain SQLite: try `SELECT * FROM traces`). A token is
-reused for the same origin and path until it expires or the server refuses it.
+reused for the same origin and path until it expires or the server refuses it;
+a refused one is dropped and reported (\"refused_token\" in --json), and the run
+buys a new one, once, within the same limits (single-use tokens: l402kit).
+
+Servers: the challenge is read from WWW-Authenticate in every deployed form,
+or from the JSON body alone (l402-express, l402kit, Lightning Enable); header
+and body disagreeing is refused (exit 8). Tokens that are not L402 macaroons
+(l402kit, Alby) are paid after the full invoice checks, unless
+--require-macaroon.
 
 Exit codes:
   0  the server answered (any HTTP status; with --no-pay or --dry-run, the price)
@@ -210,8 +219,17 @@ pub struct Args {
     )]
     pub lnbits_admin_key: Option<String>,
 
+    /// Refuse to pay when the server's token is not an L402 macaroon
+    /// (l402kit's base64 JSON, Alby's signed JSON): such a token cannot be
+    /// checked against the invoice's payment hash. By default they are paid
+    /// after the full invoice checks, and the receipt says `token_kind:
+    /// opaque`. Exit 8 when refused.
+    #[arg(long, env = "L402_REQUIRE_MACAROON")]
+    pub require_macaroon: bool,
+
     /// Waits before re-sending a paid credential the server has not accepted
-    /// yet, in ms, comma-separated (never pays again).
+    /// yet, in ms, comma-separated (never pays again; a server's Retry-After
+    /// lengthens a wait, up to 10 s).
     #[arg(long, value_name = "MS,MS,..", default_value = "250,750,1500")]
     pub retry_backoff_ms: String,
 
@@ -230,6 +248,7 @@ pub struct Args {
 struct Config {
     max_sats: Option<u64>,
     max_fee_sats: Option<u64>,
+    require_macaroon: Option<bool>,
     budget_hour: Option<u64>,
     budget_day: Option<u64>,
     budget_total: Option<u64>,
@@ -317,6 +336,13 @@ fn progress(event: &Event<'_>) {
                 quote.network,
                 &quote.payee[..quote.payee.len().min(16)]
             );
+            if !quote.token_kind.hash_checked() {
+                eprintln!(
+                    "l402: the server's token is not an L402 macaroon: it cannot be checked \
+                     against the invoice's payment hash (the invoice is checked in full; \
+                     --require-macaroon refuses such tokens)"
+                );
+            }
         }
         Event::Paying(quote) => eprintln!(
             "l402: paying {} sats…",
@@ -369,6 +395,7 @@ async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
         .max_fee_sats(args.max_fee_sats.or(config.max_fee_sats).unwrap_or(10))
         .auto_pay(!args.no_pay)
         .dry_run(args.dry_run)
+        .require_macaroon(args.require_macaroon || config.require_macaroon.unwrap_or(false))
         .max_redirects(if args.location { args.max_redirs } else { 0 })
         // TLS roots load on the first HTTPS handshake, not at every start.
         .http_client(tls::http_client(Duration::from_secs(args.timeout.max(1)))?);
@@ -666,6 +693,7 @@ fn output(
             "receipt": response.receipt(),
             "quote": response.quote(),
             "would_pay": response.would_pay(),
+            "refused_token": response.refused_token(),
         });
         if let Some(sink) = sink {
             out["output"] = json!(sink.path.display().to_string());
@@ -699,6 +727,20 @@ fn output(
         println!("price: {amount}{verdict}");
         println!("payment hash: {}", quote.payment_hash);
         println!("network: {}  payee: {}", quote.network, quote.payee);
+        println!(
+            "token: {}{}  (challenge read from the {})",
+            quote.token_kind,
+            if quote.token_kind.hash_checked() {
+                ", its payment hash checked"
+            } else {
+                ", not checkable against the payment hash"
+            },
+            match quote.source {
+                l402_client::ChallengeSource::Body => "JSON body",
+                l402_client::ChallengeSource::Header => "WWW-Authenticate header",
+                _ => "header and JSON body, which agree",
+            }
+        );
         if let Some(d) = quote.description.as_deref().filter(|d| !d.is_empty()) {
             println!("description: {d}");
         }
