@@ -52,7 +52,7 @@ fn closed_port() -> u16 {
 }
 
 fn lnd_cert() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../l402-lightning/tests/fixtures/lnd-tls.cert")
+    l402_testkit::wire::tls_cert_path()
 }
 
 async fn serve_config_error(dir: &Path, text: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {

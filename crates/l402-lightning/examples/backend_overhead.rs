@@ -14,10 +14,6 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/support/wire.rs"]
-#[allow(dead_code)]
-mod wire;
-
 use std::time::{Duration, Instant};
 
 use axum::routing::{get, post};
@@ -31,7 +27,8 @@ use l402_lightning::phoenixd::PhoenixdClient;
 use l402_lightning::{InvoiceRequest, PayRequest, PaymentHash, Receiver, Wallet};
 use serde_json::json;
 
-const CERT: &[u8] = include_bytes!("../tests/fixtures/lnd-tls.cert");
+use l402_testkit::wire;
+use l402_testkit::wire::TLS_CERT as CERT;
 const MACAROON: &str = "0201036c6e6402f801030a10b0dd7c6f1e2a3b4c5d6e7f8091a2b3c4";
 
 /// Mean time per call of `f`, after a warm-up.

@@ -18,7 +18,7 @@
 //! ```
 //! use l402_lightning::cln::ClnClient;
 //! let node = ClnClient::builder("https://127.0.0.1:3010", "rune-secret-value")
-//!     .tls_cert_pem(&std::fs::read("tests/fixtures/lnd-tls.cert")?)
+//!     .tls_cert_pem(&std::fs::read("../l402-testkit/fixtures/lnd-tls.cert")?)
 //!     .build()?;
 //! assert!(!format!("{node:?}").contains("rune-secret-value"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -16,7 +16,7 @@
 //!
 //! ```
 //! use l402_lightning::lnd::LndClient;
-//! let pem = std::fs::read("tests/fixtures/lnd-tls.cert")?;
+//! let pem = std::fs::read("../l402-testkit/fixtures/lnd-tls.cert")?;
 //! let node = LndClient::builder("https://127.0.0.1:8080", "0201036c6e64")
 //!     .tls_cert_pem(&pem)
 //!     .build()?;

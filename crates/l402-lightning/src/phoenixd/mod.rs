@@ -42,6 +42,13 @@
 //! phoenixd's webhooks in constant time; [`verified_webhook_event`] also
 //! parses the event ([`PhoenixdEvent::PaymentReceived`]), for a server that
 //! learns of settlements without polling.
+//!
+//! # Settlement notifications
+//!
+//! [`PhoenixdClient`] implements [`Settlements`](crate::Settlements) over
+//! phoenixd's websocket (`GET /websocket`, its `payment_received` events),
+//! resuming from a cursor through `GET /payments/incoming`: see
+//! [`PhoenixdSettlements`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -52,10 +59,12 @@ use reqwest::{Method, StatusCode};
 use crate::http::{Answer, bad, base_url, snippet, transport};
 use crate::{Backend, BackendError, PaymentHash, Preimage};
 
+mod events;
 mod pay;
 mod receive;
 mod webhook;
 
+pub use events::{MAX_EVENT_BYTES, MAX_REPLAY, PhoenixdSettlements, REPLAY_MARGIN_MS};
 pub use webhook::{PhoenixdEvent, WebhookError, verified_webhook_event, verify_webhook_signature};
 
 const BACKEND: Backend = Backend::Phoenixd;

@@ -106,4 +106,9 @@ impl Receiver for PhoenixdClient {
             InvoiceStatus::Pending
         })
     }
+
+    /// The websocket's `payment_received` events (`GET /websocket`).
+    fn settlements(&self) -> Option<&dyn crate::Settlements> {
+        Some(self)
+    }
 }

@@ -1,13 +1,8 @@
-//! The LND REST client against an in-process LND: a fake that speaks LND's
-//! REST API over TLS with a self-signed `CA:TRUE` certificate like LND's own,
-//! as `lightningnetwork/lnd` defines it: routes from `lnrpc/lightning.yaml`
-//! and `lnrpc/routerrpc/router.yaml`, messages from `lightning.proto` and
-//! `router.proto` marshalled as LND's REST proxy does (proto field names,
-//! int64 as strings, bytes as standard base64, enums by name, errors as
-//! `{"code","message","details"}` and, for streams failing before their
-//! first message, `{"error": {...}}`), macaroon errors as
-//! `macaroons/service.go` words them. Driven by the dev node's ledger (real
-//! signed invoices and preimages; faults from `DevFault`).
+//! The LND REST client against an in-process LND: the test kit's fake
+//! (`l402_testkit::lnd`, every wire shape cited there from
+//! `lightningnetwork/lnd`'s `lightning.yaml`/`.proto`, `router.yaml`/`.proto`
+//! and `macaroons/service.go`), driven by the dev node's ledger (real signed
+//! invoices and preimages; faults from `DevFault`).
 //!
 //! No real LND runs here (no Debian, PyPI or npm package ships it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
@@ -15,37 +10,23 @@
 #[path = "../backend_suite/mod.rs"]
 #[macro_use]
 mod backend_suite;
-mod fake;
-#[path = "../support/mod.rs"]
-mod support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::post;
 use backend_suite::FakeNode;
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use l402_lightning::dev::{DevFault, DevNode, DevWallet};
 use l402_lightning::lnd::{LndClient, LndConfigError};
 use l402_lightning::{
-    Backend, BackendError, Invoice, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError,
-    PayOutcome, PayRequest, PaymentHash, ReceiveError, Receiver, Wallet, decode_invoice,
+    Backend, BackendError, Cursor, InvoiceRequest, PayError, PayOutcome, PayRequest, Receiver,
+    Wallet, decode_invoice,
 };
+use l402_testkit::lnd::{FakeLnd as Lnd, MACAROON, invoice};
+use l402_testkit::wire::{Cutter, OTHER_TLS_CERT as OTHER_CERT, TLS_CERT as CERT, acceptor, serve};
 use serde_json::{Value, json};
-use support::wire::{Cutter, acceptor, serve};
-
-const CERT: &[u8] = include_bytes!("../fixtures/lnd-tls.cert");
-const OTHER_CERT: &[u8] = include_bytes!("../fixtures/other-tls.cert");
-const MACAROON: &str = "0201036c6e6402f801030a10b0dd7c6f1e2a3b4c5d6e7f8091a2b3c4";
-
-use fake::{Lnd, invoice};
 
 impl FakeNode for Lnd {
     type Client = LndClient;
@@ -321,4 +302,20 @@ async fn settlements_arrive_through_the_invoice_subscription() {
         wrong.subscribe_settled(0).await,
         Err(BackendError::Unauthorized { .. })
     ));
+}
+
+#[tokio::test]
+async fn settlements_through_the_common_trait_carry_the_settle_index_as_cursor() {
+    let p = pair().await;
+    let feed = p.merchant.settlements().expect("LND pushes settlements");
+    let mut stream = feed.subscribe(Cursor::NOW).await.unwrap();
+    let paid = invoice(&p.merchant, 5, "through the trait".into()).await;
+    p.payer.pay(&PayRequest::new(&paid.bolt11)).await.unwrap();
+    let s = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.payment_hash, s.amount_msat), (paid.payment_hash, 5_000));
+    assert_eq!(s.cursor, Cursor::new(1));
 }

@@ -33,7 +33,8 @@ impl Cutter {
 }
 
 /// Serves `app` on a loopback port, over TLS if `tls` is given. Returns the
-/// address and the connections' [`Cutter`].
+/// address; `cutter` cuts its connections. Connections may be upgraded
+/// (websockets).
 pub async fn serve(
     app: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -58,7 +59,9 @@ pub async fn serve(
                             return;
                         };
                         let signal = cutter.armed();
-                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        let conn = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .with_upgrades();
                         tokio::select! {
                             _ = conn => {}
                             _ = signal => {}
@@ -66,7 +69,9 @@ pub async fn serve(
                     }
                     None => {
                         let signal = cutter.armed();
-                        let conn = builder.serve_connection(TokioIo::new(tcp), service);
+                        let conn = builder
+                            .serve_connection(TokioIo::new(tcp), service)
+                            .with_upgrades();
                         tokio::select! {
                             _ = conn => {}
                             _ = signal => {}
@@ -83,6 +88,15 @@ pub async fn serve(
 /// TLS fakes present, and its key.
 pub const TLS_CERT: &[u8] = include_bytes!("../fixtures/lnd-tls.cert");
 const TLS_KEY: &[u8] = include_bytes!("../fixtures/lnd-tls.key");
+
+/// Another self-signed certificate: pinning it must refuse the fakes.
+pub const OTHER_TLS_CERT: &[u8] = include_bytes!("../fixtures/other-tls.cert");
+
+/// The path of [`TLS_CERT`]'s file, for a configuration that reads it
+/// (`tls_cert_file`).
+pub fn tls_cert_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/lnd-tls.cert")
+}
 
 /// The DER inside the first `label` block of a PEM file.
 fn pem_body(pem: &[u8], label: &str) -> Vec<u8> {

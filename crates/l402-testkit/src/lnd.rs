@@ -1,12 +1,58 @@
-//! The fake LND: its REST routes over TLS, driven by the dev node (see the
-//! crate-level docs of this test).
+//! A fake LND: its REST API over TLS with a self-signed `CA:TRUE`
+//! certificate like LND's own ([`TLS_CERT`](crate::wire::TLS_CERT)), as
+//! `lightningnetwork/lnd` defines it: routes from `lnrpc/lightning.yaml`
+//! and `lnrpc/routerrpc/router.yaml`, messages from `lightning.proto` and
+//! `router.proto` marshalled as LND's REST proxy does (proto field names,
+//! int64 as strings, bytes as standard base64, enums by name, errors as
+//! `{"code","message","details"}` and, for streams failing before their
+//! first message, `{"error": {...}}`), macaroon errors as
+//! `macaroons/service.go` words them. Driven by the dev node's ledger (real
+//! signed invoices and preimages; faults from `DevFault`).
+//!
+//! No real LND runs here (no Debian, PyPI or npm package ships it); LNbits'
+//! `LndRestWallet` agrees with this fake (l402-lightning's `tests/lnd/`).
+//!
+//! ```
+//! use l402_lightning::dev::DevNode;
+//! use l402_lightning::{InvoiceRequest, Receiver};
+//! use l402_testkit::lnd::FakeLnd;
+//! # #[tokio::main]
+//! # async fn main() {
+//! let node = DevNode::builder().in_memory().open().await.unwrap();
+//! let lnd = FakeLnd::start(node.wallet("merchant").await.unwrap()).await;
+//! let invoice = lnd.authorized().create_invoice(&InvoiceRequest::sats(5)).await.unwrap();
+//! assert!(invoice.bolt11.starts_with("lnbcrt"));
+//! # }
+//! ```
 
-use super::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-// --- The fake LND --------------------------------------------------------
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use l402_lightning::dev::DevWallet;
+use l402_lightning::lnd::LndClient;
+use l402_lightning::{
+    BackendError, Invoice, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError, PayRequest,
+    PaymentHash, ReceiveError, Receiver, Wallet, decode_invoice,
+};
+use serde_json::{Value, json};
+
+use crate::wire::{Cutter, TLS_CERT, acceptor, serve};
+
+/// The admin macaroon (hex) the fake accepts; any other is refused as LND
+/// refuses a wrong one.
+pub const MACAROON: &str = "0201036c6e6402f801030a10b0dd7c6f1e2a3b4c5d6e7f8091a2b3c4";
 
 #[derive(Clone)]
-pub(crate) struct Fake {
+struct Fake {
     wallet: DevWallet,
     cut_next_pay: Arc<AtomicBool>,
     cutter: Cutter,
@@ -430,14 +476,22 @@ async fn getinfo(State(fake): State<Fake>, headers: HeaderMap) -> Response {
     .into_response()
 }
 
-pub(crate) struct Lnd {
-    pub(crate) url: String,
-    pub(crate) cut_next_pay: Arc<AtomicBool>,
-    pub(crate) fee_limits: Arc<Mutex<Vec<String>>>,
+/// A running fake LND serving one dev-node wallet; it runs until the
+/// test's runtime ends.
+#[derive(Debug)]
+pub struct FakeLnd {
+    /// Its base URL (`https://127.0.0.1:<port>`; pin [`TLS_CERT`]).
+    pub url: String,
+    /// Set: the next `SendPaymentV2` pays, then its connection is cut
+    /// unanswered.
+    pub cut_next_pay: Arc<AtomicBool>,
+    /// The `fee_limit_msat` of each `SendPaymentV2`, in order.
+    pub fee_limits: Arc<Mutex<Vec<String>>>,
 }
 
-impl Lnd {
-    pub(crate) async fn start(wallet: DevWallet) -> Lnd {
+impl FakeLnd {
+    /// Starts a fake LND for `wallet` on a loopback port.
+    pub async fn start(wallet: DevWallet) -> FakeLnd {
         let cutter = Cutter::default();
         let fake = Fake {
             wallet,
@@ -457,14 +511,15 @@ impl Lnd {
             .route("/v1/invoices/subscribe", get(subscribe_invoices))
             .with_state(fake);
         let addr = serve(app, Some(acceptor()), cutter).await;
-        Lnd {
+        FakeLnd {
             url: format!("https://{addr}"),
             cut_next_pay,
             fee_limits,
         }
     }
 
-    pub(crate) fn client(&self, macaroon: &str, cert: &[u8]) -> LndClient {
+    /// A client of this node with `macaroon` (hex), pinning `cert`.
+    pub fn client(&self, macaroon: &str, cert: &[u8]) -> LndClient {
         LndClient::builder(&self.url, macaroon)
             .tls_cert_pem(cert)
             .timeout(Duration::from_secs(5))
@@ -472,9 +527,20 @@ impl Lnd {
             .build()
             .unwrap()
     }
+
+    /// A client with [`MACAROON`], pinning [`TLS_CERT`].
+    pub fn authorized(&self) -> LndClient {
+        self.client(MACAROON, TLS_CERT)
+    }
+
+    /// Makes the next payment pay, then cut its connection unanswered.
+    pub fn cut_next_pay(&self) {
+        self.cut_next_pay.store(true, Ordering::SeqCst);
+    }
 }
 
-pub(crate) async fn invoice(merchant: &LndClient, sats: u64, memo: String) -> Invoice {
+/// A `sats` invoice with `memo` from `merchant`.
+pub async fn invoice(merchant: &LndClient, sats: u64, memo: String) -> Invoice {
     merchant
         .create_invoice(&InvoiceRequest::sats(sats).memo(memo))
         .await

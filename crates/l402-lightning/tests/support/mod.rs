@@ -1,4 +1,0 @@
-//! Helpers shared by the wire-fake tests.
-#![allow(dead_code)]
-
-pub mod wire;
