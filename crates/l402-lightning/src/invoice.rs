@@ -9,7 +9,8 @@ use crate::PaymentHash;
     feature = "lnbits",
     feature = "phoenixd",
     feature = "lnd",
-    feature = "cln"
+    feature = "cln",
+    feature = "nwc"
 ))]
 use crate::{Backend, PayError, Preimage};
 
@@ -72,7 +73,8 @@ pub fn decode_invoice(bolt11: &str) -> Result<DecodedInvoice, l402::InvoiceError
     feature = "lnbits",
     feature = "phoenixd",
     feature = "lnd",
-    feature = "cln"
+    feature = "cln",
+    feature = "nwc"
 ))]
 pub(crate) fn precheck(backend: Backend, bolt11: &str) -> Result<DecodedInvoice, PayError> {
     let decoded = decode_invoice(bolt11).map_err(|e| PayError::InvalidInvoice {
@@ -103,7 +105,8 @@ pub(crate) fn precheck(backend: Backend, bolt11: &str) -> Result<DecodedInvoice,
     feature = "lnbits",
     feature = "phoenixd",
     feature = "lnd",
-    feature = "cln"
+    feature = "cln",
+    feature = "nwc"
 ))]
 pub(crate) fn verify_preimage(
     backend: Backend,

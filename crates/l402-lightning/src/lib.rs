@@ -16,6 +16,8 @@
 //!   certificate).
 //! * [`cln`]: a Core Lightning node over clnrest (rune, pinned TLS
 //!   certificate) or its local JSON-RPC socket.
+//! * [`nwc`]: a Nostr Wallet Connect (NIP-47) wallet service through a
+//!   Nostr relay (NIP-44 v2, or NIP-04 for wallets that offer nothing else).
 //!
 //! Which backends were tested against the real thing: the dev node and
 //! LNbits 1.6.2 (FakeWallet) run in this project's tests; phoenixd, LND and
@@ -56,7 +58,7 @@
 //! | [`lnbits`] | **no**: LNbits' wallet API has no per-payment fee limit; the fee is bounded only by the LNbits server's own fee reserve | the `fee` of LNbits' payment record |
 //! | [`lnd`] | yes: `fee_limit_msat` of `POST /v2/router/send` (default 1 %, at least 10 sat) | `fee_msat` of the payment |
 //! | [`cln`] | yes: `maxfee` of `pay` (without one, CLN's default: 0.5 %, 5 sat exempt) | `amount_sent_msat - amount_msat` |
-//! | NWC (to come) | **no**: NIP-47 `pay_invoice` takes only `invoice` and `amount` | `fees_paid` |
+//! | [`nwc`] | **no**: NIP-47 `pay_invoice` takes only `invoice` and `amount` | `fees_paid` |
 //! | [`phoenixd`] | **no**: `POST /payinvoice` takes only `invoice` and `amountSat` | `routingFeeSat` (whole sats; lookups: `fees` in msat) |
 //!
 //! (The rows to come are from those APIs' documentation.)
@@ -73,6 +75,7 @@
 //! | `phoenixd` | the [`phoenixd`] client and [`phoenixd::verify_webhook_signature`] | reqwest, hmac, sha2 |
 //! | `lnd` | the [`lnd`] REST client | reqwest, rustls (the one reqwest already uses) |
 //! | `cln` | the [`cln`] client (clnrest and the local socket) | reqwest, rustls (the one reqwest already uses), tokio |
+//! | `nwc` | the [`nwc`] client (NIP-47 over a relay) | nostr 0.44 (its secp256k1 is bitcoin's), tokio-tungstenite, rustls |
 //!
 //! With none, the crate is the traits, the types and the errors: what a new
 //! backend implements.
@@ -125,15 +128,17 @@ pub mod cln;
 #[cfg(feature = "dev")]
 pub mod dev;
 mod error;
-#[cfg(any(feature = "phoenixd", feature = "lnd", feature = "cln"))]
+#[cfg(any(feature = "phoenixd", feature = "lnd", feature = "cln", feature = "nwc"))]
 mod http;
 mod invoice;
 #[cfg(feature = "lnbits")]
 pub mod lnbits;
 #[cfg(feature = "lnd")]
 pub mod lnd;
-#[cfg(any(feature = "phoenixd", feature = "lnd", feature = "cln"))]
+#[cfg(any(feature = "phoenixd", feature = "lnd", feature = "cln", feature = "nwc"))]
 mod new_invoice;
+#[cfg(feature = "nwc")]
+pub mod nwc;
 #[cfg(feature = "phoenixd")]
 pub mod phoenixd;
 mod receiver;

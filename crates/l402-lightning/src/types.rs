@@ -20,6 +20,8 @@ pub enum Backend {
     Lnd,
     /// A Core Lightning node.
     Cln,
+    /// A Nostr Wallet Connect (NIP-47) wallet service.
+    Nwc,
 }
 
 impl fmt::Display for Backend {
@@ -30,6 +32,7 @@ impl fmt::Display for Backend {
             Backend::Phoenixd => "phoenixd",
             Backend::Lnd => "LND",
             Backend::Cln => "Core Lightning",
+            Backend::Nwc => "NWC",
         })
     }
 }

@@ -1,0 +1,283 @@
+//! The NWC client against the real thing: Alby's wallet service
+//! (`@getalby/sdk` 7.0.0 `NWCWalletService`, run by `scripts/nwc/service.mjs`)
+//! over a real relay (PyPI `nostr-relay` 1.14 on loopback), backed by the
+//! dev node's LNbits-compatible HTTP wallet (so the conformance suite's
+//! injected faults reach the service as a node's answers would).
+//!
+//! Needs `bash scripts/nwc.sh start` and its env (`L402_NWC_RELAY_URL`,
+//! `L402_NWC_NODE`, `L402_NWC_SERVICE`); without them each test says so
+//! and passes, unless `L402_REQUIRE_NWC=1` (CI), where it fails.
+//!
+//! What the real service cannot do, and so is not run here: wrong
+//! credentials answered `UNAUTHORIZED` (`NWCWalletService` subscribes to
+//! its one client key only, so a stranger's request gets no answer at all:
+//! tested as a timeout, outcome unknown, nothing paid).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod backend_suite;
+mod nwc_support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use backend_suite::{Harness, Node};
+use l402_lightning::dev::{DevNode, DevServer, DevWallet};
+use l402_lightning::nwc::{Encryption, NwcClient, NwcUri};
+use l402_lightning::{
+    Backend, BackendError, Cursor, InvoiceRequest, PayError, PayOutcome, PayRequest, Receiver,
+    Wallet,
+};
+use nwc_support::{Proxy, Service, proxy, secret_of, service, stack, with_relay};
+use tokio::net::TcpListener;
+
+/// A merchant and a payer, each with an NWC connection to Alby's service,
+/// on one dev-node ledger; the payer starts with 1,000 sats and reaches the
+/// relay through a [`Proxy`].
+struct Pair {
+    merchant: NwcClient,
+    payer: NwcClient,
+    payer_uri: NwcUri,
+    ledger: DevWallet,
+    proxy: Proxy,
+    _service: Service,
+    _server: DevServer,
+}
+
+fn client(uri: &NwcUri) -> NwcClient {
+    NwcClient::builder(uri.clone())
+        .timeout(Duration::from_secs(15))
+        .pay_timeout(Duration::from_secs(30))
+        .build()
+}
+
+/// A [`Pair`] over the connections named `merchant`/`payer` plus `suffix`
+/// (`""`: NIP-44 offered; `"_nip04"`: an info event without encryption tag).
+async fn pair_with(suffix: &str) -> Option<Pair> {
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let server = node.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let merchant = node.wallet("merchant").await.unwrap();
+    let payer = node.wallet("payer").await.unwrap();
+    payer.credit_sats(1_000).await.unwrap();
+    let service = service(&server.url(), &[("merchant", &merchant), ("payer", &payer)]).await?;
+    let (relay, _, _) = stack()?;
+    let proxy = proxy(&relay).await;
+    let merchant_uri: NwcUri = service.connections[&format!("merchant{suffix}")]
+        .parse()
+        .unwrap();
+    let payer_uri: NwcUri = service.connections[&format!("payer{suffix}")]
+        .parse()
+        .unwrap();
+    let payer_uri = with_relay(&payer_uri, &proxy.url);
+    Some(Pair {
+        merchant: client(&merchant_uri),
+        payer: client(&payer_uri),
+        payer_uri,
+        ledger: payer,
+        proxy,
+        _service: service,
+        _server: server,
+    })
+}
+
+async fn pair() -> Option<Pair> {
+    pair_with("").await
+}
+
+impl Harness for Pair {
+    const BACKEND: Backend = Backend::Nwc;
+    const ENFORCES_MAX_FEE: bool = false;
+    fn merchant(&self) -> &dyn Node {
+        &self.merchant
+    }
+    fn payer(&self) -> &dyn Node {
+        &self.payer
+    }
+    fn ledger(&self) -> &DevWallet {
+        &self.ledger
+    }
+    fn cut_next_pay(&self) {
+        self.proxy.cut.store(true, Ordering::SeqCst);
+    }
+    fn payer_with_pay_timeout(&self, timeout: Duration) -> Box<dyn Node> {
+        Box::new(
+            NwcClient::builder(self.payer_uri.clone())
+                .pay_timeout(timeout)
+                .build(),
+        )
+    }
+    fn payer_with_wrong_credentials(&self) -> Box<dyn Node> {
+        let stranger = stranger(&self.payer_uri);
+        Box::new(client(&stranger))
+    }
+}
+
+/// `uri` with a client secret the wallet service has never seen.
+fn stranger(uri: &NwcUri) -> NwcUri {
+    format!(
+        "nostr+walletconnect://{}?relay={}&secret={}",
+        uri.wallet_pubkey().to_hex(),
+        uri.relays()[0],
+        "42".repeat(32)
+    )
+    .parse()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn create_pay_and_look_up_over_nip44() {
+    let Some(h) = pair().await else { return };
+    backend_suite::create_pay_and_look_up(&h, Some(1_000)).await;
+    // The service's info event offers "nip04 nip44_v2": NIP-44 was chosen.
+    assert_eq!(h.payer.encryption(), Some(Encryption::Nip44V2));
+    assert_eq!(h.merchant.encryption(), Some(Encryption::Nip44V2));
+}
+
+#[tokio::test]
+async fn create_pay_and_look_up_over_nip04_when_the_wallet_offers_nothing_else() {
+    let Some(h) = pair_with("_nip04").await else {
+        return;
+    };
+    backend_suite::create_pay_and_look_up(&h, None).await;
+    assert_eq!(h.payer.encryption(), Some(Encryption::Nip04));
+}
+
+#[tokio::test]
+async fn nip04_forced_on_a_wallet_that_offers_both_still_pays() {
+    let Some(h) = pair().await else { return };
+    let payer = NwcClient::builder(h.payer_uri.clone())
+        .encryption(Encryption::Nip04)
+        .build();
+    let invoice = backend_suite::invoice(&h.merchant, 8, "nip04".into()).await;
+    let paid = payer.pay(&PayRequest::new(&invoice.bolt11)).await.unwrap();
+    assert!(paid.preimage.matches(&invoice.payment_hash));
+    assert!(
+        h.merchant
+            .lookup_invoice(&invoice.payment_hash)
+            .await
+            .unwrap()
+            .is_paid()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_payment_is_failed_and_looked_up_as_failed() {
+    let Some(h) = pair().await else { return };
+    let err = backend_suite::a_failed_payment_is_failed_and_looked_up_as_failed(&h).await;
+    assert!(err.to_string().contains("PAYMENT_FAILED"), "{err}");
+}
+
+#[tokio::test]
+async fn a_pending_payment_is_awaited_until_it_succeeds() {
+    let Some(h) = pair().await else { return };
+    backend_suite::a_pending_payment_is_awaited_until_it_succeeds(&h).await;
+}
+
+#[tokio::test]
+async fn pending_past_the_pay_timeout_is_unknown_then_resolved_by_lookup() {
+    let Some(h) = pair().await else { return };
+    backend_suite::pending_past_the_pay_timeout_is_unknown_then_resolved_by_lookup(&h).await;
+}
+
+#[tokio::test]
+async fn no_preimage_and_wrong_preimage_are_unknown_never_success() {
+    let Some(h) = pair().await else { return };
+    backend_suite::no_preimage_and_wrong_preimage_are_unknown_never_success(&h).await;
+}
+
+#[tokio::test]
+async fn connection_cut_after_the_pay_request_is_unknown_then_resolved_without_paying_twice() {
+    let Some(h) = pair().await else { return };
+    // Paying again: the dev node refuses an invoice already paid
+    // (PAYMENT_FAILED), and the client's confirming lookup finds the
+    // earlier payment: the same preimage, no money moved again.
+    backend_suite::connection_cut_after_the_pay_request(&h, |again, found| {
+        assert_eq!(again.unwrap().preimage, found.preimage);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stranger_key_gets_no_answer_which_is_unknown_and_pays_nothing() {
+    let Some(h) = pair().await else { return };
+    let invoice = backend_suite::invoice(&h.merchant, 2, "stranger".into()).await;
+    let stranger = NwcClient::builder(stranger(&h.payer_uri))
+        .timeout(Duration::from_secs(2))
+        .pay_timeout(Duration::from_secs(2))
+        .build();
+    let err = stranger
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Backend(BackendError::Timeout { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::Unknown);
+    assert_eq!(h.ledger.balance_msat().await.unwrap(), 1_000_000);
+}
+
+#[tokio::test]
+async fn an_unreachable_relay_is_not_sent() {
+    let Some(h) = pair().await else { return };
+    let invoice = backend_suite::invoice(&h.merchant, 2, "closed".into()).await;
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", closed.local_addr().unwrap());
+    drop(closed);
+    backend_suite::not_sent(&client(&with_relay(&h.payer_uri, &url)), &invoice).await;
+}
+
+#[tokio::test]
+async fn payment_received_notifications_reach_the_merchant_without_polling() {
+    for suffix in ["", "_nip04"] {
+        let Some(h) = pair_with(suffix).await else {
+            return;
+        };
+        let feed = h.merchant.settlements().expect("NWC pushes settlements");
+        let mut stream = feed.subscribe(Cursor::NOW).await.unwrap();
+        let invoice = backend_suite::invoice(&h.merchant, 21, "notify".into()).await;
+        h.payer
+            .pay(&PayRequest::new(&invoice.bolt11))
+            .await
+            .unwrap();
+        let settled = tokio::time::timeout(Duration::from_secs(15), stream.next())
+            .await
+            .expect("a notification within 15 s")
+            .unwrap()
+            .expect("a settlement");
+        assert_eq!(settled.payment_hash, invoice.payment_hash, "{suffix}");
+        assert_eq!(settled.amount_msat, 21_000);
+        assert!(settled.cursor > Cursor::NOW);
+    }
+}
+
+#[tokio::test]
+async fn secrets_never_show_and_bad_requests_are_refused_before_sending() {
+    let Some(h) = pair().await else { return };
+    let secret = secret_of(&h.payer_uri);
+    backend_suite::debug_never_shows(&secret, &[&h.payer, &h.payer_uri]);
+    assert!(!h.payer_uri.to_string().contains(&secret));
+    let err = h
+        .merchant
+        .create_invoice(&InvoiceRequest::msat(0))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("amount must be positive"), "{err}");
+    let err = h
+        .payer
+        .pay(&PayRequest::new("lnbc1garbage"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.outcome(), PayOutcome::NotSent);
+    assert_eq!(
+        h.merchant
+            .lookup_invoice(&l402_lightning::PaymentHash([1; 32]))
+            .await
+            .map_err(|e| e.to_string())
+            .unwrap_err(),
+        format!(
+            "NWC: unknown invoice {}",
+            l402_lightning::PaymentHash([1; 32])
+        )
+    );
+}
