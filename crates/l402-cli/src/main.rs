@@ -22,6 +22,7 @@ mod paths;
 mod serve;
 mod state;
 mod tls;
+mod token;
 mod wallet;
 
 /// Charge for an HTTP API per request over Lightning (L402), or pay for one.
@@ -49,6 +50,9 @@ enum Command {
     Get(Box<get::Args>),
     /// Manage producer API merchants and their API keys.
     Merchant(Box<merchant::Args>),
+    /// See and manage the tokens `l402 get` bought: list, show, rm, export,
+    /// import, attenuate (a narrower token for a sub-agent).
+    Token(Box<token::Args>),
 }
 
 /// Options every subcommand sees.
@@ -69,7 +73,9 @@ fn main() -> ExitCode {
     let mut runtime = match cli.command {
         Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
         // One request or one store operation: no worker threads to start.
-        Command::Get(_) | Command::Merchant(_) => tokio::runtime::Builder::new_current_thread(),
+        Command::Get(_) | Command::Merchant(_) | Command::Token(_) => {
+            tokio::runtime::Builder::new_current_thread()
+        }
     };
     let runtime = match runtime.enable_all().build() {
         Ok(rt) => rt,
@@ -83,6 +89,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(&global, *args).await,
             Command::Get(args) => get::run(&global, *args).await,
             Command::Merchant(args) => merchant::run(&global, *args).await,
+            Command::Token(args) => token::run(&global, *args).await,
         }
     })
 }
