@@ -25,12 +25,13 @@
 //! # }
 //! ```
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -40,8 +41,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use l402_lightning::dev::DevWallet;
 use l402_lightning::lnd::LndClient;
 use l402_lightning::{
-    BackendError, Invoice, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError, PayRequest,
-    PaymentHash, ReceiveError, Receiver, Wallet, decode_invoice,
+    BackendError, Cursor, Invoice, InvoiceRequest, InvoiceStatus, OutgoingStatus, PayError,
+    PayRequest, PaymentHash, Preimage, ReceiveError, Receiver, Settlements, Wallet, decode_invoice,
 };
 use serde_json::{Value, json};
 
@@ -60,7 +61,12 @@ struct Fake {
     fee_limits: Arc<Mutex<Vec<String>>>,
     /// The invoices this node created, for `SubscribeInvoices`.
     created: Arc<Mutex<Vec<PaymentHash>>>,
+    /// This node's settlements in order (`settle_index` = position + 1).
+    settles: Settles,
 }
+
+/// A node's settlements: hash, preimage, amount paid (msat).
+type Settles = Arc<Mutex<Vec<(PaymentHash, Preimage, u64)>>>;
 
 /// A gRPC status as LND's REST proxy answers it.
 fn status(http: StatusCode, code: i64, message: &str) -> Response {
@@ -381,47 +387,59 @@ async fn track_payment(
     }
 }
 
-/// `GET /v1/invoices/subscribe` (`SubscribeInvoices`): an update per
-/// invoice added (`OPEN`) and settled (`SETTLED`, with `r_preimage`,
-/// `amt_paid_msat`, `settle_index`), as long as the client listens. The fake
-/// watches the invoices it created through the ledger.
-async fn subscribe_invoices(State(fake): State<Fake>, headers: HeaderMap) -> Response {
+/// `GET /v1/invoices/subscribe?settle_index=` (`SubscribeInvoices`): first
+/// every invoice settled after `settle_index` (when it is not 0), then an
+/// update per invoice added (`OPEN`) and settled (`SETTLED`, with
+/// `r_preimage`, `amt_paid_msat`, `settle_index`), as long as the client
+/// listens (`invoicesrpc`/`lnrpc.InvoiceSubscription`: `add_index`,
+/// `settle_index`). `settle_index` counts this node's settlements from 1,
+/// in the order the dev ledger reports them.
+async fn subscribe_invoices(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     if let Err(r) = check_macaroon(&headers) {
         return r;
     }
+    let after: usize = query
+        .get("settle_index")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
     tokio::spawn(async move {
-        let (mut opened, mut settled) = (0usize, Vec::<PaymentHash>::new());
+        let mut opened = fake.created.lock().unwrap().len();
+        // settle_index 0: no replay, only settlements from now on.
+        let mut sent = if after == 0 {
+            fake.settles.lock().unwrap().len()
+        } else {
+            after
+        };
         loop {
             let created = fake.created.lock().unwrap().clone();
-            for hash in &created[opened..] {
+            for hash in created.iter().skip(opened) {
                 let open = json!({"result": {"r_hash": STANDARD.encode(hash.as_bytes()),
                     "r_preimage": "", "state": "OPEN", "settle_index": "0", "amt_paid_msat": "0"}});
                 if tx.send(format!("{open}\n")).await.is_err() {
                     return;
                 }
             }
-            opened = created.len();
-            for hash in &created {
-                if settled.contains(hash) {
-                    continue;
-                }
-                if let Ok(InvoiceStatus::Paid { preimage }) = fake.wallet.lookup_invoice(hash).await
-                {
-                    settled.push(*hash);
-                    let line = json!({"result": {
-                        "r_hash": STANDARD.encode(hash.as_bytes()),
-                        "r_preimage": STANDARD.encode(preimage.as_bytes()),
-                        "state": "SETTLED",
-                        "settled": true,
-                        "settle_index": settled.len().to_string(),
-                        "amt_paid_msat": "5000",
-                    }});
-                    if tx.send(format!("{line}\n")).await.is_err() {
-                        return;
-                    }
+            opened = opened.max(created.len());
+            let settles = fake.settles.lock().unwrap().clone();
+            for (i, (hash, preimage, msat)) in settles.iter().enumerate().skip(sent) {
+                let line = json!({"result": {
+                    "r_hash": STANDARD.encode(hash.as_bytes()),
+                    "r_preimage": STANDARD.encode(preimage.as_bytes()),
+                    "state": "SETTLED",
+                    "settled": true,
+                    "settle_index": (i + 1).to_string(),
+                    "amt_paid_msat": msat.to_string(),
+                }});
+                if tx.send(format!("{line}\n")).await.is_err() {
+                    return;
                 }
             }
+            sent = sent.max(settles.len());
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     });
@@ -436,6 +454,25 @@ async fn subscribe_invoices(State(fake): State<Fake>, headers: HeaderMap) -> Res
         Body::from_stream(lines),
     )
         .into_response()
+}
+
+/// Follows `wallet`'s settlements in the dev ledger into `settles`, this
+/// node's settle order.
+async fn follow_settlements(wallet: DevWallet, settles: Settles) {
+    let mut feed = wallet.subscribe(Cursor::NOW).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok(Some(settled)) = feed.next().await {
+            let preimage = match wallet.lookup_invoice(&settled.payment_hash).await {
+                Ok(InvoiceStatus::Paid { preimage }) => preimage,
+                // A pending payment is announced once it settles.
+                _ => continue,
+            };
+            settles
+                .lock()
+                .unwrap()
+                .push((settled.payment_hash, preimage, settled.amount_msat));
+        }
+    });
 }
 
 /// `GET /v1/balance/channels` (`ChannelBalance`).
@@ -499,7 +536,9 @@ impl FakeLnd {
             cutter: cutter.clone(),
             fee_limits: Arc::default(),
             created: Arc::default(),
+            settles: Arc::default(),
         };
+        follow_settlements(fake.wallet.clone(), fake.settles.clone()).await;
         let (cut_next_pay, fee_limits) = (fake.cut_next_pay.clone(), fake.fee_limits.clone());
         let app = Router::new()
             .route("/v1/invoices", post(add_invoice))

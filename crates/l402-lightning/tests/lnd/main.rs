@@ -319,3 +319,44 @@ async fn settlements_through_the_common_trait_carry_the_settle_index_as_cursor()
     assert_eq!((s.payment_hash, s.amount_msat), (paid.payment_hash, 5_000));
     assert_eq!(s.cursor, Cursor::new(1));
 }
+
+#[tokio::test]
+async fn a_subscription_from_a_settle_index_replays_the_later_settlements() {
+    let p = pair().await;
+    let invoices = [
+        invoice(&p.merchant, 1, "one".into()).await,
+        invoice(&p.merchant, 2, "two".into()).await,
+        invoice(&p.merchant, 3, "three".into()).await,
+    ];
+    let mut live = p.merchant.subscribe_settled(0).await.unwrap();
+    for i in &invoices {
+        p.payer.pay(&PayRequest::new(&i.bolt11)).await.unwrap();
+    }
+    for (n, i) in invoices.iter().enumerate() {
+        let s = tokio::time::timeout(Duration::from_secs(5), live.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.payment_hash, i.payment_hash);
+        assert_eq!(s.settle_index, n as u64 + 1);
+    }
+    // Resuming after the first replays the second and third, in order.
+    let feed = p.merchant.settlements().unwrap();
+    let mut resumed = feed.subscribe(Cursor::new(1)).await.unwrap();
+    for (n, i) in invoices.iter().enumerate().skip(1) {
+        let s = tokio::time::timeout(Duration::from_secs(5), resumed.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (s.payment_hash, s.amount_msat, s.cursor),
+            (
+                i.payment_hash,
+                (n as u64 + 1) * 1000,
+                Cursor::new(n as u64 + 1)
+            )
+        );
+    }
+}
