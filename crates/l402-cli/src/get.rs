@@ -52,6 +52,8 @@ replaces its key of a [wallet] of the same kind:
   L402_LND_URL (or LND_REST_HOST), L402_LND_MACAROON_HEX (or LND_MACAROON_HEX),
   L402_LND_MACAROON_FILE, L402_LND_TLS_CERT_FILE (or LND_TLS_CERT_PATH)
   L402_CLN_SOCKET, or L402_CLN_URL + L402_CLN_RUNE + L402_CLN_TLS_CERT_FILE
+Nostr Wallet Connect (a nostr+walletconnect:// connection string):
+  L402_NWC_CONNECTION (or NWC_CONNECTION_STRING), L402_NWC_CONNECTION_FILE
 Secrets are never printed.
 
 LNbits, one naming scheme for both commands:
@@ -141,14 +143,6 @@ pub struct Args {
     #[arg(short = 's', long)]
     pub silent: bool,
 
-    /// The most to pay for one request, in sats [default: 1000].
-    #[arg(long, env = "L402_MAX_SATS", value_name = "SATS")]
-    pub max_sats: Option<u64>,
-
-    /// The most routing fee per payment, in sats [default: 10].
-    #[arg(long, env = "L402_MAX_FEE_SATS", value_name = "SATS")]
-    pub max_fee_sats: Option<u64>,
-
     /// Do not pay: show the price.
     #[arg(long, conflicts_with = "dry_run")]
     pub no_pay: bool,
@@ -156,6 +150,24 @@ pub struct Args {
     /// Run every check (invoice, limits, budgets) but do not pay.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Wallet, limits and budgets (shared with `l402 check --pay`).
+    #[command(flatten)]
+    pub pay: PayArgs,
+}
+
+/// The flags that configure the paying client: limits, budgets, the fiat
+/// envelope, the wallet and the configuration file. `l402 get` and `l402
+/// check --pay` both take them and build the client with [`paying_client`].
+#[derive(Debug, clap::Args)]
+pub struct PayArgs {
+    /// The most to pay for one request, in sats [default: 1000].
+    #[arg(long, env = "L402_MAX_SATS", value_name = "SATS")]
+    pub max_sats: Option<u64>,
+
+    /// The most routing fee per payment, in sats [default: 10].
+    #[arg(long, env = "L402_MAX_FEE_SATS", value_name = "SATS")]
+    pub max_fee_sats: Option<u64>,
 
     /// Budget: at most this many sats in any rolling hour.
     #[arg(long, env = "L402_BUDGET_HOUR_SATS", value_name = "SATS")]
@@ -260,14 +272,14 @@ struct Config {
 
 /// The configuration file `get` reads: `--get-config`, else
 /// `<data dir>/get.toml` (if present); and whether it must exist.
-fn config_path(global: &Global, args: &Args) -> (PathBuf, bool) {
+fn config_path(global: &Global, args: &PayArgs) -> (PathBuf, bool) {
     match &args.config {
         Some(path) => (path.clone(), true),
         None => (global.data_dir.join("get.toml"), false),
     }
 }
 
-fn load_config(global: &Global, args: &Args) -> anyhow::Result<Config> {
+fn load_config(global: &Global, args: &PayArgs) -> anyhow::Result<Config> {
     let (path, required) = config_path(global, args);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -302,7 +314,7 @@ pub async fn run(global: &Global, args: Args) -> ExitCode {
     }
 }
 
-fn parse_network(s: &str) -> anyhow::Result<Currency> {
+pub(crate) fn parse_network(s: &str) -> anyhow::Result<Currency> {
     Ok(match s.to_ascii_lowercase().as_str() {
         "bitcoin" | "mainnet" => Currency::Bitcoin,
         "testnet" => Currency::BitcoinTestnet,
@@ -363,7 +375,10 @@ fn progress(event: &Event<'_>) {
             )
         }
         Event::TokenRefused { status } => {
-            eprintln!("l402: stored token refused (HTTP {status}); dropping it")
+            eprintln!(
+                "l402: the stored token was refused (HTTP {status}: single-use, expired or \
+                 revoked); dropped it"
+            )
         }
         Event::Retrying {
             attempt,
@@ -388,15 +403,57 @@ fn abort_hook(event: &Event<'_>) {
     let _ = event;
 }
 
+/// How one command uses the paying client.
+struct Use {
+    auto_pay: bool,
+    dry_run: bool,
+    max_redirects: usize,
+    quiet: bool,
+}
+
 async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
+    let how = Use {
+        auto_pay: !args.no_pay,
+        dry_run: args.dry_run,
+        max_redirects: if args.location { args.max_redirs } else { 0 },
+        quiet: global.json || args.silent,
+    };
+    Ok(client_for(global, &args.pay, &how).await?.0)
+}
+
+/// The paying client of `l402 get` for another command (`l402 check
+/// --pay`): the same wallet, limits, budgets and store; it pays, follows no
+/// redirect, and prints no progress when `quiet`. Also returns the store.
+///
+/// # Errors
+/// A flag or configuration error, no wallet configured, the store.
+pub(crate) async fn paying_client(
+    global: &Global,
+    pay: &PayArgs,
+    quiet: bool,
+) -> anyhow::Result<(Client, SqliteStore)> {
+    let how = Use {
+        auto_pay: true,
+        dry_run: false,
+        max_redirects: 0,
+        quiet,
+    };
+    client_for(global, pay, &how).await
+}
+
+async fn client_for(
+    global: &Global,
+    args: &PayArgs,
+    how: &Use,
+) -> anyhow::Result<(Client, SqliteStore)> {
     let config = load_config(global, args)?;
     let mut builder = Client::builder()
         .max_payment_sats(args.max_sats.or(config.max_sats).unwrap_or(1000))
         .max_fee_sats(args.max_fee_sats.or(config.max_fee_sats).unwrap_or(10))
-        .auto_pay(!args.no_pay)
-        .dry_run(args.dry_run)
+        .auto_pay(how.auto_pay)
+        .dry_run(how.dry_run)
         .require_macaroon(args.require_macaroon || config.require_macaroon.unwrap_or(false))
-        .max_redirects(if args.location { args.max_redirs } else { 0 })
+        .max_redirects(how.max_redirects)
         // TLS roots load on the first HTTPS handshake, not at every start.
         .http_client(tls::http_client(Duration::from_secs(args.timeout.max(1)))?);
     let backoff = args
@@ -431,7 +488,7 @@ async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
             }
             builder = builder.wallet(wallet);
         }
-        None if args.no_pay || args.dry_run => {}
+        None if !how.auto_pay || how.dry_run => {}
         None => return Err(wallet::none_configured(&config_file, &global.data_dir)),
     }
     if let Some(network) = network {
@@ -483,13 +540,13 @@ async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
     let store = SqliteStore::open(global.data_dir.join(DB_FILE))
         .await
         .with_context(|| format!("opening {}", global.data_dir.join(DB_FILE).display()))?;
-    builder = builder.sqlite(store);
-    if global.json || args.silent {
+    builder = builder.sqlite(store.clone());
+    if how.quiet {
         builder = builder.on_event(abort_hook);
     } else {
         builder = builder.on_event(progress);
     }
-    Ok(builder.build()?)
+    Ok((builder.build()?, store))
 }
 
 async fn fetch(global: &Global, args: &Args) -> anyhow::Result<u8> {

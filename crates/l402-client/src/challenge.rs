@@ -298,15 +298,22 @@ fn raw_challenge(
     }
 }
 
+/// Whether `token` has only characters that `Authorization: L402
+/// <token>:<preimage>` can carry for every deployed server (printable ASCII;
+/// no `:`, which splits token and preimage, no `,`, quote or backslash).
+pub(crate) fn sendable(token: &str) -> bool {
+    !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b':' | b'"' | b'\\' | b','))
+}
+
 /// Whether `token` can be sent back in `Authorization: L402 <token>:<preimage>`.
 fn check_token(token: &str) -> Result<(), ChallengeProblem> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(ChallengeProblem::UnusableToken("longer than 4096 bytes"));
     }
-    if !token
-        .bytes()
-        .all(|b| b.is_ascii_graphic() && !matches!(b, b':' | b'"' | b'\\' | b','))
-    {
+    if !sendable(token) {
         return Err(ChallengeProblem::UnusableToken(
             "it has characters a credential cannot carry (space, control, ':', ',', '\"' or '\\')",
         ));

@@ -141,12 +141,7 @@ impl StoredToken {
     /// [`StoreError::Corrupt`] if the stored token is empty or holds
     /// characters a header credential cannot carry.
     pub fn authorization(&self) -> Result<String, StoreError> {
-        let usable = !self.token.is_empty()
-            && self
-                .token
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && !matches!(b, b':' | b'"' | b'\\' | b','));
-        if !usable {
+        if !crate::challenge::sendable(&self.token) {
             return Err(StoreError::Corrupt(format!(
                 "stored token for {} cannot be sent in a header",
                 self.scope
@@ -291,5 +286,89 @@ impl TokenStore for MemoryTokenStore {
             token.uses = token.uses.saturating_add(1);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::SqliteStore;
+
+    fn token(scope: &str, seed: u8, kind: TokenKind) -> StoredToken {
+        let preimage = Preimage::from([seed; 32]);
+        StoredToken {
+            scope: scope.into(),
+            token: format!("tok{seed}"),
+            kind,
+            payment_hash: preimage.payment_hash(),
+            preimage,
+            amount_msat: Some(u64::from(seed) * 1000),
+            created_at: 1,
+            expires_at: Some(2),
+            uses: 0,
+        }
+    }
+
+    /// Both stores list every token by scope, count uses of the token
+    /// stored (not of one replaced meanwhile) and keep kind and amount.
+    #[tokio::test]
+    async fn stores_list_count_uses_and_remove_by_hash() {
+        let sqlite = SqliteStore::in_memory().await.unwrap();
+        let stores: [&dyn TokenStore; 2] = [&MemoryTokenStore::new(), &sqlite];
+        for store in stores {
+            let b = token("http://h/b", 2, TokenKind::Opaque);
+            let a = token("http://h/a", 1, TokenKind::Macaroon);
+            store.put(&b).await.unwrap();
+            store.put(&a).await.unwrap();
+            store
+                .record_use("http://h/b", &b.payment_hash)
+                .await
+                .unwrap();
+            store
+                .record_use("http://h/b", &b.payment_hash)
+                .await
+                .unwrap();
+            // Another hash for the scope: not counted.
+            store
+                .record_use("http://h/b", &a.payment_hash)
+                .await
+                .unwrap();
+            let all = store.list().await.unwrap();
+            assert_eq!(all.len(), 2);
+            assert_eq!(all[0], a);
+            assert_eq!(all[1].uses, 2);
+            assert_eq!(all[1].kind, TokenKind::Opaque);
+            assert_eq!(all[1].amount_msat, Some(2000));
+            assert_eq!(all[1].token, "tok2");
+            // Replaced, then removed only by its own hash.
+            let newer = token("http://h/b", 3, TokenKind::Macaroon);
+            store.put(&newer).await.unwrap();
+            store.remove("http://h/b", &b.payment_hash).await.unwrap();
+            assert_eq!(store.get("http://h/b").await.unwrap(), Some(newer.clone()));
+            store
+                .remove("http://h/b", &newer.payment_hash)
+                .await
+                .unwrap();
+            assert_eq!(store.list().await.unwrap(), vec![a]);
+        }
+    }
+
+    #[test]
+    fn authorization_echoes_the_token_and_refuses_unsendable_ones() {
+        let t = token("http://h/a", 1, TokenKind::Opaque);
+        assert_eq!(
+            t.authorization().unwrap(),
+            format!("L402 tok1:{}", "01".repeat(32))
+        );
+        for bad in ["", "a:b", "a b"] {
+            let t = StoredToken {
+                token: bad.into(),
+                ..t.clone()
+            };
+            assert!(
+                matches!(t.authorization(), Err(StoreError::Corrupt(_))),
+                "{bad:?}"
+            );
+        }
     }
 }
