@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
 mod config;
 mod devwallet;
 mod get;
@@ -48,6 +49,9 @@ enum Command {
     Serve(Box<serve::Args>),
     /// Fetch a URL, paying its L402 challenge within your limits.
     Get(Box<get::Args>),
+    /// Check a seller's paid URL against what the deployed L402 clients
+    /// expect, item by item (with --pay, buy once and check the paid path).
+    Check(Box<check::Args>),
     /// Manage producer API merchants and their API keys.
     Merchant(Box<merchant::Args>),
     /// See and manage the tokens `l402 get` bought: list, show, rm, export,
@@ -73,7 +77,7 @@ fn main() -> ExitCode {
     let mut runtime = match cli.command {
         Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
         // One request or one store operation: no worker threads to start.
-        Command::Get(_) | Command::Merchant(_) | Command::Token(_) => {
+        Command::Get(_) | Command::Check(_) | Command::Merchant(_) | Command::Token(_) => {
             tokio::runtime::Builder::new_current_thread()
         }
     };
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(&global, *args).await,
             Command::Get(args) => get::run(&global, *args).await,
+            Command::Check(args) => check::run(&global, *args).await,
             Command::Merchant(args) => merchant::run(&global, *args).await,
             Command::Token(args) => token::run(&global, *args).await,
         }
