@@ -298,4 +298,56 @@ mod tests {
             ("http://y", "from-env")
         );
     }
+
+    #[test]
+    fn a_remote_producer_leaves_no_room_for_a_backend_or_a_producer_api() {
+        let remote = resolve(
+            "f",
+            parse("url = \"http://x\"\napi_key = \"k\""),
+            &RemoteOverrides::default(),
+            None,
+        )
+        .unwrap();
+        let check = |backend: &str, producer: &str, overrides: &Overrides| {
+            check_alone(
+                "f",
+                remote.as_ref(),
+                &toml::from_str(backend).unwrap(),
+                overrides,
+                &toml::from_str(producer).unwrap(),
+            )
+        };
+        let none = Overrides::default();
+        assert_eq!(check("", "", &none), Ok(()));
+        assert_eq!(check("", "enabled = false", &none), Ok(()));
+        assert_eq!(
+            check("kind = \"lnbits\"", "", &none).unwrap_err().key,
+            "backend.kind"
+        );
+        assert_eq!(
+            check("rune = \"r\"", "", &none).unwrap_err().key,
+            "backend.rune"
+        );
+        assert_eq!(
+            check("", "enabled = true", &none).unwrap_err().key,
+            "producer.enabled"
+        );
+        let flag = Overrides {
+            backend: Some("dev".into()),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            check("", "", &flag).unwrap_err().source,
+            "--backend / L402_BACKEND"
+        );
+        // Without a remote producer, nothing to check here.
+        let local = check_alone(
+            "f",
+            None,
+            &toml::from_str("kind = \"lnbits\"").unwrap(),
+            &flag,
+            &ProducerConfig::default(),
+        );
+        assert_eq!(local, Ok(()));
+    }
 }

@@ -173,3 +173,125 @@ fn reason(
     }
     VerifyError::BadSignature
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use l402::{Keyring, Macaroon, Minter, Preimage, RootKey};
+
+    use super::*;
+
+    fn answer(valid: bool, code: Option<&str>) -> Answer {
+        Answer {
+            valid,
+            code: code.map(str::to_owned),
+            error: None,
+            payment_hash: None,
+        }
+    }
+
+    fn token(caveats: &[Caveat], location: &str) -> (Credential, Preimage) {
+        let preimage = Preimage::random().unwrap();
+        let macaroon = Minter::new(Keyring::new(1, [5; 32]))
+            .location(location)
+            .mint(preimage.payment_hash(), caveats)
+            .unwrap();
+        (Credential::new(macaroon, preimage.clone()), preimage)
+    }
+
+    fn ctx() -> RequestContext<'static> {
+        RequestContext::now()
+            .resource("/r")
+            .amount_sats(5)
+            .method("GET")
+            .ignore(l402::caveat::Ignorable::Merchant)
+    }
+
+    fn fresh() -> Vec<Caveat> {
+        vec![
+            Caveat::merchant("7"),
+            Caveat::resource("/r"),
+            Caveat::amount_sats(5),
+            Caveat::valid_until(l402::time::unix_now() + 60),
+        ]
+    }
+
+    #[test]
+    fn an_accepted_token_is_checked_here_too() {
+        let (good, _) = token(&fresh(), "lsat");
+        let verdict = judge(&answer(true, None), &good, &ctx(), "lsat").unwrap();
+        assert!(verdict.cacheable);
+        assert_eq!(verdict.token.caveats.len(), 4);
+        // At another location: served, never cached.
+        let (elsewhere, _) = token(&fresh(), "le");
+        assert!(
+            !judge(&answer(true, None), &elsewhere, &ctx(), "lsat")
+                .unwrap()
+                .cacheable
+        );
+        // A caveat this layer cannot read: the producer's word, uncached.
+        let mut odd = fresh();
+        odd.push(Caveat::new("tier", "gold").unwrap());
+        let (odd, _) = token(&odd, "lsat");
+        assert!(
+            !judge(&answer(true, None), &odd, &ctx(), "lsat")
+                .unwrap()
+                .cacheable
+        );
+        // Stale, whatever the producer said: 402 as locally.
+        let (stale, _) = token(&[Caveat::resource("/r"), Caveat::valid_until(1)], "lsat");
+        let e = judge(&answer(true, None), &stale, &ctx(), "lsat")
+            .err()
+            .unwrap();
+        assert!(e.is_expired());
+        // A preimage that does not pay the hash is never accepted.
+        let (good, _) = token(&fresh(), "lsat");
+        let wrong = Credential::new(good.macaroon().clone(), Preimage::random().unwrap());
+        let e = judge(&answer(true, None), &wrong, &ctx(), "lsat")
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), "wrong_preimage");
+    }
+
+    #[test]
+    fn a_refusal_gets_the_local_layers_reason() {
+        let (good, _) = token(&fresh(), "lsat");
+        let forged = judge(&answer(false, None), &good, &ctx(), "lsat")
+            .err()
+            .unwrap();
+        assert_eq!(forged.code(), "forged_token");
+        let e = judge(&answer(false, Some("unknown_key")), &good, &ctx(), "lsat")
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), "unknown_key");
+        let e = judge(
+            &answer(false, Some("wrong_merchant")),
+            &good,
+            &ctx(),
+            "lsat",
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.is_genuine(),
+            "bought from another merchant: a fresh challenge"
+        );
+        let (other, _) = token(&[Caveat::resource("/other")], "lsat");
+        let e = judge(&answer(false, None), &other, &ctx(), "lsat")
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), "wrong_resource");
+        // An identifier that is not Aperture's: a forgery when refused...
+        let preimage = Preimage::random().unwrap();
+        let le = Macaroon::new(&RootKey::from([1; 32]), b"le-token-1".to_vec(), "lsat").unwrap();
+        let le = Credential::new(le, preimage);
+        let e = judge(&answer(false, None), &le, &ctx(), "lsat")
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), "forged_token");
+        // ...and served uncached when accepted, its hash the preimage's.
+        let verdict = judge(&answer(true, None), &le, &ctx(), "lsat").unwrap();
+        assert!(!verdict.cacheable);
+        assert_eq!(verdict.token.payment_hash, le.preimage().payment_hash());
+    }
+}
