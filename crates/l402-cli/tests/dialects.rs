@@ -113,6 +113,23 @@ async fn header_and_body_disagreeing_exit_8_and_pay_nothing() {
 }
 
 #[tokio::test]
+async fn an_opaque_token_naming_another_payment_hash_exits_8_unpaid() {
+    let s = setup(Dialect::L402kitForeignHash, Options::default()).await;
+    let run = s.get(&[]).await;
+    assert_eq!(run.code, Some(8), "{}", run.json);
+    assert_eq!(run.json["error"]["money_moved"], "no");
+    assert!(
+        run.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("payment hash"),
+        "{}",
+        run.json
+    );
+    assert_eq!(s.server.payments().await, 0);
+}
+
+#[tokio::test]
 async fn require_macaroon_refuses_opaque_tokens_with_exit_8() {
     for dialect in [Dialect::L402kit, Dialect::Alby] {
         let s = setup(dialect, Options::default()).await;

@@ -20,7 +20,8 @@
 //! (l402kit's base64 JSON, Alby's `base64url(JSON).hmac`) is a
 //! [`TokenKind::Opaque`] token: it is paid after the same invoice checks, the
 //! payment hash comes from the invoice, and receipts and traces say the token
-//! could not be checked against it
+//! could not be checked against it (one that names another payment hash in
+//! readable JSON is refused: the server would not accept it after payment)
 //! ([`ClientBuilder::require_macaroon`](crate::ClientBuilder::require_macaroon)
 //! refuses such tokens).
 
@@ -56,7 +57,9 @@ pub enum TokenKind {
     Macaroon,
     /// Anything else (l402kit's base64 JSON, Alby's `base64url(JSON).hmac`,
     /// a macaroon without an L402 identifier): sent back as given; it could
-    /// not be checked against the invoice's payment hash.
+    /// not be checked against the invoice's payment hash. (A payment hash it
+    /// names in unsigned JSON, as l402kit's does, must still be the
+    /// invoice's: a token naming another is refused before paying.)
     Opaque,
 }
 
@@ -89,11 +92,14 @@ impl TokenKind {
                     expires_at: macaroon_expiry(&macaroon),
                 },
             },
-            Err(_) => Classified {
-                kind: TokenKind::Opaque,
-                payment_hash: None,
-                expires_at: json_token_expiry(token),
-            },
+            Err(_) => {
+                let json = JsonToken::read(token);
+                Classified {
+                    kind: TokenKind::Opaque,
+                    payment_hash: json.as_ref().and_then(|j| j.payment_hash),
+                    expires_at: json.and_then(|j| j.expires_at),
+                }
+            }
         }
     }
 }
@@ -161,9 +167,10 @@ pub struct Offer {
     pub quote: Quote,
     /// The token (macaroon or opaque), exactly as sent.
     pub token: String,
-    /// The payment hash the token names (a macaroon's identifier), if it
-    /// names one; the client refuses to pay when it differs from
-    /// `quote.payment_hash`.
+    /// The payment hash the token names, if it names one the client can
+    /// read: a macaroon's identifier, or the `hash` of an opaque base64-JSON
+    /// token (l402kit's, unsigned). The client refuses to pay when it differs
+    /// from `quote.payment_hash` (the server would refuse the credential).
     pub token_payment_hash: Option<PaymentHash>,
     /// When the token says it expires (unix seconds): a macaroon's expiry
     /// caveats, or an `exp` in an opaque JSON token.
@@ -344,24 +351,42 @@ pub(crate) fn macaroon_expiry(macaroon: &l402::Macaroon) -> Option<u64> {
         .min()
 }
 
-/// The `exp` of an opaque JSON token (l402kit's `base64(JSON{hash, exp})`,
-/// milliseconds; Alby's `base64url(JSON).hmac`), in unix seconds.
-fn json_token_expiry(token: &str) -> Option<u64> {
-    let payload = token.split('.').next()?;
-    let trimmed = payload.trim_end_matches('=');
-    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(trimmed)
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed))
-        .ok()?;
-    let value: Value = serde_json::from_slice(&bytes).ok()?;
-    let exp = value.as_object()?.get("exp")?.as_u64()?;
-    // Milliseconds (l402kit) or seconds: a time in seconds is below 10^11
-    // until the year 5138.
-    Some(if exp >= 100_000_000_000 {
-        exp / 1000
-    } else {
-        exp
-    })
+/// What an opaque token written as base64 JSON says about itself
+/// (l402kit's `base64(JSON{hash, exp})`, Alby's `base64url(JSON).hmac`).
+/// Unsigned, so it proves nothing; it is read only to refuse a token that
+/// names another payment hash than its invoice's (the server would refuse
+/// the credential after the payment) and to stop reusing it once expired.
+struct JsonToken {
+    payment_hash: Option<PaymentHash>,
+    expires_at: Option<u64>,
+}
+
+impl JsonToken {
+    fn read(token: &str) -> Option<JsonToken> {
+        let payload = token.split('.').next()?.trim_end_matches('=');
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(payload)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload))
+            .ok()?;
+        let value: Value = serde_json::from_slice(&bytes).ok()?;
+        let object = value.as_object()?;
+        let payment_hash = ["hash", "paymentHash", "payment_hash"]
+            .iter()
+            .find_map(|k| object.get(*k)?.as_str()?.parse().ok());
+        // Milliseconds (l402kit) or seconds: a time in seconds is below
+        // 10^11 until the year 5138.
+        let expires_at = object.get("exp").and_then(Value::as_u64).map(|exp| {
+            if exp >= 100_000_000_000 {
+                exp / 1000
+            } else {
+                exp
+            }
+        });
+        Some(JsonToken {
+            payment_hash,
+            expires_at,
+        })
+    }
 }
 
 /// Reads a 402 in every dialect deployed servers send: seed 001's
@@ -550,6 +575,13 @@ mod tests {
         let c = TokenKind::classify(&l402kit);
         assert_eq!(c.kind, TokenKind::Opaque);
         assert_eq!(c.expires_at, Some(1_900_000_000));
+        assert_eq!(c.payment_hash, None, "not a hash");
+        let hash = "ab".repeat(32);
+        let named = std.encode(format!(r#"{{"hash": "{hash}"}}"#));
+        assert_eq!(
+            TokenKind::classify(&named).payment_hash,
+            Some(hash.parse().unwrap())
+        );
         let alby = format!(
             "{}.{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":1900000000}"#),

@@ -97,9 +97,11 @@ async fn every_dialect_is_paid_once_and_its_token_reused() {
         assert_eq!(offer.quote.source, source, "{dialect:?}");
         assert_eq!(offer.quote.amount_sats(), Some(10));
         assert_eq!(offer.quote.payment_hash, offer.invoice.payment_hash());
+        // Every token here names its payment hash (a macaroon's identifier,
+        // the unsigned JSON of l402kit's and Alby's): the invoice's.
         assert_eq!(
-            offer.token_payment_hash.is_some(),
-            kind == TokenKind::Macaroon,
+            offer.token_payment_hash,
+            Some(offer.quote.payment_hash),
             "{dialect:?}"
         );
     }
@@ -133,6 +135,28 @@ async fn header_and_body_disagreeing_are_refused_before_paying() {
         "{err:?}"
     );
     assert_eq!(server.payments().await, 0);
+}
+
+/// l402kit's hosted demo binds its token to a server-generated preimage,
+/// not to the invoice: the token's JSON names another payment hash than the
+/// invoice's, so paying could never be accepted. Refused before paying.
+#[tokio::test]
+async fn an_opaque_token_naming_another_payment_hash_is_refused_before_paying() {
+    let (dev, server) = setup(Dialect::L402kitForeignHash, Options::default()).await;
+    let client = builder(&dev).build().unwrap();
+    let err = client.get(server.url("/premium")).send().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FetchError::Refused(Refusal::Invoice(
+                l402::InvoiceError::PaymentHashMismatch { .. }
+            ))
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.money_moved(), MoneyMoved::No);
+    assert_eq!(server.payments().await, 0);
+    assert_eq!(dev.spent_sats(FUNDS).await, 0);
 }
 
 #[tokio::test]

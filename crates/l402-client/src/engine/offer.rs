@@ -38,9 +38,10 @@ impl Engine {
         if self.require_macaroon && offer.quote.token_kind != TokenKind::Macaroon {
             return Err(Refusal::OpaqueToken.into());
         }
-        // A macaroon names its payment hash: it must be the invoice's. An
-        // opaque token names none the client can read; the payment hash is
-        // the invoice's.
+        // A macaroon names its payment hash: it must be the invoice's. So
+        // must the unsigned `hash` of an opaque JSON token, when it has one
+        // (else the server would refuse the credential after the payment).
+        // Otherwise the payment hash is the invoice's.
         let mut reqs = InvoiceRequirements::new()
             .payment_hash(offer.token_payment_hash.unwrap_or(offer.quote.payment_hash))
             .max_amount_msat(self.max_payment_msat)

@@ -45,6 +45,9 @@ pub enum Dialect {
     DisagreeMacaroon,
     /// The body's `price_sats` is not the invoice's amount.
     BodyWrongPrice,
+    /// l402kit's hosted demo: the token's JSON `hash` is a server-generated
+    /// preimage's, not the invoice's.
+    L402kitForeignHash,
 }
 
 pub struct Shared {
@@ -299,6 +302,14 @@ async fn challenge(shared: &Shared) -> Response {
             (
                 Some(header(&macaroon, &bolt11)),
                 json!({"invoice": bolt11, "macaroon": other}),
+            )
+        }
+        Dialect::L402kitForeignHash => {
+            let token = l402kit_token(&Preimage::random().unwrap().payment_hash());
+            issue(&token);
+            (
+                Some(header(&token, &bolt11)),
+                json!({"error": "Payment Required", "priceSats": price, "invoice": bolt11, "macaroon": token}),
             )
         }
         Dialect::BodyWrongPrice => {
