@@ -10,6 +10,7 @@
 
 mod app;
 mod remote;
+mod settlements;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -333,6 +334,9 @@ async fn serve(
             (receiver, None)
         }
     };
+
+    // Settlement notifications, where the node pushes them (logged only).
+    settlements::follow(receiver.clone());
 
     let producer = if config.producer.enabled {
         let store = Arc::new(state::open_store(data_dir, &config.store).await?);

@@ -1,0 +1,76 @@
+//! Settlement notifications in `l402 serve`: when the backend pushes them
+//! ([`Receiver::settlements`]: the dev node, LND's invoice subscription,
+//! phoenixd's websocket), one task follows them, so the server learns of
+//! each payment without polling.
+//!
+//! Today the only consumer is the log: each settled invoice is logged at
+//! `info` on the target `l402::settlements` (`L402_LOG=l402::settlements=info`)
+//! with its payment hash, amount and cursor; never a preimage, a credential
+//! or the node's URL. Stats, webhooks and splits will consume the same
+//! stream. Access never depends on it: a paid request is still granted on
+//! its verified preimage alone.
+//!
+//! A failed subscription or stream is resumed from the last cursor seen
+//! (delivery is at least once after it), after a pause that doubles from
+//! [`FIRST_RETRY`] up to [`MAX_RETRY`] and starts again after a settlement.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use l402_lightning::{Cursor, Receiver};
+
+/// The first pause after a failure.
+pub const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// The longest pause between attempts.
+pub const MAX_RETRY: Duration = Duration::from_secs(60);
+
+/// Follows `receiver`'s settlements in a task, if its node pushes them.
+/// Returns whether it does.
+pub fn follow(receiver: Arc<dyn Receiver>) -> bool {
+    if receiver.settlements().is_none() {
+        return false;
+    }
+    tokio::spawn(async move {
+        let Some(feed) = receiver.settlements() else {
+            return;
+        };
+        let backend = receiver.backend();
+        let mut cursor = Cursor::NOW;
+        let mut pause = FIRST_RETRY;
+        loop {
+            match feed.subscribe(cursor).await {
+                Ok(mut stream) => loop {
+                    match stream.next().await {
+                        Ok(Some(settled)) => {
+                            pause = FIRST_RETRY;
+                            cursor = cursor.max(settled.cursor);
+                            tracing::info!(
+                                target: "l402::settlements",
+                                %backend,
+                                payment_hash = %settled.payment_hash,
+                                amount_msat = settled.amount_msat,
+                                cursor = %settled.cursor,
+                                "invoice settled"
+                            );
+                        }
+                        Ok(None) => {
+                            tracing::warn!(target: "l402::settlements", %backend, "the node ended the settlement stream; resubscribing");
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(target: "l402::settlements", %backend, error = %e, "settlement stream failed; resubscribing");
+                            break;
+                        }
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(target: "l402::settlements", %backend, error = %e, "cannot subscribe to settlements");
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_RETRY);
+        }
+    });
+    true
+}

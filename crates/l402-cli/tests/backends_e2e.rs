@@ -1,0 +1,336 @@
+//! A purchase end to end through the real binaries on each node kind that
+//! cannot run here: `l402 serve` with `[backend] kind = "lnd" | "cln" |
+//! "phoenixd"` pointed at the test kit's fake of that node, bought by
+//! `l402 get` paying through a fake node of the same kind (its
+//! `L402_<NODE>_*` variables). Both fakes serve wallets of one dev-node
+//! ledger in this test process, so the money that moves is counted there:
+//! paid once, 200, the token reused; a payment the node fails is exit 4
+//! with "no money moved"; a connection cut after the pay request is
+//! resolved by lookup, never paid twice. Where the node pushes settlements
+//! (LND, phoenixd), the server logs the one it learnt of.
+//!
+//! These are fakes, not real nodes (l402_testkit's docs say how each was
+//! checked against third-party clients).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod serve_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use l402_lightning::Wallet;
+use l402_lightning::dev::{DevFault, DevNode, DevWallet};
+use l402_testkit::wire::tls_cert_path;
+use l402_testkit::{FakeCln, FakeLnd, FakePhoenixd, cln, lnd, phoenixd};
+use serde_json::Value;
+use serve_support::{Server, l402, start_capturing_stderr};
+use tokio::process::Command;
+
+/// Every node variable, removed so each run sees only its own.
+const NODE_VARS: &[&str] = &[
+    "L402_PHOENIXD_URL",
+    "L402_PHOENIXD_PASSWORD",
+    "L402_PHOENIXD_PASSWORD_FILE",
+    "L402_LND_URL",
+    "L402_LND_MACAROON_HEX",
+    "L402_LND_MACAROON_FILE",
+    "L402_LND_TLS_CERT_FILE",
+    "LND_REST_HOST",
+    "LND_MACAROON_HEX",
+    "LND_TLS_CERT_PATH",
+    "L402_CLN_SOCKET",
+    "L402_CLN_URL",
+    "L402_CLN_RUNE",
+    "L402_CLN_TLS_CERT_FILE",
+    "L402_LOG",
+    "NWC_CONNECTION_STRING",
+];
+
+fn clean(mut cmd: Command) -> Command {
+    for var in NODE_VARS {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Lnd,
+    ClnRest,
+    ClnSocket,
+    Phoenixd,
+}
+
+/// A started fake node of one kind.
+enum Fake {
+    Lnd(FakeLnd),
+    Cln(FakeCln, bool),
+    Phoenixd(FakePhoenixd),
+}
+
+impl Fake {
+    async fn start(kind: Kind, wallet: DevWallet) -> Fake {
+        match kind {
+            Kind::Lnd => Fake::Lnd(FakeLnd::start(wallet).await),
+            Kind::ClnRest => Fake::Cln(FakeCln::start(wallet).await, false),
+            Kind::ClnSocket => Fake::Cln(FakeCln::start(wallet).await, true),
+            Kind::Phoenixd => Fake::Phoenixd(FakePhoenixd::start(wallet).await),
+        }
+    }
+
+    /// The `[backend]` table of `l402 serve` for this node.
+    fn backend_toml(&self) -> String {
+        let cert = tls_cert_path();
+        let cert = cert.display();
+        match self {
+            Fake::Lnd(f) => format!(
+                "[backend]\nkind = \"lnd\"\nurl = \"{}\"\nmacaroon_hex = \"{}\"\ntls_cert_file = \"{cert}\"\n",
+                f.url,
+                lnd::MACAROON
+            ),
+            Fake::Cln(f, false) => format!(
+                "[backend]\nkind = \"cln\"\nurl = \"{}\"\nrune = \"{}\"\ntls_cert_file = \"{cert}\"\n",
+                f.url,
+                cln::RUNE
+            ),
+            Fake::Cln(f, true) => format!(
+                "[backend]\nkind = \"cln\"\nsocket = \"{}\"\n",
+                f.socket.display()
+            ),
+            Fake::Phoenixd(f) => format!(
+                "[backend]\nkind = \"phoenixd\"\nurl = \"{}\"\npassword = \"{}\"\n",
+                f.url(),
+                phoenixd::PASSWORD
+            ),
+        }
+    }
+
+    /// The variables that make `l402 get` pay through this node.
+    fn wallet_env(&self) -> Vec<(&'static str, String)> {
+        let cert = tls_cert_path().display().to_string();
+        match self {
+            Fake::Lnd(f) => vec![
+                ("L402_LND_URL", f.url.clone()),
+                ("L402_LND_MACAROON_HEX", lnd::MACAROON.to_owned()),
+                ("L402_LND_TLS_CERT_FILE", cert),
+            ],
+            Fake::Cln(f, false) => vec![
+                ("L402_CLN_URL", f.url.clone()),
+                ("L402_CLN_RUNE", cln::RUNE.to_owned()),
+                ("L402_CLN_TLS_CERT_FILE", cert),
+            ],
+            Fake::Cln(f, true) => vec![("L402_CLN_SOCKET", f.socket.display().to_string())],
+            Fake::Phoenixd(f) => vec![
+                ("L402_PHOENIXD_URL", f.url()),
+                ("L402_PHOENIXD_PASSWORD", phoenixd::PASSWORD.to_owned()),
+            ],
+        }
+    }
+
+    fn cut_next_pay(&self) {
+        match self {
+            Fake::Lnd(f) => f.cut_next_pay(),
+            Fake::Cln(f, _) => f.cut_next_pay(),
+            Fake::Phoenixd(f) => f.cut_next_pay(),
+        }
+    }
+
+    /// The secrets that must never be printed.
+    fn secrets(&self) -> Vec<&'static str> {
+        match self {
+            Fake::Lnd(_) => vec![lnd::MACAROON],
+            Fake::Cln(_, false) => vec![cln::RUNE],
+            Fake::Cln(_, true) => vec![],
+            Fake::Phoenixd(_) => vec![phoenixd::PASSWORD],
+        }
+    }
+}
+
+/// One `l402 --json get` run.
+struct Run {
+    code: Option<i32>,
+    json: Value,
+    stderr: String,
+    stdout: String,
+}
+
+async fn get(client_dir: &Path, url: &str, wallet: &Fake) -> Run {
+    let mut cmd = clean(l402(client_dir));
+    cmd.args(["get", "--network", "regtest", url]);
+    for (k, v) in wallet.wallet_env() {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("l402 get finishes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    Run {
+        code: out.status.code(),
+        json: stdout
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or(Value::Null),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout,
+    }
+}
+
+const PRICE_SATS: u64 = 10;
+
+/// The log without its terminal colours.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ ... final byte in @..~
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) && c != '[' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// One purchase scenario on `kind`: a server and a wallet on fakes of that
+/// kind, on one dev ledger.
+async fn purchase_end_to_end(kind: Kind) {
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let merchant_wallet = node.wallet("merchant").await.unwrap();
+    let payer_wallet = node.wallet("payer").await.unwrap();
+    payer_wallet.credit_sats(1_000).await.unwrap();
+    let merchant = Fake::start(kind, merchant_wallet.clone()).await;
+    let payer = Fake::start(kind, payer_wallet.clone()).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("l402.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[[routes]]\npath = \"/api/report\"\nprice_sats = {PRICE_SATS}\nbody = \"paid report\"\n\n\
+             [[routes]]\npath = \"/api/fails\"\nprice_sats = 5\nbody = \"never\"\ndescription = '{}'\n\n\
+             [[routes]]\npath = \"/api/cut\"\nprice_sats = 7\nbody = \"cut but paid once\"\n",
+            merchant.backend_toml(),
+            DevFault::Failed.memo()
+        ),
+    )
+    .unwrap();
+    let mut cmd = clean(l402(dir.path()));
+    cmd.env("L402_LOG", "l402::settlements=info");
+    let (server, server_stderr): (Server, _) =
+        start_capturing_stderr(cmd, &["--config", config.to_str().unwrap()]).await;
+    let base = server.url();
+    let client = tempfile::tempdir().unwrap();
+    let balances = || async {
+        (
+            payer_wallet.balance_msat().await.unwrap(),
+            merchant_wallet.balance_msat().await.unwrap(),
+        )
+    };
+    assert_eq!(balances().await, (1_000_000, 0));
+
+    // Paid once, 200.
+    let paid = get(client.path(), &format!("{base}/api/report"), &payer).await;
+    assert_eq!(
+        paid.code,
+        Some(0),
+        "{kind:?}: {}\n{}",
+        paid.stdout,
+        paid.stderr
+    );
+    assert_eq!(paid.json["status"], 200, "{kind:?}: {}", paid.json);
+    assert_eq!(paid.json["token"], "paid", "{kind:?}");
+    assert_eq!(paid.json["body"], "paid report", "{kind:?}");
+    assert_eq!(paid.json["receipt"]["amount_msat"], PRICE_SATS * 1000);
+    let hash = paid.json["receipt"]["payment_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(balances().await, (990_000, 10_000), "{kind:?}");
+
+    // The token is reused: nothing more moves.
+    let again = get(client.path(), &format!("{base}/api/report"), &payer).await;
+    assert_eq!(again.code, Some(0), "{kind:?}: {}", again.stderr);
+    assert_eq!(again.json["token"], "cached", "{kind:?}");
+    assert_eq!(again.json["body"], "paid report");
+    assert_eq!(balances().await, (990_000, 10_000), "{kind:?}");
+
+    // The node fails the payment: exit 4, and it says no money moved
+    // because the node said so.
+    let failed = get(client.path(), &format!("{base}/api/fails"), &payer).await;
+    assert_eq!(
+        failed.code,
+        Some(4),
+        "{kind:?}: {}\n{}",
+        failed.json,
+        failed.stderr
+    );
+    assert_eq!(failed.json["error"]["money_moved"], "no", "{kind:?}");
+    assert_eq!(balances().await, (990_000, 10_000), "{kind:?}");
+
+    // The wallet's connection is cut after the pay request: the payment is
+    // unknown, looked up, found paid, and used, never paid twice.
+    payer.cut_next_pay();
+    let cut = get(client.path(), &format!("{base}/api/cut"), &payer).await;
+    assert_eq!(cut.code, Some(0), "{kind:?}: {}\n{}", cut.json, cut.stderr);
+    assert_eq!(cut.json["status"], 200, "{kind:?}");
+    assert_eq!(cut.json["body"], "cut but paid once");
+    assert_eq!(balances().await, (983_000, 17_000), "{kind:?}");
+    let again = get(client.path(), &format!("{base}/api/cut"), &payer).await;
+    assert_eq!(again.json["token"], "cached", "{kind:?}");
+    assert_eq!(balances().await, (983_000, 17_000), "{kind:?}");
+
+    // Where the node pushes settlements, the server learnt of the payment
+    // without polling (it logs the hash and amount, nothing secret).
+    // (The first purchase settled several runs of `l402 get` ago.)
+    let pushes = matches!(kind, Kind::Lnd | Kind::Phoenixd);
+    server.stop().await;
+    let log = strip_ansi(&server_stderr.await.unwrap());
+    if pushes {
+        let line = log
+            .lines()
+            .find(|l| l.contains("invoice settled") && l.contains(&hash))
+            .unwrap_or_else(|| panic!("{kind:?}: no settlement logged for {hash}:\n{log}"));
+        assert!(line.contains("amount_msat=10000"), "{line}");
+    }
+    for secret in merchant.secrets() {
+        for text in [
+            &log,
+            &paid.stdout,
+            &paid.stderr,
+            &failed.stdout,
+            &failed.stderr,
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{kind:?}: a secret was printed: {text}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn lnd_purchase_end_to_end() {
+    purchase_end_to_end(Kind::Lnd).await;
+}
+
+#[tokio::test]
+async fn cln_rest_purchase_end_to_end() {
+    purchase_end_to_end(Kind::ClnRest).await;
+}
+
+#[tokio::test]
+async fn cln_socket_purchase_end_to_end() {
+    purchase_end_to_end(Kind::ClnSocket).await;
+}
+
+#[tokio::test]
+async fn phoenixd_purchase_end_to_end() {
+    purchase_end_to_end(Kind::Phoenixd).await;
+}
