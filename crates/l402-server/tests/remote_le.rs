@@ -367,15 +367,34 @@ async fn lightning_enable_shapes_pay_once_then_serve_from_the_cache() {
         assert!(headers.contains_key("www-authenticate"));
     }
     assert_eq!(h.le.challenges.load(Ordering::SeqCst), before + 2);
+    // (Each layer has its own cache: the producer was asked once per route.)
+    assert_eq!(h.le.verifies.load(Ordering::SeqCst), 3);
 
-    // A wrong preimage: the producer says `valid:false` with no code; the
-    // layer finds why (the preimage) and answers 401 with no challenge.
+    // A wrong preimage: refused here, as locally, without asking the
+    // producer: 401 with no challenge.
     let (mac, _) = auth.trim_start_matches("L402 ").split_once(':').unwrap();
     let forged = format!("L402 {mac}:{}", "00".repeat(32));
     let (status, headers, body) = h.get("/paid", Some(&forged)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(!headers.contains_key("www-authenticate"));
     assert_eq!(body["code"], "wrong_preimage");
+    assert_eq!(h.le.verifies.load(Ordering::SeqCst), 3);
+
+    // A token with a genuine payment but a forged signature: the producer
+    // says `valid:false` with no code; the layer answers 401 `forged_token`.
+    let preimage = Preimage::random().unwrap();
+    let forged = Minter::new(Keyring::new(3, [1; 32]))
+        .mint(
+            preimage.payment_hash(),
+            &[Caveat::resource("/paid"), Caveat::amount_sats(21)],
+        )
+        .unwrap();
+    let forged = format!("L402 {forged}:{}", preimage.to_hex());
+    let (status, headers, body) = h.get("/paid", Some(&forged)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(!headers.contains_key("www-authenticate"));
+    assert_eq!(body["code"], "forged_token");
+    assert_eq!(h.le.verifies.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]

@@ -346,6 +346,14 @@ impl Core {
             let reason = VerifyError::MultipleMacaroons(credential.macaroons().len());
             return self.reject(reason, resource, quote);
         }
+        // The proof of payment first, as locally: a preimage that does not
+        // pay the macaroon's hash costs the producer nothing.
+        if let Ok(identifier) = l402::Identifier::from_bytes(credential.macaroon().identifier())
+            && !credential.preimage().matches(&identifier.payment_hash)
+        {
+            let reason = VerifyError::WrongPreimage(identifier.payment_hash);
+            return self.reject(reason, resource, quote);
+        }
         let answer = match producer.verify(&credential, &resource, price).await {
             Ok(answer) => answer,
             Err(e) => {

@@ -13,7 +13,8 @@
 //!   the handler with a [`Paid`](crate::Paid) value, and is kept in the
 //!   layer's bounded token cache, so a repeat costs no round trip. Cached
 //!   tokens are checked against each request as locally (expiry, resource,
-//!   price, method).
+//!   price, method). A preimage that does not pay the macaroon's payment
+//!   hash is refused here (401 `wrong_preimage`), without a call.
 //!
 //! Build the layer with [`L402Layer::remote`](crate::L402Layer::remote);
 //! price, resource, description, idempotency key and rejection hook are set
