@@ -339,3 +339,58 @@ async fn an_event_past_the_bound_ends_the_stream_with_an_error() {
         .unwrap_err();
     assert!(matches!(err, BackendError::Interrupted { .. }), "{err:?}");
 }
+
+// --- Settlement notifications: the webhook --------------------------------
+
+#[tokio::test]
+async fn a_webhook_is_believed_only_with_its_signature() {
+    use l402_lightning::phoenixd::{PhoenixdEvent, WebhookError, verified_webhook_event};
+    // A receiver that hands over each request's signature and raw body.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Vec<u8>)>(4);
+    let app = Router::new().route(
+        "/hook",
+        post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let tx = tx.clone();
+                async move {
+                    let signature = headers
+                        .get("x-phoenix-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    let _ = tx.send((signature, body.to_vec())).await;
+                }
+            },
+        ),
+    );
+    let addr = serve(app, None, Cutter::default()).await;
+    let p = pair().await;
+    p.merchant_fake
+        .webhook(format!("http://{addr}/hook"), "webhook-secret");
+    let paid = invoice(&p.merchant, 8, "hooked".into()).await;
+    p.payer.pay(&PayRequest::new(&paid.bolt11)).await.unwrap();
+    let (signature, body) = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        verified_webhook_event(b"webhook-secret", &body, &signature),
+        Ok(PhoenixdEvent::PaymentReceived {
+            amount_sat: 8,
+            payment_hash: paid.payment_hash,
+            external_id: None,
+        })
+    );
+    // Another secret, or one changed byte, and it is not believed.
+    assert_eq!(
+        verified_webhook_event(b"another-secret", &body, &signature),
+        Err(WebhookError::Mismatch)
+    );
+    let mut forged = body.clone();
+    let at = forged.iter().position(|b| *b == b'8').unwrap();
+    forged[at] = b'9';
+    assert_eq!(
+        verified_webhook_event(b"webhook-secret", &forged, &signature),
+        Err(WebhookError::Mismatch)
+    );
+}

@@ -389,6 +389,12 @@ impl FakePhoenixd {
         self.events.push(event);
     }
 
+    /// Sends every later event to `url` too, signed with `secret` as
+    /// phoenixd's `webhook` and `webhook-secret` settings do.
+    pub fn webhook(&self, url: impl Into<String>, secret: impl Into<Vec<u8>>) {
+        self.events.add_webhook(url.into(), secret.into());
+    }
+
     /// How many websocket clients are connected now.
     pub fn websocket_clients(&self) -> usize {
         self.events.clients()

@@ -16,6 +16,12 @@
 //!   is between `from` and `to` (ms, inclusive), newest first
 //!   (`PaymentsIncoming.sq`, `listSuccessful`), `limit` 20 by default.
 //!
+//! * Webhooks (`Api.kt`, `notifyWebhook`): each event is also POSTed as
+//!   JSON to every `webhook` URL, its client's JSON pretty and with nulls
+//!   written (`explicitNulls` left true), signed `X-Phoenix-Signature:
+//!   hex(HMAC-SHA256(key = webhook-secret, body))` (`Utils.kt`,
+//!   `hmacSha256`); a failed delivery is only logged, never retried.
+//!
 //! The events come from the dev node's settlement feed for the fake's
 //! wallet, so a payment through any fake reaches the merchant's websocket.
 
@@ -40,11 +46,15 @@ const MAX_RECEIVED: usize = 10_000;
 /// One received payment: hash, sats, `receivedAt` (ms).
 type Received = (PaymentHash, u64, u64);
 
+/// A webhook: URL and secret.
+type Webhook = (String, Vec<u8>);
+
 /// The fake's events and received payments.
 #[derive(Clone, Debug)]
 pub(crate) struct Events {
     tx: broadcast::Sender<String>,
     received: Arc<Mutex<Vec<Received>>>,
+    webhooks: Arc<Mutex<Vec<Webhook>>>,
 }
 
 /// kotlinx's pretty print: four spaces.
@@ -69,6 +79,7 @@ impl Events {
         let events = Events {
             tx: broadcast::channel(256).0,
             received: Arc::default(),
+            webhooks: Arc::default(),
         };
         let mut feed = wallet.subscribe(Cursor::NOW).await.unwrap();
         let follower = events.clone();
@@ -88,12 +99,18 @@ impl Events {
                 }
                 // `timestamp` is taken when the event is made, a moment
                 // after the payment's `receivedAt`.
-                follower.push(json!({
+                let mut event = json!({
                     "type": "payment_received",
                     "timestamp": now_ms(),
                     "amountSat": sats,
                     "paymentHash": settled.payment_hash.to_string(),
-                }));
+                });
+                follower.push(event.clone());
+                // The webhook client writes nulls.
+                for key in ["externalId", "payerNote", "payerKey"] {
+                    event[key] = Value::Null;
+                }
+                follower.notify_webhooks(&event).await;
             }
         });
         events
@@ -106,6 +123,37 @@ impl Events {
 
     pub(crate) fn clients(&self) -> usize {
         self.tx.receiver_count()
+    }
+
+    pub(crate) fn add_webhook(&self, url: String, secret: Vec<u8>) {
+        self.webhooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((url, secret));
+    }
+
+    /// POSTs `event` to every webhook, signed; failures are ignored (as
+    /// phoenixd only logs them).
+    async fn notify_webhooks(&self, event: &Value) {
+        use hmac::{Hmac, Mac};
+        let hooks = self
+            .webhooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let body = pretty(event);
+        for (url, secret) in hooks {
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&secret).unwrap();
+            mac.update(body.as_bytes());
+            let signature = hex::encode(mac.finalize().into_bytes());
+            let _ = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-phoenix-signature", signature)
+                .body(body.clone())
+                .send()
+                .await;
+        }
     }
 }
 
