@@ -225,14 +225,17 @@ async fn handle(
     let credential = match Credential::from_str(auth) {
         Ok(c) => c,
         Err(_) if fault == "garbage402" => return challenge(&shared, &fault, &path).await,
-        Err(_) if fault == "garbage200" => return "free for all".into_response(),
+        Err(_) if fault == "garbage200" => {
+            shared.served.fetch_add(1, Ordering::SeqCst);
+            return "free for all".into_response();
+        }
         Err(_) => return unauthorized(),
     };
     if fault == "nolsatcred" && credential.scheme() == Scheme::Lsat {
         return unauthorized();
     }
     let accepted = if fault == "preimage" {
-        // Checks the macaroon's signature, never the preimage.
+        // Checks the macaroon's signature, never the preimage (nor caveats).
         Identifier::from_bytes(credential.macaroon().identifier())
             .ok()
             .and_then(|id| shared.keys.root_key(&id.token_id))
