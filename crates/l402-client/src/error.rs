@@ -116,13 +116,15 @@ impl Refusal {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChallengeProblem {
-    /// No usable L402 challenge in `WWW-Authenticate`.
+    /// No usable L402 challenge in `WWW-Authenticate` nor in the JSON body.
     #[error(transparent)]
     Challenge(#[from] ChallengeError),
-    /// The macaroon does not decode.
+    /// The macaroon does not decode. No longer returned: a token that is
+    /// not a V2 macaroon is an opaque token ([`TokenKind::Opaque`](crate::TokenKind::Opaque)).
     #[error("challenge macaroon")]
     Macaroon(#[from] MacaroonError),
-    /// The macaroon identifier is not an L402 one.
+    /// The macaroon identifier is not an L402 one. No longer returned: such a
+    /// token is an opaque token ([`TokenKind::Opaque`](crate::TokenKind::Opaque)).
     #[error("challenge macaroon identifier")]
     Identifier(#[from] IdentifierError),
     /// The invoice does not decode (or its signature is bad).
