@@ -1,5 +1,5 @@
 //! A fake LND: its REST API over TLS with a self-signed `CA:TRUE`
-//! certificate like LND's own ([`TLS_CERT`](crate::wire::TLS_CERT)), as
+//! certificate like LND's own ([`TLS_CERT`]), as
 //! `lightningnetwork/lnd` defines it: routes from `lnrpc/lightning.yaml`
 //! and `lnrpc/routerrpc/router.yaml`, messages from `lightning.proto` and
 //! `router.proto` marshalled as LND's REST proxy does (proto field names,

@@ -13,11 +13,13 @@
 //! A failed subscription or stream is resumed from the last cursor seen
 //! (delivery is at least once after it), after a pause that doubles from
 //! [`FIRST_RETRY`] up to [`MAX_RETRY`] and starts again after a settlement.
+//! A node that cannot push them this way (phoenixd behind https) is said
+//! once and not asked again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use l402_lightning::{Cursor, Receiver};
+use l402_lightning::{BackendError, Cursor, Receiver};
 
 /// The first pause after a failure.
 pub const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -64,6 +66,10 @@ pub fn follow(receiver: Arc<dyn Receiver>) -> bool {
                         }
                     }
                 },
+                Err(e @ BackendError::Unsupported { .. }) => {
+                    tracing::info!(target: "l402::settlements", %backend, error = %e, "no settlement notifications");
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(target: "l402::settlements", %backend, error = %e, "cannot subscribe to settlements");
                 }

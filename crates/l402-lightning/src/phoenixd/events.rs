@@ -12,6 +12,12 @@
 //! with a margin of [`REPLAY_MARGIN_MS`] because an event's `timestamp` is
 //! taken a moment after the payment's `completedAt`; the websocket is opened
 //! before the listing, so nothing falls between the two.
+//!
+//! phoenixd pings every 10 s and drops a client that has not answered
+//! within 10 s more (`install(WebSockets)`); pings are answered as frames
+//! are read, so a consumer that stops calling
+//! [`SettlementStream::next`] for longer is disconnected and resumes from its
+//! cursor.
 
 use std::collections::{HashSet, VecDeque};
 use std::str::FromStr;
