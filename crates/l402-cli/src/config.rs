@@ -171,6 +171,10 @@ pub struct BackendConfig {
     pub socket: Option<PathBuf>,
     /// clnrest rune.
     pub rune: Option<String>,
+    /// NWC connection string.
+    pub connection: Option<String>,
+    /// A file holding the NWC connection string.
+    pub connection_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for BackendConfig {
@@ -194,6 +198,8 @@ impl BackendConfig {
             ("tls_cert_file", self.tls_cert_file.is_some()),
             ("socket", self.socket.is_some()),
             ("rune", self.rune.is_some()),
+            ("connection", self.connection.is_some()),
+            ("connection_file", self.connection_file.is_some()),
         ]
         .into_iter()
         .find_map(|(key, set)| set.then_some(key))
@@ -210,6 +216,8 @@ impl BackendConfig {
             tls_cert_file: self.tls_cert_file.clone(),
             socket: self.socket.clone(),
             rune: self.rune.clone(),
+            connection: self.connection.clone(),
+            connection_file: self.connection_file.clone(),
             timeout_secs: self.timeout_secs,
             pay_timeout_secs: self.pay_timeout_secs,
         }
@@ -385,9 +393,16 @@ impl EnvVars {
         EnvVars(
             std::env::vars()
                 .filter(|(k, _)| {
-                    ["L402_PHOENIXD_", "L402_LND_", "L402_CLN_", "LND_"]
-                        .iter()
-                        .any(|p| k.starts_with(p))
+                    [
+                        "L402_PHOENIXD_",
+                        "L402_LND_",
+                        "L402_CLN_",
+                        "LND_",
+                        "L402_NWC_",
+                    ]
+                    .iter()
+                    .any(|p| k.starts_with(p))
+                        || k == "NWC_CONNECTION_STRING"
                 })
                 .collect(),
         )

@@ -1,4 +1,4 @@
-//! phoenixd, LND and Core Lightning nodes, configured the same way for
+//! phoenixd, LND and Core Lightning nodes and Nostr Wallet Connect wallets, configured the same way for
 //! `l402 serve` (`[backend]`, receiving) and `l402 get` (`[wallet]`,
 //! paying): the keys of a TOML table, the `L402_<NODE>_*` environment
 //! variables over them key by key, and Lightning Enable's `LND_REST_HOST`,
@@ -9,10 +9,11 @@
 //! | `phoenixd` | `url`, `password` or `password_file` | `L402_PHOENIXD_URL`, `L402_PHOENIXD_PASSWORD`, `L402_PHOENIXD_PASSWORD_FILE` |
 //! | `lnd` | `url`, `macaroon_hex` or `macaroon_file` (the binary `.macaroon`), `tls_cert_file` | `L402_LND_URL` (`LND_REST_HOST`), `L402_LND_MACAROON_HEX` (`LND_MACAROON_HEX`), `L402_LND_MACAROON_FILE`, `L402_LND_TLS_CERT_FILE` (`LND_TLS_CERT_PATH`) |
 //! | `cln` | `socket` (the node's `lightning-rpc`), or `url` + `rune` + `tls_cert_file` (clnrest) | `L402_CLN_SOCKET`, `L402_CLN_URL`, `L402_CLN_RUNE`, `L402_CLN_TLS_CERT_FILE` |
+//! | `nwc` | `connection` (`nostr+walletconnect://…`) or `connection_file` | `L402_NWC_CONNECTION` (`NWC_CONNECTION_STRING`), `L402_NWC_CONNECTION_FILE` |
 //!
-//! All kinds also take `timeout_secs` (calls, default 10) and
-//! `pay_timeout_secs` (a payment, default 60). Secrets (password,
-//! macaroon, rune) are never printed: [`NodeSpec`]'s `Debug` hides them and
+//! All kinds also take `timeout_secs` (calls, default 10; NWC 30) and
+//! `pay_timeout_secs` (a payment, default 60; NWC 120). Secrets (password,
+//! macaroon, rune, the NWC connection's secret) are never printed: [`NodeSpec`]'s `Debug` hides them and
 //! only [`NodeSpec::kind`] and [`NodeSpec::location`] are shown.
 
 use std::fmt;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use l402_lightning::cln::ClnClient;
 use l402_lightning::lnd::LndClient;
+use l402_lightning::nwc::{NwcClient, NwcUri};
 use l402_lightning::phoenixd::PhoenixdClient;
 use l402_lightning::{Receiver, Wallet};
 use serde::Deserialize;
@@ -31,7 +33,7 @@ use serde::Deserialize;
 const MAX_FILE_BYTES: u64 = 64 * 1024;
 
 /// The node kinds this module configures.
-pub const KINDS: [&str; 3] = ["phoenixd", "lnd", "cln"];
+pub const KINDS: [&str; 4] = ["phoenixd", "lnd", "cln", "nwc"];
 
 /// A node's keys as written (a TOML table or the environment).
 #[derive(Default, Clone, Deserialize, PartialEq, Eq)]
@@ -53,6 +55,10 @@ pub struct NodeFields {
     pub socket: Option<PathBuf>,
     /// clnrest rune.
     pub rune: Option<String>,
+    /// NWC connection string (`nostr+walletconnect://…`, with its secret).
+    pub connection: Option<String>,
+    /// A file holding the NWC connection string.
+    pub connection_file: Option<PathBuf>,
     /// Seconds before a call times out.
     pub timeout_secs: Option<u64>,
     /// Seconds a payment may take.
@@ -121,6 +127,14 @@ impl EnvFields {
                 f.rune = text("rune", &["L402_CLN_RUNE"]);
                 f.tls_cert_file = text("tls_cert_file", &["L402_CLN_TLS_CERT_FILE"]).map(path);
             }
+            "nwc" => {
+                f.connection = text(
+                    "connection",
+                    &["L402_NWC_CONNECTION", "NWC_CONNECTION_STRING"],
+                );
+                f.connection_file =
+                    text("connection_file", &["L402_NWC_CONNECTION_FILE"]).map(path);
+            }
             _ => {}
         }
         env.fields = f;
@@ -145,6 +159,10 @@ impl EnvFields {
         if e.macaroon_hex.is_some() || e.macaroon_file.is_some() {
             f.macaroon_hex = e.macaroon_hex.clone();
             f.macaroon_file = e.macaroon_file.clone();
+        }
+        if e.connection.is_some() || e.connection_file.is_some() {
+            f.connection = e.connection.clone();
+            f.connection_file = e.connection_file.clone();
         }
         if e.socket.is_some() {
             // This machine's node: the file's clnrest settings do not apply.
@@ -218,6 +236,13 @@ pub enum NodeSpec {
     ClnSocket {
         /// The `lightning-rpc` socket.
         path: PathBuf,
+        /// Call and payment timeouts.
+        timeouts: Timeouts,
+    },
+    /// A Nostr Wallet Connect wallet (its `Debug` hides the secret).
+    Nwc {
+        /// The connection (boxed: its keys make it the largest kind).
+        uri: Box<NwcUri>,
         /// Call and payment timeouts.
         timeouts: Timeouts,
     },
@@ -339,10 +364,13 @@ fn foreign(kind: &str, f: &NodeFields) -> Option<&'static str> {
         ("tls_cert_file", f.tls_cert_file.is_some()),
         ("socket", f.socket.is_some()),
         ("rune", f.rune.is_some()),
+        ("connection", f.connection.is_some()),
+        ("connection_file", f.connection_file.is_some()),
     ];
     let allowed: &[&str] = match kind {
         "phoenixd" => &["password", "password_file"],
         "lnd" => &["macaroon_hex", "macaroon_file", "tls_cert_file"],
+        "nwc" => &["connection", "connection_file"],
         _ => &["tls_cert_file", "socket", "rune"],
     };
     set.iter()
@@ -489,6 +517,34 @@ impl NodeSpec {
                         .to_owned(),
                 )),
             },
+            "nwc" => {
+                let connection = secret(
+                    ("connection", f.connection.as_ref()),
+                    ("connection_file", f.connection_file.as_ref()),
+                    base_dir,
+                    |b| String::from_utf8_lossy(&b).trim().to_owned(),
+                    "required for the nwc backend: connection or connection_file \
+                     (or set L402_NWC_CONNECTION / NWC_CONNECTION_STRING / L402_NWC_CONNECTION_FILE)"
+                        .to_owned(),
+                )?;
+                // The error names what is wrong, never the secret.
+                let uri = connection
+                    .parse::<NwcUri>()
+                    .map_err(|e| ("connection", e.to_string()))?;
+                // A relay is slower than a node's HTTP API.
+                let timeouts = Timeouts {
+                    call: f
+                        .timeout_secs
+                        .map_or(Duration::from_secs(30), |_| timeouts.call),
+                    pay: f
+                        .pay_timeout_secs
+                        .map_or(Duration::from_secs(120), |_| timeouts.pay),
+                };
+                Ok(NodeSpec::Nwc {
+                    uri: Box::new(uri),
+                    timeouts,
+                })
+            }
             other => Err(("kind", format!("unknown node kind {other:?}"))),
         }
     }
@@ -499,6 +555,7 @@ impl NodeSpec {
             NodeSpec::Phoenixd { .. } => "phoenixd",
             NodeSpec::Lnd { .. } => "lnd",
             NodeSpec::ClnRest { .. } | NodeSpec::ClnSocket { .. } => "cln",
+            NodeSpec::Nwc { .. } => "nwc",
         }
     }
 
@@ -509,6 +566,13 @@ impl NodeSpec {
             | NodeSpec::Lnd { url, .. }
             | NodeSpec::ClnRest { url, .. } => url.clone(),
             NodeSpec::ClnSocket { path, .. } => path.display().to_string(),
+            // The relay: the connection string itself carries the secret.
+            NodeSpec::Nwc { uri, .. } => uri
+                .relays()
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 
@@ -519,6 +583,7 @@ impl NodeSpec {
             NodeSpec::Lnd { .. } => "LND",
             NodeSpec::ClnRest { .. } => "Core Lightning (clnrest)",
             NodeSpec::ClnSocket { .. } => "Core Lightning (socket)",
+            NodeSpec::Nwc { .. } => "Nostr Wallet Connect",
         }
     }
 
@@ -574,7 +639,7 @@ impl NodeSpec {
                 Err(e @ ClnConfigError::InvalidUrl(_)) => ("url", e.to_string()),
                 Err(e) => (with_cert(tls_cert), e.to_string()),
             },
-            NodeSpec::ClnSocket { .. } => return Ok(()),
+            NodeSpec::ClnSocket { .. } | NodeSpec::Nwc { .. } => return Ok(()),
         };
         Err(key)
     }
@@ -624,6 +689,12 @@ impl NodeSpec {
             )),
             #[cfg(not(unix))]
             NodeSpec::ClnSocket { .. } => Err("unix sockets need a unix system".to_owned()),
+            NodeSpec::Nwc { uri, timeouts } => Ok(both(
+                NwcClient::builder((**uri).clone())
+                    .timeout(timeouts.call)
+                    .pay_timeout(timeouts.pay)
+                    .build(),
+            )),
         }
     }
 }
@@ -761,6 +832,48 @@ mod tests {
                 "{kind}: {text}"
             );
         }
+    }
+
+    #[test]
+    fn nwc_from_lightning_enables_variable_with_relay_timeouts_and_no_secret_shown() {
+        let secret = "71a8c14c1407c113601079c4302dab36460f0ccd0ad506f1f2dc73b5100e4f3c";
+        let uri = format!(
+            "nostr+walletconnect://b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4\
+             ?relay=wss%3A%2F%2Frelay.example.com&secret={secret}"
+        );
+        let e = EnvFields::read("nwc", env(&[("NWC_CONNECTION_STRING", &uri)]));
+        assert_eq!(e.name_of("connection"), Some("NWC_CONNECTION_STRING"));
+        let spec = NodeSpec::resolve("nwc", &e.over(&NodeFields::default()), None).unwrap();
+        assert_eq!(spec.kind(), "nwc");
+        assert_eq!(spec.location(), "wss://relay.example.com/");
+        assert!(matches!(&spec, NodeSpec::Nwc { timeouts, .. }
+            if timeouts.call == Duration::from_secs(30) && timeouts.pay == Duration::from_secs(120)));
+        assert!(!format!("{spec:?}").contains(secret));
+        assert!(spec.build().is_ok());
+        // L402_NWC_CONNECTION wins; a file's connection is replaced.
+        let e = EnvFields::read(
+            "nwc",
+            env(&[
+                ("NWC_CONNECTION_STRING", "x"),
+                ("L402_NWC_CONNECTION", &uri),
+            ]),
+        );
+        let file = NodeFields {
+            connection_file: Some("/nonexistent".into()),
+            timeout_secs: Some(5),
+            ..NodeFields::default()
+        };
+        let spec = NodeSpec::resolve("nwc", &e.over(&file), None).unwrap();
+        assert!(
+            matches!(&spec, NodeSpec::Nwc { timeouts, .. } if timeouts.call == Duration::from_secs(5))
+        );
+        let bad = NodeFields {
+            connection: Some(format!("nostr+walletconnect://zz?secret={secret}")),
+            ..NodeFields::default()
+        };
+        let (key, reason) = NodeSpec::resolve("nwc", &bad, None).unwrap_err();
+        assert_eq!(key, "connection");
+        assert!(!reason.contains(secret));
     }
 
     #[test]

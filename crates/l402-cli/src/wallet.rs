@@ -241,8 +241,9 @@ pub fn none_configured(config_file: &Path, data_dir: &Path) -> anyhow::Error {
     let mut text = format!(
         "no wallet configured. l402 get looked for, in order:\n  \
          - --lnbits-url and --lnbits-admin-key, or {URL_ENV} and {ADMIN_KEY_ENV}: not set\n  \
-         - a phoenixd, LND or CLN node: L402_PHOENIXD_URL, L402_LND_URL (LND_REST_HOST) or \
-         L402_CLN_SOCKET / L402_CLN_URL (see l402 get --help): not set\n  \
+         - a phoenixd, LND or CLN node or an NWC wallet: L402_PHOENIXD_URL, L402_LND_URL \
+         (LND_REST_HOST), L402_CLN_SOCKET / L402_CLN_URL or L402_NWC_CONNECTION \
+         (NWC_CONNECTION_STRING) (see l402 get --help): not set\n  \
          - a [wallet] in {}: none\n  \
          - the dev wallet {} that `l402 serve` writes in its data directory: not there\n\
          If `l402 serve` runs with another data directory, give l402 get the same one \
@@ -308,6 +309,7 @@ impl LazyWallet {
             NodeSpec::Phoenixd { .. } => Backend::Phoenixd,
             NodeSpec::Lnd { .. } => Backend::Lnd,
             NodeSpec::ClnRest { .. } | NodeSpec::ClnSocket { .. } => Backend::Cln,
+            NodeSpec::Nwc { .. } => Backend::Nwc,
         };
         LazyWallet {
             backend,

@@ -91,6 +91,8 @@ phoenixd, LND and Core Lightning, the same variables for serve (with
   L402_LND_URL (or LND_REST_HOST), L402_LND_MACAROON_HEX (or LND_MACAROON_HEX),
   L402_LND_MACAROON_FILE, L402_LND_TLS_CERT_FILE (or LND_TLS_CERT_PATH)
   L402_CLN_SOCKET, or L402_CLN_URL + L402_CLN_RUNE + L402_CLN_TLS_CERT_FILE
+Nostr Wallet Connect ([backend] kind = nwc, connection = a nostr+walletconnect:// string):
+  L402_NWC_CONNECTION (or NWC_CONNECTION_STRING), L402_NWC_CONNECTION_FILE
 Secrets are never printed; the banner shows the kind and URL only.
 
 Exit codes:
