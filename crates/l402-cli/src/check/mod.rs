@@ -85,7 +85,10 @@ pub struct Args {
     pub other_path: Option<String>,
 
     /// Wallet, limits and budgets for --pay: the flags of `l402 get`.
-    #[command(flatten)]
+    #[command(
+        flatten,
+        next_help_heading = "With --pay (the wallet and limits of l402 get)"
+    )]
     pub buy: get::PayArgs,
 }
 
@@ -217,15 +220,23 @@ async fn unpaid(
         network,
     };
     challenge::inspect(&answer, &expect, report);
-    report.push(
+    let required = report::Level::Required;
+    report.push(if answer.status.is_success() {
+        // A free answer: a credential has nothing to unlock.
+        report::Item::skip(
+            "garbage_credential",
+            required,
+            "the URL answers without payment",
+        )
+    } else {
         match prober.send(url, Some(probe::GARBAGE_CREDENTIAL)).await {
             Ok(answer) => paid::forged_item("garbage_credential", "a garbage credential", &answer),
             Err(e) => report::Item::skip(
                 "garbage_credential",
-                report::Level::Required,
+                required,
                 format!("network error: {e:#}"),
             ),
-        },
-    );
+        }
+    });
     true
 }
