@@ -45,6 +45,8 @@ const SLOW: u8 = 2;
 const GARBAGE: u8 = 3;
 
 struct Le {
+    /// TCP connections the producer accepted.
+    connections: Arc<AtomicUsize>,
     receiver: Arc<dyn Receiver>,
     minter: Minter,
     verifier: Verifier,
@@ -192,6 +194,30 @@ async fn paid_json(paid: Paid) -> Json<Value> {
     }))
 }
 
+/// A listener that counts the connections it accepts.
+struct Counting {
+    inner: tokio::net::TcpListener,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl axum::serve::Listener for Counting {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            if let Ok(accepted) = self.inner.accept().await {
+                self.accepted.fetch_add(1, Ordering::SeqCst);
+                return accepted;
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
 async fn serve(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -212,7 +238,9 @@ async fn start() -> Harness {
     let buyer = node.wallet("buyer").await.unwrap();
     buyer.credit_sats(100_000).await.unwrap();
     let keys = Keyring::new(3, [9; 32]);
+    let connections = Arc::new(AtomicUsize::new(0));
     let le = Arc::new(Le {
+        connections: connections.clone(),
         receiver: Arc::new(node.wallet("merchant").await.unwrap()),
         minter: Minter::new(keys.clone()),
         verifier: Verifier::new(keys),
@@ -222,13 +250,16 @@ async fn start() -> Harness {
         keys_seen: Mutex::new(Vec::new()),
         by_key: Mutex::new(HashMap::new()),
     });
-    let producer_url = serve(
-        Router::new()
-            .route("/api/l402/challenges", post(create))
-            .route("/api/l402/challenges/verify", post(verify))
-            .with_state(le.clone()),
-    )
-    .await;
+    let listener = Counting {
+        inner: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        accepted: connections,
+    };
+    let producer_url = format!("http://{}", listener.inner.local_addr().unwrap());
+    let producer = Router::new()
+        .route("/api/l402/challenges", post(create))
+        .route("/api/l402/challenges/verify", post(verify))
+        .with_state(le.clone());
+    tokio::spawn(async move { axum::serve(listener, producer).await.unwrap() });
 
     let shared = RemoteProducer::builder(KEY)
         .base_url(format!("{producer_url}/"))
@@ -416,6 +447,8 @@ async fn idempotency_key_goes_to_the_producer_and_a_repeat_gets_the_same_invoice
         *h.le.keys_seen.lock().unwrap(),
         ["order-7", "order-7", "order-8"]
     );
+    // One connection for all three calls: the client reuses it.
+    assert_eq!(h.le.connections.load(Ordering::SeqCst), 1);
     // A key breaking the shared rule never reaches the producer.
     let resp = send("has space").await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
