@@ -334,3 +334,72 @@ async fn cln_socket_purchase_end_to_end() {
 async fn phoenixd_purchase_end_to_end() {
     purchase_end_to_end(Kind::Phoenixd).await;
 }
+
+/// Waits until `fake` has `n` websocket clients.
+async fn websocket_clients(fake: &FakePhoenixd, n: usize) {
+    for _ in 0..500 {
+        if fake.websocket_clients() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{} websocket clients, not {n}", fake.websocket_clients());
+}
+
+#[tokio::test]
+async fn phoenixd_settlements_are_resumed_after_the_websocket_drops() {
+    use l402_lightning::{InvoiceRequest, PayRequest, Receiver};
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let payer_wallet = node.wallet("payer").await.unwrap();
+    payer_wallet.credit_sats(100).await.unwrap();
+    let merchant = FakePhoenixd::start(node.wallet("merchant").await.unwrap()).await;
+    let payer = FakePhoenixd::start(payer_wallet).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("l402.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[backend]\nkind = \"phoenixd\"\nurl = \"{}\"\npassword = \"{}\"\n",
+            merchant.url(),
+            phoenixd::PASSWORD
+        ),
+    )
+    .unwrap();
+    let mut cmd = clean(l402(dir.path()));
+    cmd.env("L402_LOG", "l402::settlements=info");
+    let (server, stderr) =
+        start_capturing_stderr(cmd, &["--config", config.to_str().unwrap(), "--no-demo"]).await;
+    let pay = |sats: u64| {
+        let (merchant, payer) = (merchant.authorized(), payer.authorized());
+        async move {
+            let invoice = merchant
+                .create_invoice(&InvoiceRequest::sats(sats))
+                .await
+                .unwrap();
+            payer.pay(&PayRequest::new(&invoice.bolt11)).await.unwrap();
+            invoice.payment_hash.to_string()
+        }
+    };
+    // The server listens, learns of a first payment (its cursor)...
+    websocket_clients(&merchant, 1).await;
+    let first = pay(3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...loses the websocket, and a payment arrives while it is away.
+    merchant.drop_websockets();
+    websocket_clients(&merchant, 0).await;
+    let missed = pay(4).await;
+    // It comes back (after its 1 s pause) and replays from its cursor.
+    websocket_clients(&merchant, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.stop().await;
+    let log = strip_ansi(&stderr.await.unwrap());
+    for (hash, msat) in [(&first, 3_000), (&missed, 4_000)] {
+        let line = log
+            .lines()
+            .find(|l| l.contains("invoice settled") && l.contains(hash.as_str()))
+            .unwrap_or_else(|| panic!("no settlement logged for {hash}:\n{log}"));
+        assert!(line.contains(&format!("amount_msat={msat}")), "{line}");
+    }
+    assert!(log.contains("resubscribing"), "{log}");
+    assert!(!log.contains(phoenixd::PASSWORD), "{log}");
+}

@@ -394,3 +394,33 @@ async fn a_webhook_is_believed_only_with_its_signature() {
         Err(WebhookError::Mismatch)
     );
 }
+
+#[tokio::test]
+async fn a_dropped_websocket_fails_the_stream_and_a_resume_misses_nothing() {
+    let p = pair().await;
+    let feed = p.merchant.settlements().unwrap();
+    let mut stream = feed.subscribe(Cursor::NOW).await.unwrap();
+    let first = invoice(&p.merchant, 1, "before".into()).await;
+    p.payer.pay(&PayRequest::new(&first.bolt11)).await.unwrap();
+    let seen = next_settlement(&mut stream).await;
+    p.merchant_fake.drop_websockets();
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap();
+    assert!(
+        matches!(ended, Err(BackendError::Interrupted { .. }) | Ok(None)),
+        "{ended:?}"
+    );
+    let during = invoice(&p.merchant, 2, "while dropped".into()).await;
+    p.payer.pay(&PayRequest::new(&during.bolt11)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut resumed = feed.subscribe(seen.cursor).await.unwrap();
+    let mut got = next_settlement(&mut resumed).await;
+    if got.payment_hash == first.payment_hash {
+        got = next_settlement(&mut resumed).await;
+    }
+    assert_eq!(
+        (got.payment_hash, got.amount_msat),
+        (during.payment_hash, 2_000)
+    );
+}

@@ -395,6 +395,12 @@ impl FakePhoenixd {
         self.events.add_webhook(url.into(), secret.into());
     }
 
+    /// Drops every websocket connection now, without a closing handshake
+    /// (as a restarting node or a broken network would).
+    pub fn drop_websockets(&self) {
+        self.events.drop_websockets();
+    }
+
     /// How many websocket clients are connected now.
     pub fn websocket_clients(&self) -> usize {
         self.events.clients()

@@ -55,6 +55,8 @@ pub(crate) struct Events {
     tx: broadcast::Sender<String>,
     received: Arc<Mutex<Vec<Received>>>,
     webhooks: Arc<Mutex<Vec<Webhook>>>,
+    /// Drops every websocket connection, without a closing handshake.
+    drop_all: Arc<tokio::sync::Notify>,
 }
 
 /// kotlinx's pretty print: four spaces.
@@ -80,6 +82,7 @@ impl Events {
             tx: broadcast::channel(256).0,
             received: Arc::default(),
             webhooks: Arc::default(),
+            drop_all: Arc::default(),
         };
         let mut feed = wallet.subscribe(Cursor::NOW).await.unwrap();
         let follower = events.clone();
@@ -123,6 +126,10 @@ impl Events {
 
     pub(crate) fn clients(&self) -> usize {
         self.tx.receiver_count()
+    }
+
+    pub(crate) fn drop_websockets(&self) {
+        self.drop_all.notify_waiters();
     }
 
     pub(crate) fn add_webhook(&self, url: String, secret: Vec<u8>) {
@@ -234,12 +241,20 @@ pub(crate) async fn websocket(
         return r;
     }
     let events = fake.events.tx.subscribe();
-    upgrade.on_upgrade(move |socket| relay(socket, events))
+    let drop_all = fake.events.drop_all.clone();
+    upgrade.on_upgrade(move |socket| relay(socket, events, drop_all))
 }
 
-async fn relay(mut socket: WebSocket, mut events: broadcast::Receiver<String>) {
+async fn relay(
+    mut socket: WebSocket,
+    mut events: broadcast::Receiver<String>,
+    drop_all: Arc<tokio::sync::Notify>,
+) {
+    let dropped = drop_all.notified();
+    tokio::pin!(dropped);
     loop {
         tokio::select! {
+            _ = &mut dropped => return,
             event = events.recv() => match event {
                 Ok(text) => {
                     if socket.send(Message::Text(text.into())).await.is_err() {

@@ -13,6 +13,10 @@
 //! A failed subscription or stream is resumed from the last cursor seen
 //! (delivery is at least once after it), after a pause that doubles from
 //! [`FIRST_RETRY`] up to [`MAX_RETRY`] and starts again after a settlement.
+//! The cursor lives in memory: before the first settlement of this process
+//! there is none, so a reconnect then replays nothing, and a restart starts
+//! from the settlements after it (a consumer that must miss none stores the
+//! cursor).
 //! A node that cannot push them this way (phoenixd behind https) is said
 //! once and not asked again.
 
