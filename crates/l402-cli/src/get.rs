@@ -22,7 +22,8 @@ use serde_json::json;
 use crate::{Global, tls, wallet};
 
 mod output;
-use output::{OutputFile, moved, output, progress, report_error};
+pub(crate) use output::{message, moved};
+use output::{OutputFile, output, progress, report_error};
 
 /// The client database inside the data directory.
 pub const DB_FILE: &str = "client.sqlite";

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::challenge::Answer;
 use super::probe::Prober;
 use super::report::{Incomplete, Item, Level, Report};
+use crate::get;
 
 const R: Level = Level::Required;
 const A: Level = Level::Advisory;
@@ -21,14 +22,6 @@ pub struct Targets<'a> {
     pub url: &'a Url,
     /// `--other-path`, resolved against the URL.
     pub other: Option<&'a Url>,
-}
-
-fn moved(m: l402_client::MoneyMoved) -> &'static str {
-    match m {
-        l402_client::MoneyMoved::No => "no",
-        l402_client::MoneyMoved::Yes => "yes",
-        l402_client::MoneyMoved::Unknown => "unknown",
-    }
 }
 
 /// Whether an answer refuses a forged credential the way decision 5 wants:
@@ -249,7 +242,7 @@ async fn other_path(prober: &Prober, other: &Url, authorization: &str) -> Result
 
 /// The purchase did not happen, or happened and the server refused it.
 fn not_bought(e: &FetchError, report: &mut Report) {
-    let money = moved(e.money_moved());
+    let money = get::moved(e.money_moved());
     if let FetchError::ServerRefused { status, .. } = e {
         report.push(Item::fail(
             "paid_access",
@@ -261,18 +254,11 @@ fn not_bought(e: &FetchError, report: &mut Report) {
     }
     report.incomplete = Some(Incomplete {
         code: "not_bought",
-        message: format!("the purchase did not happen: {} [{}]", chain(e), e.code()),
+        message: format!(
+            "the purchase did not happen: {} [{}]",
+            get::message(e),
+            e.code()
+        ),
         money_moved: Some(money),
     });
-}
-
-fn chain(e: &FetchError) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

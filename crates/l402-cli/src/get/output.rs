@@ -109,7 +109,8 @@ impl OutputFile {
     }
 }
 
-pub(super) fn moved(m: MoneyMoved) -> &'static str {
+/// `no`, `yes` or `unknown` (also for `l402 check`).
+pub(crate) fn moved(m: MoneyMoved) -> &'static str {
     match m {
         MoneyMoved::No => "no",
         MoneyMoved::Yes => "yes",
@@ -118,8 +119,8 @@ pub(super) fn moved(m: MoneyMoved) -> &'static str {
 }
 
 /// The error and each of its causes, once each (errors print only their own
-/// text).
-pub(super) fn message(e: &FetchError) -> String {
+/// text). Also for `l402 check`.
+pub(crate) fn message(e: &FetchError) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
