@@ -367,8 +367,8 @@ async fn phoenixd_settlements_are_resumed_after_the_websocket_drops() {
     .unwrap();
     let mut cmd = clean(l402(dir.path()));
     cmd.env("L402_LOG", "l402::settlements=info");
-    let (server, stderr) =
-        start_capturing_stderr(cmd, &["--config", config.to_str().unwrap(), "--no-demo"]).await;
+    let (server, mut log) =
+        start_with_live_log(cmd, &["--config", config.to_str().unwrap(), "--no-demo"]).await;
     let pay = |sats: u64| {
         let (merchant, payer) = (merchant.authorized(), payer.authorized());
         async move {
@@ -380,26 +380,91 @@ async fn phoenixd_settlements_are_resumed_after_the_websocket_drops() {
             invoice.payment_hash.to_string()
         }
     };
-    // The server listens, learns of a first payment (its cursor)...
+    // The server listens and learns of a first payment (its cursor)...
     websocket_clients(&merchant, 1).await;
     let first = pay(3).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let line = log.until(|l| l.contains("invoice settled")).await;
+    assert!(
+        line.contains(&first) && line.contains("amount_msat=3000"),
+        "{line}"
+    );
     // ...loses the websocket, and a payment arrives while it is away.
     merchant.drop_websockets();
     websocket_clients(&merchant, 0).await;
     let missed = pay(4).await;
     // It comes back (after its 1 s pause) and replays from its cursor.
-    websocket_clients(&merchant, 1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let line = log
+        .until(|l| l.contains("invoice settled") && l.contains(&missed))
+        .await;
+    assert!(line.contains("amount_msat=4000"), "{line}");
     server.stop().await;
-    let log = strip_ansi(&stderr.await.unwrap());
-    for (hash, msat) in [(&first, 3_000), (&missed, 4_000)] {
-        let line = log
-            .lines()
-            .find(|l| l.contains("invoice settled") && l.contains(hash.as_str()))
-            .unwrap_or_else(|| panic!("no settlement logged for {hash}:\n{log}"));
-        assert!(line.contains(&format!("amount_msat={msat}")), "{line}");
+    let rest = log.rest().await;
+    assert!(log.seen.contains("resubscribing"), "{}", log.seen);
+    assert!(!(log.seen.clone() + &rest).contains(phoenixd::PASSWORD));
+}
+
+/// The server's log, line by line as it comes.
+struct LiveLog {
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    /// Everything read so far (without colours).
+    seen: String,
+}
+
+impl LiveLog {
+    /// Reads until a line matches `want` (60 s at most); returns it.
+    async fn until(&mut self, want: impl Fn(&str) -> bool) -> String {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(60), self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("not logged within 60 s; so far:\n{}", self.seen))
+                .unwrap()
+                .unwrap_or_else(|| panic!("the log ended; so far:\n{}", self.seen));
+            let line = strip_ansi(&line);
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+            if want(&line) {
+                return line;
+            }
+        }
     }
-    assert!(log.contains("resubscribing"), "{log}");
-    assert!(!log.contains(phoenixd::PASSWORD), "{log}");
+
+    /// The rest of the log, once the server has stopped.
+    async fn rest(&mut self) -> String {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = self.lines.next_line().await {
+            rest.push_str(&strip_ansi(&line));
+            rest.push('\n');
+        }
+        rest
+    }
+}
+
+/// `l402 serve <args>` on a free port with its log read as it comes.
+async fn start_with_live_log(mut cmd: Command, args: &[&str]) -> (Server, LiveLog) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = cmd
+        .arg("serve")
+        .args(args)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut out = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), out.next_line())
+        .await
+        .expect("the server announces itself")
+        .unwrap()
+        .expect("a line on stdout");
+    let info: Value = serde_json::from_str(&line).unwrap();
+    // Keep reading stdout so the server never blocks on it.
+    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+    let log = LiveLog {
+        lines: tokio::io::BufReader::new(stderr).lines(),
+        seen: String::new(),
+    };
+    (Server { child, info }, log)
 }
