@@ -140,31 +140,32 @@ fn wanted(args: &Args, existing: &[Caveat], now: u64) -> anyhow::Result<Vec<Cave
 /// something: later caveats narrow the earlier ones, and a request the new
 /// token is meant for passes them all.
 fn still_usable(existing: &[Caveat], added: &[Caveat], now: u64) -> anyhow::Result<()> {
-    let touched = |c: &Caveat| {
-        matches!(
-            Condition::classify(c.condition()),
-            Some(
-                Condition::Resource
-                    | Condition::ResourcePrefix
-                    | Condition::Method
-                    | Condition::ValidUntil
-                    | Condition::ServiceValidUntil(_)
-            )
-        )
-    };
-    let all: Vec<&Caveat> = existing
+    let nowhere = |e: l402::CaveatError| anyhow!("the new token would be good nowhere: {e}");
+    let all: Vec<&Caveat> = existing.iter().chain(added).collect();
+    // The conditions attenuation adds, old and new together.
+    let own: Vec<&Caveat> = all
         .iter()
-        .chain(added)
-        .filter(|c| touched(c))
+        .copied()
+        .filter(|c| {
+            matches!(
+                Condition::classify(c.condition()),
+                Some(
+                    Condition::Resource
+                        | Condition::ResourcePrefix
+                        | Condition::Method
+                        | Condition::ValidUntil
+                )
+            )
+        })
         .collect();
     let last = |condition: &str| {
-        all.iter()
+        own.iter()
             .rev()
             .find(|c| c.condition() == condition)
             .map(|c| c.value().to_owned())
     };
-    // A request the new token is for: its exact resource if it has one,
-    // else its prefix; its first allowed method.
+    // A request the new token is meant for: its exact resource if it has
+    // one, else its prefix; its first allowed method.
     let resource = last("resource").or_else(|| last("resource_prefix"));
     let method = last("method").and_then(|m| m.split(',').next().map(|s| s.trim().to_owned()));
     let mut ctx = RequestContext::new(now);
@@ -174,35 +175,20 @@ fn still_usable(existing: &[Caveat], added: &[Caveat], now: u64) -> anyhow::Resu
     if let Some(method) = &method {
         ctx = ctx.method(method.as_str());
     }
-    // Services are another condition: check each service's expiry for it.
-    for caveat in all.iter().filter(|c| {
-        matches!(
-            Condition::classify(c.condition()),
-            Some(Condition::ServiceValidUntil(_))
-        )
-    }) {
+    check_caveats(own, &ctx).map_err(nowhere)?;
+    // Each service's expiry (Aperture's `<service>_valid_until`), for it.
+    for caveat in added {
         if let Some(Condition::ServiceValidUntil(service)) = Condition::classify(caveat.condition())
         {
-            let ctx = RequestContext::new(now).service(service);
             let same: Vec<&Caveat> = all
                 .iter()
                 .copied()
                 .filter(|c| c.condition() == caveat.condition())
                 .collect();
-            check_caveats(same, &ctx)
-                .map_err(|e| anyhow!("the new token would be good nowhere: {e}"))?;
+            check_caveats(same, &RequestContext::new(now).service(service)).map_err(nowhere)?;
         }
     }
-    let own: Vec<&Caveat> = all
-        .into_iter()
-        .filter(|c| {
-            !matches!(
-                Condition::classify(c.condition()),
-                Some(Condition::ServiceValidUntil(_))
-            )
-        })
-        .collect();
-    check_caveats(own, &ctx).map_err(|e| anyhow!("the new token would be good nowhere: {e}"))
+    Ok(())
 }
 
 /// The narrower macaroon, and the caveats added.

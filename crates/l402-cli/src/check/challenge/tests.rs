@@ -111,7 +111,7 @@ fn each_wrong_item_fails_alone() {
     let cases: Vec<(&str, Answer)> = vec![
         (
             "status_402",
-            answer(401, &[canonical.clone()], GOOD_HEADERS, ""),
+            answer(401, std::slice::from_ref(&canonical), GOOD_HEADERS, ""),
         ),
         (
             "param_order",
@@ -164,18 +164,28 @@ fn each_wrong_item_fails_alone() {
             "body_agrees",
             answer(
                 402,
-                &[canonical.clone()],
+                std::slice::from_ref(&canonical),
                 GOOD_HEADERS,
                 &format!(r#"{{"invoice":"{i}","macaroon":"AgEEother"}}"#),
             ),
         ),
         (
             "cache_control",
-            answer(402, &[canonical.clone()], &GOOD_HEADERS[1..], ""),
+            answer(
+                402,
+                std::slice::from_ref(&canonical),
+                &GOOD_HEADERS[1..],
+                "",
+            ),
         ),
         (
             "cors_expose",
-            answer(402, &[canonical.clone()], &GOOD_HEADERS[..1], ""),
+            answer(
+                402,
+                std::slice::from_ref(&canonical),
+                &GOOD_HEADERS[..1],
+                "",
+            ),
         ),
     ];
     for (id, a) in cases {
