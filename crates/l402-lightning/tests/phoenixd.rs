@@ -424,3 +424,37 @@ async fn a_dropped_websocket_fails_the_stream_and_a_resume_misses_nothing() {
         (during.payment_hash, 2_000)
     );
 }
+
+#[tokio::test]
+async fn a_resume_holds_at_most_max_replay_settlements() {
+    use l402_lightning::phoenixd::MAX_REPLAY;
+    let p = pair().await;
+    p.payer_wallet.credit_sats(1_000).await.unwrap();
+    // In process, on the same ledger (the fake follows its wallet's settlements).
+    let merchant = p.payer_wallet.node().wallet("merchant").await.unwrap();
+    for _ in 0..=MAX_REPLAY {
+        let i = merchant
+            .create_invoice(&InvoiceRequest::sats(1))
+            .await
+            .unwrap();
+        p.payer_wallet
+            .pay(&PayRequest::new(&i.bolt11))
+            .await
+            .unwrap();
+    }
+    // The fake records them as its feed delivers them: ask until it has.
+    let feed = p.merchant.settlements().unwrap();
+    let mut err = None;
+    for _ in 0..100 {
+        if let Err(e) = feed.subscribe(Cursor::new(1)).await {
+            err = Some(e);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let err = err.expect("too many to replay");
+    assert!(
+        matches!(&err, BackendError::Rejected { detail, .. } if detail.contains("more than 1000")),
+        "{err:?}"
+    );
+}
