@@ -32,6 +32,9 @@ const UNPAID: &[(&str, &[&str], i32)] = &[
     ("/nocache/x", &["cache_control"], 0),
     ("/nocors/x", &["cors_expose"], 0),
     ("/nolsat/x", &["lsat_challenge"], 0),
+    ("/badinvoice/x", &["invoice_decodes"], 1),
+    ("/opaque/x", &["macaroon_v2"], 1),
+    ("/identifier/x", &["macaroon_identifier"], 1),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,6 +66,16 @@ async fn each_wrong_item_is_reported_alone() {
             );
         }
     }
+    // --network: an invoice for another network is a required failure.
+    let other_network = run_json(
+        dir.path(),
+        &["check", "--network", "bitcoin", &bad.url("/good/x")],
+        &[],
+    )
+    .await;
+    assert_eq!(other_network.code, Some(1), "{}", other_network.json);
+    assert_eq!(failed(&other_network.json), ["invoice_network"]);
+
     // Nothing is paid without --pay.
     assert_eq!(serve.buyer_balance_sats(dir.path()).await, funded);
     assert_eq!(bad.served(), 1, "only /garbage200 served, to garbage");
@@ -89,6 +102,9 @@ async fn the_paid_path_each_wrong_item_once_paid() {
         ("/anypath/x", "/anypath/y", &["other_path"], 0),
         ("/paid500/x", "/paid500/y", &["paid_access"], 1),
         ("/nolsatcred/x", "/nolsatcred/y", &["lsat_credential"], 0),
+        // Single-use tokens are reported, not failed; what a used token
+        // cannot show is skipped.
+        ("/singleuse/x", "/singleuse/y", &[], 0),
     ];
     for (n, (path, other, expected, code)) in cases.iter().enumerate() {
         let check = run_json(
@@ -118,6 +134,22 @@ async fn the_paid_path_each_wrong_item_once_paid() {
         // Exactly one payment per purchase.
         let spent = funded - serve.buyer_balance_sats(dir.path()).await;
         assert_eq!(spent, PRICE_SATS * (n as u64 + 1), "{path}");
+        if *path == "/singleuse/x" {
+            assert_eq!(verdict(&check.json, "other_path"), "skip");
+            assert_eq!(verdict(&check.json, "lsat_credential"), "skip");
+            let reuse = check.json["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["id"] == "reuse")
+                .unwrap();
+            assert!(
+                reuse["detail"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("single-use: HTTP 401")
+            );
+        }
         if *path == "/good/x" {
             assert_eq!(verdict(&check.json, "other_path"), "pass");
             assert_eq!(verdict(&check.json, "wrong_preimage"), "pass");

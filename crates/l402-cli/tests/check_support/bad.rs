@@ -20,8 +20,8 @@ use axum::routing::any;
 use bitcoin::hashes::{Hash, sha256};
 use bitcoin::secp256k1::{Secp256k1, SecretKey};
 use l402::{
-    Caveat, Challenge, ChallengeStyle, Credential, Identifier, Keyring, Minter, PaymentHash,
-    Preimage, RequestContext, Scheme, Verifier,
+    Caveat, Challenge, ChallengeStyle, Credential, Identifier, Keyring, Macaroon, Minter,
+    PaymentHash, Preimage, RequestContext, RootKey, Scheme, Verifier,
 };
 use lightning_invoice::{Currency, InvoiceBuilder, PaymentSecret};
 use serde_json::{Value, json};
@@ -36,6 +36,8 @@ struct Shared {
     http: reqwest::Client,
     /// Requests answered 2xx with a credential.
     served: AtomicUsize,
+    /// Preimages already used (`/singleuse/`).
+    used: std::sync::Mutex<Vec<String>>,
 }
 
 /// A running bad seller.
@@ -71,6 +73,7 @@ impl BadServer {
             keys: Keyring::new(1, *Preimage::random().unwrap().as_bytes()),
             http,
             served: AtomicUsize::new(0),
+            used: std::sync::Mutex::new(Vec::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -155,10 +158,27 @@ async fn challenge(shared: &Shared, fault: &str, path: &str) -> Response {
     } else {
         vec![Caveat::resource(path)]
     };
-    let macaroon = Minter::new(shared.keys.clone())
-        .mint(mac_hash, &caveats)
-        .unwrap()
-        .to_string();
+    let macaroon = match fault {
+        // l402kit's unsigned base64 JSON token.
+        "opaque" => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .encode(format!(r#"{{"hash":"{hash}","exp":9999999999000}}"#))
+        }
+        // A macaroon without Aperture's identifier.
+        "identifier" => Macaroon::new(&RootKey::from([5; 32]), b"not an L402 id".to_vec(), "lsat")
+            .unwrap()
+            .to_string(),
+        _ => Minter::new(shared.keys.clone())
+            .mint(mac_hash, &caveats)
+            .unwrap()
+            .to_string(),
+    };
+    let invoice = if fault == "badinvoice" {
+        "lnbcrt70n1notaninvoice".to_owned()
+    } else {
+        invoice
+    };
     let (m, i) = (&macaroon, &invoice);
     let values: Vec<String> = match fault {
         "order" => vec![format!(r#"L402 invoice="{i}", macaroon="{m}""#)],
@@ -252,6 +272,18 @@ async fn handle(
     };
     if !accepted {
         return unauthorized();
+    }
+    if fault == "singleuse" {
+        let preimage = credential.preimage().to_hex();
+        let mut used = shared.used.lock().unwrap();
+        if used.contains(&preimage) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"error": "Token already used"})),
+            )
+                .into_response();
+        }
+        used.push(preimage);
     }
     if fault == "paid500" {
         return (StatusCode::INTERNAL_SERVER_ERROR, "broken").into_response();
