@@ -156,3 +156,42 @@ async fn the_paid_path_each_wrong_item_once_paid() {
         }
     }
 }
+
+/// A 402 whose body never ends: the checker reads a bounded prefix
+/// (256 KiB) and goes on, instead of reading forever.
+#[tokio::test]
+async fn an_endless_body_is_read_up_to_the_bound() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 402 Payment Required\r\n\
+                    WWW-Authenticate: L402 macaroon=\"AgEEbHNhdA==\", invoice=\"lnbcrt1x\"\r\n\
+                    Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "x".repeat(64 * 1024));
+                while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{addr}/endless");
+    let check = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        run_json(dir.path(), &["check", &url], &[]),
+    )
+    .await
+    .expect("l402 check stops reading an endless body");
+    assert_eq!(check.code, Some(1), "{}", check.json);
+    assert_eq!(verdict(&check.json, "status_402"), "pass");
+    assert_eq!(verdict(&check.json, "macaroon_v2"), "fail");
+}
