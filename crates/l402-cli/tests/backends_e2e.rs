@@ -135,6 +135,31 @@ impl Fake {
         }
     }
 
+    /// `get.toml`'s `[wallet]` for this node, with a payment timeout.
+    fn wallet_toml(&self, pay_timeout_secs: u64) -> String {
+        let cert = tls_cert_path();
+        let cert = cert.display();
+        let node = match self {
+            Fake::Lnd(f) => format!(
+                "kind = \"lnd\"\nurl = \"{}\"\nmacaroon_hex = \"{}\"\ntls_cert_file = \"{cert}\"",
+                f.url,
+                lnd::MACAROON
+            ),
+            Fake::Cln(f, false) => format!(
+                "kind = \"cln\"\nurl = \"{}\"\nrune = \"{}\"\ntls_cert_file = \"{cert}\"",
+                f.url,
+                cln::RUNE
+            ),
+            Fake::Cln(f, true) => format!("kind = \"cln\"\nsocket = \"{}\"", f.socket.display()),
+            Fake::Phoenixd(f) => format!(
+                "kind = \"phoenixd\"\nurl = \"{}\"\npassword = \"{}\"",
+                f.url(),
+                phoenixd::PASSWORD
+            ),
+        };
+        format!("[wallet]\n{node}\npay_timeout_secs = {pay_timeout_secs}\n")
+    }
+
     /// The secrets that must never be printed.
     fn secrets(&self) -> Vec<&'static str> {
         match self {
@@ -467,4 +492,92 @@ async fn start_with_live_log(mut cmd: Command, args: &[&str]) -> (Server, LiveLo
         seen: String::new(),
     };
     (Server { child, info }, log)
+}
+
+/// A payment the node is still routing when the wallet stops waiting: `l402
+/// get` says money may have moved (exit 7, "unknown"), never "no"; a later
+/// run finds it paid and uses it without paying again.
+async fn a_payment_still_pending_is_unknown_then_recovered(kind: Kind) {
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let merchant_wallet = node.wallet("merchant").await.unwrap();
+    let payer_wallet = node.wallet("payer").await.unwrap();
+    payer_wallet.credit_sats(100).await.unwrap();
+    let merchant = Fake::start(kind, merchant_wallet.clone()).await;
+    let payer = Fake::start(kind, payer_wallet.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("l402.toml");
+    let pending = DevFault::Pending {
+        for_: Duration::from_secs(5),
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[[routes]]\npath = \"/api/slow\"\nprice_sats = 6\nbody = \"worth the wait\"\ndescription = '{}'\n",
+            merchant.backend_toml(),
+            pending.memo()
+        ),
+    )
+    .unwrap();
+    let server = serve_support::start(
+        clean(l402(dir.path())),
+        &["--config", config.to_str().unwrap(), "--no-demo"],
+    )
+    .await;
+    let url = format!("{}/api/slow", server.url());
+    let client = tempfile::tempdir().unwrap();
+    std::fs::write(client.path().join("get.toml"), payer.wallet_toml(1)).unwrap();
+    let run = |client: &Path| {
+        let mut cmd = clean(l402(client));
+        cmd.args(["get", "--network", "regtest", &url]);
+        async move {
+            let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+                .await
+                .unwrap()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let json: Value = stdout
+                .lines()
+                .last()
+                .and_then(|l| serde_json::from_str(l).ok())
+                .unwrap_or(Value::Null);
+            (
+                out.status.code(),
+                json,
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let (code, json, stderr) = run(client.path()).await;
+    assert_eq!(code, Some(7), "{kind:?}: {json}\n{stderr}");
+    assert_eq!(json["error"]["money_moved"], "unknown", "{kind:?}: {json}");
+    // Settled now: the next run looks the payment up and uses it.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (code, json, stderr) = run(client.path()).await;
+    assert_eq!(code, Some(0), "{kind:?}: {json}\n{stderr}");
+    assert_eq!(json["status"], 200, "{kind:?}: {json}");
+    assert_eq!(json["body"], "worth the wait");
+    assert_eq!(
+        (
+            payer_wallet.balance_msat().await.unwrap(),
+            merchant_wallet.balance_msat().await.unwrap()
+        ),
+        (94_000, 6_000),
+        "{kind:?}: paid once"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn lnd_a_payment_still_pending_is_unknown_then_recovered() {
+    a_payment_still_pending_is_unknown_then_recovered(Kind::Lnd).await;
+}
+
+#[tokio::test]
+async fn cln_a_payment_still_pending_is_unknown_then_recovered() {
+    a_payment_still_pending_is_unknown_then_recovered(Kind::ClnRest).await;
+}
+
+#[tokio::test]
+async fn phoenixd_a_payment_still_pending_is_unknown_then_recovered() {
+    a_payment_still_pending_is_unknown_then_recovered(Kind::Phoenixd).await;
 }
