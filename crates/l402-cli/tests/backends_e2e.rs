@@ -6,7 +6,9 @@
 //! ledger in this test process, so the money that moves is counted there:
 //! paid once, 200, the token reused; a payment the node fails is exit 4
 //! with "no money moved"; a connection cut after the pay request is
-//! resolved by lookup, never paid twice. Where the node pushes settlements
+//! resolved by lookup, never paid twice; a payment still pending when the
+//! wallet stops waiting is exit 7, "unknown" (never "no"), and used by the
+//! next run without paying again. Where the node pushes settlements
 //! (LND, phoenixd), the server logs the one it learnt of.
 //!
 //! These are fakes, not real nodes (l402_testkit's docs say how each was
