@@ -264,3 +264,34 @@ fn no_challenge_at_all() {
     assert_eq!(verdict(&r, "macaroon_v2"), Verdict::Pass);
     assert_eq!(verdict(&r, "payment_hash_match"), Verdict::Pass);
 }
+
+#[test]
+fn odd_header_values_never_panic() {
+    let p = parts();
+    let values = [
+        "L402".to_owned(),
+        "L402 ".to_owned(),
+        "l402 macaroon=\"".to_owned(),
+        "L402 macaroon=".to_owned(),
+        "L402 macaroon=\"x\"".to_owned(),
+        "xL402 macaroon=\"a\", invoice=\"b\"".to_owned(),
+        "LSAT  , L402\t macaroon=\"é\", invoice=\"ü\"".to_owned(),
+        format!(
+            "L402 macaroon=\"{}\", invoice=\"{}\"",
+            p.macaroon,
+            "é".repeat(50)
+        ),
+        format!(
+            "LSAT macaroon=\"{}\", invoice=\"{}\", L402",
+            p.macaroon, p.invoice
+        ),
+        ",,,,".to_owned(),
+        "\"\"\"".to_owned(),
+    ];
+    for v in &values {
+        for body in ["", "{", "{\"l402\":1}", "[]", "{\"invoice\":\"\"}"] {
+            let r = run(&answer(402, std::slice::from_ref(v), GOOD_HEADERS, body));
+            assert!(!r.items.is_empty(), "{v}");
+        }
+    }
+}
