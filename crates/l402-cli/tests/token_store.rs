@@ -134,6 +134,36 @@ async fn list_show_export_import_and_rm() {
     .await;
     assert_eq!(refused.code, Some(1), "{}", refused.json);
 
+    // attenuate, for people: the credential alone on stdout, what was
+    // added on stderr.
+    let human = l402(dir.path())
+        .args(["token", "attenuate", &demo, "--method", "GET"])
+        .output()
+        .await
+        .unwrap();
+    assert!(human.status.success());
+    let stdout = String::from_utf8_lossy(&human.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("L402 ") && stdout.trim_end().ends_with(&preimage.to_hex()));
+    assert!(String::from_utf8_lossy(&human.stderr).contains("added method=GET"));
+    let help = l402(dir.path())
+        .args(["token", "--help"])
+        .output()
+        .await
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for word in [
+        "list",
+        "show",
+        "rm",
+        "export",
+        "import",
+        "attenuate",
+        "4  no stored token",
+    ] {
+        assert!(help.contains(word), "--help lacks {word:?}");
+    }
+
     // rm: gone from the list; the next get pays again.
     let rm = run_json(dir.path(), &["token", "rm", &hash[..12]], &[]).await;
     assert_eq!(rm.code, Some(0), "{}", rm.json);
