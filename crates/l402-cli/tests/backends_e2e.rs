@@ -583,3 +583,31 @@ async fn cln_a_payment_still_pending_is_unknown_then_recovered() {
 async fn phoenixd_a_payment_still_pending_is_unknown_then_recovered() {
     a_payment_still_pending_is_unknown_then_recovered(Kind::Phoenixd).await;
 }
+
+#[tokio::test]
+async fn the_dev_node_settlements_are_logged_by_serve_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = clean(l402(dir.path()));
+    cmd.env("L402_LOG", "l402::settlements=info");
+    let (server, mut log) = start_with_live_log(cmd, &[]).await;
+    let demo = server.info["demo_url"].as_str().unwrap().to_owned();
+    // The dev wallet `l402 serve` wrote pays (same data directory).
+    let out = clean(l402(dir.path()))
+        .args(["get", &demo])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let paid: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hash = paid["receipt"]["payment_hash"].as_str().unwrap().to_owned();
+    let line = log
+        .until(|l| l.contains("invoice settled") && l.contains(&hash))
+        .await;
+    assert!(line.contains("backend=dev node"), "{line}");
+    assert!(line.contains("amount_msat=21000"), "{line}");
+    server.stop().await;
+}
