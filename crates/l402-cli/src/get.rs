@@ -22,8 +22,8 @@ use serde_json::json;
 use crate::{Global, tls, wallet};
 
 mod output;
-pub(crate) use output::{message, moved};
 use output::{OutputFile, output, progress, report_error};
+pub(crate) use output::{message, moved};
 
 /// The client database inside the data directory.
 pub const DB_FILE: &str = "client.sqlite";
