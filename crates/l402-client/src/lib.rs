@@ -102,6 +102,7 @@ mod fiat;
 mod into_url;
 mod ledger;
 mod memory;
+mod pay;
 mod receipt;
 mod redirect;
 mod request;
@@ -131,6 +132,7 @@ pub use fiat::{
 };
 pub use into_url::IntoUrl;
 pub use ledger::{JournalEntry, Ledger, LedgerError, MemoryLedger, PaymentState, Reserved};
+pub use pay::OfferPayment;
 pub use receipt::{Quote, Receipt};
 pub use redirect::DEFAULT_MAX_REDIRECTS;
 pub use request::RequestBuilder;
