@@ -41,7 +41,7 @@ const network = process.env.NWC_NETWORK || "regtest";
 const PAY_WAIT_MS = Number(process.env.NWC_PAY_WAIT_MS || 60000);
 const MAX_WATCHED = 10000;
 
-const METHODS = ["pay_invoice", "make_invoice", "lookup_invoice", "get_balance", "get_info"];
+const METHODS = ["pay_invoice", "make_invoice", "lookup_invoice", "list_transactions", "get_balance", "get_info"];
 const NOTIFICATIONS = ["payment_received"];
 
 function need(name) {
@@ -99,7 +99,7 @@ function transaction(hash, found, outgoingHint) {
   };
 }
 
-function handler(wallet, onInvoice) {
+function handler(wallet, onInvoice, made) {
   const paidByMe = new Set();
   return {
     getInfo: async () =>
@@ -180,6 +180,27 @@ function handler(wallet, onInvoice) {
       return ok({ preimage: preimage || "", fees_paid: fee });
     },
 
+    // The invoices this connection made (the backend's API has no listing
+    // this program can rely on), newest first, each looked up.
+    listTransactions: async (req) => {
+      if (req.type === "outgoing") return ok({ transactions: [], total_count: 0 });
+      const from = req.from || 0;
+      const until = req.until || Infinity;
+      const limit = Math.min(req.limit || 50, 1000);
+      const out = [];
+      for (const hash of [...made].reverse()) {
+        if (out.length >= limit) break;
+        const r = await api("GET", `/api/v1/payments/${hash}`, wallet.invoice_key);
+        if (r.status !== 200) continue;
+        const tx = transaction(hash, r.json, false);
+        if (tx.state !== "settled" && !req.unpaid) continue;
+        const at = tx.settled_at || tx.created_at;
+        if (at < from || at > until) continue;
+        out.push(tx);
+      }
+      return ok({ transactions: out, total_count: out.length });
+    },
+
     lookupInvoice: async (req) => {
       const hash = req.payment_hash;
       if (!/^[0-9a-f]{64}$/.test(hash || "")) return fail("NOT_FOUND", "only lookups by payment_hash");
@@ -215,11 +236,14 @@ async function connect(wallet, legacy) {
   }
   const keypair = new NWCWalletServiceKeyPair(walletSecret, clientPubkey);
   const watched = new Map(); // payment hash -> first seen (unix s)
+  const made = new Set(); // every invoice made, oldest first (bounded)
   const onInvoice = (hash) => {
     if (watched.size >= MAX_WATCHED) watched.delete(watched.keys().next().value);
     watched.set(hash, now());
+    if (made.size >= MAX_WATCHED) made.delete(made.values().next().value);
+    made.add(hash);
   };
-  await service.subscribe(keypair, handler(wallet, onInvoice));
+  await service.subscribe(keypair, handler(wallet, onInvoice, made));
   notifyLoop(service, keypair, wallet, watched, legacy);
   const uri =
     `nostr+walletconnect://${walletPubkey}?relay=${encodeURIComponent(relayUrl)}` + `&secret=${clientSecret}`;
