@@ -62,11 +62,7 @@ async fn buy(http: &reqwest::Client, url: &str, wallet: &dyn Wallet) -> String {
 
 #[tokio::main]
 async fn main() {
-    let dir = std::path::PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .expect("usage: bench_remote <dir>"),
-    );
+    let dir = std::path::PathBuf::from(std::env::args().nth(1).expect("usage: bench_remote <dir>"));
     let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
     let addr = std::env::var("BENCH_ADDR").unwrap_or_else(|_| "127.0.0.1:5131".to_owned());
     let data = tempfile::tempdir().unwrap();
