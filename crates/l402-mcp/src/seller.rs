@@ -1,0 +1,153 @@
+//! The seller tools: `create_l402_challenge` and `verify_l402_payment`,
+//! bound to one merchant by its API key, minted and verified by a producer
+//! API (`l402 serve`'s, or Lightning Enable's shape): the very code that
+//! answers `POST /api/l402/challenges` and `.../verify`, so a token from
+//! either side is valid on the other.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// The longest producer answer read.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// A merchant's view of a producer API.
+pub struct Seller {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: String,
+}
+
+impl std::fmt::Debug for Seller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the API key.
+        f.debug_struct("Seller")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Seller {
+    /// A seller calling the producer at `base_url` with the merchant's
+    /// `api_key`.
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built.
+    pub fn new(base_url: &str, api_key: &str) -> Result<Seller, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Seller {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.to_owned(),
+        })
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), String> {
+        let url = format!("{}{path}", self.base_url);
+        let mut response = self
+            .http
+            .post(&url)
+            .header("X-API-Key", &self.api_key)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| format!("the producer API at {} is unreachable: {e}", self.base_url))?;
+        let status = response.status().as_u16();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("reading the producer's answer: {e}"))?
+        {
+            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err("the producer's answer is too large".to_owned());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let json = serde_json::from_slice(&bytes)
+            .map_err(|_| format!("the producer answered HTTP {status} without JSON"))?;
+        Ok((status, json))
+    }
+
+    /// `create_l402_challenge`.
+    pub async fn create(
+        &self,
+        resource: &str,
+        price_sats: u64,
+        description: Option<&str>,
+    ) -> Value {
+        let mut body = json!({"resource": resource, "priceSats": price_sats});
+        if let Some(d) = description {
+            body["description"] = json!(d);
+        }
+        let (status, answer) = match self.post("/api/l402/challenges", &body).await {
+            Ok(a) => a,
+            Err(e) => return json!({"success": false, "error": e}),
+        };
+        if !(200..300).contains(&status) {
+            return json!({
+                "success": false,
+                "error": error_text(&answer, status),
+                "code": answer.get("code"),
+            });
+        }
+        let field = |name: &str| answer.get(name).cloned().unwrap_or(Value::Null);
+        json!({
+            "success": true,
+            "challenge": {
+                "invoice": field("invoice"),
+                "macaroon": field("macaroon"),
+                "paymentHash": field("paymentHash"),
+                "expiresAt": field("expiresAt"),
+            },
+            "resource": resource,
+            "priceSats": price_sats,
+            "instructions": {
+                "forPayer": "Pay the Lightning invoice, then present the L402 token: the macaroon and the hex preimage of the payment, as `L402 {macaroon}:{preimage}`.",
+                "tokenFormat": "L402 {macaroon}:{preimage}",
+                "verifyWith": "After receiving the L402 token from the payer, use verify_l402_payment to confirm payment before granting access.",
+            },
+            "message": format!("L402 challenge created for {price_sats} sats. Share the invoice with the payer."),
+        })
+    }
+
+    /// `verify_l402_payment`.
+    pub async fn verify(&self, macaroon: &str, preimage: &str) -> Value {
+        let body = json!({"macaroon": macaroon, "preimage": preimage});
+        let (status, answer) = match self.post("/api/l402/challenges/verify", &body).await {
+            Ok(a) => a,
+            Err(e) => return json!({"success": false, "error": e}),
+        };
+        if !(200..300).contains(&status) {
+            return json!({"success": false, "error": error_text(&answer, status)});
+        }
+        if answer.get("valid").and_then(Value::as_bool) == Some(true) {
+            json!({
+                "success": true,
+                "valid": true,
+                "resource": answer.get("resource"),
+                "amountSats": answer.get("amountSats"),
+                "paymentHash": answer.get("paymentHash"),
+                "message": "Payment verified. The payer has paid — you can now grant access to the resource.",
+            })
+        } else {
+            json!({
+                "success": true,
+                "valid": false,
+                "reason": answer.get("error").or_else(|| answer.get("message")),
+                "message": "Payment verification failed. The token is invalid or the invoice has not been paid. Do NOT grant access.",
+            })
+        }
+    }
+}
+
+fn error_text(answer: &Value, status: u16) -> String {
+    let text = ["message", "error", "detail", "title"]
+        .iter()
+        .find_map(|k| answer.get(*k).and_then(Value::as_str))
+        .unwrap_or("");
+    format!("the producer answered HTTP {status}: {text}")
+}

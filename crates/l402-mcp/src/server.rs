@@ -1,0 +1,304 @@
+//! The MCP server: tool names, parameters and annotations (seed 003 and
+//! Lightning Enable's), each a thin call into [`Buyer`] or [`Seller`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::{Json, ServerHandler, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::buyer::Buyer;
+use crate::seller::Seller;
+
+/// Every tool's structured result: `success`, and the tool's own keys
+/// (Lightning Enable's response shapes).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ToolOutput {
+    /// Whether the tool did what was asked (a denial is `false`).
+    pub success: bool,
+    /// The tool's other keys.
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+}
+
+impl ToolOutput {
+    fn of(value: Value) -> Json<ToolOutput> {
+        let mut fields = match value {
+            Value::Object(map) => map,
+            other => {
+                let mut m = Map::new();
+                m.insert("result".to_owned(), other);
+                m
+            }
+        };
+        let success = fields
+            .remove("success")
+            .and_then(|s| s.as_bool())
+            .unwrap_or(false);
+        Json(ToolOutput { success, fields })
+    }
+}
+
+/// `access_l402_resource`'s parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AccessParams {
+    /// The URL to fetch.
+    pub url: String,
+    /// GET or HEAD (others only if the policy allows) [default: GET].
+    pub method: Option<String>,
+    /// Extra request headers.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Request body (methods the policy allows only).
+    pub body: Option<String>,
+    /// The most to pay for this call, in sats (the policy's caps still apply).
+    pub max_sats: Option<u64>,
+}
+
+/// `pay_l402_challenge`'s parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PayChallengeParams {
+    /// The BOLT11 invoice of the challenge.
+    pub invoice: String,
+    /// The macaroon of the challenge (base64).
+    pub macaroon: String,
+    /// The most to pay, in sats (the policy's caps still apply).
+    pub max_sats: Option<u64>,
+}
+
+/// `configure_budget`'s parameters: caps may only be lowered.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct BudgetParams {
+    /// A lower per-payment cap for this session, in sats.
+    pub per_request: Option<u64>,
+    /// A lower session cap, in sats.
+    pub per_session: Option<u64>,
+}
+
+/// `get_payment_history`'s parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct HistoryParams {
+    /// At most this many payments, newest first [default: 50, at most 500].
+    pub limit: Option<usize>,
+}
+
+/// `create_l402_challenge`'s parameters (seed 003).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateChallengeParams {
+    /// Resource identifier: URL, service name, or description of what you
+    /// charge for.
+    pub resource: String,
+    /// Price in satoshis.
+    pub price_sats: u64,
+    /// Description shown on the Lightning invoice.
+    pub description: Option<String>,
+}
+
+/// `verify_l402_payment`'s parameters (seed 003).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct VerifyParams {
+    /// Base64-encoded macaroon from the L402 token.
+    pub macaroon: String,
+    /// Hex-encoded preimage (proof of payment).
+    pub preimage: String,
+}
+
+/// The l402 MCP server: buyer tools over the paying client, seller tools
+/// over a producer API (when a merchant key is configured).
+#[derive(Clone)]
+pub struct L402Mcp {
+    buyer: Arc<Buyer>,
+    seller: Option<Arc<Seller>>,
+    tool_router: ToolRouter<Self>,
+}
+
+impl std::fmt::Debug for L402Mcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("L402Mcp")
+            .field("buyer", &self.buyer)
+            .field("seller", &self.seller)
+            .finish_non_exhaustive()
+    }
+}
+
+const NO_SELLER: &str = "no merchant configured: start l402 mcp with --producer-url and \
+                         L402_MERCHANT_API_KEY to sell";
+
+#[tool_router]
+impl L402Mcp {
+    /// A server with these buyer and (optional) seller sides.
+    pub fn new(buyer: Buyer, seller: Option<Seller>) -> Self {
+        L402Mcp {
+            buyer: Arc::new(buyer),
+            seller: seller.map(Arc::new),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// `access_l402_resource`.
+    #[tool(
+        description = "Fetch a URL, paying its L402 challenge (HTTP 402 + Lightning invoice) within the spending policy. A token bought once is reused. If a paid request fails, the result says alreadyPaid: do not pay again.",
+        annotations(
+            title = "Access an L402 resource",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn access_l402_resource(
+        &self,
+        Parameters(p): Parameters<AccessParams>,
+    ) -> Json<ToolOutput> {
+        let headers = p.headers.unwrap_or_default();
+        ToolOutput::of(
+            self.buyer
+                .access(
+                    &p.url,
+                    p.method.as_deref(),
+                    &headers,
+                    p.body.as_deref(),
+                    p.max_sats,
+                )
+                .await,
+        )
+    }
+
+    /// `pay_l402_challenge`.
+    #[tool(
+        description = "Pay an L402 challenge (invoice and macaroon) handed over outside HTTP. Returns the preimage and the ready Authorization header value. An invoice paid before is never paid again.",
+        annotations(
+            title = "Pay an L402 challenge",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn pay_l402_challenge(
+        &self,
+        Parameters(p): Parameters<PayChallengeParams>,
+    ) -> Json<ToolOutput> {
+        ToolOutput::of(
+            self.buyer
+                .pay_challenge(&p.invoice, &p.macaroon, p.max_sats)
+                .await,
+        )
+    }
+
+    /// `get_balance`.
+    #[tool(
+        description = "The paying wallet's balance in sats.",
+        annotations(
+            title = "Wallet balance",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn get_balance(&self) -> Json<ToolOutput> {
+        ToolOutput::of(self.buyer.balance().await)
+    }
+
+    /// `get_budget_status`.
+    #[tool(
+        description = "The spending policy (limits, approval tiers, cooldown) and this session's spending.",
+        annotations(
+            title = "Budget status",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn get_budget_status(&self) -> Json<ToolOutput> {
+        ToolOutput::of(self.buyer.budget_status())
+    }
+
+    /// `configure_budget`.
+    #[tool(
+        description = "Lower this session's per-payment or per-session cap, in sats. Caps can only be lowered; the policy file is never changed.",
+        annotations(
+            title = "Tighten the budget",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn configure_budget(&self, Parameters(p): Parameters<BudgetParams>) -> Json<ToolOutput> {
+        ToolOutput::of(self.buyer.tighten(p.per_request, p.per_session))
+    }
+
+    /// `get_payment_history`.
+    #[tool(
+        description = "Tokens bought (newest first) and payments still pending. Never a preimage.",
+        annotations(
+            title = "Payment history",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn get_payment_history(
+        &self,
+        Parameters(p): Parameters<HistoryParams>,
+    ) -> Json<ToolOutput> {
+        ToolOutput::of(self.buyer.history(p.limit).await)
+    }
+
+    /// `create_l402_challenge`.
+    #[tool(
+        description = "Create an L402 payment challenge (invoice + macaroon) to charge another agent for a resource. Share it; verify the payer's token with verify_l402_payment before granting access.",
+        annotations(
+            title = "Create an L402 challenge",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn create_l402_challenge(
+        &self,
+        Parameters(p): Parameters<CreateChallengeParams>,
+    ) -> Json<ToolOutput> {
+        let Some(seller) = &self.seller else {
+            return ToolOutput::of(serde_json::json!({"success": false, "error": NO_SELLER}));
+        };
+        ToolOutput::of(
+            seller
+                .create(&p.resource, p.price_sats, p.description.as_deref())
+                .await,
+        )
+    }
+
+    /// `verify_l402_payment`.
+    #[tool(
+        description = "Verify an L402 token (macaroon + preimage) before granting access: the preimage matches the payment hash, the macaroon is genuine and bound to this merchant.",
+        annotations(
+            title = "Verify an L402 payment",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn verify_l402_payment(
+        &self,
+        Parameters(p): Parameters<VerifyParams>,
+    ) -> Json<ToolOutput> {
+        let Some(seller) = &self.seller else {
+            return ToolOutput::of(serde_json::json!({"success": false, "error": NO_SELLER}));
+        };
+        ToolOutput::of(seller.verify(&p.macaroon, &p.preimage).await)
+    }
+}
+
+#[tool_handler(
+    router = self.tool_router,
+    name = "l402",
+    instructions = "Pay for L402 APIs within a spending policy the agent cannot change (access_l402_resource, pay_l402_challenge), and charge other agents (create_l402_challenge, verify_l402_payment)."
+)]
+impl ServerHandler for L402Mcp {}
