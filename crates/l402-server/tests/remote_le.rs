@@ -295,6 +295,20 @@ async fn start() -> Harness {
                     .build(),
             ),
         )
+        .route(
+            "/hooked",
+            get(paid_json).layer(
+                layer(&shared, 21)
+                    .resource("/paid")
+                    .on_rejection(|r| {
+                        let mut response =
+                            http::Response::new(bytes::Bytes::from(format!("hook:{}", r.code())));
+                        *response.status_mut() = StatusCode::FORBIDDEN;
+                        Some(response)
+                    })
+                    .build(),
+            ),
+        )
         .route("/tight", get(paid_json).layer(layer(&tight, 5).build()))
         .route(
             "/wrong-key",
@@ -426,6 +440,19 @@ async fn lightning_enable_shapes_pay_once_then_serve_from_the_cache() {
     assert!(!headers.contains_key("www-authenticate"));
     assert_eq!(body["code"], "forged_token");
     assert_eq!(h.le.verifies.load(Ordering::SeqCst), 4);
+
+    // The rejection hook decides, as locally; a good token still passes.
+    let resp = h
+        .http
+        .get(format!("{}/hooked", h.app))
+        .header("authorization", &forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.text().await.unwrap(), "hook:forged_token");
+    let (status, _, _) = h.get("/hooked", Some(&auth)).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
