@@ -128,7 +128,7 @@ pub mod cln;
 #[cfg(feature = "dev")]
 pub mod dev;
 mod error;
-#[cfg(any(feature = "phoenixd", feature = "lnd", feature = "cln", feature = "nwc"))]
+#[cfg(any(feature = "phoenixd", feature = "lnd", feature = "cln"))]
 mod http;
 mod invoice;
 #[cfg(feature = "lnbits")]

@@ -2,9 +2,17 @@
 //! request no node can fill before sending it, and checking the invoice the
 //! node answered against what was asked for.
 
-use crate::http::bad;
 use crate::invoice::decode_invoice;
-use crate::{Backend, Invoice, InvoiceRequest, PaymentHash, ReceiveError};
+use crate::{Backend, BackendError, Invoice, InvoiceRequest, PaymentHash, ReceiveError};
+
+/// `BackendError::BadResponse` for `backend` (as `http::bad`, which NWC,
+/// not an HTTP backend, does not compile).
+fn bad(backend: Backend, reason: impl Into<String>) -> BackendError {
+    BackendError::BadResponse {
+        backend,
+        reason: reason.into(),
+    }
+}
 
 /// `ReceiveError::InvalidRequest` for `backend`.
 pub(crate) fn invalid(backend: Backend, reason: impl Into<String>) -> ReceiveError {

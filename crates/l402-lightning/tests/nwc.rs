@@ -331,3 +331,53 @@ async fn a_resumed_subscription_replays_settlements_from_its_cursor() {
         assert!([a.payment_hash, b.payment_hash].contains(&s.payment_hash));
     }
 }
+
+/// A relay that answers anything with one text message of `size` bytes.
+async fn oversized_relay(size: usize) -> String {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                if ws.next().await.is_some() {
+                    let big = format!("[\"NOTICE\",\"{}\"]", "x".repeat(size));
+                    let _ = ws
+                        .send(tokio_tungstenite::tungstenite::Message::text(big))
+                        .await;
+                }
+                let _ = ws.next().await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_relay_message_over_256_kib_is_refused_not_buffered() {
+    // No stack needed: a hand-made relay.
+    let url = oversized_relay(300 * 1024).await;
+    let uri: NwcUri = format!(
+        "nostr+walletconnect://{}?relay={url}&secret={}",
+        "b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4",
+        "71a8c14c1407c113601079c4302dab36460f0ccd0ad506f1f2dc73b5100e4f3c"
+    )
+    .parse()
+    .unwrap();
+    let client = NwcClient::builder(uri)
+        .timeout(Duration::from_secs(10))
+        .build();
+    let started = std::time::Instant::now();
+    let err = client.balance_msat().await.unwrap_err();
+    // Before the request was written: not sent.
+    assert!(matches!(err, BackendError::Unreachable { .. }), "{err:?}");
+    assert!(
+        format!("{:?}", err).to_lowercase().contains("too long")
+            || format!("{:?}", err).to_lowercase().contains("size"),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
