@@ -381,3 +381,63 @@ async fn a_relay_message_over_256_kib_is_refused_not_buffered() {
     );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn a_wss_relay_whose_certificate_is_not_trusted_is_not_sent() {
+    // A TLS listener with a self-signed certificate no platform root vouches
+    // for: the handshake fails, so nothing was sent.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = l402_testkit::wire::acceptor();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = acceptor.accept(tcp).await;
+            });
+        }
+    });
+    let uri: NwcUri = format!(
+        "nostr+walletconnect://{}?relay=wss://localhost:{port}&secret={}",
+        "b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4",
+        "71a8c14c1407c113601079c4302dab36460f0ccd0ad506f1f2dc73b5100e4f3c"
+    )
+    .parse()
+    .unwrap();
+    let client = NwcClient::builder(uri)
+        .timeout(Duration::from_secs(10))
+        .build();
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let invoice = backend_suite::invoice(&node.wallet("m").await.unwrap(), 1, "tls".into()).await;
+    let err = client
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Backend(BackendError::Unreachable { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), PayOutcome::NotSent);
+}
+
+#[test]
+fn every_truncation_and_corruption_of_a_connection_string_parses_or_errs() {
+    let good = "nostr+walletconnect://b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4\
+                ?relay=wss%3A%2F%2Frelay.example.com&secret=71a8c14c1407c113601079c4302dab36460f0ccd0ad506f1f2dc73b5100e4f3c&lud16=a%40b.c";
+    for end in 0..=good.len() {
+        if let Some(prefix) = good.get(..end) {
+            let _ = prefix.parse::<NwcUri>();
+        }
+    }
+    for i in 0..good.len() {
+        for c in [
+            '%', '?', '&', '=', '/', ':', '\u{0}', 'é', ' ', '#', '[', '@',
+        ] {
+            let mut s = good.to_owned();
+            if s.is_char_boundary(i) && s.is_char_boundary(i + 1) {
+                s.replace_range(i..i + 1, &c.to_string());
+                let _ = s.parse::<NwcUri>();
+            }
+        }
+    }
+}
