@@ -441,3 +441,79 @@ fn every_truncation_and_corruption_of_a_connection_string_parses_or_errs() {
         }
     }
 }
+
+/// LNbits' env from `scripts/lnbits.sh` (url, merchant keys, payer keys),
+/// or `None` (skip) outside CI.
+fn lnbits() -> Option<(String, [String; 4])> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let keys = [
+        "L402_LNBITS_MERCHANT_ADMIN_KEY",
+        "L402_LNBITS_MERCHANT_INVOICE_KEY",
+        "L402_LNBITS_PAYER_ADMIN_KEY",
+        "L402_LNBITS_PAYER_INVOICE_KEY",
+    ]
+    .map(var);
+    match (var("L402_LNBITS_URL"), keys) {
+        (Some(url), [Some(a), Some(b), Some(c), Some(d)]) => Some((url, [a, b, c, d])),
+        _ if var("L402_REQUIRE_LNBITS").as_deref() == Some("1") => {
+            panic!(
+                "L402_REQUIRE_LNBITS=1 but LNbits' env is not set (bash scripts/lnbits.sh start)"
+            )
+        }
+        _ => {
+            eprintln!("skipped: no LNbits (bash scripts/lnbits.sh start)");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn alby_service_backed_by_a_real_lnbits_creates_pays_and_looks_up() {
+    let Some((url, [m_admin, m_invoice, p_admin, p_invoice])) = lnbits() else {
+        return;
+    };
+    let Some(svc) = nwc_support::service_with_keys(
+        &url,
+        &[
+            ("merchant", &m_admin, &m_invoice),
+            ("payer", &p_admin, &p_invoice),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let merchant = client(&svc.connections["merchant"].parse().unwrap());
+    let payer = client(&svc.connections["payer"].parse().unwrap());
+    let before = payer.balance_msat().await.unwrap();
+    let invoice = merchant
+        .create_invoice(&InvoiceRequest::sats(21).memo("nwc over lnbits"))
+        .await
+        .unwrap();
+    assert_eq!(invoice.amount_msat, 21_000);
+    assert_eq!(
+        merchant
+            .lookup_invoice(&invoice.payment_hash)
+            .await
+            .unwrap(),
+        l402_lightning::InvoiceStatus::Pending
+    );
+    let paid = payer.pay(&PayRequest::new(&invoice.bolt11)).await.unwrap();
+    assert!(paid.preimage.matches(&invoice.payment_hash));
+    assert!(
+        payer
+            .lookup_payment(&invoice.payment_hash)
+            .await
+            .unwrap()
+            .is_settled()
+    );
+    assert!(
+        merchant
+            .lookup_invoice(&invoice.payment_hash)
+            .await
+            .unwrap()
+            .is_paid()
+    );
+    assert!(payer.balance_msat().await.unwrap() <= before - 21_000);
+    assert_eq!(payer.encryption(), Some(Encryption::Nip44V2));
+}

@@ -46,10 +46,23 @@ pub struct Service {
 }
 
 pub async fn service(backend_url: &str, wallets: &[(&str, &DevWallet)]) -> Option<Service> {
+    let keys: Vec<(&str, &str, &str)> = wallets
+        .iter()
+        .map(|(name, w)| (*name, w.admin_key(), w.invoice_key()))
+        .collect();
+    service_with_keys(backend_url, &keys).await
+}
+
+/// Alby's wallet service serving `(name, admin key, invoice key)` wallets
+/// of the LNbits(-compatible) API at `backend_url`.
+pub async fn service_with_keys(
+    backend_url: &str,
+    wallets: &[(&str, &str, &str)],
+) -> Option<Service> {
     let (relay, node, script) = stack()?;
     let wallets: Vec<Value> = wallets
         .iter()
-        .map(|(name, w)| json!({ "name": name, "admin_key": w.admin_key(), "invoice_key": w.invoice_key() }))
+        .map(|(name, admin, invoice)| json!({ "name": name, "admin_key": admin, "invoice_key": invoice }))
         .collect();
     let mut child = Command::new(node)
         .arg(script)
