@@ -390,6 +390,48 @@ pub(crate) async fn paying_client(
     client_for(global, pay, &how).await
 }
 
+/// The client `l402 mcp` buys with: `l402 get`'s wallet, limits, budgets
+/// and store, but auto-pay off (the MCP layer checks each payment against
+/// its policy first, then pays with `Client::pay_offer`); and the wallet
+/// itself, for the balance (`None`: no wallet configured).
+///
+/// # Errors
+/// A flag or configuration error, the store.
+pub(crate) async fn mcp_client(
+    global: &Global,
+    pay: &PayArgs,
+) -> anyhow::Result<(Client, Option<Arc<dyn l402_lightning::Wallet>>)> {
+    let how = Use {
+        auto_pay: false,
+        dry_run: false,
+        max_redirects: 0,
+        quiet: true,
+    };
+    let (client, _) = client_for(global, pay, &how).await?;
+    let config = load_config(global, pay)?;
+    let wallet = resolve_wallet(global, pay, &config)?.map(|(w, _)| w);
+    Ok((client, wallet))
+}
+
+/// The paying wallet the flags, environment and configuration name, and
+/// whether it is the dev node's.
+fn resolve_wallet(
+    global: &Global,
+    args: &PayArgs,
+    config: &Config,
+) -> anyhow::Result<Option<(Arc<dyn l402_lightning::Wallet>, bool)>> {
+    let (config_file, _) = config_path(global, args);
+    let sources = wallet::Sources {
+        url: args.lnbits_url.as_deref(),
+        admin_key: args.lnbits_admin_key.as_deref(),
+        config_wallet: config.wallet.as_ref(),
+        config_file: &config_file,
+        env: crate::config::EnvVars::from_process(),
+        data_dir: &global.data_dir,
+    };
+    wallet::resolve(sources, Duration::from_secs(args.timeout.max(1)))
+}
+
 async fn client_for(
     global: &Global,
     args: &PayArgs,
@@ -422,15 +464,7 @@ async fn client_for(
         .map(parse_network)
         .transpose()?;
     let (config_file, _) = config_path(global, args);
-    let sources = wallet::Sources {
-        url: args.lnbits_url.as_deref(),
-        admin_key: args.lnbits_admin_key.as_deref(),
-        config_wallet: config.wallet.as_ref(),
-        config_file: &config_file,
-        env: crate::config::EnvVars::from_process(),
-        data_dir: &global.data_dir,
-    };
-    match wallet::resolve(sources, Duration::from_secs(args.timeout.max(1)))? {
+    match resolve_wallet(global, args, &config)? {
         Some((wallet, is_dev)) => {
             if is_dev && network.is_none() {
                 network = Some(Currency::Regtest);

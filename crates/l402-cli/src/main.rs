@@ -17,6 +17,7 @@ mod check;
 mod config;
 mod devwallet;
 mod get;
+mod mcp;
 mod merchant;
 mod node;
 mod paths;
@@ -57,6 +58,9 @@ enum Command {
     /// See and manage the tokens `l402 get` bought: list, show, rm, export,
     /// import, attenuate (a narrower token for a sub-agent).
     Token(Box<token::Args>),
+    /// Serve the l402 MCP tools over stdio (for Claude Desktop, Cursor and
+    /// other MCP hosts): pay for L402 APIs within a spending policy, and sell.
+    Mcp(Box<mcp::Args>),
 }
 
 /// Options every subcommand sees.
@@ -75,7 +79,7 @@ fn main() -> ExitCode {
         json: cli.json,
     };
     let mut runtime = match cli.command {
-        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
+        Command::Serve(_) | Command::Mcp(_) => tokio::runtime::Builder::new_multi_thread(),
         // One request or one store operation: no worker threads to start.
         Command::Get(_) | Command::Check(_) | Command::Merchant(_) | Command::Token(_) => {
             tokio::runtime::Builder::new_current_thread()
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
             Command::Check(args) => check::run(&global, *args).await,
             Command::Merchant(args) => merchant::run(&global, *args).await,
             Command::Token(args) => token::run(&global, *args).await,
+            Command::Mcp(args) => mcp::run(&global, *args).await,
         }
     })
 }
