@@ -10,14 +10,22 @@ use l402_store::Authenticated;
 use crate::Shared;
 use crate::error::ApiError;
 
-/// The merchant an `X-API-Key` authenticates (401 without a valid key, 403
-/// for a suspended merchant).
+/// The merchant an `X-API-Key` authenticates, or (without that header) the
+/// merchant linked to the LNURL-auth session of `Authorization: Bearer
+/// l402s_…` (401 without a valid key or session, 403 for a suspended
+/// merchant or a session whose key is linked to none).
 pub(crate) struct Merchant(pub(crate) Authenticated);
 
 impl FromRequestParts<Shared> for Merchant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        if !parts.headers.contains_key("x-api-key")
+            && let Some(token) = crate::lnurl_auth::presented_session(&parts.headers)
+        {
+            let session = crate::lnurl_auth::session(state, token).await?;
+            return crate::erasure::session_merchant(&session).map(Merchant);
+        }
         state.merchant(&parts.headers).await.map(Merchant)
     }
 }

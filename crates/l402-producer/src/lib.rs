@@ -108,15 +108,18 @@
 mod admin;
 mod batch;
 mod decode;
+mod erasure;
 mod error;
 mod extract;
 mod issue;
 mod kit;
 mod l402;
+mod lnurl_auth;
 mod openapi;
 mod ratelimit;
 mod record;
 mod state;
+mod stats;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -139,6 +142,7 @@ use tower_http::cors::CorsLayer;
 
 pub use decode::MAX_BODY_BYTES;
 pub use l402_server::IDEMPOTENCY_WINDOW;
+pub use lnurl_auth::IdentityConfig;
 pub use openapi::openapi;
 pub use ratelimit::DEFAULT_MAX_TRACKED_CLIENTS;
 
@@ -198,6 +202,7 @@ pub struct ProducerBuilder {
     challenge_retention: Duration,
     record_queue: usize,
     record_queue_timeout: Duration,
+    identity: IdentityConfig,
 }
 
 impl std::fmt::Debug for ProducerBuilder {
@@ -299,6 +304,13 @@ impl ProducerBuilder {
         self
     }
 
+    /// LNURL-auth and sessions (`GET /api/lnurl-auth`): the public URL,
+    /// lifetimes and bounds (see [`IdentityConfig`]).
+    pub fn identity(mut self, config: IdentityConfig) -> Self {
+        self.identity = config;
+        self
+    }
+
     /// Builds the producer. Inside a Tokio runtime this also starts the task
     /// that writes challenge records in batches and the one that flushes
     /// counters and deletes expired records; they stop when the last clone
@@ -337,6 +349,7 @@ impl ProducerBuilder {
             counts: Mutex::new(HashMap::new()),
             paid: Mutex::new(HashSet::new()),
             flushing: tokio::sync::Mutex::new(()),
+            identity: self.identity,
         });
         if let Some(handle) = handle {
             handle.spawn(state::background(
@@ -428,7 +441,11 @@ const KIT_PATHS: &[&str] = &["/api/invoice", "/api/verify"];
 /// assert!(paths.contains(&"/api/admin/merchants/{id}/keys"));
 /// ```
 pub fn route_paths() -> Vec<&'static str> {
-    routes().into_iter().map(|(path, _)| path).collect()
+    routes()
+        .into_iter()
+        .chain(platform_routes())
+        .map(|(path, _)| path)
+        .collect()
 }
 
 /// The namespaces the producer API owns, for routers it is merged with: the
@@ -490,6 +507,22 @@ fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
     ]
 }
 
+/// l402kit's platform routes (identity, stats, erasure): served and
+/// reserved like the others, not yet in the OpenAPI document.
+fn platform_routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
+    vec![
+        ("/api/lnurl-auth", get(lnurl_auth::lnurl_auth)),
+        ("/api/session", delete(lnurl_auth::revoke)),
+        ("/api/stats", get(stats::stats)),
+        ("/api/global-stats", get(stats::global)),
+        ("/api/delete-data", post(erasure::delete_data)),
+        (
+            "/api/admin/merchants/{id}/linking-keys",
+            get(erasure::linked_keys).post(erasure::link_key),
+        ),
+    ]
+}
+
 impl Producer {
     /// Starts a producer storing in `store`, minting invoices with `receiver`
     /// and signing tokens with `keys` (the same keyring as the L402 layer),
@@ -515,6 +548,7 @@ impl Producer {
             challenge_retention: DEFAULT_CHALLENGE_RETENTION,
             record_queue: DEFAULT_RECORD_QUEUE,
             record_queue_timeout: Duration::from_secs(2),
+            identity: IdentityConfig::default(),
         }
     }
 
@@ -526,6 +560,7 @@ impl Producer {
     pub fn router(&self) -> Router {
         routes()
             .into_iter()
+            .chain(platform_routes())
             .fold(Router::new(), |router, (path, method)| {
                 let method = route(method);
                 // l402kit's API is called from browsers too: CORS for any origin.
@@ -628,7 +663,12 @@ mod tests {
                 "/api/invoice",
                 "/api/verify",
                 "/api/admin",
-                "/api/openapi.json"
+                "/api/openapi.json",
+                "/api/lnurl-auth",
+                "/api/session",
+                "/api/stats",
+                "/api/global-stats",
+                "/api/delete-data"
             ]
         );
         for path in super::route_paths() {

@@ -70,6 +70,8 @@ pub(crate) struct Inner {
     /// Payment hashes already recorded by this instance.
     pub(crate) paid: Mutex<HashSet<[u8; 32]>>,
     pub(crate) flushing: tokio::sync::Mutex<()>,
+    /// LNURL-auth and sessions.
+    pub(crate) identity: crate::IdentityConfig,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

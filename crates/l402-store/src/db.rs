@@ -514,15 +514,28 @@ impl ChallengeStore for Store {
 impl PaymentStore for Store {
     async fn record_payment(&self, p: &PaymentRecord) -> Result<bool, StoreError> {
         let done = writing!(self, |pool| {
-            sqlx::query(INSERT_PAYMENT)
+            // The payment and its day's rollup (the stats read), together.
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(INSERT_PAYMENT)
                 .bind(&p.payment_hash)
                 .bind(p.merchant_id)
                 .bind(p.resource.as_deref())
                 .bind(to_i64(p.amount_sats))
                 .bind(to_i64(p.verified_at))
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
+                .rows_affected();
+            if done > 0 {
+                sqlx::query(crate::stats::ADD_ROLLUP)
+                    .bind(&p.payment_hash)
+                    .bind(p.merchant_id)
+                    .bind(to_i64(p.verified_at / 86_400))
+                    .bind(to_i64(p.amount_sats))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            done
         });
         Ok(done > 0)
     }

@@ -60,18 +60,24 @@ compile_error!("l402-store needs the `sqlite` feature, the `postgres` feature, o
 
 mod db;
 mod error;
+mod identity;
 mod key;
 mod model;
 mod open;
 mod sql;
+mod stats;
 mod traits;
 
 pub use db::Store;
 pub use error::StoreError;
+pub use identity::{
+    Erased, IdentityStore, K1Accepted, K1Issued, K1Poll, NewSession, SESSION_TOKEN_PREFIX, Session,
+};
 pub use key::{API_KEY_PREFIX, ApiKey};
 pub use model::{
     ApiKeyInfo, Authenticated, ChallengeRecord, Claim, Claimed, Merchant, MerchantStatus,
     NewApiKey, PaymentRecord, Stats, VerificationCount,
 };
 pub use open::StoreBuilder;
+pub use stats::{DayTotals, MerchantActivity, OwnerTotals, RecentPayment, StatsStore};
 pub use traits::{ChallengeStore, MerchantStore, PaymentStore, ProducerStore};

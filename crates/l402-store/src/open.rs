@@ -38,6 +38,13 @@ fn migrator() -> Migrator {
             include_str!("../migrations/0003_current_price.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            4,
+            "identity and stats".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0004_identity_and_stats.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

@@ -102,6 +102,12 @@ pub trait PaymentStore: Send + Sync {
 }
 
 /// Everything the producer API needs, as one object.
-pub trait ProducerStore: MerchantStore + ChallengeStore + PaymentStore {}
+pub trait ProducerStore:
+    MerchantStore + ChallengeStore + PaymentStore + crate::IdentityStore + crate::StatsStore
+{
+}
 
-impl<T: MerchantStore + ChallengeStore + PaymentStore> ProducerStore for T {}
+impl<T> ProducerStore for T where
+    T: MerchantStore + ChallengeStore + PaymentStore + crate::IdentityStore + crate::StatsStore
+{
+}
