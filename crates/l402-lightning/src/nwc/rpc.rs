@@ -199,8 +199,10 @@ impl Rpc {
             .encrypt(keys.secret_key(), &wallet, &plaintext)
             .map_err(|e| CallError::NotSent(std::io::Error::other(e)))?;
         // A wallet that honours `expiration` drops a request it receives
-        // after this client stopped waiting.
-        let expires = Timestamp::now() + timeout.as_secs().saturating_add(1);
+        // long after this client stopped waiting. The minute of slack keeps
+        // a relay whose clock runs ahead from refusing it as already
+        // expired (a late answer is *unknown* anyway).
+        let expires = Timestamp::now() + timeout.as_secs().saturating_add(60);
         let request = EventBuilder::new(Kind::Custom(REQUEST), content)
             .tag(Tag::public_key(wallet))
             .tag(Tag::custom(
