@@ -211,7 +211,9 @@ pub trait TokenStore: Send + Sync {
 
     /// Counts one more request the server answered with the token for
     /// `scope` with `payment_hash` ([`StoredToken::uses`]). Nothing happens
-    /// if another token is stored for the scope meanwhile.
+    /// if another token is stored for the scope meanwhile. (The
+    /// [`SqliteStore`](crate::SqliteStore) counts uses as traces are written
+    /// instead, and does nothing here.)
     ///
     /// # Errors
     /// [`StoreError`] if the store fails.
@@ -310,25 +312,53 @@ mod tests {
     }
 
     /// Both stores list every token by scope, count uses of the token
-    /// stored (not of one replaced meanwhile) and keep kind and amount.
+    /// stored (not of one replaced meanwhile) and keep kind and amount. The
+    /// memory store counts through `record_use`, SQLite as traces of
+    /// requests answered with the token are written.
     #[tokio::test]
     async fn stores_list_count_uses_and_remove_by_hash() {
+        use crate::trace::{Outcome, Trace, TraceSink};
         let sqlite = SqliteStore::in_memory().await.unwrap();
-        let stores: [&dyn TokenStore; 2] = [&MemoryTokenStore::new(), &sqlite];
-        for store in stores {
+        let memory = MemoryTokenStore::new();
+        let stores: [(&dyn TokenStore, Option<&dyn TraceSink>); 2] =
+            [(&memory, None), (&sqlite, Some(&sqlite))];
+        for (store, traces) in stores {
             let b = token("http://h/b", 2, TokenKind::Opaque);
             let a = token("http://h/a", 1, TokenKind::Macaroon);
             store.put(&b).await.unwrap();
             store.put(&a).await.unwrap();
-            store
-                .record_use("http://h/b", &b.payment_hash)
-                .await
-                .unwrap();
-            store
-                .record_use("http://h/b", &b.payment_hash)
-                .await
-                .unwrap();
-            // Another hash for the scope: not counted.
+            let trace = |hash: &PaymentHash, outcome| Trace {
+                id: 0,
+                at_ms: 1,
+                method: "GET".into(),
+                url: "http://h/b".into(),
+                outcome,
+                status: Some(200),
+                amount_msat: None,
+                fee_msat: None,
+                payment_hash: Some(hash.to_string()),
+                preimage: None,
+                latency_ms: 1,
+                pay_latency_ms: None,
+                fiat_minor: None,
+                fiat_currency: None,
+                price_source: None,
+                btc_price_minor: None,
+                error: None,
+                token_kind: None,
+            };
+            for outcome in [Outcome::Paid, Outcome::Cached, Outcome::ServerRefused] {
+                match traces {
+                    Some(sink) => sink.record(&trace(&b.payment_hash, outcome)).await.unwrap(),
+                    // A refused credential is not a use.
+                    None if outcome == Outcome::ServerRefused => {}
+                    None => store
+                        .record_use("http://h/b", &b.payment_hash)
+                        .await
+                        .unwrap(),
+                }
+            }
+            // Another token's hash for the scope: not counted.
             store
                 .record_use("http://h/b", &a.payment_hash)
                 .await
