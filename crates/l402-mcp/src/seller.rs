@@ -114,9 +114,26 @@ impl Seller {
         })
     }
 
-    /// `verify_l402_payment`.
-    pub async fn verify(&self, macaroon: &str, preimage: &str) -> Value {
-        let body = json!({"macaroon": macaroon, "preimage": preimage});
+    /// `verify_l402_payment`: checked against `resource` when given, else
+    /// against the resource the token itself names (its `resource=`
+    /// caveat; the answer says which, so the agent can compare it with what
+    /// is asked for), at the merchant's price for it.
+    pub async fn verify(&self, macaroon: &str, preimage: &str, resource: Option<&str>) -> Value {
+        let resource = match resource {
+            Some(r) => r.to_owned(),
+            None => match token_resource(macaroon) {
+                Some(r) => r,
+                None => {
+                    return json!({
+                        "success": true,
+                        "valid": false,
+                        "reason": "the macaroon does not parse or names no resource",
+                        "message": "Payment verification failed. The token is invalid or the invoice has not been paid. Do NOT grant access.",
+                    });
+                }
+            },
+        };
+        let body = json!({"macaroon": macaroon, "preimage": preimage, "resource": resource});
         let (status, answer) = match self.post("/api/l402/challenges/verify", &body).await {
             Ok(a) => a,
             Err(e) => return json!({"success": false, "error": e}),
@@ -142,6 +159,17 @@ impl Seller {
             })
         }
     }
+}
+
+/// The `resource=` caveat of a base64 macaroon.
+fn token_resource(macaroon: &str) -> Option<String> {
+    let macaroon: l402::Macaroon = macaroon.trim().parse().ok()?;
+    macaroon.caveats().find_map(|c| {
+        std::str::from_utf8(c)
+            .ok()?
+            .strip_prefix("resource=")
+            .map(|r| r.trim().to_owned())
+    })
 }
 
 fn error_text(answer: &Value, status: u16) -> String {

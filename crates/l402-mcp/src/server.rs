@@ -105,6 +105,9 @@ pub struct VerifyParams {
     pub macaroon: String,
     /// Hex-encoded preimage (proof of payment).
     pub preimage: String,
+    /// The resource access is asked for [default: the one the token names;
+    /// the result's `resource` says which].
+    pub resource: Option<String>,
 }
 
 /// The l402 MCP server: buyer tools over the paying client, seller tools
@@ -292,7 +295,11 @@ impl L402Mcp {
         let Some(seller) = &self.seller else {
             return ToolOutput::of(serde_json::json!({"success": false, "error": NO_SELLER}));
         };
-        ToolOutput::of(seller.verify(&p.macaroon, &p.preimage).await)
+        ToolOutput::of(
+            seller
+                .verify(&p.macaroon, &p.preimage, p.resource.as_deref())
+                .await,
+        )
     }
 }
 

@@ -1,0 +1,322 @@
+//! `l402 mcp` end to end with a real MCP client: the official Python SDK
+//! (`mcp` 2.3.0 from PyPI, `scripts/mcp-python.sh`) over stdio starts the
+//! real binary, which pays a real `l402 serve` through the dev node's wallet
+//! and sells through that server's producer API.
+//!
+//! Run: `export L402_MCP_PYTHON="$(bash scripts/mcp-python.sh python)"`,
+//! then `L402_REQUIRE_MCP_PYTHON=1 cargo test -p l402-cli --test mcp_python`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod get_support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bitcoin::hashes::{Hash, sha256};
+use get_support::{Serve, l402};
+use serde_json::{Value, json};
+
+/// The SDK's interpreter: `L402_MCP_PYTHON`, else the cached venv; `None`
+/// (the test is skipped, saying so) unless `L402_REQUIRE_MCP_PYTHON` is set.
+fn python() -> Option<PathBuf> {
+    let candidate = std::env::var_os("L402_MCP_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let home = std::env::var_os("HOME")?;
+            Some(PathBuf::from(home).join(".cache/l402/mcp-venv/bin/python"))
+        });
+    let ok = candidate.as_ref().is_some_and(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import mcp.client.stdio"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if ok {
+        return candidate;
+    }
+    assert!(
+        std::env::var_os("L402_REQUIRE_MCP_PYTHON").is_none(),
+        "L402_REQUIRE_MCP_PYTHON is set but the MCP Python SDK is not available \
+         (bash scripts/mcp-python.sh install)"
+    );
+    eprintln!("skipped: the MCP Python SDK is not installed (bash scripts/mcp-python.sh install)");
+    None
+}
+
+/// The agent: connects over stdio, lists the tools, then runs each step
+/// of `steps.json` (`[tool, arguments]`, arguments may name an earlier
+/// step's result as `{"$ref": [step, key, ...]}`) and prints every result.
+const AGENT: &str = r#"
+import asyncio, json, os, sys
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+def resolve(value, results):
+    if isinstance(value, dict):
+        if "$ref" in value:
+            path = value["$ref"]
+            out = results[path[0]]
+            for key in path[1:]:
+                out = out[key]
+            return out
+        return {k: resolve(v, results) for k, v in value.items()}
+    return value
+
+async def main():
+    binary, data_dir, steps_file = sys.argv[1], sys.argv[2], sys.argv[3]
+    steps = json.load(open(steps_file))
+    params = StdioServerParameters(command=binary, args=["--data-dir", data_dir, "mcp"] + sys.argv[4:],
+                                    env={k: v for k, v in os.environ.items() if k.startswith("L402_MERCHANT") or k in ("HOME", "PATH")})
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            listed = await session.list_tools()
+            tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed.tools]
+            results = []
+            for tool, arguments in steps:
+                try:
+                    arguments = resolve(arguments, results)
+                except (KeyError, IndexError, TypeError) as e:
+                    results.append({"isError": True, "structured": {"unresolved": repr(e)}})
+                    continue
+                r = await session.call_tool(tool, arguments)
+                results.append({"isError": bool(r.is_error), "structured": r.structured_content})
+            print(json.dumps({"server": init.server_info.name, "tools": tools, "results": results}))
+
+asyncio.run(main())
+"#;
+
+fn write_policy(dir: &Path) -> PathBuf {
+    let path = dir.join("mcp-policy.json");
+    let policy = json!({
+        "limits": {"maxPerPaymentSats": 100, "maxPerSessionSats": 1000, "maxPerDaySats": 5000},
+        "tiers": {"paySilentlyUpToSats": 50, "payAndLogUpToSats": 100, "confirmUpToSats": 100},
+        "cooldownSeconds": 0,
+        "allowMethods": ["GET", "HEAD"],
+        "allowPrivateAddresses": true
+    });
+    std::fs::write(&path, policy.to_string()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    path
+}
+
+async fn merchant_key(data: &Path) -> String {
+    let run = |args: &'static [&'static str]| {
+        let mut cmd = l402(data);
+        cmd.arg("--json").arg("merchant").args(args);
+        cmd
+    };
+    let out = run(&["create", "agent shop"]).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"].to_string();
+    let out = l402(data)
+        .args(["--json", "merchant", "key", "create", &id])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn python_sdk_over_stdio_buys_sells_and_is_refused_over_the_limit() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let key = merchant_key(data).await;
+    let serve = Serve::start(data).await;
+    let demo = serve.demo_url();
+    let base = serve.info["url"].as_str().unwrap().to_owned();
+    let before = serve.buyer_balance_sats(data).await;
+    let policy = write_policy(data);
+
+    let steps = json!([
+        ["access_l402_resource", {"url": demo}],                                      // 0: pays 21
+        ["access_l402_resource", {"url": demo}],                                      // 1: reuses
+        ["create_l402_challenge", {"resource": "/api/weather", "priceSats": 25, "description": "7-day forecast"}], // 2
+        ["pay_l402_challenge", {"invoice": {"$ref": [2, "structured", "challenge", "invoice"]},
+                                "macaroon": {"$ref": [2, "structured", "challenge", "macaroon"]}}], // 3: pays 25
+        ["verify_l402_payment", {"macaroon": {"$ref": [2, "structured", "challenge", "macaroon"]},
+                                 "preimage": {"$ref": [3, "structured", "preimage"]}}],           // 4: valid
+        ["verify_l402_payment", {"macaroon": {"$ref": [2, "structured", "challenge", "macaroon"]},
+                                 "preimage": "00".repeat(32)}],                                   // 5: invalid
+        ["pay_l402_challenge", {"invoice": {"$ref": [2, "structured", "challenge", "invoice"]},
+                                "macaroon": {"$ref": [2, "structured", "challenge", "macaroon"]}}], // 6: not again
+        ["create_l402_challenge", {"resource": "/api/big", "priceSats": 500}],         // 7
+        ["pay_l402_challenge", {"invoice": {"$ref": [7, "structured", "challenge", "invoice"]},
+                                "macaroon": {"$ref": [7, "structured", "challenge", "macaroon"]}}], // 8: denied
+        ["access_l402_resource", {"url": demo, "method": "POST", "body": "x"}],        // 9: method refused
+        ["configure_budget", {"per_request": 1_000_000}],                              // 10: cannot raise
+        ["get_budget_status", {}],                                                     // 11
+        ["get_payment_history", {}],                                                   // 12
+        ["get_balance", {}],                                                           // 13
+    ]);
+    let steps_file = data.join("steps.json");
+    std::fs::write(&steps_file, steps.to_string()).unwrap();
+    let agent = data.join("agent.py");
+    std::fs::write(&agent, AGENT).unwrap();
+
+    let out = tokio::time::timeout(
+        Duration::from_secs(180),
+        tokio::process::Command::new(&python)
+            .arg(&agent)
+            .arg(env!("CARGO_BIN_EXE_l402"))
+            .arg(data)
+            .arg(&steps_file)
+            .args([
+                "--policy",
+                policy.to_str().unwrap(),
+                "--producer-url",
+                &base,
+            ])
+            .env("L402_MERCHANT_API_KEY", &key)
+            .env_remove("L402_MAX_SATS")
+            .env_remove("L402_BUDGET_DAY_SATS")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the agent finishes")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "agent failed: {stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(report["server"], "l402");
+
+    // Every tool: annotations and an output schema.
+    let tools = report["tools"].as_array().unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    for name in [
+        "access_l402_resource",
+        "pay_l402_challenge",
+        "get_balance",
+        "get_budget_status",
+        "configure_budget",
+        "get_payment_history",
+        "create_l402_challenge",
+        "verify_l402_payment",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    for tool in tools {
+        let a = &tool["annotations"];
+        assert!(a["readOnlyHint"].is_boolean(), "{tool}");
+        assert!(a["destructiveHint"].is_boolean(), "{tool}");
+        assert_eq!(tool["outputSchema"]["type"], "object", "{tool}");
+    }
+    let by_name = |n: &str| tools.iter().find(|t| t["name"] == n).unwrap();
+    assert_eq!(
+        by_name("access_l402_resource")["annotations"]["destructiveHint"],
+        true
+    );
+    assert_eq!(
+        by_name("pay_l402_challenge")["annotations"]["destructiveHint"],
+        true
+    );
+    assert_eq!(by_name("get_balance")["annotations"]["readOnlyHint"], true);
+
+    let r = |i: usize| {
+        let step = &report["results"][i];
+        assert_eq!(step["isError"], false, "step {i}: {step}");
+        step["structured"].clone()
+    };
+    // Buys the demo once, then reuses the token.
+    let first = r(0);
+    assert_eq!(first["success"], true, "{first}");
+    assert_eq!(first["paid_sats"], 21, "{first}");
+    assert!(
+        first["response"].as_str().unwrap().contains("joke"),
+        "{first}"
+    );
+    let second = r(1);
+    assert_eq!(second["success"], true, "{second}");
+    assert_eq!(second["paid_sats"], 0, "{second}");
+
+    // Seed 003: challenge, pay, verify.
+    let challenge = r(2);
+    assert_eq!(challenge["success"], true, "{challenge}");
+    assert_eq!(challenge["priceSats"], 25);
+    assert_eq!(
+        challenge["instructions"]["tokenFormat"],
+        "L402 {macaroon}:{preimage}"
+    );
+    let paid = r(3);
+    assert_eq!(paid["success"], true, "{paid}");
+    let preimage = hex::decode(paid["preimage"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        sha256::Hash::hash(&preimage).to_string(),
+        challenge["challenge"]["paymentHash"].as_str().unwrap(),
+        "sha256(preimage) is the payment hash"
+    );
+    assert_eq!(
+        paid["usage"]["headerValue"],
+        format!(
+            "L402 {}:{}",
+            challenge["challenge"]["macaroon"].as_str().unwrap(),
+            paid["preimage"].as_str().unwrap()
+        )
+    );
+    let valid = r(4);
+    assert_eq!(
+        (valid["success"].clone(), valid["valid"].clone()),
+        (json!(true), json!(true)),
+        "{valid}"
+    );
+    assert_eq!(valid["resource"], "/api/weather");
+    let invalid = r(5);
+    assert_eq!(invalid["valid"], false, "{invalid}");
+    assert!(
+        invalid["message"]
+            .as_str()
+            .unwrap()
+            .contains("Do NOT grant access")
+    );
+    // The same invoice again: its proof, nothing paid.
+    let again = r(6);
+    assert_eq!(again["success"], true, "{again}");
+    assert_eq!(again["alreadyPaid"], true, "{again}");
+    assert_eq!(again["preimage"], paid["preimage"]);
+
+    // Over the per-payment limit: denied with the reason, nothing paid.
+    let denied = r(8);
+    assert_eq!(denied["success"], false, "{denied}");
+    assert_eq!(denied["denialReason"], "over_payment_limit", "{denied}");
+    assert!(
+        denied["error"].as_str().unwrap().contains("500"),
+        "{denied}"
+    );
+    // POST is not a paid method under the default policy's methods.
+    assert_eq!(r(9)["denialReason"], "method_not_allowed");
+    // configure_budget cannot raise a cap.
+    assert_eq!(r(10)["effectivePerPaymentSats"], 100);
+    let status = r(11);
+    assert_eq!(status["session"]["spentSats"], 46, "{status}");
+    let history = r(12);
+    assert!(
+        !history
+            .to_string()
+            .contains(paid["preimage"].as_str().unwrap()),
+        "no preimage in the history"
+    );
+    assert_eq!(history["count"], 2, "{history}");
+    assert_eq!(r(13)["success"], true);
+
+    // The wallet moved exactly 21 + 25 sats.
+    assert_eq!(serve.buyer_balance_sats(data).await, before - 46);
+}
