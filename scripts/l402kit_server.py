@@ -52,6 +52,9 @@ def main() -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
+    # Listening before announcing: a client connecting before uvicorn starts
+    # waits in the backlog instead of being refused.
+    sock.listen(128)
     bound = sock.getsockname()[1]
     print(
         json.dumps({"event": "listening", "port": bound, "url": f"http://127.0.0.1:{bound}"}),
