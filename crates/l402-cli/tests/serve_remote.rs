@@ -4,7 +4,8 @@
 //! another port, paid through its dev node and through LNbits; the producer
 //! stopped mid-test (new requests: 503 `producer_unavailable` with
 //! `Retry-After`; credentials verified before: still served); a merchant key
-//! revoked on the producer refused within the producer's key cache time.
+//! revoked on the producer refused within the producer's key cache time,
+//! and credentials the app cached before refused after its re-check time.
 //!
 //! The LNbits test needs `bash scripts/lnbits.sh start && source
 //! target/lnbits/lnbits.env`; without it, it prints how to enable it and
@@ -37,6 +38,8 @@ async fn merchant(cmd: Command, args: &[&str]) -> Value {
 }
 
 /// A merchant and its API key in the producer's data directory: (key, key id).
+const RECHECK: Duration = Duration::from_secs(1);
+
 async fn merchant_key(data: &Path) -> (String, String) {
     merchant(l402(data), &["create", "remote shop"]).await;
     let k = merchant(l402(data), &["key", "create", "1", "--label", "app"]).await;
@@ -46,12 +49,15 @@ async fn merchant_key(data: &Path) -> (String, String) {
     )
 }
 
-/// An axum app with the remote layer: `/weather` at 25 sats.
+/// An axum app with the remote layer: `/weather` at 25 sats; a verified
+/// credential is served from the cache for a second, then the producer is
+/// asked again.
 async fn remote_app(producer_url: &str, key: &str) -> String {
     let producer = RemoteProducer::builder(key)
         .base_url(producer_url)
         .timeout(Duration::from_secs(3))
         .connect_timeout(Duration::from_secs(1))
+        .recheck_after(Some(RECHECK))
         .build()
         .unwrap();
     let app = Router::new().route(
@@ -167,6 +173,9 @@ async fn apps_with_only_an_api_key_sell_through_l402_serve_and_survive_its_stop(
     let unverified = buy(&weather, &wallet).await;
 
     producer.stop().await;
+    // Past the app's re-check time: the producer cannot answer, so the
+    // credential it verified is still served.
+    tokio::time::sleep(RECHECK + Duration::from_millis(1100)).await;
     for (url, auth) in [(&weather, &auth), (&report, &report_auth)] {
         let (status, headers, body) = fetch(url, None).await;
         assert_eq!(status, 503, "{url}: {body}");
@@ -216,11 +225,20 @@ async fn a_revoked_merchant_key_is_refused_within_the_producers_key_cache_time()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    // Nothing new is verified with it; a credential verified before was
-    // paid for and stays good until it expires.
+    // Nothing new is verified with it, and a credential the app verified
+    // before ends once the app asks the producer again (its re-check time).
     let (status, _, body) = fetch(&weather, Some(&unverified)).await;
     assert_eq!((status, code(&body)), (503, json!("producer_refused_key")));
-    assert_eq!(fetch(&weather, Some(&auth)).await.0, 200);
+    tokio::time::sleep(RECHECK + Duration::from_millis(1100)).await;
+    let (status, headers, body) = fetch(&weather, Some(&auth)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (503, json!("producer_refused_key")),
+        "a cached credential of a revoked key is refused after the re-check time"
+    );
+    assert!(headers.contains_key("retry-after"));
+    // And stays refused (dropped from the cache, not served again).
+    assert_eq!(fetch(&weather, Some(&auth)).await.0, 503);
     producer.stop().await;
 }
 

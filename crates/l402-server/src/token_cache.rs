@@ -123,9 +123,18 @@ pub(crate) struct Token {
     pub(crate) token_id: TokenId,
     pub(crate) caveats: Arc<[Caveat]>,
     pub(crate) valid_until: Option<u64>,
+    /// When a remote producer must be asked again before the token is served
+    /// from the cache (unix seconds): how soon a revoked merchant key or
+    /// token takes effect. `None` for tokens verified in process.
+    pub(crate) recheck_at: Option<u64>,
 }
 
 impl Token {
+    /// Whether a remote producer must be asked about it again at `now`.
+    pub(crate) fn recheck_due(&self, now: u64) -> bool {
+        self.recheck_at.is_some_and(|at| now >= at)
+    }
+
     /// A copy that shares nothing with this one (its own caveats), for a
     /// thread's local cache.
     fn private_copy(&self) -> Token {
@@ -155,6 +164,7 @@ impl From<Verified> for Token {
             token_id: verified.token_id(),
             valid_until: verified.caveat("valid_until").and_then(|v| v.parse().ok()),
             caveats: verified.caveats.into(),
+            recheck_at: None,
         }
     }
 }
@@ -535,6 +545,7 @@ mod tests {
             ]
             .into(),
             valid_until: Some(4_000_000_000),
+            recheck_at: None,
         }
     }
 

@@ -27,6 +27,10 @@ pub struct RemoteConfig {
     pub connect_timeout_secs: Option<u64>,
     /// The most calls in flight at once (default 256).
     pub max_in_flight: Option<usize>,
+    /// Seconds a verified credential is served from the cache before the
+    /// producer is asked again: how long a revoked key keeps working
+    /// (default 60; 0 = until the token expires).
+    pub recheck_secs: Option<u64>,
 }
 
 impl fmt::Debug for RemoteConfig {
@@ -67,6 +71,8 @@ pub struct Remote {
     pub connect_timeout_secs: u64,
     /// Calls in flight.
     pub max_in_flight: usize,
+    /// Re-check interval, seconds (0: never).
+    pub recheck_secs: u64,
 }
 
 impl fmt::Debug for Remote {
@@ -101,6 +107,7 @@ pub fn resolve(
                 ("timeout_secs", file.timeout_secs.is_some()),
                 ("connect_timeout_secs", file.connect_timeout_secs.is_some()),
                 ("max_in_flight", file.max_in_flight.is_some()),
+                ("recheck_secs", file.recheck_secs.is_some()),
             ]
             .into_iter()
             .find_map(|(key, set)| set.then_some(key));
@@ -169,12 +176,21 @@ pub fn resolve(
             "must be between 1 and 100000",
         ));
     }
+    let recheck_secs = file.recheck_secs.unwrap_or(60);
+    if recheck_secs > 86_400 {
+        return Err(err(
+            source,
+            "remote.recheck_secs",
+            "must be between 0 (never) and 86400",
+        ));
+    }
     let remote = Remote {
         url,
         api_key,
         timeout_secs,
         connect_timeout_secs,
         max_in_flight,
+        recheck_secs,
     };
     // The same checks the layer's client makes (URL, key), reported here.
     remote.producer().map_err(|e| match e {
@@ -238,6 +254,9 @@ impl Remote {
             .timeout(std::time::Duration::from_secs(self.timeout_secs))
             .connect_timeout(std::time::Duration::from_secs(self.connect_timeout_secs))
             .max_in_flight(self.max_in_flight)
+            .recheck_after(
+                (self.recheck_secs > 0).then(|| std::time::Duration::from_secs(self.recheck_secs)),
+            )
             .build()
     }
 }

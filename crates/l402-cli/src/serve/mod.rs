@@ -60,7 +60,8 @@ Configuration (TOML), all keys optional:
   [store]     url (\"postgres://...\"; default SQLite <data dir>/store.sqlite),
               schema, max_connections (16)
   [remote]    url, api_key | api_key_file, timeout_secs (10),
-              connect_timeout_secs (3), max_in_flight (256): sell the
+              connect_timeout_secs (3), max_in_flight (256),
+              recheck_secs (60: how long a revoked key keeps working): sell the
               routes through a remote producer API (an `l402 serve`, or
               Lightning Enable) instead of a backend; no [backend], no
               producer API here. Or L402_REMOTE_URL + L402_REMOTE_API_KEY.

@@ -226,13 +226,14 @@ where
             credential,
             resource,
             quote,
+            stale,
         } => {
             let verifier = core.clone();
             let mut parts = parts;
             State::Verifying {
                 future: Box::pin(async move {
                     let decision = verifier
-                        .verify_remote(&mut parts, credential, resource, quote)
+                        .verify_remote(&mut parts, credential, resource, quote, stale)
                         .await;
                     (parts, decision)
                 }),

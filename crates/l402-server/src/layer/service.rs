@@ -100,6 +100,11 @@ where
     }
 }
 
+/// After a producer that could not answer a due re-check, how long a token
+/// verified before is served before the producer is asked again (seconds).
+#[cfg(feature = "remote")]
+const RECHECK_RETRY_SECS: u64 = 5;
+
 /// What the layer does with a request, once its price is known.
 pub(super) enum Decision {
     /// Pass it on (paid, with the [`Paid`] extension, or free), after
@@ -115,6 +120,9 @@ pub(super) enum Decision {
         credential: Credential,
         resource: String,
         quote: Quote,
+        /// The cached token when the cache holds it but the producer is due
+        /// to be asked again: served if the producer cannot answer.
+        stale: Option<Box<(TokenKey, Token)>>,
     },
 }
 
@@ -222,8 +230,13 @@ impl Core {
             });
             if let Some(key) = key
                 && let Some(Ok(paid)) = self.tokens.with(&key, |token| {
+                    if token.recheck_due(ctx.now_unix_secs()) {
+                        // The producer is asked again: the full path below.
+                        return Err(());
+                    }
                     l402::check_caveats(token.caveats.iter(), &ctx)
                         .map(|()| paid(token, &resource, price))
+                        .map_err(drop)
                 })
             {
                 if remembered.is_none() {
@@ -255,13 +268,31 @@ impl Core {
             }),
             #[cfg(feature = "remote")]
             Seller::Remote(_) => {
-                match self.cached(&credential, &ctx, |t| paid(t, &resource, price)) {
-                    Some(verified) => verified,
+                let now = ctx.now_unix_secs();
+                let hit = self.cached(&credential, &ctx, |t| {
+                    if t.recheck_due(now) {
+                        Err(t.clone())
+                    } else {
+                        Ok(paid(t, &resource, price))
+                    }
+                });
+                match hit {
+                    Some(Ok(Ok(paid))) => Ok(paid),
+                    Some(Err(reason)) => Err(reason),
+                    Some(Ok(Err(due))) => {
+                        return Decision::Verify {
+                            stale: TokenKey::of(&credential).map(|key| Box::new((key, due))),
+                            credential,
+                            resource: resource.into_owned(),
+                            quote,
+                        };
+                    }
                     None => {
                         return Decision::Verify {
                             credential,
                             resource: resource.into_owned(),
                             quote,
+                            stale: None,
                         };
                     }
                 }
@@ -337,6 +368,7 @@ impl Core {
         credential: Credential,
         resource: String,
         quote: Quote,
+        stale: Option<Box<(TokenKey, Token)>>,
     ) -> Decision {
         let Seller::Remote(producer) = &self.seller else {
             return Decision::Respond(self.unavailable("mint_failed", "no producer"));
@@ -358,18 +390,40 @@ impl Core {
             Ok(answer) => answer,
             Err(e) => {
                 tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "L402: the producer cannot verify");
+                if let Some(stale) = stale {
+                    let (key, mut token) = *stale;
+                    if matches!(e, crate::remote::RemoteError::RefusedKey(_)) {
+                        // The seller's key was revoked: nothing it sold is
+                        // served any more.
+                        self.tokens.remove(&key);
+                    } else {
+                        // Verified before and the producer cannot say
+                        // otherwise now: served until it expires, asked
+                        // again a little later.
+                        token.recheck_at = Some(l402::time::unix_now() + RECHECK_RETRY_SECS);
+                        let paid = paid(&token, &resource, price);
+                        self.tokens.insert(key, token);
+                        return self.forward(parts, paid);
+                    }
+                }
                 return Decision::Respond(self.unavailable(e.code(), e.public_message()));
             }
         };
         let ctx = self.context(&resource, price, parts.method.as_str());
         let verdict = crate::remote::judge(&answer, &credential, &ctx, producer.location());
         drop(ctx);
+        if let Some(stale) = &stale {
+            self.tokens.remove(&stale.0);
+        }
         match verdict {
-            Ok(verdict) => {
+            Ok(mut verdict) => {
                 let paid = paid(&verdict.token, &resource, price);
                 if verdict.cacheable
                     && let Some(key) = TokenKey::of(&credential)
                 {
+                    verdict.token.recheck_at = producer
+                        .recheck_after()
+                        .map(|after| l402::time::unix_now().saturating_add(after.as_secs()));
                     self.tokens.insert(key, verdict.token);
                     if let Some(raw) = l402_authorization(parts) {
                         self.tokens.remember_spelling(raw.as_bytes(), key);

@@ -314,6 +314,7 @@ async fn narrowed_copies_of_one_token_stay_within_the_byte_bound() {
         ]
         .into(),
         valid_until: None,
+        recheck_at: None,
     });
     let budget = cost * 8 * SHARDS;
     let layer = b.price_sats(5).token_cache_bytes(budget).build();

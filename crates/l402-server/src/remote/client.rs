@@ -24,6 +24,10 @@ pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The most calls in flight at once, across every layer sharing a client.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+/// How long a credential the producer verified is served from the layer's
+/// cache before the producer is asked again: the longest a revoked merchant
+/// key (or token) keeps working in the app.
+pub const DEFAULT_RECHECK_AFTER: Duration = Duration::from_secs(60);
 /// The largest answer read from the producer.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
@@ -47,6 +51,7 @@ struct Inner {
     max_in_flight: usize,
     slots: Semaphore,
     location: String,
+    recheck_after: Option<Duration>,
 }
 
 impl std::fmt::Debug for RemoteProducer {
@@ -70,6 +75,7 @@ pub struct RemoteProducerBuilder {
     max_in_flight: usize,
     pool_idle_timeout: Duration,
     location: String,
+    recheck_after: Option<Duration>,
 }
 
 impl std::fmt::Debug for RemoteProducerBuilder {
@@ -94,6 +100,7 @@ impl RemoteProducer {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             pool_idle_timeout: Duration::from_secs(90),
             location: l402::mint::DEFAULT_LOCATION.to_owned(),
+            recheck_after: Some(DEFAULT_RECHECK_AFTER),
         }
     }
 
@@ -105,6 +112,12 @@ impl RemoteProducer {
     /// The macaroon location the producer's tokens carry.
     pub(crate) fn location(&self) -> &str {
         &self.inner.location
+    }
+
+    /// How long a verified credential is served from the cache before the
+    /// producer is asked again; `None`: until it expires.
+    pub(crate) fn recheck_after(&self) -> Option<Duration> {
+        self.inner.recheck_after
     }
 
     /// Asks for a challenge for `offer`, with `idempotency_key` as
@@ -325,6 +338,20 @@ impl RemoteProducerBuilder {
         self
     }
 
+    /// How long a credential the producer verified is served from the
+    /// layer's cache before the producer is asked about it again (default
+    /// [`DEFAULT_RECHECK_AFTER`]; whole seconds, at least one; `None`: never,
+    /// until the token expires). This bounds how long a merchant key
+    /// revoked on the producer keeps working in the app: after it, the
+    /// producer's refusal of the key ends every cached credential (503
+    /// `producer_refused_key`). When the producer cannot be reached at that
+    /// moment, the credential keeps being served and the producer is asked
+    /// again a few seconds later.
+    pub fn recheck_after(mut self, after: Option<Duration>) -> Self {
+        self.recheck_after = after;
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
@@ -358,6 +385,11 @@ impl RemoteProducerBuilder {
                 "max_in_flight must be at least 1",
             ));
         }
+        if self.recheck_after.is_some_and(|d| d.as_secs() == 0) {
+            return Err(RemoteConfigError::Setting(
+                "recheck_after must be at least one second",
+            ));
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .pool_idle_timeout(self.pool_idle_timeout)
@@ -378,6 +410,7 @@ impl RemoteProducerBuilder {
                 max_in_flight: self.max_in_flight,
                 slots: Semaphore::new(self.max_in_flight),
                 location: self.location,
+                recheck_after: self.recheck_after,
             }),
         })
     }

@@ -34,6 +34,13 @@
 //! says nothing about when. Credentials verified before keep working from
 //! the cache until they expire.
 //!
+//! **Revocation**: a cached credential is served without a call for
+//! [`RemoteProducerBuilder::recheck_after`] (60 s by default), then the
+//! producer is asked again. If it refuses the merchant key (revoked) or the
+//! token, the cached credential ends there; if it cannot be reached, the
+//! credential is still served and the producer asked again a few seconds
+//! later.
+//!
 //! **Idempotency**: with [`L402LayerBuilder::idempotency`](crate::L402LayerBuilder::idempotency)
 //! the request's key is sent as `X-Idempotency-Key`, and the producer returns
 //! the same challenge for a repeat. Without one, each challenge request sends
@@ -68,7 +75,8 @@ mod verdict;
 
 pub use client::{
     DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_QUEUE_TIMEOUT,
-    DEFAULT_TIMEOUT, MAX_ANSWER_BYTES, RemoteProducer, RemoteProducerBuilder,
+    DEFAULT_RECHECK_AFTER, DEFAULT_TIMEOUT, MAX_ANSWER_BYTES, RemoteProducer,
+    RemoteProducerBuilder,
 };
 pub(crate) use verdict::judge;
 

@@ -92,6 +92,7 @@ pub(crate) fn judge(
                     token_id: TokenId(id),
                     caveats: caveats.into(),
                     valid_until,
+                    recheck_at: None,
                 },
                 cacheable: false,
             });
