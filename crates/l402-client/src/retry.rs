@@ -125,3 +125,25 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_lengthens_a_wait_up_to_the_cap() {
+        let configured = Duration::from_millis(250);
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, value.parse().unwrap());
+            wait(configured, &headers)
+        };
+        assert_eq!(wait(configured, &HeaderMap::new()), configured);
+        assert_eq!(with("2"), Duration::from_secs(2));
+        assert_eq!(with("0"), configured);
+        assert_eq!(with("3600"), MAX_RETRY_AFTER);
+        // An HTTP date or garbage is not a number of seconds: the configured wait.
+        assert_eq!(with("Wed, 21 Oct 2026 07:28:00 GMT"), configured);
+        assert_eq!(with("soon"), configured);
+    }
+}
