@@ -22,12 +22,13 @@ pub(super) async fn serve(
 ) -> anyhow::Result<()> {
     let router = app.build();
     let base = format!("http://{}", listener.local_addr()?);
+    let shutdown = shutdown_signal();
     announce(global, config, remote, &base);
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(shutdown)
     .await?;
     if !global.json {
         eprintln!("l402 serve: stopped");
