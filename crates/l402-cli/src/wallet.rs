@@ -110,7 +110,7 @@ fn node_wallet(sources: &Sources<'_>) -> anyhow::Result<Option<NodeSpec>> {
         (None, Some(w)) => {
             if !KINDS.contains(&w.kind.as_str()) {
                 bail!(
-                    "{}: wallet.kind: {:?} is not supported (lnbits, phoenixd, lnd, cln)",
+                    "{}: wallet.kind: {:?} is not supported (lnbits, phoenixd, lnd, cln, nwc)",
                     sources.config_file.display(),
                     w.kind
                 );

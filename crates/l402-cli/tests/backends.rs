@@ -441,7 +441,7 @@ async fn get_names_the_bad_wallet_setting_and_prints_no_secret() {
         (
             "[wallet]\nkind = \"strike\"".into(),
             &[],
-            format!("{t}: wallet.kind: \"strike\" is not supported (lnbits, phoenixd, lnd, cln)"),
+            format!("{t}: wallet.kind: \"strike\" is not supported (lnbits, phoenixd, lnd, cln, nwc)"),
         ),
         (
             "[wallet]\nkind = \"cln\"\nurl = \"https://127.0.0.1:3010\"".into(),

@@ -112,7 +112,7 @@ pub struct Args {
     #[arg(long, env = "L402_LISTEN", value_name = "ADDR")]
     listen: Option<String>,
 
-    /// Lightning backend: dev (embedded, default), lnbits, phoenixd, lnd or cln.
+    /// Lightning backend: dev (embedded, default), lnbits, phoenixd, lnd, cln or nwc.
     #[arg(long, env = "L402_BACKEND", value_name = "KIND")]
     backend: Option<String>,
 
