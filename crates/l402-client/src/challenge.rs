@@ -467,6 +467,7 @@ pub fn parse_challenge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn headers(values: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -566,6 +567,42 @@ mod tests {
             assert!(check_token(bad).is_err(), "{bad}");
         }
         assert!(check_token(&"a".repeat(MAX_TOKEN_BYTES + 1)).is_err());
+    }
+
+    proptest::proptest! {
+        /// Whatever a server sends, reading it never panics, and a token it
+        /// accepts can be sent back in a header.
+        #[test]
+        fn arbitrary_402s_never_panic(
+            header in "[ -~]{0,200}",
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            keys in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "invoice", "paymentRequest", "payment_request", "macaroon", "token",
+                    "payment_hash", "paymentHash", "price_sats", "amount_sats", "l402",
+                ]),
+                0..6,
+            ),
+            value in "[ -~]{0,40}",
+        ) {
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = header.parse() {
+                headers.insert(WWW_AUTHENTICATE, v);
+            }
+            let _ = parse_challenge(StatusCode::PAYMENT_REQUIRED, &headers, &body);
+            let object: serde_json::Map<String, Value> = keys
+                .iter()
+                .map(|k| (k.to_string(), Value::String(value.clone())))
+                .collect();
+            let json = serde_json::to_vec(&Value::Object(object.clone())).unwrap();
+            let nested = serde_json::to_vec(&json!({"l402": object})).unwrap();
+            for body in [json, nested] {
+                if let Ok(offer) = parse_challenge(StatusCode::PAYMENT_REQUIRED, &headers, &body) {
+                    proptest::prop_assert!(sendable(&offer.token));
+                }
+                let _ = TokenKind::classify(&value);
+            }
+        }
     }
 
     #[test]
