@@ -12,6 +12,12 @@
 //! | `POST /api/invoice`, `POST /api/verify` | l402kit's hosted API | none (rate limited per address) |
 //! | `/api/admin/...` | (this project) merchants, API keys, stats | `Authorization: Bearer <admin token>` |
 //! | `GET /api/openapi.json` | the OpenAPI 3.1 document of all of the above | none |
+//! | `GET /api/lnurl-auth` | l402kit's dashboard login, as LUD-04 (see [`IdentityConfig`]) | the wallet's signature |
+//! | `GET /api/stats`, `GET /api/global-stats` | l402kit's stats (the merchant's own; public totals) | `X-API-Key` or session; none |
+//! | `POST /api/delete-data` | l402kit's erasure, of the authenticating identity only | `X-API-Key` or session |
+//!
+//! The last three rows (and `DELETE /api/session`,
+//! `/api/admin/merchants/{id}/linking-keys`) are not in the OpenAPI document yet.
 //!
 //! Tokens are minted with the same [`l402::Minter`](::l402::Minter) and verified with the same
 //! [`l402::Verifier`](::l402::Verifier) as the [`L402Layer`](l402_server::L402Layer), and are bound to
