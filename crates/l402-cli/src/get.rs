@@ -393,14 +393,15 @@ pub(crate) async fn paying_client(
 /// The client `l402 mcp` buys with: `l402 get`'s wallet, limits, budgets
 /// and store, but auto-pay off (the MCP layer checks each payment against
 /// its policy first, then pays with `Client::pay_offer`); and the wallet
-/// itself, for the balance (`None`: no wallet configured).
+/// itself, for the balance (`None`: no wallet configured), and whether it is
+/// the dev node's.
 ///
 /// # Errors
 /// A flag or configuration error, the store.
 pub(crate) async fn mcp_client(
     global: &Global,
     pay: &PayArgs,
-) -> anyhow::Result<(Client, Option<Arc<dyn l402_lightning::Wallet>>)> {
+) -> anyhow::Result<(Client, Option<(Arc<dyn l402_lightning::Wallet>, bool)>)> {
     let how = Use {
         auto_pay: false,
         dry_run: false,
@@ -409,7 +410,7 @@ pub(crate) async fn mcp_client(
     };
     let (client, _) = client_for(global, pay, &how).await?;
     let config = load_config(global, pay)?;
-    let wallet = resolve_wallet(global, pay, &config)?.map(|(w, _)| w);
+    let wallet = resolve_wallet(global, pay, &config)?;
     Ok((client, wallet))
 }
 

@@ -85,6 +85,20 @@ async fn serve(global: &Global, mut args: Args) -> anyhow::Result<()> {
             .map_or(limits.max_per_day_sats, |d| d.min(limits.max_per_day_sats)),
     );
     let (client, wallet) = get::mcp_client(global, &args.pay).await?;
+    // Receiving (create_invoice, check_invoice_status): the dev node's
+    // wallet, with its invoice key; other wallets do not receive here yet.
+    let receiver = match &wallet {
+        Some((_, true)) => crate::devwallet::read(&global.data_dir)?
+            .map(|file| {
+                l402_lightning::lnbits::LnbitsClient::builder(file.url)
+                    .invoice_key(file.invoice_key)
+                    .build()
+            })
+            .transpose()
+            .context("the dev wallet's receiving client")?,
+        _ => None,
+    };
+    let wallet = wallet.map(|(w, _)| w);
     if let Err(e) = client.recover().await {
         eprintln!("l402 mcp: warning: {e}");
     }
@@ -93,7 +107,10 @@ async fn serve(global: &Global, mut args: Args) -> anyhow::Result<()> {
         (Some(_), None) => anyhow::bail!("--producer-url needs L402_MERCHANT_API_KEY"),
         _ => None,
     };
-    let buyer = Buyer::new(client, wallet, Session::new(policy), policy_file);
+    let mut buyer = Buyer::new(client, wallet, Session::new(policy), policy_file);
+    if let Some(receiver) = receiver {
+        buyer = buyer.with_receiver(std::sync::Arc::new(receiver));
+    }
     let server = L402Mcp::new(buyer, seller)
         .serve(l402_mcp::rmcp::transport::stdio())
         .await

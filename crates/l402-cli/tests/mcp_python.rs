@@ -165,6 +165,8 @@ async fn python_sdk_over_stdio_buys_sells_and_is_refused_over_the_limit() {
         ["get_budget_status", {}],                                                     // 11
         ["get_payment_history", {}],                                                   // 12
         ["get_balance", {}],                                                           // 13
+        ["create_invoice", {"amount_sats": 7, "memo": "a tip"}],                         // 14
+        ["check_invoice_status", {"invoice_id": {"$ref": [14, "structured", "invoice", "id"]}}], // 15
     ]);
     let steps_file = data.join("steps.json");
     std::fs::write(&steps_file, steps.to_string()).unwrap();
@@ -211,6 +213,8 @@ async fn python_sdk_over_stdio_buys_sells_and_is_refused_over_the_limit() {
         "get_payment_history",
         "create_l402_challenge",
         "verify_l402_payment",
+        "create_invoice",
+        "check_invoice_status",
     ] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
@@ -316,6 +320,21 @@ async fn python_sdk_over_stdio_buys_sells_and_is_refused_over_the_limit() {
     );
     assert_eq!(history["count"], 2, "{history}");
     assert_eq!(r(13)["success"], true);
+    let invoice = r(14);
+    assert_eq!(invoice["success"], true, "{invoice}");
+    assert_eq!(invoice["invoice"]["amountSats"], 7);
+    assert!(
+        invoice["invoice"]["bolt11"]
+            .as_str()
+            .unwrap()
+            .starts_with("lnbcrt")
+    );
+    let invoice_status = r(15);
+    assert_eq!(
+        invoice_status["invoice"]["state"], "pending",
+        "{invoice_status}"
+    );
+    assert_eq!(invoice_status["invoice"]["isPaid"], false);
 
     // The wallet moved exactly 21 + 25 sats.
     assert_eq!(serve.buyer_balance_sats(data).await, before - 46);

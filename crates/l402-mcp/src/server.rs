@@ -85,6 +85,24 @@ pub struct HistoryParams {
     pub limit: Option<usize>,
 }
 
+/// `create_invoice`'s parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateInvoiceParams {
+    /// The amount, in sats.
+    pub amount_sats: u64,
+    /// The invoice description.
+    pub memo: Option<String>,
+    /// Seconds until it expires (60 to 86400).
+    pub expiry_secs: Option<u64>,
+}
+
+/// `check_invoice_status`'s parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct InvoiceStatusParams {
+    /// The invoice's id from create_invoice (its payment hash).
+    pub invoice_id: String,
+}
+
 /// `create_l402_challenge`'s parameters (seed 003).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -251,6 +269,45 @@ impl L402Mcp {
         Parameters(p): Parameters<HistoryParams>,
     ) -> Json<ToolOutput> {
         ToolOutput::of(self.buyer.history(p.limit).await)
+    }
+
+    /// `create_invoice`.
+    #[tool(
+        description = "Create a Lightning invoice to be paid into this wallet.",
+        annotations(
+            title = "Create an invoice",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn create_invoice(
+        &self,
+        Parameters(p): Parameters<CreateInvoiceParams>,
+    ) -> Json<ToolOutput> {
+        ToolOutput::of(
+            self.buyer
+                .create_invoice(p.amount_sats, p.memo.as_deref(), p.expiry_secs)
+                .await,
+        )
+    }
+
+    /// `check_invoice_status`.
+    #[tool(
+        description = "Whether an invoice made with create_invoice is paid, pending or expired.",
+        annotations(
+            title = "Invoice status",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn check_invoice_status(
+        &self,
+        Parameters(p): Parameters<InvoiceStatusParams>,
+    ) -> Json<ToolOutput> {
+        ToolOutput::of(self.buyer.invoice_status(&p.invoice_id).await)
     }
 
     /// `create_l402_challenge`.
