@@ -370,3 +370,45 @@ async fn pending_k1s_and_sessions_per_key_are_bounded_and_sessions_expire() {
         );
     }
 }
+
+#[tokio::test]
+async fn concurrent_callbacks_for_one_k1_are_accepted_once() {
+    for (store, _keep) in stores("lnurl_race").await {
+        let s = server(store.clone(), IdentityConfig::default()).await;
+        let (k1, callback) = issue(&s).await;
+        // Twenty wallets (true signatures, different keys) race for one k1.
+        let calls = (0..20u8).map(|i| {
+            let (sig, key) = rust_sign([0x70 + i; 32], &k1);
+            let url = format!("{callback}&sig={sig}&key={key}");
+            let http = s.http.clone();
+            async move {
+                let resp = http.get(url).send().await.unwrap();
+                (resp.status().as_u16(), key)
+            }
+        });
+        let results = futures_join_all(calls).await;
+        let winners: Vec<&String> = results
+            .iter()
+            .filter(|(status, _)| *status == 200)
+            .map(|(_, key)| key)
+            .collect();
+        assert_eq!(winners.len(), 1, "{}: {results:?}", store.backend());
+        let (status, body) = get(&s, &format!("/api/lnurl-auth?poll={k1}"), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["key"], winners[0].as_str());
+    }
+}
+
+/// Runs the futures concurrently (spawned) and collects their outputs in order.
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
