@@ -53,6 +53,10 @@ from mcp.client.stdio import stdio_client
 
 def resolve(value, results):
     if isinstance(value, dict):
+        if "$code" in value:
+            # The user reads the code from the file channel.
+            last = open(value["$code"]).read().strip().splitlines()[-1]
+            return json.loads(last)["code"]
         if "$ref" in value:
             path = value["$ref"]
             out = results[path[0]]
@@ -90,10 +94,11 @@ fn write_policy(dir: &Path) -> PathBuf {
     let path = dir.join("mcp-policy.json");
     let policy = json!({
         "limits": {"maxPerPaymentSats": 100, "maxPerSessionSats": 1000, "maxPerDaySats": 5000},
-        "tiers": {"paySilentlyUpToSats": 50, "payAndLogUpToSats": 100, "confirmUpToSats": 100},
+        "tiers": {"paySilentlyUpToSats": 50, "payAndLogUpToSats": 60, "confirmUpToSats": 100},
         "cooldownSeconds": 0,
         "allowMethods": ["GET", "HEAD"],
-        "allowPrivateAddresses": true
+        "allowPrivateAddresses": true,
+        "confirmation": {"channel": "file", "filePath": dir.join("codes.jsonl"), "ttlSeconds": 120}
     });
     std::fs::write(&path, policy.to_string()).unwrap();
     #[cfg(unix)]
@@ -145,6 +150,7 @@ async fn python_sdk_over_stdio_buys_sells_and_is_refused_over_the_limit() {
     let before = serve.buyer_balance_sats(data).await;
     let policy = write_policy(data);
 
+    let codes = data.join("codes.jsonl");
     let steps = json!([
         ["access_l402_resource", {"url": demo}],                                      // 0: pays 21
         ["access_l402_resource", {"url": demo}],                                      // 1: reuses
@@ -167,6 +173,17 @@ async fn python_sdk_over_stdio_buys_sells_and_is_refused_over_the_limit() {
         ["get_balance", {}],                                                           // 13
         ["create_invoice", {"amount_sats": 7, "memo": "a tip"}],                         // 14
         ["check_invoice_status", {"invoice_id": {"$ref": [14, "structured", "invoice", "id"]}}], // 15
+        ["create_l402_challenge", {"resource": "/api/premium", "priceSats": 80}],       // 16
+        ["pay_l402_challenge", {"invoice": {"$ref": [16, "structured", "challenge", "invoice"]},
+                                "macaroon": {"$ref": [16, "structured", "challenge", "macaroon"]}}], // 17: needs a code
+        ["pay_l402_challenge", {"invoice": {"$ref": [16, "structured", "challenge", "invoice"]},
+                                "macaroon": {"$ref": [16, "structured", "challenge", "macaroon"]},
+                                "confirmation_code": "WRONG1"}],                                    // 18: wrong, revoked
+        ["pay_l402_challenge", {"invoice": {"$ref": [16, "structured", "challenge", "invoice"]},
+                                "macaroon": {"$ref": [16, "structured", "challenge", "macaroon"]}}], // 19: a new code
+        ["pay_l402_challenge", {"invoice": {"$ref": [16, "structured", "challenge", "invoice"]},
+                                "macaroon": {"$ref": [16, "structured", "challenge", "macaroon"]},
+                                "confirmation_code": {"$code": codes}}],                            // 20: paid
     ]);
     let steps_file = data.join("steps.json");
     std::fs::write(&steps_file, steps.to_string()).unwrap();
@@ -336,6 +353,31 @@ async fn python_sdk_over_stdio_buys_sells_and_is_refused_over_the_limit() {
     );
     assert_eq!(invoice_status["invoice"]["isPaid"], false);
 
-    // The wallet moved exactly 21 + 25 sats.
-    assert_eq!(serve.buyer_balance_sats(data).await, before - 46);
+    // The confirm tier: refused without the code (which is not in the
+    // result), refused with a wrong one, paid with the one from the file.
+    let asked = r(17);
+    assert_eq!(asked["success"], false, "{asked}");
+    assert_eq!(asked["requiresConfirmation"], true, "{asked}");
+    assert_eq!(asked["confirmationChannel"], "file");
+    let first_code = std::fs::read_to_string(&codes).unwrap();
+    let first_code: Value = serde_json::from_str(first_code.lines().next().unwrap()).unwrap();
+    let first_code = first_code["code"].as_str().unwrap().to_owned();
+    assert!(
+        !asked.to_string().contains(&first_code),
+        "the code is never in the result"
+    );
+    assert_eq!(r(18)["denialReason"], "confirmation_invalid");
+    assert_eq!(r(19)["requiresConfirmation"], true);
+    let confirmed = r(20);
+    assert_eq!(confirmed["success"], true, "{confirmed}");
+    assert_eq!(confirmed["amount_sats"], 80);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&codes).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // The wallet moved exactly 21 + 25 + 80 sats.
+    assert_eq!(serve.buyer_balance_sats(data).await, before - 126);
 }

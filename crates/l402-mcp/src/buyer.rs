@@ -10,8 +10,9 @@ use l402_client::{Client, FetchError, Method, MoneyMoved, PaymentState, StatusCo
 use l402_lightning::{InvoiceRequest, InvoiceStatus, Receiver, Wallet};
 use serde_json::{Value, json};
 
+use crate::confirm::{Confirmations, Redeemed};
 use crate::guard;
-use crate::policy::{Session, Tier};
+use crate::policy::{Reservation, Session, Tier};
 
 /// The most response characters an `access_l402_resource` result carries.
 pub const MAX_RESPONSE_CHARS: usize = 5_000;
@@ -22,6 +23,7 @@ pub struct Buyer {
     wallet: Option<Arc<dyn Wallet>>,
     receiver: Option<Arc<dyn Receiver>>,
     session: Session,
+    confirmations: Confirmations,
     policy_file: PathBuf,
 }
 
@@ -51,11 +53,16 @@ impl Buyer {
         session: Session,
         policy_file: PathBuf,
     ) -> Self {
+        let (channel, ttl) = session.policy().channel().unwrap_or((
+            crate::confirm::Channel::Stderr,
+            std::time::Duration::from_secs(120),
+        ));
         Buyer {
             client,
             wallet,
             receiver: None,
             session,
+            confirmations: Confirmations::new(channel, ttl),
             policy_file,
         }
     }
@@ -141,6 +148,70 @@ impl Buyer {
         &self.session
     }
 
+    /// The policy's answer for paying `sats` with `tool` to `destination`:
+    /// a reservation, or the tool result that refuses (a denial, or a
+    /// confirmation code sent out of band).
+    fn decide(
+        &self,
+        sats: u64,
+        max_sats: Option<u64>,
+        tool: &str,
+        destination: &str,
+        code: Option<&str>,
+    ) -> Result<Reservation, Value> {
+        let denied = |code: &str, reason: String| {
+            json!({
+                "success": false,
+                "error": reason,
+                "denialReason": code,
+                "priceSats": sats,
+                "budget": self.budget_view(max_sats),
+                "note": "Nothing was paid.",
+            })
+        };
+        let denial = match self.session.reserve(sats, max_sats, false) {
+            Ok(r) => return Ok(r),
+            Err(d) => d,
+        };
+        if denial.code != "confirmation_required" {
+            return Err(denied(denial.code, denial.reason));
+        }
+        if let Some(code) = code {
+            return match self.confirmations.redeem(code, sats, tool, destination) {
+                Redeemed::Valid => self
+                    .session
+                    .reserve(sats, max_sats, true)
+                    .map_err(|d| denied(d.code, d.reason)),
+                Redeemed::Wrong => Err(denied(
+                    "confirmation_invalid",
+                    "the confirmation code is wrong, expired or for another payment; every \
+                     pending code is revoked: call again without a code for a new one"
+                        .to_owned(),
+                )),
+            };
+        }
+        let channel = self.confirmations.channel().name();
+        if let Err(e) = self.confirmations.issue(sats, tool, destination) {
+            return Err(denied(
+                "confirmation_undeliverable",
+                format!("the confirmation code could not be delivered ({e}); not paid"),
+            ));
+        }
+        Err(json!({
+            "success": false,
+            "requiresConfirmation": true,
+            "confirmationChannel": channel,
+            "approvalLevel": "confirm",
+            "error": denial.reason,
+            "message": format!("A confirmation code was sent to the user ({channel}). Ask them for it; it is never in a tool result."),
+            "howToConfirm": format!("Call {tool} again with the same arguments and confirmation_code set to the code."),
+            "amount": {"sats": sats},
+            "expiresInSeconds": self.confirmations.ttl().as_secs(),
+            "budget": self.budget_view(max_sats),
+            "note": "Nothing was paid.",
+        }))
+    }
+
     fn budget_view(&self, max_sats: Option<u64>) -> Value {
         let status = self.session.status();
         json!({
@@ -167,6 +238,7 @@ impl Buyer {
         headers: &BTreeMap<String, String>,
         body: Option<&str>,
         max_sats: Option<u64>,
+        code: Option<&str>,
     ) -> Value {
         let policy = self.session.policy();
         let method_name = method.unwrap_or("GET").to_ascii_uppercase();
@@ -214,18 +286,11 @@ impl Buyer {
             return json!({"success": false, "error": "the invoice has no amount; not paid", "denialReason": "amountless_invoice", "url": url});
         };
         let sats = sats_of(amount_msat);
-        let reservation = match self.session.reserve(sats, max_sats) {
+        let reservation = match self.decide(sats, max_sats, "access_l402_resource", url, code) {
             Ok(r) => r,
-            Err(denial) => {
-                return json!({
-                    "success": false,
-                    "error": denial.reason,
-                    "denialReason": denial.code,
-                    "url": url,
-                    "priceSats": sats,
-                    "budget": self.budget_view(max_sats),
-                    "note": "Nothing was paid.",
-                });
+            Err(mut refusal) => {
+                refusal["url"] = json!(url);
+                return refusal;
             }
         };
         if reservation.tier == Tier::Log {
@@ -288,6 +353,7 @@ impl Buyer {
         invoice: &str,
         macaroon: &str,
         max_sats: Option<u64>,
+        code: Option<&str>,
     ) -> Value {
         if invoice.contains(['"', '\r', '\n']) || macaroon.contains(['"', '\r', '\n']) {
             return fail("the invoice and macaroon must not contain quotes or line breaks");
@@ -321,19 +387,12 @@ impl Buyer {
             return json!({"success": false, "error": "the invoice has no amount; not paid", "denialReason": "amountless_invoice"});
         };
         let sats = sats_of(amount_msat);
-        let reservation = match self.session.reserve(sats, max_sats) {
-            Ok(r) => r,
-            Err(denial) => {
-                return json!({
-                    "success": false,
-                    "error": denial.reason,
-                    "denialReason": denial.code,
-                    "priceSats": sats,
-                    "budget": self.budget_view(max_sats),
-                    "note": "Nothing was paid.",
-                });
-            }
-        };
+        let destination = hash.to_string();
+        let reservation =
+            match self.decide(sats, max_sats, "pay_l402_challenge", &destination, code) {
+                Ok(r) => r,
+                Err(refusal) => return refusal,
+            };
         if reservation.tier == Tier::Log {
             eprintln!("l402 mcp: paying {sats} sats for the challenge {hash}");
         }

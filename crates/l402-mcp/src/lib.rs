@@ -36,6 +36,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod buyer;
+pub mod confirm;
 pub mod guard;
 pub mod policy;
 pub mod seller;

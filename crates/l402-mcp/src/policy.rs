@@ -74,9 +74,31 @@ pub struct Tiers {
     pub pay_silently_up_to_sats: u64,
     /// Paid, and logged on standard error.
     pub pay_and_log_up_to_sats: u64,
-    /// Paid only with an out-of-band confirmation code (not delivered yet
-    /// by this version: such payments are refused, saying so).
+    /// Paid only with an out-of-band confirmation code (see
+    /// [`ConfirmationConfig`]).
     pub confirm_up_to_sats: u64,
+}
+
+/// How confirmation codes are delivered.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfirmationConfig {
+    /// `stderr` (the terminal that started the server) or `file`.
+    pub channel: String,
+    /// The file codes are appended to (created 0600) with `file`.
+    pub file_path: Option<PathBuf>,
+    /// Seconds a code stays valid (30 to 900).
+    pub ttl_seconds: u64,
+}
+
+impl Default for ConfirmationConfig {
+    fn default() -> Self {
+        ConfirmationConfig {
+            channel: "stderr".to_owned(),
+            file_path: None,
+            ttl_seconds: 120,
+        }
+    }
 }
 
 /// The policy file's content.
@@ -93,6 +115,9 @@ pub struct Policy {
     pub allow_methods: Vec<String>,
     /// Whether loopback and private addresses may be fetched.
     pub allow_private_addresses: bool,
+    /// Confirmation codes for the confirm tier.
+    #[serde(default)]
+    pub confirmation: ConfirmationConfig,
 }
 
 impl Default for Policy {
@@ -111,6 +136,7 @@ impl Default for Policy {
             cooldown_seconds: 2,
             allow_methods: vec!["GET".to_owned(), "HEAD".to_owned()],
             allow_private_addresses: false,
+            confirmation: ConfirmationConfig::default(),
         }
     }
 }
@@ -181,7 +207,31 @@ impl Policy {
                     .to_owned(),
             });
         }
+        self.channel()
+            .map_err(|message| PolicyError::Inconsistent {
+                path: path.to_owned(),
+                message,
+            })?;
         Ok(())
+    }
+
+    /// The confirmation channel and code lifetime the policy names.
+    ///
+    /// # Errors
+    /// An unknown channel, or `file` without `filePath`.
+    pub fn channel(&self) -> Result<(crate::confirm::Channel, Duration), String> {
+        let c = &self.confirmation;
+        let ttl = Duration::from_secs(c.ttl_seconds.clamp(30, 900));
+        match (c.channel.as_str(), &c.file_path) {
+            ("stderr", _) => Ok((crate::confirm::Channel::Stderr, ttl)),
+            ("file", Some(path)) => Ok((crate::confirm::Channel::File(path.clone()), ttl)),
+            ("file", None) => {
+                Err("confirmation.channel \"file\" needs confirmation.filePath".to_owned())
+            }
+            (other, _) => Err(format!(
+                "unknown confirmation.channel {other:?} (stderr, file)"
+            )),
+        }
     }
 
     /// Whether `method` may be paid for.
@@ -340,7 +390,14 @@ impl Session {
     ///
     /// # Errors
     /// A [`Denial`] naming the limit; nothing is reserved.
-    pub fn reserve(&self, sats: u64, max_sats: Option<u64>) -> Result<Reservation, Denial> {
+    /// A confirm-tier amount passes only when `confirmed` (its code was
+    /// redeemed).
+    pub fn reserve(
+        &self,
+        sats: u64,
+        max_sats: Option<u64>,
+        confirmed: bool,
+    ) -> Result<Reservation, Denial> {
         let mut state = self.lock();
         let (per_payment, per_session) = self.caps(&state);
         if let Some(max) = max_sats
@@ -397,12 +454,12 @@ impl Session {
                 ),
             });
         };
-        if tier == Tier::Confirm {
+        if tier == Tier::Confirm && !confirmed {
             return Err(Denial {
                 code: "confirmation_required",
                 reason: format!(
-                    "{sats} sats is in the confirmation tier (over {} sats); this server \
-                     cannot deliver confirmation codes yet, so it does not pay it",
+                    "{sats} sats is in the confirmation tier (over {} sats): it needs the \
+                     confirmation code delivered out of band",
                     tiers.pay_and_log_up_to_sats
                 ),
             });
@@ -474,21 +531,24 @@ mod tests {
     fn tiers_and_limits_in_order() {
         let s = session();
         assert_eq!(
-            s.reserve(1_001, None).unwrap_err().code,
+            s.reserve(1_001, None, false).unwrap_err().code,
             "over_payment_limit"
         );
         assert_eq!(
-            s.reserve(50, Some(10)).unwrap_err().code,
+            s.reserve(50, Some(10), false).unwrap_err().code,
             "over_payment_limit"
         );
         assert_eq!(
-            s.reserve(600, None).unwrap_err().code,
+            s.reserve(600, None, false).unwrap_err().code,
             "confirmation_required"
         );
-        let r = s.reserve(50, None).unwrap();
+        let r = s.reserve(600, None, true).unwrap();
+        assert_eq!(r.tier, Tier::Confirm);
+        s.finish(r, None);
+        let r = s.reserve(50, None, false).unwrap();
         assert_eq!(r.tier, Tier::Silent);
         s.finish(r, Some(50));
-        let r = s.reserve(200, None).unwrap();
+        let r = s.reserve(200, None, false).unwrap();
         assert_eq!(r.tier, Tier::Log);
         s.finish(r, None);
         assert_eq!(s.status().spent_sats, 50);
@@ -498,10 +558,13 @@ mod tests {
     fn session_cap_counts_reservations() {
         let s = session();
         s.tighten(None, Some(100));
-        let a = s.reserve(60, None).unwrap();
-        assert_eq!(s.reserve(60, None).unwrap_err().code, "over_session_limit");
+        let a = s.reserve(60, None, false).unwrap();
+        assert_eq!(
+            s.reserve(60, None, false).unwrap_err().code,
+            "over_session_limit"
+        );
         s.finish(a, None);
-        assert!(s.reserve(60, None).is_ok());
+        assert!(s.reserve(60, None, false).is_ok());
     }
 
     #[test]
@@ -509,15 +572,18 @@ mod tests {
         let s = session();
         assert_eq!(s.tighten(Some(10), Some(20)), (10, 20));
         assert_eq!(s.tighten(Some(1_000_000), Some(1_000_000)), (10, 20));
-        assert_eq!(s.reserve(11, None).unwrap_err().code, "over_payment_limit");
+        assert_eq!(
+            s.reserve(11, None, false).unwrap_err().code,
+            "over_payment_limit"
+        );
     }
 
     #[test]
     fn cooldown_refuses_the_next_payment() {
         let s = Session::new(Policy::default());
-        let r = s.reserve(10, None).unwrap();
+        let r = s.reserve(10, None, false).unwrap();
         s.finish(r, Some(10));
-        assert_eq!(s.reserve(10, None).unwrap_err().code, "cooldown");
+        assert_eq!(s.reserve(10, None, false).unwrap_err().code, "cooldown");
     }
 
     #[cfg(unix)]

@@ -56,6 +56,8 @@ pub struct AccessParams {
     pub body: Option<String>,
     /// The most to pay for this call, in sats (the policy's caps still apply).
     pub max_sats: Option<u64>,
+    /// The out-of-band confirmation code, for a payment in the confirm tier.
+    pub confirmation_code: Option<String>,
 }
 
 /// `pay_l402_challenge`'s parameters.
@@ -67,6 +69,8 @@ pub struct PayChallengeParams {
     pub macaroon: String,
     /// The most to pay, in sats (the policy's caps still apply).
     pub max_sats: Option<u64>,
+    /// The out-of-band confirmation code, for a payment in the confirm tier.
+    pub confirmation_code: Option<String>,
 }
 
 /// `configure_budget`'s parameters: caps may only be lowered.
@@ -184,6 +188,7 @@ impl L402Mcp {
                     &headers,
                     p.body.as_deref(),
                     p.max_sats,
+                    p.confirmation_code.as_deref(),
                 )
                 .await,
         )
@@ -206,7 +211,12 @@ impl L402Mcp {
     ) -> Json<ToolOutput> {
         ToolOutput::of(
             self.buyer
-                .pay_challenge(&p.invoice, &p.macaroon, p.max_sats)
+                .pay_challenge(
+                    &p.invoice,
+                    &p.macaroon,
+                    p.max_sats,
+                    p.confirmation_code.as_deref(),
+                )
                 .await,
         )
     }
