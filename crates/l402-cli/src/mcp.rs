@@ -28,7 +28,7 @@ and private addresses may be fetched (no). No tool can raise a limit;
 configure_budget only lowers this session's caps. The policy's per-payment
 and per-day caps also bound the paying client (its budget ledger counts the
 day across restarts). A payment in the confirm tier needs a code sent out of
-band (stderr, or a 0600 file: the policy's "confirmation"), never in a tool
+band (stderr, or a 0600 file: the policy's confirmation key), never in a tool
 result.
 
 The wallet is l402 get's (see l402 get --help): the dev node's with the same
