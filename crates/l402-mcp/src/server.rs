@@ -376,3 +376,57 @@ impl L402Mcp {
     instructions = "Pay for L402 APIs within a spending policy the agent cannot change (access_l402_resource, pay_l402_challenge), and charge other agents (create_l402_challenge, verify_l402_payment)."
 )]
 impl ServerHandler for L402Mcp {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Policy, Session};
+
+    fn server(dir: &std::path::Path) -> L402Mcp {
+        let client = l402_client::Client::builder().build().unwrap();
+        let path = dir.join("p.json");
+        let policy = Policy::load_or_create(&path).unwrap();
+        L402Mcp::new(Buyer::new(client, None, Session::new(policy), path), None)
+    }
+
+    #[test]
+    fn every_tool_is_annotated_with_an_output_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let tools = server(dir.path()).tool_router.list_all();
+        assert_eq!(tools.len(), 10);
+        for tool in &tools {
+            let a = tool.annotations.as_ref().expect("annotations");
+            assert!(
+                a.read_only_hint.is_some() && a.destructive_hint.is_some(),
+                "{}",
+                tool.name
+            );
+            let schema = tool.output_schema.as_ref().expect("output schema");
+            assert_eq!(schema.get("type"), Some(&serde_json::json!("object")));
+            // A paying tool is never read-only.
+            if a.destructive_hint == Some(true) {
+                assert_eq!(a.read_only_hint, Some(false), "{}", tool.name);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn seller_tools_without_a_merchant_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = server(dir.path())
+            .verify_l402_payment(Parameters(VerifyParams {
+                macaroon: "AgEE".into(),
+                preimage: "00".repeat(32),
+                resource: None,
+            }))
+            .await
+            .0;
+        assert!(!out.success);
+        assert!(
+            out.fields["error"]
+                .as_str()
+                .unwrap()
+                .contains("no merchant")
+        );
+    }
+}
