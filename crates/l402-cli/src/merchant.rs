@@ -68,6 +68,14 @@ enum Command {
     /// Manage a merchant's API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Link an LNURL-auth linking key (a wallet's 33-byte compressed public
+    /// key, hex) to a merchant: its dashboard sessions then act for it.
+    LinkKey {
+        /// The merchant id.
+        merchant: i64,
+        /// The linking key (66 hex digits).
+        key: String,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -233,6 +241,21 @@ async fn command(global: &Global, store: &Store, command: Command) -> anyhow::Re
                         k.label.unwrap_or_default()
                     );
                 }
+            }
+        }
+        Command::LinkKey { merchant, key } => {
+            let Some(key) = l402_producer::parse_linking_key(&key) else {
+                anyhow::bail!(
+                    "{key:?} is not a linking key (66 hex digits, a compressed public key)"
+                );
+            };
+            l402_store::IdentityStore::link_key(store, &key, merchant)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if global.json {
+                println!("{}", json!({"merchantId": merchant, "key": key}));
+            } else {
+                println!("linking key {key} now acts for merchant {merchant}");
             }
         }
         Command::Key(KeyCommand::Revoke { merchant, key_id }) => {

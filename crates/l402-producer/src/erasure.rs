@@ -147,19 +147,13 @@ pub(crate) async fn link_key(
 ) -> Result<Response, ApiError> {
     let id = merchant_id(&params)?;
     let fields = Fields::parse(&read_body(request.into_body()).await?, &["key"])?;
-    let key = fields.string("key", 66)?.to_ascii_lowercase();
-    let valid = key.len() == 66
-        && (key.starts_with("02") || key.starts_with("03"))
-        && hex::decode(&key)
-            .ok()
-            .is_some_and(|k| bitcoin::secp256k1::PublicKey::from_slice(&k).is_ok());
-    if !valid {
-        return Err(ApiError::field(
+    let key = crate::parse_linking_key(fields.string("key", 66)?).ok_or_else(|| {
+        ApiError::field(
             "invalid_field",
             "key",
             "key must be a 33-byte compressed secp256k1 public key in hex",
-        ));
-    }
+        )
+    })?;
     inner.store.link_key(&key, id).await.map_err(not_found)?;
     Ok(json(
         StatusCode::CREATED,

@@ -148,7 +148,7 @@ use tower_http::cors::CorsLayer;
 
 pub use decode::MAX_BODY_BYTES;
 pub use l402_server::IDEMPOTENCY_WINDOW;
-pub use lnurl_auth::IdentityConfig;
+pub use lnurl_auth::{IdentityConfig, parse_linking_key};
 pub use openapi::openapi;
 pub use ratelimit::DEFAULT_MAX_TRACKED_CLIENTS;
 

@@ -162,6 +162,22 @@ fn lud04_error(status: StatusCode, code: &'static str, reason: &str) -> Response
     )
 }
 
+/// A linking key as given by a wallet or an operator: a 33-byte compressed
+/// secp256k1 public key in hex, returned in lowercase; `None` if it is not one.
+///
+/// ```
+/// let key = "02".to_owned() + &"79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"[..];
+/// assert_eq!(l402_producer::parse_linking_key(&key.to_uppercase()), Some(key));
+/// assert_eq!(l402_producer::parse_linking_key("02ff"), None);
+/// assert_eq!(l402_producer::parse_linking_key(&format!("05{}", &"11".repeat(32))), None);
+/// ```
+pub fn parse_linking_key(text: &str) -> Option<String> {
+    let key = text.trim().to_ascii_lowercase();
+    let bytes = hex::decode(&key).ok()?;
+    (bytes.len() == 33 && matches!(bytes[0], 2 | 3) && PublicKey::from_slice(&bytes).is_ok())
+        .then_some(key)
+}
+
 /// Whether `sig` (DER) signs the raw 32 bytes of `k1` for the compressed `key`.
 pub(crate) fn verify_k1(k1: &[u8; 32], sig_der: &[u8], key: &[u8]) -> Result<(), &'static str> {
     if key.len() != 33 || !matches!(key[0], 2 | 3) {
