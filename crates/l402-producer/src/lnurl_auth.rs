@@ -4,7 +4,9 @@
 //! - `GET /api/lnurl-auth` issues a single-use 32-byte `k1` (hex) living
 //!   [`IdentityConfig::k1_ttl`], and the bech32 `lnurl1…` of
 //!   `<public url>/api/lnurl-auth?tag=login&k1=<k1>&action=login`. At most
-//!   [`IdentityConfig::max_pending`] live `k1`s are held (503 `too_many_pending`).
+//!   [`IdentityConfig::max_pending`] live `k1`s are held (503 `too_many_pending`;
+//!   one statement counts and inserts: exact on SQLite's single writer, on
+//!   PostgreSQL concurrent requests may pass the bound by their number).
 //! - The wallet's callback (`k1`, `sig`, `key`) is accepted only if `sig` is a
 //!   DER ECDSA signature over the raw 32 bytes of `k1` by the 33-byte
 //!   compressed `key` (secp256k1), and the `k1` is live and unused; the answer
