@@ -135,7 +135,12 @@ mod invoice;
 pub mod lnbits;
 #[cfg(feature = "lnd")]
 pub mod lnd;
-#[cfg(any(feature = "phoenixd", feature = "lnd", feature = "cln", feature = "nwc"))]
+#[cfg(any(
+    feature = "phoenixd",
+    feature = "lnd",
+    feature = "cln",
+    feature = "nwc"
+))]
 mod new_invoice;
 #[cfg(feature = "nwc")]
 pub mod nwc;
