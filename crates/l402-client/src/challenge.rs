@@ -77,6 +77,20 @@ impl TokenKind {
         matches!(self, TokenKind::Macaroon)
     }
 
+    /// What `token` is, and the payment hash it names when it is a V2
+    /// macaroon with Aperture's identifier (the one reading the client
+    /// itself uses).
+    ///
+    /// ```
+    /// use l402_client::TokenKind;
+    /// let (kind, hash) = TokenKind::of("eyJoYXNoIjoiYWIifQ==");
+    /// assert_eq!((kind, hash), (TokenKind::Opaque, None));
+    /// ```
+    pub fn of(token: &str) -> (TokenKind, Option<PaymentHash>) {
+        let classified = Self::classify(token);
+        (classified.kind, classified.payment_hash)
+    }
+
     /// The kind of `token`, with the payment hash and expiry it names.
     pub(crate) fn classify(token: &str) -> Classified {
         match token.parse::<l402::Macaroon>() {

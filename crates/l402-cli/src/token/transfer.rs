@@ -6,7 +6,7 @@
 use std::io::Read;
 
 use anyhow::{Context, anyhow, bail};
-use l402::{Identifier, Macaroon, PaymentHash, Preimage};
+use l402::{PaymentHash, Preimage};
 use l402_client::{StoredToken, TokenKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -125,16 +125,12 @@ fn build(
             bail!("the preimage does not match the payment hash (sha256(preimage) != {given})");
         }
     }
-    let kind = match token.parse::<Macaroon>() {
-        Ok(macaroon) => match Identifier::from_bytes(macaroon.identifier()) {
-            Ok(id) if id.payment_hash == hash => TokenKind::Macaroon,
-            Ok(id) => bail!(
-                "the macaroon is for payment hash {}, the preimage pays {hash}",
-                id.payment_hash
-            ),
-            Err(_) => TokenKind::Opaque,
-        },
-        Err(_) => TokenKind::Opaque,
+    let kind = match TokenKind::of(token) {
+        (kind, None) => kind,
+        (kind, Some(named)) if named == hash => kind,
+        (_, Some(named)) => {
+            bail!("the macaroon is for payment hash {named}, the preimage pays {hash}")
+        }
     };
     let token = StoredToken {
         scope,
