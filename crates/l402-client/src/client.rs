@@ -154,7 +154,7 @@ impl Client {
                 FetchError::FeeOverrun { .. } => Outcome::FeeOverrun,
             },
         };
-        let mut error = result.as_ref().err().map(crate::error::chain);
+        let mut error = result.as_ref().err().map(FetchError::chain);
         if !draft.notes.is_empty() {
             let notes = draft.notes.join("; ");
             error = Some(match error {

@@ -324,15 +324,18 @@ impl FetchError {
     }
 }
 
-/// An error and each of its causes, once each, joined with `": "` (what the
-/// trace records).
-pub(crate) fn chain(e: &FetchError) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+impl FetchError {
+    /// The error and each of its causes, once each, joined with `": "`
+    /// (what the trace records, and what a command prints): `Display`
+    /// alone gives only this error's own text.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
     }
-    text
 }

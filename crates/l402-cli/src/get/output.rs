@@ -121,14 +121,7 @@ pub(crate) fn moved(m: MoneyMoved) -> &'static str {
 /// The error and each of its causes, once each (errors print only their own
 /// text). Also for `l402 check`.
 pub(crate) fn message(e: &FetchError) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    e.chain()
 }
 
 pub(super) fn report_error(global: &Global, e: &FetchError) {
