@@ -544,7 +544,13 @@ fn resolve(
     })?;
 
     let remote = remote::resolve(source, file.remote, &overrides.remote, base_dir)?;
-    remote::check_alone(source, remote.as_ref(), &file.backend, overrides, &file.producer)?;
+    remote::check_alone(
+        source,
+        remote.as_ref(),
+        &file.backend,
+        overrides,
+        &file.producer,
+    )?;
     let kind_src = if overrides.backend.is_some() {
         "--backend / L402_BACKEND"
     } else {
@@ -636,7 +642,7 @@ fn resolve(
                 kind_src,
                 "backend.kind",
                 format!(
-                    "unknown backend {other:?}; expected \"dev\", \"lnbits\", \"phoenixd\", \"lnd\" or \"cln\""
+                    "unknown backend {other:?}; expected \"dev\", \"lnbits\", \"phoenixd\", \"lnd\", \"cln\" or \"nwc\""
                 ),
             ));
         }

@@ -90,7 +90,7 @@ async fn serve_every_bad_backend_setting_names_file_key_and_reason() {
         (
             "[backend]\nkind = \"lndd\"".into(),
             format!(
-                "{f}: backend.kind: unknown backend \"lndd\"; expected \"dev\", \"lnbits\", \"phoenixd\", \"lnd\" or \"cln\""
+                "{f}: backend.kind: unknown backend \"lndd\"; expected \"dev\", \"lnbits\", \"phoenixd\", \"lnd\", \"cln\" or \"nwc\""
             ),
         ),
         (
