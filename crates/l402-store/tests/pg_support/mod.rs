@@ -29,6 +29,12 @@ pub fn unique_schema(name: &str) -> String {
 }
 
 /// Drops a test's PostgreSQL schema when the test ends (best effort).
+///
+/// The drop waits at most a few seconds for locks: a background task of the
+/// test (a producer's flush) may still hold a transaction on the schema, and
+/// it cannot finish while this drop blocks the test's thread, so an
+/// unbounded wait would hang the test forever. Past the timeout the schema
+/// is left behind.
 pub struct DropSchema {
     pub url: String,
     pub schema: String,
@@ -45,6 +51,9 @@ impl Drop for DropSchema {
             rt.block_on(async {
                 use sqlx::Connection;
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
+                    let _ = sqlx::query("SET lock_timeout = '3s'")
+                        .execute(&mut conn)
+                        .await;
                     let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
                     let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
                         .execute(&mut conn)
