@@ -74,6 +74,9 @@ pub struct ProducerConfig {
     /// Deprecated: `true` trusts proxies on this host (`127.0.0.0/8`, `::1`);
     /// use `trusted_proxies`.
     pub trust_forwarded_for: Option<bool>,
+    /// The server's public base URL (`https://pay.example.com`): LNURL-auth
+    /// callbacks are built on it. Default: the request's `Host` over http.
+    pub public_url: Option<String>,
 }
 
 /// `trusted_proxies`: `["10.0.0.0/8", "::1"]` or `"10.0.0.0/8, ::1"`.
@@ -140,6 +143,8 @@ pub struct Producer {
     pub max_price_sats: u64,
     /// The trusted proxies (IP addresses or CIDR blocks, checked).
     pub trusted_proxies: Vec<String>,
+    /// The public base URL, checked (`http(s)://host[:port]`, no trailing `/`).
+    pub public_url: Option<String>,
 }
 
 /// `[backend]`: where invoices come from.
@@ -797,6 +802,17 @@ fn resolve(
         ));
     }
 
+    let public_url = match file.producer.public_url.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(public_url(text).ok_or_else(|| {
+            err(
+                source,
+                "producer.public_url",
+                "must be an http:// or https:// URL with a host and no query (https://pay.example.com)",
+            )
+        })?),
+    };
+
     let mut warnings = Vec::new();
     let (proxies_src, proxies) = match (
         &overrides.trusted_proxies,
@@ -862,9 +878,22 @@ fn resolve(
             rate_limit_per_minute: file.producer.rate_limit_per_minute.unwrap_or(20),
             max_price_sats,
             trusted_proxies,
+            public_url,
         },
         remote,
     })
+}
+
+/// `text` as a public base URL without a trailing `/`, if it is one.
+fn public_url(text: &str) -> Option<String> {
+    let url = reqwest::Url::parse(text).ok()?;
+    let ok = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some_and(|h| !h.is_empty())
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    ok.then(|| text.trim_end_matches('/').to_owned())
 }
 
 mod remote;

@@ -95,3 +95,25 @@ async fn a_wallet_logs_in_to_l402_serve_and_reads_its_merchants_stats() {
     let (status, body) = get(&http, &format!("{base}/api/global-stats"), None).await;
     assert_eq!((status, body["count"].as_u64()), (200, Some(0)));
 }
+
+#[tokio::test]
+async fn the_lnurl_callback_is_built_on_the_configured_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("l402.toml");
+    std::fs::write(
+        &config,
+        "[producer]\npublic_url = \"https://pay.example.com/\"\n",
+    )
+    .unwrap();
+    let server = start(l402(dir.path()), &["--config", config.to_str().unwrap()]).await;
+    let http = reqwest::Client::new();
+    let (status, issued) = get(&http, &format!("{}/api/lnurl-auth", server.url()), None).await;
+    assert_eq!(status, 200, "{issued}");
+    let (_, bytes) = bitcoin::bech32::decode(issued["lnurl"].as_str().unwrap()).unwrap();
+    let callback = String::from_utf8(bytes).unwrap();
+    assert!(
+        callback.starts_with("https://pay.example.com/api/lnurl-auth?tag=login&k1="),
+        "{callback}"
+    );
+    server.stop().await;
+}

@@ -280,3 +280,22 @@ fn overrides_win() {
         "--listen / L402_LISTEN"
     );
 }
+
+#[test]
+fn the_public_url_is_checked_and_loses_its_trailing_slash() {
+    let c = load_str("[producer]\npublic_url = \"https://pay.example.com/\"").unwrap();
+    assert_eq!(
+        c.producer.public_url.as_deref(),
+        Some("https://pay.example.com")
+    );
+    assert_eq!(load_str("").unwrap().producer.public_url, None);
+    for bad in [
+        "pay.example.com",
+        "ftp://pay.example.com",
+        "https://pay.example.com/?x=1",
+        "https://user:pw@pay.example.com",
+    ] {
+        let e = load_str(&format!("[producer]\npublic_url = \"{bad}\"")).unwrap_err();
+        assert_eq!(e.key, "producer.public_url", "{bad}");
+    }
+}

@@ -72,6 +72,8 @@ Configuration (TOML), all keys optional:
               IP addresses or CIDR blocks, e.g. [\"10.0.0.0/8\", \"::1\"];
               X-Forwarded-For is read only from them, right-most hop
               that is not one; or L402_TRUSTED_PROXIES=\"10.0.0.0/8,::1\"),
+              public_url (\"https://pay.example.com\": LNURL-auth callbacks;
+              default: the request's Host over http),
               trust_forwarded_for (deprecated: true means
               trusted_proxies = [\"127.0.0.0/8\", \"::1\"])
 
@@ -351,8 +353,12 @@ async fn serve(
             // X-Forwarded-For is read only from these (right-most untrusted hop).
             .trusted_proxies(&config.producer.trusted_proxies)?
             .token_lifetime(Duration::from_secs(config.token_lifetime_secs))
-            .invoice_expiry(Duration::from_secs(config.invoice_expiry_secs))
-            .build();
+            .invoice_expiry(Duration::from_secs(config.invoice_expiry_secs));
+        let identity = match &config.producer.public_url {
+            Some(url) => l402_producer::IdentityConfig::default().public_url(url.clone()),
+            None => l402_producer::IdentityConfig::default(),
+        };
+        let producer = producer.identity(identity).build();
         Some((producer, store, token_file))
     } else {
         None
