@@ -14,84 +14,24 @@
 
 mod check_support;
 mod get_support;
+mod l402kit_support;
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use check_support::{failed, run_json, verdict};
 use l402_lightning::Wallet;
 use l402_lightning::lnbits::LnbitsClient;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn unavailable(how: &str) {
-    assert!(
-        std::env::var("L402_REQUIRE_L402KIT").as_deref() != Ok("1"),
-        "L402_REQUIRE_L402KIT=1 but {how}"
-    );
-    eprintln!("SKIPPED l402 check against l402kit: {how}");
-}
-
-async fn start_l402kit(lnbits_url: &str, invoice_key: &str) -> (Child, String) {
-    let mut child = Command::new("bash")
-        .arg(repo().join("scripts/l402kit.sh"))
-        .arg("serve")
-        .env("L402_LNBITS_URL", lnbits_url)
-        .env("L402_LNBITS_MERCHANT_INVOICE_KEY", invoice_key)
-        .env("L402KIT_PORT", "0")
-        .env("L402KIT_PRICE_SATS", "10")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("the l402kit server announces itself")
-        .unwrap()
-        .expect("a line on stdout");
-    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(info["event"], "listening", "{info}");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let url = info["url"].as_str().unwrap().to_string();
-    // The socket is bound before uvicorn listens on it: wait until it answers.
-    for _ in 0..300 {
-        if reqwest::get(format!("{url}/free")).await.is_ok() {
-            return (child, url);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the l402kit server did not answer at {url}");
-}
 
 #[tokio::test]
 async fn l402kit_verdicts_unpaid_and_paid() {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let (Some(url), Some(merchant_invoice), Some(payer_admin)) = (
-        var("L402_LNBITS_URL"),
-        var("L402_LNBITS_MERCHANT_INVOICE_KEY"),
-        var("L402_LNBITS_PAYER_ADMIN_KEY"),
-    ) else {
-        return unavailable(
-            "it needs L402_LNBITS_URL, L402_LNBITS_MERCHANT_INVOICE_KEY and \
-             L402_LNBITS_PAYER_ADMIN_KEY (bash scripts/lnbits.sh start)",
-        );
+    let Some(kit) = l402kit_support::start("l402 check against l402kit").await else {
+        return;
     };
-    let installed = std::process::Command::new("bash")
-        .arg(repo().join("scripts/l402kit.sh"))
-        .arg("python")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !installed {
-        return unavailable("l402kit is not installed: run `bash scripts/l402kit.sh install`");
-    }
-    let (_server, base) = start_l402kit(&url, &merchant_invoice).await;
+    let (url, payer_admin, base) = (
+        kit.lnbits_url.clone(),
+        kit.payer_admin_key.clone(),
+        kit.base.clone(),
+    );
     let premium = format!("{base}/premium");
     let dir = tempfile::tempdir().unwrap();
 
