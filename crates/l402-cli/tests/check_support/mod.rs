@@ -12,32 +12,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+pub use crate::get_support::run_json;
 use crate::get_support::{Run, Serve, l402};
-
-/// Runs `l402 --json <args>` in `data_dir`.
-pub async fn run_json(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = l402(data_dir);
-    cmd.arg("--json").args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let output = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .expect("l402 finishes")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let json = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or(Value::Null);
-    Run {
-        code: output.status.code(),
-        json,
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        output,
-    }
-}
 
 /// Starts `l402 serve` with `config` (TOML) and extra environment.
 pub async fn serve_with(data_dir: &Path, config: &str, env: &[(&str, &str)]) -> Serve {

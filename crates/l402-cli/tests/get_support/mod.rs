@@ -49,14 +49,21 @@ pub struct Run {
 
 /// Runs `l402 --json get <args>`.
 pub async fn get_json(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut all = vec!["get"];
+    all.extend_from_slice(args);
+    run_json(data_dir, &all, env).await
+}
+
+/// Runs `l402 --json <args>` (any subcommand) with `env` added.
+pub async fn run_json(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = l402(data_dir);
-    cmd.arg("--json").arg("get").args(args);
+    cmd.arg("--json").args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
     let output = tokio::time::timeout(Duration::from_secs(120), cmd.output())
         .await
-        .expect("l402 get finishes")
+        .expect("l402 finishes")
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let json = stdout
