@@ -25,35 +25,8 @@ use l402_lightning::dev::{DevFault, DevNode, DevWallet};
 use l402_testkit::wire::tls_cert_path;
 use l402_testkit::{FakeCln, FakeLnd, FakePhoenixd, cln, lnd, phoenixd};
 use serde_json::Value;
-use serve_support::{Server, l402, start_capturing_stderr};
+use serve_support::{GetRun, Server, clean, get_regtest, l402, start_capturing_stderr, strip_ansi};
 use tokio::process::Command;
-
-/// Every node variable, removed so each run sees only its own.
-const NODE_VARS: &[&str] = &[
-    "L402_PHOENIXD_URL",
-    "L402_PHOENIXD_PASSWORD",
-    "L402_PHOENIXD_PASSWORD_FILE",
-    "L402_LND_URL",
-    "L402_LND_MACAROON_HEX",
-    "L402_LND_MACAROON_FILE",
-    "L402_LND_TLS_CERT_FILE",
-    "LND_REST_HOST",
-    "LND_MACAROON_HEX",
-    "LND_TLS_CERT_PATH",
-    "L402_CLN_SOCKET",
-    "L402_CLN_URL",
-    "L402_CLN_RUNE",
-    "L402_CLN_TLS_CERT_FILE",
-    "L402_LOG",
-    "NWC_CONNECTION_STRING",
-];
-
-fn clean(mut cmd: Command) -> Command {
-    for var in NODE_VARS {
-        cmd.env_remove(var);
-    }
-    cmd
-}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
@@ -173,57 +146,11 @@ impl Fake {
     }
 }
 
-/// One `l402 --json get` run.
-struct Run {
-    code: Option<i32>,
-    json: Value,
-    stderr: String,
-    stdout: String,
-}
-
-async fn get(client_dir: &Path, url: &str, wallet: &Fake) -> Run {
-    let mut cmd = clean(l402(client_dir));
-    cmd.args(["get", "--network", "regtest", url]);
-    for (k, v) in wallet.wallet_env() {
-        cmd.env(k, v);
-    }
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .expect("l402 get finishes")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    Run {
-        code: out.status.code(),
-        json: stdout
-            .lines()
-            .last()
-            .and_then(|l| serde_json::from_str(l).ok())
-            .unwrap_or(Value::Null),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        stdout,
-    }
+async fn get(client_dir: &Path, url: &str, wallet: &Fake) -> GetRun {
+    get_regtest(client_dir, url, &wallet.wallet_env()).await
 }
 
 const PRICE_SATS: u64 = 10;
-
-/// The log without its terminal colours.
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // ESC [ ... final byte in @..~
-            for c in chars.by_ref() {
-                if ('@'..='~').contains(&c) && c != '[' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// One purchase scenario on `kind`: a server and a wallet on fakes of that
 /// kind, on one dev ledger.

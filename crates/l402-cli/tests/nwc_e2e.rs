@@ -28,82 +28,14 @@ use l402_lightning::Wallet;
 use l402_lightning::dev::{DevFault, DevNode};
 use l402_lightning::nwc::NwcUri;
 use nwc_support::{proxy, secret_of, service, stack, with_relay};
-use serde_json::Value;
-use serve_support::{Server, l402, start_capturing_stderr};
-use tokio::process::Command;
+use serve_support::{GetRun, Server, clean, get_regtest, l402, start_capturing_stderr, strip_ansi};
 
-/// Every wallet variable, removed so each run sees only its own.
-const WALLET_VARS: &[&str] = &[
-    "L402_PHOENIXD_URL",
-    "L402_PHOENIXD_PASSWORD",
-    "L402_LND_URL",
-    "L402_LND_MACAROON_HEX",
-    "LND_REST_HOST",
-    "LND_MACAROON_HEX",
-    "L402_CLN_SOCKET",
-    "L402_CLN_URL",
-    "L402_CLN_RUNE",
-    "L402_NWC_CONNECTION",
-    "L402_NWC_CONNECTION_FILE",
-    "NWC_CONNECTION_STRING",
-    "L402_LOG",
-];
-
-fn clean(mut cmd: Command) -> Command {
-    for var in WALLET_VARS {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-/// One `l402 --json get` run.
-struct Run {
-    code: Option<i32>,
-    json: Value,
-    stderr: String,
-    stdout: String,
-}
-
-async fn get(client_dir: &Path, url: &str, wallet: &NwcUri) -> Run {
-    let mut cmd = clean(l402(client_dir));
-    cmd.args(["get", "--network", "regtest", url]);
-    cmd.env("NWC_CONNECTION_STRING", wallet.to_secret_string());
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .expect("l402 get finishes")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    Run {
-        code: out.status.code(),
-        json: stdout
-            .lines()
-            .last()
-            .and_then(|l| serde_json::from_str(l).ok())
-            .unwrap_or(Value::Null),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        stdout,
-    }
+async fn get(client_dir: &Path, url: &str, wallet: &NwcUri) -> GetRun {
+    let env = [("NWC_CONNECTION_STRING", wallet.to_secret_string())];
+    get_regtest(client_dir, url, &env).await
 }
 
 const PRICE_SATS: u64 = 10;
-
-/// `text` without terminal colour codes (`ESC [ … m`).
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// The purchase scenario over the connections named `merchant`/`payer`
 /// plus `suffix` (`""`: NIP-44 v2; `"_nip04"`: NIP-04).

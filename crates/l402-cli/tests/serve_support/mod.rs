@@ -131,3 +131,85 @@ pub fn dev_wallet(data_dir: &Path) -> LnbitsClient {
         .build()
         .unwrap()
 }
+
+/// Every node and wallet variable (ours and Lightning Enable's), removed by
+/// [`clean`] so each run sees only the node it is given.
+pub const NODE_VARS: &[&str] = &[
+    "L402_PHOENIXD_URL",
+    "L402_PHOENIXD_PASSWORD",
+    "L402_PHOENIXD_PASSWORD_FILE",
+    "L402_LND_URL",
+    "L402_LND_MACAROON_HEX",
+    "L402_LND_MACAROON_FILE",
+    "L402_LND_TLS_CERT_FILE",
+    "LND_REST_HOST",
+    "LND_MACAROON_HEX",
+    "LND_TLS_CERT_PATH",
+    "L402_CLN_SOCKET",
+    "L402_CLN_URL",
+    "L402_CLN_RUNE",
+    "L402_CLN_TLS_CERT_FILE",
+    "L402_NWC_CONNECTION",
+    "L402_NWC_CONNECTION_FILE",
+    "NWC_CONNECTION_STRING",
+    "L402_LOG",
+];
+
+/// `cmd` without any node variable of the test's environment.
+pub fn clean(mut cmd: Command) -> Command {
+    for var in NODE_VARS {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// One `l402 --json get` run.
+pub struct GetRun {
+    pub code: Option<i32>,
+    pub json: Value,
+    pub stderr: String,
+    pub stdout: String,
+}
+
+/// `l402 --json get --network regtest <url>` from `client_dir`, paying
+/// through the node `env` names (and no other).
+pub async fn get_regtest(client_dir: &Path, url: &str, env: &[(&str, String)]) -> GetRun {
+    let mut cmd = clean(l402(client_dir));
+    cmd.args(["get", "--network", "regtest", url]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("l402 get finishes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    GetRun {
+        code: out.status.code(),
+        json: stdout
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or(Value::Null),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout,
+    }
+}
+
+/// `text` without terminal escape sequences (`ESC [ … <final byte>`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) && c != '[' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
