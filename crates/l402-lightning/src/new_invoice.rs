@@ -33,6 +33,12 @@ pub(crate) fn check_request(
     if request.expiry.as_secs() == 0 {
         return Err(invalid(backend, "expiry must be at least one second"));
     }
+    if request.description_hash.is_some() {
+        return Err(invalid(
+            backend,
+            "this backend cannot create invoices with a description hash yet",
+        ));
+    }
     Ok(())
 }
 

@@ -56,6 +56,12 @@ pub struct InvoiceRequest {
     pub memo: String,
     /// How long the invoice stays payable.
     pub expiry: Duration,
+    /// When set, the invoice commits to this hash (BOLT11 `h`) instead of
+    /// carrying `memo` (`d`): LNURL-pay (LUD-06) invoices carry
+    /// `sha256(metadata)`. Backends that cannot do this refuse the request
+    /// ([`ReceiveError::InvalidRequest`](crate::ReceiveError::InvalidRequest));
+    /// none ignores it.
+    pub description_hash: Option<[u8; 32]>,
 }
 
 impl InvoiceRequest {
@@ -65,6 +71,7 @@ impl InvoiceRequest {
             amount_msat,
             memo: String::new(),
             expiry: DEFAULT_INVOICE_EXPIRY,
+            description_hash: None,
         }
     }
 
@@ -82,6 +89,13 @@ impl InvoiceRequest {
     /// Sets the expiry.
     pub fn expiry(mut self, expiry: Duration) -> Self {
         self.expiry = expiry;
+        self
+    }
+
+    /// Commits the invoice to `hash` instead of the memo (see
+    /// [`InvoiceRequest::description_hash`]).
+    pub fn description_hash(mut self, hash: [u8; 32]) -> Self {
+        self.description_hash = Some(hash);
         self
     }
 }

@@ -183,6 +183,10 @@ pub struct Offer<'a> {
     pub description: Option<Cow<'a, str>>,
     /// Caveats added after the issuer's own, before `resource=`.
     pub caveats: Vec<Caveat>,
+    /// When set, the invoice commits to this hash instead of carrying the
+    /// memo (LNURL-pay: `sha256(metadata)`; see
+    /// [`InvoiceRequest::description_hash`]).
+    pub description_hash: Option<[u8; 32]>,
 }
 
 impl<'a> Offer<'a> {
@@ -193,6 +197,7 @@ impl<'a> Offer<'a> {
             price_sats,
             description: None,
             caveats: Vec::new(),
+            description_hash: None,
         }
     }
 
@@ -205,6 +210,12 @@ impl<'a> Offer<'a> {
     /// Adds a caveat (`merchant=`, say).
     pub fn caveat(mut self, caveat: Caveat) -> Self {
         self.caveats.push(caveat);
+        self
+    }
+
+    /// Commits the invoice to `hash` instead of the memo (LNURL-pay).
+    pub fn description_hash(mut self, hash: [u8; 32]) -> Self {
+        self.description_hash = Some(hash);
         self
     }
 }
@@ -297,9 +308,12 @@ impl Issuer {
     pub async fn issue(&self, offer: &Offer<'_>) -> Result<IssuedChallenge, IssueError> {
         let inner = &self.inner;
         let memo = invoice_memo(offer.description.as_deref(), &offer.resource);
-        let request = InvoiceRequest::sats(offer.price_sats)
+        let mut request = InvoiceRequest::sats(offer.price_sats)
             .memo(memo)
             .expiry(inner.invoice_expiry);
+        if let Some(hash) = offer.description_hash {
+            request = request.description_hash(hash);
+        }
         let invoice = inner
             .receiver
             .create_invoice(&request)

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use std::sync::LazyLock;
 
+use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::{Message, PublicKey, Secp256k1, VerifyOnly};
 pub use lightning_invoice::Currency;
 use lightning_invoice::{
@@ -127,14 +128,15 @@ pub struct Invoice {
     payee: PublicKey,
     currency: Currency,
     description: Option<String>,
+    description_hash: Option<[u8; 32]>,
     missing_feature_bits: bool,
 }
 
 impl Invoice {
     fn from_checked(invoice: Bolt11Invoice) -> Result<Self, InvoiceError> {
-        let description = match invoice.description() {
-            Bolt11InvoiceDescriptionRef::Direct(d) => Some(d.to_string()),
-            Bolt11InvoiceDescriptionRef::Hash(_) => None,
+        let (description, description_hash) = match invoice.description() {
+            Bolt11InvoiceDescriptionRef::Direct(d) => (Some(d.to_string()), None),
+            Bolt11InvoiceDescriptionRef::Hash(h) => (None, Some(h.0.to_byte_array())),
         };
         let payment_hash = PaymentHash(*AsRef::<[u8; 32]>::as_ref(invoice.payment_hash()));
         let amount_msat = invoice.amount_milli_satoshis();
@@ -150,6 +152,7 @@ impl Invoice {
             payee: payee_of(signed.raw_invoice(), signed.signature())?,
             currency,
             description,
+            description_hash,
             missing_feature_bits: false,
             signed,
         })
@@ -205,6 +208,7 @@ impl Invoice {
             payee,
             currency: raw.currency(),
             description: raw.description().map(|d| d.to_string()),
+            description_hash: raw.description_hash().map(|h| h.0.to_byte_array()),
             missing_feature_bits: true,
             signed: signed.clone(),
         })
@@ -248,6 +252,12 @@ impl Invoice {
     /// The description, if it is a plain one (not a hash).
     pub fn description(&self) -> Option<String> {
         self.description.clone()
+    }
+
+    /// The description hash (BOLT11 `h`), if the invoice commits to its
+    /// description by hash (LNURL-pay invoices: `sha256(metadata)`).
+    pub fn description_hash(&self) -> Option<[u8; 32]> {
+        self.description_hash
     }
 
     /// Whether the invoice was accepted without a feature field (see the
@@ -483,6 +493,27 @@ mod tests {
         assert_eq!(invoice.payee(), PublicKey::from_secret_key(&secp, &key));
         assert_eq!(invoice.to_string(), text);
         assert_eq!(invoice.description().as_deref(), Some("fake"));
+    }
+
+    #[test]
+    fn a_description_hash_is_read_and_a_plain_description_has_none() {
+        let secp = Secp256k1::new();
+        let key = SecretKey::from_slice(&[1; 32]).unwrap();
+        let text = InvoiceBuilder::new(Currency::Regtest)
+            .description_hash(sha256::Hash::from_byte_array([9; 32]))
+            .payment_hash(sha256::Hash::from_byte_array([3; 32]))
+            .payment_secret(PaymentSecret([4; 32]))
+            .amount_milli_satoshis(21_000)
+            .current_timestamp()
+            .min_final_cltv_expiry_delta(18)
+            .build_signed(|m| secp.sign_ecdsa_recoverable(m, &key))
+            .unwrap()
+            .to_string();
+        let invoice: Invoice = text.parse().unwrap();
+        assert_eq!(invoice.description_hash(), Some([9; 32]));
+        assert_eq!(invoice.description(), None);
+        let plain: Invoice = fakewallet_invoice(|_| true, [1; 32], None).parse().unwrap();
+        assert_eq!(plain.description_hash(), None);
     }
 
     #[test]

@@ -182,6 +182,8 @@ struct CreateOrPay {
     memo: Option<String>,
     expiry: Option<i64>,
     bolt11: Option<String>,
+    /// LNbits' `description_hash`: 64 hex digits the invoice commits to.
+    description_hash: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -306,9 +308,19 @@ async fn create(node: &DevNode, wallet: &DevWallet, request: CreateOrPay) -> Res
         Some(secs) if secs > 0 => Duration::from_secs(secs as u64),
         Some(_) => return detail(StatusCode::BAD_REQUEST, "expiry must be positive"),
     };
-    let invoice_request = InvoiceRequest::sats(amount as u64)
+    let mut invoice_request = InvoiceRequest::sats(amount as u64)
         .memo(request.memo.unwrap_or_default())
         .expiry(expiry);
+    if let Some(text) = &request.description_hash {
+        let mut hash = [0u8; 32];
+        if hex::decode_to_slice(text, &mut hash).is_err() {
+            return detail(
+                StatusCode::BAD_REQUEST,
+                "description_hash must be 64 hex digits",
+            );
+        }
+        invoice_request = invoice_request.description_hash(hash);
+    }
     match node.create_invoice_for(&wallet.id, &invoice_request).await {
         Ok(record) => (
             StatusCode::CREATED,

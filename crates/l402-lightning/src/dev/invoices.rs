@@ -50,8 +50,12 @@ impl DevNode {
         // Whole seconds, as BOLT11 timestamps are.
         let created = Duration::from_secs(created.as_secs());
         let inner = &*self.inner;
-        let bolt11 = InvoiceBuilder::new(Currency::Regtest)
-            .description(request.memo.clone())
+        let builder = InvoiceBuilder::new(Currency::Regtest);
+        let builder = match request.description_hash {
+            Some(hash) => builder.description_hash(sha256::Hash::from_byte_array(hash)),
+            None => builder.description(request.memo.clone()),
+        };
+        let bolt11 = builder
             .payment_hash(sha256::Hash::from_byte_array(payment_hash.0))
             .payment_secret(secret)
             .duration_since_epoch(created)

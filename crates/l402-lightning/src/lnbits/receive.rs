@@ -30,13 +30,18 @@ impl Receiver for LnbitsClient {
             return Err(invalid("expiry must be at least one second"));
         }
         let key = self.receive_key()?;
-        let body = json!({
+        let mut body = json!({
             "out": false,
             "amount": request.amount_msat / 1000,
             "unit": "sat",
             "memo": request.memo,
             "expiry": request.expiry.as_secs(),
         });
+        if let Some(hash) = request.description_hash {
+            // LNbits' CreateInvoice: the invoice commits to this hash.
+            let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+            body["description_hash"] = json!(hex);
+        }
         let answer = self
             .call(Method::POST, "/api/v1/payments", key, Some(body))
             .await?;
