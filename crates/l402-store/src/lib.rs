@@ -59,6 +59,7 @@
 compile_error!("l402-store needs the `sqlite` feature, the `postgres` feature, or both");
 
 mod db;
+mod directory;
 mod error;
 mod identity;
 mod key;
@@ -67,8 +68,10 @@ mod open;
 mod sql;
 mod stats;
 mod traits;
+mod webhooks;
 
 pub use db::Store;
+pub use directory::{DirectoryStore, Listing, Upserted};
 pub use error::StoreError;
 pub use identity::{
     Erased, IdentityStore, K1Accepted, K1Issued, K1Poll, NewSession, SESSION_TOKEN_PREFIX, Session,
@@ -81,3 +84,6 @@ pub use model::{
 pub use open::StoreBuilder;
 pub use stats::{DayTotals, MerchantActivity, OwnerTotals, RecentPayment, StatsStore};
 pub use traits::{ChallengeStore, MerchantStore, PaymentStore, ProducerStore};
+pub use webhooks::{
+    Attempt, DeliveryInfo, DueDelivery, Enqueued, NewEvent, WebhookEndpoint, WebhookStore,
+};

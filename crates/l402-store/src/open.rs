@@ -45,6 +45,20 @@ fn migrator() -> Migrator {
             include_str!("../migrations/0004_identity_and_stats.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            5,
+            "webhooks".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0005_webhooks.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            6,
+            "directory".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0006_directory.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

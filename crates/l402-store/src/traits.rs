@@ -103,11 +103,23 @@ pub trait PaymentStore: Send + Sync {
 
 /// Everything the producer API needs, as one object.
 pub trait ProducerStore:
-    MerchantStore + ChallengeStore + PaymentStore + crate::IdentityStore + crate::StatsStore
+    MerchantStore
+    + ChallengeStore
+    + PaymentStore
+    + crate::IdentityStore
+    + crate::StatsStore
+    + crate::WebhookStore
+    + crate::DirectoryStore
 {
 }
 
 impl<T> ProducerStore for T where
-    T: MerchantStore + ChallengeStore + PaymentStore + crate::IdentityStore + crate::StatsStore
+    T: MerchantStore
+        + ChallengeStore
+        + PaymentStore
+        + crate::IdentityStore
+        + crate::StatsStore
+        + crate::WebhookStore
+        + crate::DirectoryStore
 {
 }
