@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use self::producer::{Producer, ProducerConfig};
 pub use self::remote::{Remote, RemoteConfig, RemoteOverrides};
+pub use self::store::{Store, StoreConfig, StoreTarget};
 use crate::node::{EnvFields, KINDS, NodeFields, NodeSpec};
 use crate::serve::DEMO_PATH;
 
@@ -43,108 +45,6 @@ pub struct FileConfig {
     /// `[remote]`: sell through a remote producer API instead of a backend.
     #[serde(default)]
     pub remote: RemoteConfig,
-}
-
-/// `[store]`: where merchants, keys, challenges and payments are kept.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreConfig {
-    /// `postgres://user@host:port/db`; default: SQLite in the data directory.
-    pub url: Option<String>,
-    /// The PostgreSQL schema (default `public`).
-    pub schema: Option<String>,
-    /// The most database connections.
-    pub max_connections: Option<u32>,
-}
-
-/// `[producer]`: the producer API (`/api/l402/...`, `/api/invoice`, `/api/verify`, `/api/admin/...`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProducerConfig {
-    /// Serve it (default true).
-    pub enabled: Option<bool>,
-    /// Requests a minute per client address on `POST /api/invoice` (default 20; 0: no limit).
-    pub rate_limit_per_minute: Option<u32>,
-    /// The highest price a challenge may ask (default 100000000).
-    pub max_price_sats: Option<u64>,
-    /// The proxies in front of the server (IP addresses or CIDR blocks): a
-    /// list, or one comma-separated string. `X-Forwarded-For` is read only
-    /// from them (the right-most hop that is not one). Default: none.
-    pub trusted_proxies: Option<ProxyList>,
-    /// Deprecated: `true` trusts proxies on this host (`127.0.0.0/8`, `::1`);
-    /// use `trusted_proxies`.
-    pub trust_forwarded_for: Option<bool>,
-    /// The server's public base URL (`https://pay.example.com`): LNURL-auth
-    /// callbacks are built on it. Default: the request's `Host` over http.
-    pub public_url: Option<String>,
-}
-
-/// `trusted_proxies`: `["10.0.0.0/8", "::1"]` or `"10.0.0.0/8, ::1"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum ProxyList {
-    /// A TOML array of strings.
-    List(Vec<String>),
-    /// One string, comma-separated (as the environment variable).
-    Text(String),
-}
-
-impl ProxyList {
-    fn entries(&self) -> Vec<String> {
-        match self {
-            ProxyList::List(list) => list.clone(),
-            ProxyList::Text(text) => split_proxies(text),
-        }
-    }
-}
-
-/// A comma-separated list; an empty or blank string is no proxies.
-fn split_proxies(text: &str) -> Vec<String> {
-    if text.trim().is_empty() {
-        return Vec::new();
-    }
-    text.split(',').map(str::to_owned).collect()
-}
-
-/// What the deprecated `trust_forwarded_for = true` means: proxies on this host.
-pub const LOOPBACK_PROXIES: &[&str] = &["127.0.0.0/8", "::1"];
-
-/// Where the store lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreTarget {
-    /// `<data dir>/store.sqlite`.
-    Sqlite,
-    /// A PostgreSQL database.
-    Postgres {
-        /// The URL.
-        url: String,
-        /// The schema, if not `public`.
-        schema: Option<String>,
-    },
-}
-
-/// The store, resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Store {
-    /// Where.
-    pub target: StoreTarget,
-    /// The most connections.
-    pub max_connections: u32,
-}
-
-/// The producer API, resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Producer {
-    /// Serve it.
-    pub enabled: bool,
-    /// Per-address limit on `POST /api/invoice`.
-    pub rate_limit_per_minute: u32,
-    /// The highest price.
-    pub max_price_sats: u64,
-    /// The trusted proxies (IP addresses or CIDR blocks, checked).
-    pub trusted_proxies: Vec<String>,
-    /// The public base URL, checked (`http(s)://host[:port]`, no trailing `/`).
-    pub public_url: Option<String>,
 }
 
 /// `[backend]`: where invoices come from.
@@ -729,137 +629,9 @@ fn resolve(
         });
     }
 
-    let url_src = if overrides.database_url.is_some() {
-        "--database-url / L402_DATABASE_URL"
-    } else {
-        source
-    };
-    let schema_src = if overrides.database_schema.is_some() {
-        "--database-schema / L402_DATABASE_SCHEMA"
-    } else {
-        source
-    };
-    let url = overrides
-        .database_url
-        .clone()
-        .filter(|u| !u.is_empty())
-        .or(file.store.url);
-    let schema = overrides
-        .database_schema
-        .clone()
-        .filter(|s| !s.is_empty())
-        .or(file.store.schema);
-    if let Some(schema) = &schema {
-        let ok = schema.len() <= 63
-            && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-            && schema
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !ok {
-            return Err(err(
-                schema_src,
-                "store.schema",
-                format!("{schema:?} must be lower-case letters, digits and _ (at most 63)"),
-            ));
-        }
-    }
-    let target = match url {
-        None => {
-            if schema.is_some() {
-                return Err(err(
-                    schema_src,
-                    "store.schema",
-                    "a schema needs a PostgreSQL store.url",
-                ));
-            }
-            StoreTarget::Sqlite
-        }
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            StoreTarget::Postgres { url, schema }
-        }
-        Some(_) => {
-            return Err(err(
-                url_src,
-                "store.url",
-                "must be a PostgreSQL URL (postgres://user@host:5432/db); leave it out for SQLite in the data directory",
-            ));
-        }
-    };
-    let max_connections = file.store.max_connections.unwrap_or(16);
-    if !(1..=1000).contains(&max_connections) {
-        return Err(err(
-            source,
-            "store.max_connections",
-            "must be between 1 and 1000",
-        ));
-    }
-    let max_price_sats = file.producer.max_price_sats.unwrap_or(100_000_000);
-    if !(1..=2_100_000_000_000_000).contains(&max_price_sats) {
-        return Err(err(
-            source,
-            "producer.max_price_sats",
-            "must be between 1 and 2100000000000000",
-        ));
-    }
-
-    let public_url = match file.producer.public_url.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => Some(public_url(text).ok_or_else(|| {
-            err(
-                source,
-                "producer.public_url",
-                "must be an http:// or https:// URL with a host and no query (https://pay.example.com)",
-            )
-        })?),
-    };
-
-    let mut warnings = Vec::new();
-    let (proxies_src, proxies) = match (
-        &overrides.trusted_proxies,
-        &file.producer.trusted_proxies,
-        file.producer.trust_forwarded_for,
-    ) {
-        (Some(text), _, _) => (
-            "--trusted-proxies / L402_TRUSTED_PROXIES",
-            split_proxies(text),
-        ),
-        (None, Some(_), Some(true)) => {
-            return Err(err(
-                source,
-                "producer.trust_forwarded_for",
-                "is deprecated and replaced by producer.trusted_proxies: keep only trusted_proxies \
-                 (add \"127.0.0.1\", \"::1\" to it for a proxy on this host)",
-            ));
-        }
-        (None, Some(list), _) => (source, list.entries()),
-        (None, None, Some(true)) => {
-            warnings.push(format!(
-                "{source}: producer.trust_forwarded_for is deprecated: it trusts proxies on this \
-                 host only; write producer.trusted_proxies = [\"127.0.0.0/8\", \"::1\"] instead \
-                 (or the addresses of your proxies)"
-            ));
-            (
-                source,
-                LOOPBACK_PROXIES.iter().map(|p| (*p).to_owned()).collect(),
-            )
-        }
-        (None, None, _) => (source, Vec::new()),
-    };
-    let mut trusted_proxies = Vec::with_capacity(proxies.len());
-    for proxy in proxies {
-        let proxy = proxy.trim();
-        if proxy.is_empty() {
-            return Err(err(
-                proxies_src,
-                "producer.trusted_proxies",
-                "has an empty entry: list IP addresses or CIDR blocks (10.0.0.0/8)",
-            ));
-        }
-        if let Err(e) = l402_producer::check_trusted_proxy(proxy) {
-            return Err(err(proxies_src, "producer.trusted_proxies", e.to_string()));
-        }
-        trusted_proxies.push(proxy.to_owned());
-    }
+    let store = store::resolve(source, file.store, overrides)?;
+    let (producer, warnings) =
+        producer::resolve(source, file.producer, overrides, remote.is_none())?;
 
     Ok(Config {
         warnings,
@@ -869,33 +641,14 @@ fn resolve(
         invoice_expiry_secs,
         demo,
         routes,
-        store: Store {
-            target,
-            max_connections,
-        },
-        producer: Producer {
-            enabled: file.producer.enabled.unwrap_or(remote.is_none()),
-            rate_limit_per_minute: file.producer.rate_limit_per_minute.unwrap_or(20),
-            max_price_sats,
-            trusted_proxies,
-            public_url,
-        },
+        store,
+        producer,
         remote,
     })
 }
 
-/// `text` as a public base URL without a trailing `/`, if it is one.
-fn public_url(text: &str) -> Option<String> {
-    let url = reqwest::Url::parse(text).ok()?;
-    let ok = matches!(url.scheme(), "http" | "https")
-        && url.host_str().is_some_and(|h| !h.is_empty())
-        && url.query().is_none()
-        && url.fragment().is_none()
-        && url.username().is_empty()
-        && url.password().is_none();
-    ok.then(|| text.trim_end_matches('/').to_owned())
-}
-
+mod producer;
 mod remote;
+mod store;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! The configuration's unit tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use super::producer::LOOPBACK_PROXIES;
 use super::*;
 
 fn load_str(text: &str) -> Result<Config, ConfigError> {
