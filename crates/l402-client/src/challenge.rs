@@ -158,6 +158,9 @@ pub enum ChallengeSource {
     Body,
     /// Both, and they agree.
     HeaderAndBody,
+    /// A bare BOLT11 invoice handed over with no token
+    /// ([`Client::pay_invoice`](crate::Client::pay_invoice)).
+    Invoice,
 }
 
 impl fmt::Display for ChallengeSource {
@@ -166,6 +169,7 @@ impl fmt::Display for ChallengeSource {
             ChallengeSource::Header => "header",
             ChallengeSource::Body => "body",
             ChallengeSource::HeaderAndBody => "header_and_body",
+            ChallengeSource::Invoice => "invoice",
         })
     }
 }
@@ -342,7 +346,7 @@ fn check_token(token: &str) -> Result<(), ChallengeProblem> {
     Ok(())
 }
 
-fn network_name(c: &Currency) -> &'static str {
+pub(crate) fn network_name(c: &Currency) -> &'static str {
     match c {
         Currency::Bitcoin => "bitcoin",
         Currency::BitcoinTestnet => "testnet",

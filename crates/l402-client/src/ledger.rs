@@ -257,6 +257,17 @@ pub trait Ledger: Send + Sync {
     /// [`StoreError`] if the ledger fails.
     async fn pending(&self) -> Result<Vec<JournalEntry>, StoreError>;
 
+    /// The paid entries, most recently resolved first, at most `limit`
+    /// (receipts: never sent anywhere by the client). The default has none;
+    /// the memory and SQLite ledgers override it.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the ledger fails.
+    async fn paid(&self, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+        let _ = limit;
+        Ok(Vec::new())
+    }
+
     /// The pending entries for one scope, oldest first. The default filters
     /// [`pending`](Self::pending); stores override it with an indexed query.
     ///

@@ -91,6 +91,7 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod attenuate;
 mod budget;
 mod builder;
 mod challenge;
@@ -100,6 +101,7 @@ mod error;
 mod event;
 mod fiat;
 mod into_url;
+mod invoice;
 mod ledger;
 mod memory;
 mod pay;
@@ -114,6 +116,7 @@ mod store;
 mod trace;
 mod transport;
 
+pub use attenuate::{AttenuateError, Attenuated, Narrowing};
 pub use budget::{Budget, BudgetExceeded, Limit, Spent};
 pub use builder::{
     AmountlessPolicy, BuildError, ClientBuilder, DEFAULT_IN_FLIGHT_WAIT, DEFAULT_MAX_BODY_BYTES,
@@ -131,6 +134,7 @@ pub use fiat::{
     PriceSource, RAIL_L402, StaticPrice,
 };
 pub use into_url::IntoUrl;
+pub use invoice::{InvoicePayment, invoice_scope};
 pub use ledger::{JournalEntry, Ledger, LedgerError, MemoryLedger, PaymentState, Reserved};
 pub use pay::OfferPayment;
 pub use receipt::{Quote, Receipt};

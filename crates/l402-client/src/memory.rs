@@ -283,6 +283,19 @@ impl Ledger for MemoryLedger {
         Ok(pending)
     }
 
+    async fn paid(&self, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+        let inner = self.inner.lock().map_err(lock_poisoned)?;
+        let mut paid: Vec<_> = inner
+            .entries
+            .values()
+            .filter(|e| e.state == PaymentState::Paid)
+            .cloned()
+            .collect();
+        paid.sort_by_key(|e| std::cmp::Reverse((e.resolved_at, e.created_at)));
+        paid.truncate(limit);
+        Ok(paid)
+    }
+
     async fn pending_for(&self, scope: &str) -> Result<Vec<JournalEntry>, StoreError> {
         let inner = self.inner.lock().map_err(lock_poisoned)?;
         Ok(inner

@@ -546,6 +546,17 @@ impl Ledger for SqliteStore {
         rows.iter().map(Self::entry_of).collect()
     }
 
+    async fn paid(&self, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM payments WHERE state = 'paid' \
+             ORDER BY resolved_at DESC, rowid DESC LIMIT ?1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::entry_of).collect()
+    }
+
     async fn pending_for(&self, scope: &str) -> Result<Vec<JournalEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM payments WHERE scope = ?1 AND state = 'pending' \

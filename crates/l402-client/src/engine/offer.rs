@@ -35,7 +35,12 @@ impl Engine {
     ) -> Result<u64, FetchError> {
         let allow_amountless = !matches!(self.amountless, AmountlessPolicy::Refuse);
         let now = unix_now().saturating_add(self.expiry_margin.as_secs());
-        if self.require_macaroon && offer.quote.token_kind != TokenKind::Macaroon {
+        // A bare invoice (no token at all) has nothing to check the hash
+        // against: `require_macaroon` is about tokens offered.
+        if self.require_macaroon
+            && !offer.token.is_empty()
+            && offer.quote.token_kind != TokenKind::Macaroon
+        {
             return Err(Refusal::OpaqueToken.into());
         }
         // A macaroon names its payment hash: it must be the invoice's. So

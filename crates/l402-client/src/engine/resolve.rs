@@ -105,7 +105,11 @@ impl Engine {
             expires_at: self.token_expiry(offer.token_expires_at),
             uses: 0,
         };
-        if let Err(e) = self.tokens.put(&token).await {
+        // A bare invoice (`Client::pay_invoice`) has no token to keep: its
+        // proof is the journal's preimage.
+        if !offer.token.is_empty()
+            && let Err(e) = self.tokens.put(&token).await
+        {
             draft.notes.push(format!("token store: {e}"));
         }
         // Settled only once the token is stored: a concurrent request that
@@ -303,10 +307,12 @@ impl Engine {
                     expires_at: self.token_expiry(classified.expires_at),
                     uses: 0,
                 };
-                self.tokens
-                    .put(&token)
-                    .await
-                    .map_err(storage(MoneyMoved::Yes))?;
+                if !entry.macaroon.is_empty() {
+                    self.tokens
+                        .put(&token)
+                        .await
+                        .map_err(storage(MoneyMoved::Yes))?;
+                }
                 ledger
                     .settle(&hash, &preimage, p.fee_msat)
                     .await
