@@ -89,6 +89,16 @@ pub(crate) async fn delete_data(
         .erase(merchant_id, key)
         .await
         .map_err(|e| store_unavailable(&e))?;
+    // The merchant's webhook events and delivery log name its payments too
+    // (its endpoints, like its API keys, stay).
+    let deliveries = match merchant_id {
+        Some(m) => inner
+            .store
+            .erase_webhooks(m)
+            .await
+            .map_err(|e| store_unavailable(&e))?,
+        None => 0,
+    };
     // Cached API keys of this merchant stay valid (keys are not erased);
     // nothing personal is logged.
     tracing::info!(
@@ -97,6 +107,7 @@ pub(crate) async fn delete_data(
         payments = erased.payments,
         challenges = erased.challenges,
         sessions = erased.sessions,
+        webhook_deliveries = deliveries,
         "delete-data: erased the records of the identity that asked"
     );
     Ok(json(
@@ -108,6 +119,7 @@ pub(crate) async fn delete_data(
             "challengesDeleted": erased.challenges,
             "sessionsDeleted": erased.sessions,
             "linkingKeysDeleted": erased.linking_keys,
+            "webhookDeliveriesDeleted": deliveries,
         }),
     ))
 }

@@ -67,7 +67,21 @@ impl Inner {
             // Verification needs no database: a store failure is logged and
             // the payment is recorded at its next verification.
             match self.store.record_payment(&payment).await {
-                Ok(_) => self.remember_payment(hash.0),
+                Ok(_) => {
+                    self.remember_payment(hash.0);
+                    // payment.received, unless a settlement notification
+                    // queued it already (once per payment hash).
+                    self.payment_event(
+                        merchant_id,
+                        &payment.payment_hash,
+                        payment.amount_sats,
+                        payment.resource.as_deref(),
+                    )
+                    .await;
+                    // The owner's split (credited once per payment hash).
+                    self.payment_settled(merchant_id, &payment.payment_hash, payment.amount_sats)
+                        .await;
+                }
                 Err(e) => tracing::error!(error = %e, "producer: cannot record a payment"),
             }
         }

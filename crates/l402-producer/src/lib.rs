@@ -15,8 +15,11 @@
 //! | `GET /api/lnurl-auth` | l402kit's dashboard login, as LUD-04 (see [`IdentityConfig`]) | the wallet's signature |
 //! | `GET /api/stats`, `GET /api/global-stats` | l402kit's stats (the merchant's own; public totals) | `X-API-Key` or session; none |
 //! | `POST /api/delete-data` | l402kit's erasure, of the authenticating identity only | `X-API-Key` or session |
+//! | `/api/webhooks` (`GET`, `POST`), `DELETE /api/webhooks/{id}`, `GET /api/webhooks/deliveries`, `POST /api/webhooks/test` | l402kit's SDK webhooks, signed the same way, queued and retried (see [`WebhookConfig`]) | `X-API-Key` or session |
+//! | `POST /api/webhooks/in/phoenixd`, `POST /api/webhooks/in/blink` (and `/api/blink-webhook`) | payment notifications pushed by backends | the sender's signature |
+//! | `POST /api/register`, `GET /api/apis.json` | l402kit's API directory, verified by a nonce (see [`DirectoryConfig`]) | none (rate limited per address) |
 //!
-//! The last three rows (and `DELETE /api/session`,
+//! The rows from `GET /api/lnurl-auth` on (and `DELETE /api/session`,
 //! `/api/admin/merchants/{id}/linking-keys`) are not in the OpenAPI document yet.
 //!
 //! Tokens are minted with the same [`l402::Minter`](::l402::Minter) and verified with the same
@@ -114,6 +117,7 @@
 mod admin;
 mod batch;
 mod decode;
+mod directory;
 mod erasure;
 mod error;
 mod extract;
@@ -126,6 +130,7 @@ mod ratelimit;
 mod record;
 mod state;
 mod stats;
+mod webhooks;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -147,10 +152,15 @@ use sha2::{Digest, Sha256};
 use tower_http::cors::CorsLayer;
 
 pub use decode::MAX_BODY_BYTES;
+pub use directory::{CATEGORIES, DirectoryConfig, MAX_PROOF_BYTES};
 pub use l402_server::IDEMPOTENCY_WINDOW;
 pub use lnurl_auth::{IdentityConfig, parse_linking_key};
 pub use openapi::openapi;
 pub use ratelimit::DEFAULT_MAX_TRACKED_CLIENTS;
+pub use webhooks::{
+    EventKind, InboundSecretError, MAX_ENDPOINTS_PER_MERCHANT, SVIX_TOLERANCE_SECS, Settled,
+    WebhookConfig, signature_header,
+};
 
 use batch::Batcher;
 use error::ApiError;
@@ -209,6 +219,8 @@ pub struct ProducerBuilder {
     record_queue: usize,
     record_queue_timeout: Duration,
     identity: IdentityConfig,
+    webhooks: WebhookConfig,
+    directory: DirectoryConfig,
 }
 
 impl std::fmt::Debug for ProducerBuilder {
@@ -317,6 +329,20 @@ impl ProducerBuilder {
         self
     }
 
+    /// Webhooks out: retries, bounds, timeouts and which targets are
+    /// allowed (see [`WebhookConfig`]).
+    pub fn webhooks(mut self, config: WebhookConfig) -> Self {
+        self.webhooks = config;
+        self
+    }
+
+    /// The API directory: its rate limit, bound, fetch timeout and which
+    /// hosts are allowed (see [`DirectoryConfig`]).
+    pub fn directory(mut self, config: DirectoryConfig) -> Self {
+        self.directory = config;
+        self
+    }
+
     /// Builds the producer. Inside a Tokio runtime this also starts the task
     /// that writes challenge records in batches and the one that flushes
     /// counters and deletes expired records; they stop when the last clone
@@ -356,11 +382,18 @@ impl ProducerBuilder {
             paid: Mutex::new(HashSet::new()),
             flushing: tokio::sync::Mutex::new(()),
             identity: self.identity,
+            webhooks: webhooks::Webhooks::new(self.webhooks, self.keys.clone()),
+            directory: directory::Directory::new(self.directory, self.max_tracked_clients),
         });
         if let Some(handle) = handle {
             handle.spawn(state::background(
                 Arc::downgrade(&inner),
                 self.flush_interval,
+            ));
+            // The webhook delivery worker: one per producer.
+            handle.spawn(webhooks::run(
+                Arc::downgrade(&inner),
+                inner.webhooks.wake.clone(),
             ));
         }
         Producer { inner }
@@ -522,6 +555,15 @@ fn platform_routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
         ("/api/stats", get(stats::stats)),
         ("/api/global-stats", get(stats::global)),
         ("/api/delete-data", post(erasure::delete_data)),
+        ("/api/webhooks", get(webhooks::list).post(webhooks::create)),
+        ("/api/webhooks/deliveries", get(webhooks::deliveries)),
+        ("/api/webhooks/test", post(webhooks::test)),
+        ("/api/webhooks/{id}", delete(webhooks::remove)),
+        ("/api/webhooks/in/phoenixd", post(webhooks::phoenixd)),
+        ("/api/webhooks/in/blink", post(webhooks::blink)),
+        ("/api/blink-webhook", post(webhooks::blink)),
+        ("/api/register", post(directory::register)),
+        ("/api/apis.json", get(directory::list)),
         (
             "/api/admin/merchants/{id}/linking-keys",
             get(erasure::linked_keys).post(erasure::link_key),
@@ -555,6 +597,8 @@ impl Producer {
             record_queue: DEFAULT_RECORD_QUEUE,
             record_queue_timeout: Duration::from_secs(2),
             identity: IdentityConfig::default(),
+            webhooks: WebhookConfig::default(),
+            directory: DirectoryConfig::default(),
         }
     }
 
@@ -674,7 +718,11 @@ mod tests {
                 "/api/session",
                 "/api/stats",
                 "/api/global-stats",
-                "/api/delete-data"
+                "/api/delete-data",
+                "/api/webhooks",
+                "/api/blink-webhook",
+                "/api/register",
+                "/api/apis.json"
             ]
         );
         for path in super::route_paths() {

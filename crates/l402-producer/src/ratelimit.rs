@@ -89,13 +89,20 @@ impl ClientAddr {
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
     per_minute: u32,
+    window: Duration,
     windows: Mutex<LruCache<IpAddr, (Instant, u32)>>,
 }
 
 impl RateLimiter {
     pub(crate) fn new(per_minute: u32, max_clients: usize) -> Self {
+        Self::per_window(per_minute, WINDOW, max_clients)
+    }
+
+    /// `n` requests per `window` (the directory's registrations: per hour).
+    pub(crate) fn per_window(n: u32, window: Duration, max_clients: usize) -> Self {
         RateLimiter {
-            per_minute,
+            per_minute: n,
+            window,
             windows: Mutex::new(LruCache::new(max_clients.max(1))),
         }
     }
@@ -133,11 +140,11 @@ impl RateLimiter {
                 windows.get_mut(&key).ok_or(1u64)?
             }
         };
-        if now.duration_since(entry.0) >= WINDOW {
+        if now.duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
         if entry.1 >= self.per_minute {
-            let left = WINDOW.saturating_sub(now.duration_since(entry.0));
+            let left = self.window.saturating_sub(now.duration_since(entry.0));
             return Err(left.as_secs().max(1));
         }
         entry.1 += 1;

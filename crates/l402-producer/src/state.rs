@@ -72,6 +72,10 @@ pub(crate) struct Inner {
     pub(crate) flushing: tokio::sync::Mutex<()>,
     /// LNURL-auth and sessions.
     pub(crate) identity: crate::IdentityConfig,
+    /// Webhooks out: settings, signing, the worker's wake-up.
+    pub(crate) webhooks: crate::webhooks::Webhooks,
+    /// The API directory: settings, its fetcher and rate limit.
+    pub(crate) directory: crate::directory::Directory,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -180,7 +184,17 @@ impl Inner {
         headers: &HeaderMap,
         peer: Option<IpAddr>,
     ) -> Result<(), ApiError> {
-        if !self.limiter.enabled() {
+        self.limit_by(&self.limiter, headers, peer)
+    }
+
+    /// [`Inner::rate_limit`] under another limit (the directory's).
+    pub(crate) fn limit_by(
+        &self,
+        limiter: &RateLimiter,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<(), ApiError> {
+        if !limiter.enabled() {
             return Ok(());
         }
         let Some(client) = self.client_addr(headers, peer) else {
@@ -194,7 +208,7 @@ impl Inner {
                 "the server cannot see client addresses, so it cannot apply its rate limit",
             ));
         };
-        self.limiter.check(client).map_err(|wait| {
+        limiter.check(client).map_err(|wait| {
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",

@@ -1,7 +1,7 @@
 //! The API directory (migration 6): one listing per URL, newest first.
 
-use crate::db::{Db, Store, to_i64, to_u64};
 use crate::StoreError;
+use crate::db::{Db, Store, to_i64, to_u64};
 
 /// A directory listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,11 +138,7 @@ impl DirectoryStore for Store {
         Ok(row.map(listing_of))
     }
 
-    async fn upsert_listing(
-        &self,
-        l: &Listing,
-        max_listings: u32,
-    ) -> Result<Upserted, StoreError> {
+    async fn upsert_listing(&self, l: &Listing, max_listings: u32) -> Result<Upserted, StoreError> {
         let done = pool!(self, true, |pool| {
             sqlx::query(UPSERT)
                 .bind(&l.id)

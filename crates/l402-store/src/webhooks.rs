@@ -8,8 +8,8 @@
 //! worker at a time; a worker that dies leaves its lease to expire and the
 //! delivery is claimed again. Only the lease holder may finish it.
 
-use crate::db::{Db, Store, to_i64, to_u64};
 use crate::StoreError;
+use crate::db::{Db, Store, to_i64, to_u64};
 
 /// A registered endpoint. Its signing secret is not here: the producer
 /// derives it from the server secret and [`WebhookEndpoint::secret_nonce`].
@@ -178,8 +178,11 @@ pub trait WebhookStore: Send + Sync {
         now_ms: u64,
     ) -> Result<bool, StoreError>;
     /// The merchant's newest deliveries (at most `limit`).
-    async fn deliveries(&self, merchant_id: i64, limit: u32)
-    -> Result<Vec<DeliveryInfo>, StoreError>;
+    async fn deliveries(
+        &self,
+        merchant_id: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryInfo>, StoreError>;
     /// The earliest next attempt of a pending delivery (unix ms), if any.
     async fn next_due(&self) -> Result<Option<u64>, StoreError>;
     /// Deletes at most `limit` finished deliveries, and events with none
@@ -398,7 +401,11 @@ impl WebhookStore for Store {
                 let full = room <= 0;
                 let (state, error, finished) = if full {
                     dropped += 1;
-                    ("dropped", Some("the merchant's delivery queue is full"), Some(now))
+                    (
+                        "dropped",
+                        Some("the merchant's delivery queue is full"),
+                        Some(now),
+                    )
                 } else {
                     queued += 1;
                     room -= 1;
