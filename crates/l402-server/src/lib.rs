@@ -43,11 +43,14 @@
 //! | `remote` | no | [`L402Layer::remote`]: challenges and verification from a remote producer API (l402-express's model), over reqwest |
 
 mod body;
+pub mod discovery;
 pub mod idempotency;
 pub mod issuer;
 pub mod keys;
 pub mod layer;
+pub mod observe;
 mod paid;
+mod page;
 #[cfg(feature = "remote")]
 pub mod remote;
 mod response;

@@ -14,6 +14,7 @@ use super::pricing::Pricing;
 use super::seller::Seller;
 use super::service::{Core, L402Service, RejectionFn};
 use crate::idempotency::IdempotencyKey;
+use crate::observe::{Observer, Timed};
 use crate::issuer::{DEFAULT_INVOICE_EXPIRY, DEFAULT_TOKEN_LIFETIME, Issuer, SalesRecorder};
 use crate::response::Rejection;
 use crate::token_cache::{DEFAULT_TOKEN_CACHE_BYTES, TokenCache};
@@ -83,6 +84,9 @@ impl L402Layer {
             max_authorization_bytes: DEFAULT_MAX_AUTHORIZATION_BYTES,
             retry_after_secs: 5,
             token_cache_bytes: DEFAULT_TOKEN_CACHE_BYTES,
+            observer: None,
+            route_label: None,
+            browser_page: true,
         }
     }
 }
@@ -128,6 +132,9 @@ pub struct L402LayerBuilder<P = u64> {
     max_authorization_bytes: usize,
     retry_after_secs: u64,
     token_cache_bytes: usize,
+    observer: Option<Arc<dyn Observer>>,
+    route_label: Option<String>,
+    browser_page: bool,
 }
 
 impl<P> L402LayerBuilder<P> {
@@ -156,6 +163,9 @@ impl<P> L402LayerBuilder<P> {
             max_authorization_bytes: self.max_authorization_bytes,
             retry_after_secs: self.retry_after_secs,
             token_cache_bytes: self.token_cache_bytes,
+            observer: self.observer,
+            route_label: self.route_label,
+            browser_page: self.browser_page,
         }
     }
 
@@ -260,10 +270,42 @@ impl<P> L402LayerBuilder<P> {
         self
     }
 
+    /// Reports what the layer does to `observer` (metrics: see the
+    /// [`observe`](crate::observe) module): each request's outcome, each
+    /// credential check, each challenge and each invoice's latency. Without
+    /// one, the layer pays a branch per request for it.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The route label the observer hears (the configured route pattern,
+    /// say `/api/report`). Default: axum's matched route pattern, else
+    /// [`UNNAMED_ROUTE`](crate::observe::UNNAMED_ROUTE); never the raw path.
+    pub fn route_label(mut self, label: impl Into<String>) -> Self {
+        self.route_label = Some(label.into());
+        self
+    }
+
+    /// Whether a browser (`Accept: text/html`, no L402 credential) gets the
+    /// 402 as an HTML page with the invoice as a QR code (default on; API
+    /// clients get JSON either way).
+    pub fn browser_page(mut self, on: bool) -> Self {
+        self.browser_page = on;
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> L402Layer<P> {
         let seller = match self.source {
             Source::Local { receiver, keys } => {
+                let receiver: Arc<dyn Receiver> = match &self.observer {
+                    Some(observer) => Arc::new(Timed {
+                        receiver,
+                        observer: observer.clone(),
+                    }),
+                    None => receiver,
+                };
                 let mut issuer = Issuer::builder(receiver, keys.clone())
                     .token_lifetime(self.token_lifetime)
                     .invoice_expiry(self.invoice_expiry);
@@ -297,6 +339,9 @@ impl<P> L402LayerBuilder<P> {
                 style: self.style,
                 max_authorization_bytes: self.max_authorization_bytes,
                 retry_after_secs: self.retry_after_secs,
+                observer: self.observer,
+                route_label: self.route_label,
+                browser_page: self.browser_page,
             }),
             pricing: Arc::new(self.pricing),
         }

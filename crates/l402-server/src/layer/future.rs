@@ -134,6 +134,7 @@ where
                         Ok(quote) => quote,
                         Err(e) => {
                             tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "L402 price unavailable");
+                            core.observe(&parts, crate::observe::Outcome::Unavailable);
                             let response = core.unavailable(
                                 "price_unavailable",
                                 "the price of this request cannot be computed right now; retry later",

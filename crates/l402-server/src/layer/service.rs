@@ -20,6 +20,7 @@ use super::seller::Seller;
 use crate::body::ResponseBody;
 use crate::idempotency::IdempotencyKey;
 use crate::issuer::{BoxFuture, Offer};
+use crate::observe::{Observer, Outcome, route_of};
 use crate::paid::Paid;
 use crate::response::{ErrorBody, Rejection, error_response};
 use crate::token_cache::{Token, TokenCache, TokenKey};
@@ -93,6 +94,7 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         let (parts, body) = request.into_parts();
         if let Some(response) = self.core.oversized_authorization(&parts) {
+            self.core.observe(&parts, Outcome::Rejected);
             return ResponseFuture::ready(response);
         }
         let pricing = self.pricing.price(&parts);
@@ -145,6 +147,9 @@ pub(crate) struct Core {
     pub(super) style: ChallengeStyle,
     pub(super) max_authorization_bytes: usize,
     pub(super) retry_after_secs: u64,
+    pub(super) observer: Option<Arc<dyn Observer>>,
+    pub(super) route_label: Option<String>,
+    pub(super) browser_page: bool,
 }
 
 /// Whether an `Authorization` value uses the `L402` or `LSAT` scheme (any
@@ -178,6 +183,20 @@ fn full_path(parts: &Parts) -> &str {
 }
 
 impl Core {
+    /// Tells the observer, if any, what became of a request.
+    pub(super) fn observe(&self, parts: &Parts, outcome: Outcome) {
+        if let Some(observer) = &self.observer {
+            observer.request(route_of(self.route_label.as_deref(), parts), outcome);
+        }
+    }
+
+    /// Tells the observer, if any, how a credential check ended.
+    fn observe_verification(&self, parts: &Parts, result: Result<(), &'static str>) {
+        if let Some(observer) = &self.observer {
+            observer.verification(route_of(self.route_label.as_deref(), parts), result);
+        }
+    }
+
     pub(super) fn unavailable(&self, code: &'static str, message: &str) -> Response<Bytes> {
         ErrorBody::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
             .retry_after(self.retry_after_secs)
@@ -205,6 +224,7 @@ impl Core {
     /// Everything that needs no waiting: resource, credential, verification.
     pub(super) fn decide(&self, parts: &mut Parts, mut quote: Quote) -> Decision {
         if quote.price_sats == 0 {
+            self.observe(parts, Outcome::Free);
             return Decision::Forward { record: None };
         }
         let price = quote.price_sats;
@@ -254,6 +274,8 @@ impl Core {
             }
             Presented::Malformed(e) => {
                 tracing::debug!(error = %e, "L402 credential malformed");
+                self.observe_verification(parts, Err("malformed_credential"));
+                self.observe(parts, Outcome::Rejected);
                 return Decision::Respond(error_response(
                     StatusCode::UNAUTHORIZED,
                     "malformed_credential",
@@ -263,9 +285,11 @@ impl Core {
             Presented::Credential(credential) => credential,
         };
         let verified = match &self.seller {
-            Seller::Local { verifier, .. } => self.verify(verifier, &credential, &ctx, |token| {
-                paid(token, &resource, price)
-            }),
+            Seller::Local { verifier, .. } => {
+                self.verify(verifier, &credential, &ctx, parts, |token| {
+                    paid(token, &resource, price)
+                })
+            }
             #[cfg(feature = "remote")]
             Seller::Remote(_) => {
                 let now = ctx.now_unix_secs();
@@ -310,7 +334,10 @@ impl Core {
                 }
                 self.forward(parts, paid)
             }
-            Err(reason) => self.reject(reason, resource.into_owned(), quote),
+            Err(reason) => {
+                let resource = resource.into_owned();
+                self.reject(parts, reason, resource, quote)
+            }
         }
     }
 
@@ -335,17 +362,25 @@ impl Core {
     /// The answer to a credential that was not accepted: the hook's, else
     /// 401 (forged or unpaid: no challenge) or a fresh challenge (genuine
     /// but stale or for something else).
-    fn reject(&self, reason: VerifyError, resource: String, quote: Quote) -> Decision {
+    fn reject(&self, parts: &Parts, reason: VerifyError, resource: String, quote: Quote) -> Decision {
         let rejection = Rejection {
             reason,
             resource,
             price_sats: quote.price_sats,
         };
         tracing::debug!(reason = %rejection.reason, "L402 credential rejected");
+        self.observe_verification(parts, Err(rejection.code()));
         if let Some(response) = self.on_rejection.as_ref().and_then(|f| f(&rejection)) {
+            let outcome = match response.status() {
+                StatusCode::PAYMENT_REQUIRED => Outcome::Challenged,
+                s if s.is_success() => Outcome::Paid,
+                _ => Outcome::Rejected,
+            };
+            self.observe(parts, outcome);
             return Decision::Respond(response);
         }
         if rejection.status() == StatusCode::UNAUTHORIZED {
+            self.observe(parts, Outcome::Rejected);
             return Decision::Respond(error_response(
                 StatusCode::UNAUTHORIZED,
                 rejection.code(),
@@ -371,12 +406,13 @@ impl Core {
         stale: Option<Box<(TokenKey, Token)>>,
     ) -> Decision {
         let Seller::Remote(producer) = &self.seller else {
+            self.observe(parts, Outcome::Unavailable);
             return Decision::Respond(self.unavailable("mint_failed", "no producer"));
         };
         let price = quote.price_sats;
         if credential.macaroons().len() != 1 {
             let reason = VerifyError::MultipleMacaroons(credential.macaroons().len());
-            return self.reject(reason, resource, quote);
+            return self.reject(parts, reason, resource, quote);
         }
         // The proof of payment first, as locally: a preimage that does not
         // pay the macaroon's hash costs the producer nothing.
@@ -384,7 +420,7 @@ impl Core {
             && !credential.preimage().matches(&identifier.payment_hash)
         {
             let reason = VerifyError::WrongPreimage(identifier.payment_hash);
-            return self.reject(reason, resource, quote);
+            return self.reject(parts, reason, resource, quote);
         }
         let answer = match producer.verify(&credential, &resource, price).await {
             Ok(answer) => answer,
@@ -406,6 +442,7 @@ impl Core {
                         return self.forward(parts, paid);
                     }
                 }
+                self.observe(parts, Outcome::Unavailable);
                 return Decision::Respond(self.unavailable(e.code(), e.public_message()));
             }
         };
@@ -417,6 +454,7 @@ impl Core {
         }
         match verdict {
             Ok(mut verdict) => {
+                self.observe_verification(parts, Ok(()));
                 let paid = paid(&verdict.token, &resource, price);
                 if verdict.cacheable
                     && let Some(key) = TokenKey::of(&credential)
@@ -431,12 +469,13 @@ impl Core {
                 }
                 self.forward(parts, paid)
             }
-            Err(reason) => self.reject(reason, resource, quote),
+            Err(reason) => self.reject(parts, reason, resource, quote),
         }
     }
 
     /// A paid request goes on to the inner service with its `Paid` value.
     fn forward(&self, parts: &mut Parts, paid: Paid) -> Decision {
+        self.observe(parts, Outcome::Paid);
         let record = self.seller.recorder().and_then(|r| r.paid_request(&paid));
         parts.extensions.insert(paid);
         Decision::Forward { record }
@@ -509,12 +548,14 @@ impl Core {
         verifier: &l402::Verifier,
         credential: &Credential,
         ctx: &RequestContext<'_>,
+        parts: &Parts,
         accept: impl Fn(&Token) -> R,
     ) -> Result<R, VerifyError> {
         if let Some(result) = self.cached(credential, ctx, &accept) {
             return result;
         }
         let verified = verifier.verify(credential, ctx)?;
+        self.observe_verification(parts, Ok(()));
         let token = Token::from(verified);
         let accepted = accept(&token);
         if let Some(key) = TokenKey::of(credential) {
@@ -544,6 +585,7 @@ impl Core {
                 if let Some(name) = self.idempotency.as_ref().and_then(IdempotencyKey::header) {
                     body = body.field(name.as_str());
                 }
+                self.observe(parts, Outcome::Rejected);
                 return body.response();
             }
         };
@@ -552,10 +594,27 @@ impl Core {
             .description
             .or_else(|| self.description.clone())
             .unwrap_or_else(|| format!("{} {}", parts.method, resource));
-        let offer = Offer::new(resource.as_str(), price).description(description);
+        let offer = Offer::new(resource.as_str(), price).description(description.as_str());
         match self.seller.challenge(&offer, key).await {
-            Ok(issued) => issued.response(&self.style, grpc),
-            Err(e) => self.unavailable(e.code, e.message),
+            Ok(issued) => {
+                if let Some(observer) = &self.observer {
+                    let route = route_of(self.route_label.as_deref(), parts);
+                    observer.challenge_issued(route, &issued);
+                    observer.request(route, Outcome::Challenged);
+                }
+                if self.browser_page
+                    && !grpc
+                    && crate::page::wants_html(parts)
+                    && l402_authorization(parts).is_none()
+                {
+                    return crate::page::response(&issued, &description, &self.style);
+                }
+                issued.response(&self.style, grpc)
+            }
+            Err(e) => {
+                self.observe(parts, Outcome::Unavailable);
+                self.unavailable(e.code, e.message)
+            }
         }
     }
 }
