@@ -65,9 +65,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use labels::{
-    BackendLabels, BackendReasonLabels, BuildLabels, ResultLabels, ServiceLabels,
-};
+use labels::{BackendLabels, BackendReasonLabels, BuildLabels, ResultLabels, ServiceLabels};
 use pending::{Pending, Settle};
 use routes::{RouteFamilies, RouteTable};
 
@@ -211,7 +209,10 @@ impl Metrics {
             .unwrap_or_else(PoisonError::into_inner)
             .contains(service);
         if !known {
-            let mut services = self.services.write().unwrap_or_else(PoisonError::into_inner);
+            let mut services = self
+                .services
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             if services.len() >= self.max_routes {
                 return ServiceLabels {
                     service: OTHER_ROUTE.to_owned(),

@@ -31,7 +31,10 @@ fn a_route_gets_every_outcome_series_at_zero() {
     m.request("/a", Outcome::Paid);
     let text = m.render();
     for outcome in Outcome::ALL {
-        let series = format!(r#"l402_requests_total{{route="/a",outcome="{}"}}"#, outcome.as_str());
+        let series = format!(
+            r#"l402_requests_total{{route="/a",outcome="{}"}}"#,
+            outcome.as_str()
+        );
         let want = if outcome == Outcome::Paid { 1.0 } else { 0.0 };
         assert_eq!(sample(&text, &series), Some(want), "{series}");
     }
@@ -58,9 +61,15 @@ fn services_past_the_bound_share_other() {
         m.upstream(&format!("svc{i}"), Duration::from_millis(7));
     }
     let text = m.render();
-    assert_eq!(sample(&text, r#"l402_rate_limited_total{service="other"}"#), Some(48.0));
     assert_eq!(
-        sample(&text, r#"l402_upstream_request_duration_seconds_count{service="svc1"}"#),
+        sample(&text, r#"l402_rate_limited_total{service="other"}"#),
+        Some(48.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"l402_upstream_request_duration_seconds_count{service="svc1"}"#
+        ),
         Some(1.0)
     );
 }
@@ -75,9 +84,18 @@ fn settlements_are_revenue_of_the_route_that_sold_them_once() {
     // Nobody issued this one here.
     m.settled(&PaymentHash([2; 32]), 5_500);
     let text = m.render();
-    assert_eq!(sample(&text, r#"l402_challenges_issued_total{route="/paid"}"#), Some(1.0));
-    assert_eq!(sample(&text, r#"l402_payments_settled_total{route="/paid"}"#), Some(1.0));
-    assert_eq!(sample(&text, r#"l402_revenue_sats_total{route="/paid"}"#), Some(21.0));
+    assert_eq!(
+        sample(&text, r#"l402_challenges_issued_total{route="/paid"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, r#"l402_payments_settled_total{route="/paid"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, r#"l402_revenue_sats_total{route="/paid"}"#),
+        Some(21.0)
+    );
     assert_eq!(
         sample(&text, r#"l402_revenue_sats_total{route="unattributed"}"#),
         Some(5.0)
@@ -100,9 +118,15 @@ fn pending_challenges_are_bounded_oldest_forgotten() {
     }
     assert_eq!(m.pending_settlements().1, 4);
     let text = m.render();
-    assert_eq!(sample(&text, r#"l402_payments_settled_total{route="/paid"}"#), Some(1.0));
     assert_eq!(
-        sample(&text, r#"l402_payments_settled_total{route="unattributed"}"#),
+        sample(&text, r#"l402_payments_settled_total{route="/paid"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"l402_payments_settled_total{route="unattributed"}"#
+        ),
         Some(101.0)
     );
 }
@@ -117,24 +141,42 @@ fn verification_invoices_and_backend() {
     m.invoice("lnd", Duration::from_secs(20), Err("timeout"));
     m.backend_up("lnd", true);
     let text = m.render();
-    assert_eq!(sample(&text, r#"l402_credentials_verified_total{result="ok"}"#), Some(1.0));
     assert_eq!(
-        sample(&text, r#"l402_credentials_verified_total{result="wrong_preimage"}"#),
-        Some(2.0)
-    );
-    assert_eq!(
-        sample(&text, r#"l402_invoice_create_duration_seconds_count{backend="lnd"}"#),
-        Some(2.0)
-    );
-    assert_eq!(
-        sample(&text, r#"l402_invoice_create_duration_seconds_bucket{le="0.04",backend="lnd"}"#),
+        sample(&text, r#"l402_credentials_verified_total{result="ok"}"#),
         Some(1.0)
     );
     assert_eq!(
-        sample(&text, r#"l402_invoice_create_errors_total{backend="lnd",reason="timeout"}"#),
+        sample(
+            &text,
+            r#"l402_credentials_verified_total{result="wrong_preimage"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"l402_invoice_create_duration_seconds_count{backend="lnd"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"l402_invoice_create_duration_seconds_bucket{le="0.04",backend="lnd"}"#
+        ),
         Some(1.0)
     );
-    assert_eq!(sample(&text, r#"l402_backend_up{backend="lnd"}"#), Some(1.0));
+    assert_eq!(
+        sample(
+            &text,
+            r#"l402_invoice_create_errors_total{backend="lnd",reason="timeout"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, r#"l402_backend_up{backend="lnd"}"#),
+        Some(1.0)
+    );
     assert_eq!(
         sample(&text, r#"l402_build_info{version="9.9.9",backend="lnd"}"#),
         Some(1.0)

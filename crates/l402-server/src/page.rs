@@ -135,11 +135,7 @@ pub(crate) fn qr_svg(text: &str) -> String {
                 x += 1;
             }
             let run = x - start;
-            path.push_str(&format!(
-                "M{} {}h{run}v1h-{run}z",
-                start + quiet,
-                y + quiet
-            ));
+            path.push_str(&format!("M{} {}h{run}v1h-{run}z", start + quiet, y + quiet));
         }
     }
     format!(
@@ -185,11 +181,16 @@ mod tests {
         assert!(!wants_html(&parts("*/*")));
         assert!(!wants_html(&parts("application/json")));
         assert!(!wants_html(&parts("application/json, text/html;q=0")));
-        assert!(!wants_html(&http::Request::get("/").body(()).unwrap().into_parts().0));
+        assert!(!wants_html(
+            &http::Request::get("/").body(()).unwrap().into_parts().0
+        ));
     }
 
     #[test]
     fn text_is_escaped() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

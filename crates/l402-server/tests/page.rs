@@ -109,7 +109,10 @@ async fn a_browser_gets_a_page_whose_qr_code_is_the_invoice() {
     let csp = headers["content-security-policy"].to_str().unwrap();
     assert!(csp.starts_with("default-src 'none'"), "{csp}");
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("script-src"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("script-src"),
+        "{csp}"
+    );
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["cache-control"], "no-store");
     let challenges: Vec<_> = headers
@@ -126,14 +129,20 @@ async fn a_browser_gets_a_page_whose_qr_code_is_the_invoice() {
     assert!(!page.contains("<script"));
     assert!(page.contains("21 sats"));
     // The description, escaped.
-    assert!(page.contains("One &lt;weather&gt; report &amp; more"), "{page}");
+    assert!(
+        page.contains("One &lt;weather&gt; report &amp; more"),
+        "{page}"
+    );
     assert!(page.contains(&challenge.invoice));
     assert!(page.contains(&format!("href=\"lightning:{}\"", challenge.invoice)));
     assert!(page.contains(&challenge.macaroon));
     // The QR code is the invoice (as a `lightning:` URI, upper case: QR
     // alphanumeric mode).
     let decoded = decode_qr(&page);
-    assert_eq!(decoded, format!("lightning:{}", challenge.invoice).to_ascii_uppercase());
+    assert_eq!(
+        decoded,
+        format!("lightning:{}", challenge.invoice).to_ascii_uppercase()
+    );
 
     // Paid from that page's invoice, the browser gets the content.
     let paid = h
@@ -158,18 +167,36 @@ async fn a_browser_gets_a_page_whose_qr_code_is_the_invoice() {
 #[tokio::test]
 async fn api_clients_still_get_json() {
     let h = start().await;
-    for accept in [None, Some("*/*"), Some("application/json"), Some("text/html;q=0, */*")] {
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("application/json"),
+        Some("text/html;q=0, */*"),
+    ] {
         let mut request = h.http.get(format!("{}/report", h.base));
         if let Some(accept) = accept {
             request = request.header("accept", accept);
         }
         let response = request.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED, "{accept:?}");
-        assert_eq!(response.headers()["content-type"], "application/json", "{accept:?}");
+        assert_eq!(
+            response.status(),
+            StatusCode::PAYMENT_REQUIRED,
+            "{accept:?}"
+        );
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{accept:?}"
+        );
         assert!(response.headers().get("content-security-policy").is_none());
         assert!(response.headers().contains_key("www-authenticate"));
         let body: Value = response.json().await.unwrap();
-        assert!(body["l402"]["invoice"].as_str().unwrap().starts_with("lnbcrt"));
+        assert!(
+            body["l402"]["invoice"]
+                .as_str()
+                .unwrap()
+                .starts_with("lnbcrt")
+        );
     }
 }
 

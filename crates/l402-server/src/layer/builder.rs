@@ -14,8 +14,8 @@ use super::pricing::Pricing;
 use super::seller::Seller;
 use super::service::{Core, L402Service, RejectionFn};
 use crate::idempotency::IdempotencyKey;
-use crate::observe::{Observer, Timed};
 use crate::issuer::{DEFAULT_INVOICE_EXPIRY, DEFAULT_TOKEN_LIFETIME, Issuer, SalesRecorder};
+use crate::observe::{Observer, Timed};
 use crate::response::Rejection;
 use crate::token_cache::{DEFAULT_TOKEN_CACHE_BYTES, TokenCache};
 

@@ -362,7 +362,13 @@ impl Core {
     /// The answer to a credential that was not accepted: the hook's, else
     /// 401 (forged or unpaid: no challenge) or a fresh challenge (genuine
     /// but stale or for something else).
-    fn reject(&self, parts: &Parts, reason: VerifyError, resource: String, quote: Quote) -> Decision {
+    fn reject(
+        &self,
+        parts: &Parts,
+        reason: VerifyError,
+        resource: String,
+        quote: Quote,
+    ) -> Decision {
         let rejection = Rejection {
             reason,
             resource,
