@@ -374,7 +374,7 @@ impl WebhookStore for Store {
         for _ in &endpoints {
             ids.push(format!("wd_{}", random_hex(12)?));
         }
-        let result = writer!(self, |pool| {
+        writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             let stored = sqlx::query(INSERT_EVENT)
                 .bind(event.id)
@@ -425,8 +425,7 @@ impl WebhookStore for Store {
             }
             tx.commit().await?;
             Ok::<_, StoreError>(Enqueued::New { queued, dropped })
-        });
-        result
+        })
     }
 
     async fn claim_deliveries(
