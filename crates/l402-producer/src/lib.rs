@@ -124,10 +124,13 @@ mod extract;
 mod issue;
 mod kit;
 mod l402;
+mod lnaddress;
 mod lnurl_auth;
 mod openapi;
 mod ratelimit;
+mod passes;
 mod record;
+mod splits;
 mod state;
 mod stats;
 mod webhooks;
@@ -154,9 +157,13 @@ use tower_http::cors::CorsLayer;
 pub use decode::MAX_BODY_BYTES;
 pub use directory::{CATEGORIES, DirectoryConfig, MAX_PROOF_BYTES};
 pub use l402_server::IDEMPOTENCY_WINDOW;
+pub use lnaddress::{MIN_SENDABLE_MSAT, valid_username};
 pub use lnurl_auth::{IdentityConfig, parse_linking_key};
 pub use openapi::openapi;
 pub use ratelimit::DEFAULT_MAX_TRACKED_CLIENTS;
+pub use splits::lnurl::{LightningAddress, LnurlError, check_invoice};
+pub use passes::PassConfig;
+pub use splits::SplitsConfig;
 pub use webhooks::{
     EventKind, InboundSecretError, MAX_ENDPOINTS_PER_MERCHANT, SVIX_TOLERANCE_SECS, Settled,
     WebhookConfig, signature_header,
@@ -221,6 +228,8 @@ pub struct ProducerBuilder {
     identity: IdentityConfig,
     webhooks: WebhookConfig,
     directory: DirectoryConfig,
+    splits: Option<SplitsConfig>,
+    passes: PassConfig,
 }
 
 impl std::fmt::Debug for ProducerBuilder {
@@ -336,6 +345,19 @@ impl ProducerBuilder {
         self
     }
 
+    /// Splits and payouts to owners' Lightning Addresses, paid by the
+    /// config's wallet (see [`SplitsConfig`]); off by default.
+    pub fn splits(mut self, config: SplitsConfig) -> Self {
+        self.splits = Some(config);
+        self
+    }
+
+    /// Passes: time-based access (see [`PassConfig`]).
+    pub fn passes(mut self, config: PassConfig) -> Self {
+        self.passes = config;
+        self
+    }
+
     /// The API directory: its rate limit, bound, fetch timeout and which
     /// hosts are allowed (see [`DirectoryConfig`]).
     pub fn directory(mut self, config: DirectoryConfig) -> Self {
@@ -384,6 +406,11 @@ impl ProducerBuilder {
             identity: self.identity,
             webhooks: webhooks::Webhooks::new(self.webhooks, self.keys.clone()),
             directory: directory::Directory::new(self.directory, self.max_tracked_clients),
+            splits: self.splits.map(splits::Splits::new),
+            passes: passes::Passes {
+                issuer: issuer(self.passes.duration),
+                config: self.passes,
+            },
         });
         if let Some(handle) = handle {
             handle.spawn(state::background(
@@ -395,6 +422,13 @@ impl ProducerBuilder {
                 Arc::downgrade(&inner),
                 inner.webhooks.wake.clone(),
             ));
+            if let Some(splits) = &inner.splits {
+                // The payout queue's worker: one per producer.
+                handle.spawn(splits::worker::run(
+                    Arc::downgrade(&inner),
+                    splits.config.poll,
+                ));
+            }
         }
         Producer { inner }
     }
@@ -549,7 +583,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
 /// l402kit's platform routes (identity, stats, erasure): served and
 /// reserved like the others, not yet in the OpenAPI document.
 fn platform_routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
-    vec![
+    let mut routes = vec![
         ("/api/lnurl-auth", get(lnurl_auth::lnurl_auth)),
         ("/api/session", delete(lnurl_auth::revoke)),
         ("/api/stats", get(stats::stats)),
@@ -568,7 +602,11 @@ fn platform_routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
             "/api/admin/merchants/{id}/linking-keys",
             get(erasure::linked_keys).post(erasure::link_key),
         ),
-    ]
+    ];
+    routes.extend(lnaddress::routes());
+    routes.extend(splits::api::routes());
+    routes.extend(passes::routes());
+    routes
 }
 
 impl Producer {
@@ -599,6 +637,8 @@ impl Producer {
             identity: IdentityConfig::default(),
             webhooks: WebhookConfig::default(),
             directory: DirectoryConfig::default(),
+            splits: None,
+            passes: PassConfig::default(),
         }
     }
 
@@ -676,6 +716,13 @@ impl Producer {
         self.inner.batcher.as_ref().map_or(0, Batcher::refused)
     }
 
+    /// Works the payout queue once: looks up payouts whose outcome is
+    /// unknown, then pays the due ones (the worker does this every poll
+    /// interval and whenever a payout is queued).
+    pub async fn run_payouts(&self) {
+        self.inner.work_payouts().await;
+    }
+
     /// Writes the verification counts held in memory.
     ///
     /// # Errors
@@ -722,7 +769,13 @@ mod tests {
                 "/api/webhooks",
                 "/api/blink-webhook",
                 "/api/register",
-                "/api/apis.json"
+                "/api/apis.json",
+                "/.well-known/lnurlp",
+                "/api/lnurlp",
+                "/api/split",
+                "/api/pro-check",
+                "/api/dev-token",
+                "/api/pass"
             ]
         );
         for path in super::route_paths() {

@@ -76,6 +76,10 @@ pub(crate) struct Inner {
     pub(crate) webhooks: crate::webhooks::Webhooks,
     /// The API directory: settings, its fetcher and rate limit.
     pub(crate) directory: crate::directory::Directory,
+    /// Splits and payouts, when configured.
+    pub(crate) splits: Option<crate::splits::Splits>,
+    /// Passes (time-based access).
+    pub(crate) passes: crate::passes::Passes,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -65,6 +65,8 @@ mod identity;
 mod key;
 mod model;
 mod open;
+mod passes;
+mod payouts;
 mod sql;
 mod stats;
 mod traits;
@@ -82,6 +84,8 @@ pub use model::{
     NewApiKey, PaymentRecord, Stats, VerificationCount,
 };
 pub use open::StoreBuilder;
+pub use passes::{Pass, PassStore};
+pub use payouts::{Credited, Payout, PayoutState, PayoutStore, Release, SplitCredit};
 pub use stats::{DayTotals, MerchantActivity, OwnerTotals, RecentPayment, StatsStore};
 pub use traits::{ChallengeStore, MerchantStore, PaymentStore, ProducerStore};
 pub use webhooks::{

@@ -59,6 +59,13 @@ fn migrator() -> Migrator {
             include_str!("../migrations/0006_directory.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            7,
+            "lightning address, splits, passes".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0007_lightning_address_splits_passes.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

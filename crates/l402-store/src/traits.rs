@@ -110,6 +110,8 @@ pub trait ProducerStore:
     + crate::StatsStore
     + crate::WebhookStore
     + crate::DirectoryStore
+    + crate::PayoutStore
+    + crate::PassStore
 {
 }
 
@@ -121,5 +123,7 @@ impl<T> ProducerStore for T where
         + crate::StatsStore
         + crate::WebhookStore
         + crate::DirectoryStore
+        + crate::PayoutStore
+        + crate::PassStore
 {
 }
