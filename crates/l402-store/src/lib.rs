@@ -66,6 +66,7 @@ mod key;
 mod model;
 mod open;
 mod passes;
+mod payments_query;
 mod payouts;
 mod sql;
 mod stats;
@@ -85,6 +86,9 @@ pub use model::{
 };
 pub use open::StoreBuilder;
 pub use passes::{Pass, PassStore};
+pub use payments_query::{
+    MAX_PAYMENT_ROWS, PaymentFilter, PaymentRow, PaymentState, PaymentsQuery, RouteRevenue,
+};
 pub use payouts::{Credited, Payout, PayoutState, PayoutStore, Release, SplitCredit};
 pub use stats::{DayTotals, MerchantActivity, OwnerTotals, RecentPayment, StatsStore};
 pub use traits::{ChallengeStore, MerchantStore, PaymentStore, ProducerStore};

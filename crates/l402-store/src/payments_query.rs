@@ -1,0 +1,202 @@
+//! The dashboard's payments table: a merchant's challenges and payments,
+//! filtered by route, state and time, newest first, a page at a time.
+//!
+//! A row is a payment (state `paid`, time = when it was first verified) or
+//! a challenge with no payment (`unpaid` while its invoice may still be
+//! paid, `expired` after). Payments whose challenge was never recorded (a
+//! bulk import) are listed as paid all the same.
+
+use crate::StoreError;
+use crate::db::{Db, Store, now_secs, to_i64, to_u64};
+
+/// The most rows one query returns (a page or a CSV export).
+pub const MAX_PAYMENT_ROWS: u32 = 100_000;
+
+/// Which rows [`PaymentsQuery::payments`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PaymentState {
+    /// Paid and unpaid.
+    #[default]
+    All,
+    /// Payments.
+    Paid,
+    /// Challenges not paid whose invoice has not expired.
+    Unpaid,
+    /// Challenges not paid whose invoice expired.
+    Expired,
+}
+
+impl PaymentState {
+    /// `all`, `paid`, `unpaid` or `expired`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "" | "all" => Some(Self::All),
+            "paid" => Some(Self::Paid),
+            "unpaid" => Some(Self::Unpaid),
+            "expired" => Some(Self::Expired),
+            _ => None,
+        }
+    }
+
+    /// The name [`PaymentState::parse`] reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Paid => "paid",
+            Self::Unpaid => "unpaid",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// The filter and page of a payments query.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentFilter {
+    /// Only this resource (exactly).
+    pub resource: Option<String>,
+    /// Which rows.
+    pub state: PaymentState,
+    /// From this time on (unix seconds, included).
+    pub from: Option<u64>,
+    /// Before this time (unix seconds, excluded).
+    pub until: Option<u64>,
+    /// Rows skipped.
+    pub offset: u64,
+    /// Rows returned (at most [`MAX_PAYMENT_ROWS`]).
+    pub limit: u32,
+}
+
+/// One row of the payments table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRow {
+    /// The payment hash.
+    pub payment_hash: String,
+    /// The resource, if known.
+    pub resource: Option<String>,
+    /// Sats.
+    pub amount_sats: u64,
+    /// `paid`, `unpaid` or `expired`.
+    pub state: PaymentState,
+    /// When it was paid, or when the challenge was issued (unix seconds).
+    pub at: u64,
+}
+
+/// Revenue of one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRevenue {
+    /// The resource (empty when unknown).
+    pub resource: String,
+    /// Payments.
+    pub payments: u64,
+    /// Sats.
+    pub sats: u64,
+}
+
+/// The dashboard's reads of payments.
+#[async_trait::async_trait]
+pub trait PaymentsQuery: Send + Sync {
+    /// A page of a merchant's payments and challenges, newest first.
+    async fn payments(
+        &self,
+        merchant_id: i64,
+        filter: &PaymentFilter,
+    ) -> Result<Vec<PaymentRow>, StoreError>;
+    /// A merchant's revenue per resource, most sats first (at most `limit`).
+    async fn revenue_by_route(
+        &self,
+        merchant_id: i64,
+        limit: u32,
+    ) -> Result<Vec<RouteRevenue>, StoreError>;
+}
+
+const PAID: &str = "SELECT p.payment_hash, p.resource, p.amount_sats, 'paid', p.verified_at \
+     FROM payments p WHERE p.merchant_id = $1 \
+     AND (CAST($2 AS TEXT) IS NULL OR p.resource = $2) AND p.verified_at >= $3 \
+     AND p.verified_at < $4 AND CAST($5 AS BIGINT) IS NOT NULL";
+const UNPAID: &str = "SELECT c.payment_hash, c.resource, c.amount_sats, \
+     CASE WHEN c.expires_at <= $5 THEN 'expired' ELSE 'unpaid' END, c.created_at \
+     FROM challenges c WHERE c.merchant_id = $1 \
+     AND (CAST($2 AS TEXT) IS NULL OR c.resource = $2) AND c.created_at >= $3 AND c.created_at < $4 \
+     AND NOT EXISTS (SELECT 1 FROM payments q WHERE q.payment_hash = c.payment_hash)";
+const BY_ROUTE: &str = "SELECT COALESCE(resource, ''), COUNT(*), CAST(SUM(amount_sats) AS BIGINT) \
+     FROM payments WHERE merchant_id = $1 GROUP BY COALESCE(resource, '') \
+     ORDER BY 3 DESC, 1 LIMIT $2";
+
+const PAGE: &str = " ORDER BY 5 DESC, 1 DESC LIMIT $6 OFFSET $7";
+
+macro_rules! reading {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.db {
+            #[cfg(feature = "sqlite")]
+            Db::Sqlite { reader: $pool, .. } => $body,
+            #[cfg(feature = "postgres")]
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+type Row = (String, Option<String>, i64, String, i64);
+
+#[async_trait::async_trait]
+impl PaymentsQuery for Store {
+    async fn payments(
+        &self,
+        merchant_id: i64,
+        filter: &PaymentFilter,
+    ) -> Result<Vec<PaymentRow>, StoreError> {
+        let query = match filter.state {
+            PaymentState::All => format!("SELECT * FROM ({PAID} UNION ALL {UNPAID}) r{PAGE}"),
+            PaymentState::Paid => format!("{PAID}{PAGE}"),
+            PaymentState::Unpaid => format!("{UNPAID} AND c.expires_at > $5{PAGE}"),
+            PaymentState::Expired => format!("{UNPAID} AND c.expires_at <= $5{PAGE}"),
+        };
+        let from = to_i64(filter.from.unwrap_or(0));
+        let until = filter.until.map_or(i64::MAX, to_i64);
+        let limit = i64::from(filter.limit.min(MAX_PAYMENT_ROWS));
+        let rows: Vec<Row> = reading!(self, |pool| {
+            // Built only from the constants above: no input in the text.
+            sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(query.clone()))
+                .bind(merchant_id)
+                .bind(filter.resource.as_deref())
+                .bind(from)
+                .bind(until)
+                .bind(to_i64(now_secs()))
+                .bind(limit)
+                .bind(to_i64(filter.offset))
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| PaymentRow {
+                payment_hash: r.0,
+                resource: r.1,
+                amount_sats: to_u64(r.2),
+                state: PaymentState::parse(&r.3).unwrap_or_default(),
+                at: to_u64(r.4),
+            })
+            .collect())
+    }
+
+    async fn revenue_by_route(
+        &self,
+        merchant_id: i64,
+        limit: u32,
+    ) -> Result<Vec<RouteRevenue>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = reading!(self, |pool| {
+            sqlx::query_as::<_, (String, i64, i64)>(BY_ROUTE)
+                .bind(merchant_id)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(resource, n, sats)| RouteRevenue {
+                resource,
+                payments: to_u64(n),
+                sats: to_u64(sats),
+            })
+            .collect())
+    }
+}
