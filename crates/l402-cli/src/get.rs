@@ -358,6 +358,9 @@ struct Use {
     dry_run: bool,
     max_redirects: usize,
     quiet: bool,
+    /// Connect only to public addresses, checked at resolution
+    /// (`l402 mcp` unless its policy allows private ones).
+    public_only: bool,
 }
 
 async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
@@ -366,6 +369,7 @@ async fn build_client(global: &Global, args: &Args) -> anyhow::Result<Client> {
         dry_run: args.dry_run,
         max_redirects: if args.location { args.max_redirs } else { 0 },
         quiet: global.json || args.silent,
+        public_only: false,
     };
     Ok(client_for(global, &args.pay, &how).await?.0)
 }
@@ -386,6 +390,7 @@ pub(crate) async fn paying_client(
         dry_run: false,
         max_redirects: 0,
         quiet,
+        public_only: false,
     };
     client_for(global, pay, &how).await
 }
@@ -401,12 +406,14 @@ pub(crate) async fn paying_client(
 pub(crate) async fn mcp_client(
     global: &Global,
     pay: &PayArgs,
+    public_only: bool,
 ) -> anyhow::Result<(Client, Option<(Arc<dyn l402_lightning::Wallet>, bool)>)> {
     let how = Use {
         auto_pay: false,
         dry_run: false,
         max_redirects: 0,
         quiet: true,
+        public_only,
     };
     let (client, _) = client_for(global, pay, &how).await?;
     let config = load_config(global, pay)?;
@@ -447,7 +454,15 @@ async fn client_for(
         .require_macaroon(args.require_macaroon || config.require_macaroon.unwrap_or(false))
         .max_redirects(how.max_redirects)
         // TLS roots load on the first HTTPS handshake, not at every start.
-        .http_client(tls::http_client(Duration::from_secs(args.timeout.max(1)))?);
+        .http_client({
+            let http = tls::http_client_builder(Duration::from_secs(args.timeout.max(1)))?;
+            if how.public_only {
+                http.dns_resolver(l402_mcp::guard::public_only())
+            } else {
+                http
+            }
+            .build()?
+        });
     let backoff = args
         .retry_backoff_ms
         .split(',')

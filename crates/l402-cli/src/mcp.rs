@@ -85,7 +85,10 @@ async fn serve(global: &Global, mut args: Args) -> anyhow::Result<()> {
             .budget_day
             .map_or(limits.max_per_day_sats, |d| d.min(limits.max_per_day_sats)),
     );
-    let (client, wallet) = get::mcp_client(global, &args.pay).await?;
+    // A name resolving to a private address is refused at connect time
+    // too (the address connected to is the one checked).
+    let public_only = !policy.allow_private_addresses;
+    let (client, wallet) = get::mcp_client(global, &args.pay, public_only).await?;
     // Receiving (create_invoice, check_invoice_status): the dev node's
     // wallet, with its invoice key; other wallets do not receive here yet.
     let receiver = match &wallet {

@@ -17,6 +17,12 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 /// A reqwest client (HTTP/1.1, no redirects, `timeout` per request) whose
 /// TLS roots are the platform's, loaded on first use.
 pub fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    Ok(http_client_builder(timeout)?.build()?)
+}
+
+/// [`http_client`]'s builder, for a caller that adds to it (`l402 mcp`'s
+/// resolver that answers only with public addresses).
+pub fn http_client_builder(timeout: Duration) -> anyhow::Result<reqwest::ClientBuilder> {
     let provider = CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
@@ -32,8 +38,7 @@ pub fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(config)
         .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?)
+        .redirect(reqwest::redirect::Policy::none()))
 }
 
 /// The platform verifier (`rustls-platform-verifier`, what reqwest uses),

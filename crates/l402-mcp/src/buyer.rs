@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use l402_client::{Client, FetchError, Method, MoneyMoved, PaymentState, StatusCode};
-use l402_lightning::{InvoiceRequest, InvoiceStatus, Receiver, Wallet};
+use l402_lightning::{Receiver, Wallet};
 use serde_json::{Value, json};
 
 use crate::confirm::{Confirmations, Redeemed};
+use crate::fiat::FiatGuard;
 use crate::guard;
 use crate::policy::{Reservation, Session, Tier};
 
@@ -19,11 +20,12 @@ pub const MAX_RESPONSE_CHARS: usize = 5_000;
 
 /// What the buyer tools work with.
 pub struct Buyer {
-    client: Client,
+    pub(crate) client: Client,
     wallet: Option<Arc<dyn Wallet>>,
-    receiver: Option<Arc<dyn Receiver>>,
-    session: Session,
+    pub(crate) receiver: Option<Arc<dyn Receiver>>,
+    pub(crate) session: Session,
     confirmations: Confirmations,
+    fiat: Option<FiatGuard>,
     policy_file: PathBuf,
 }
 
@@ -35,11 +37,11 @@ impl std::fmt::Debug for Buyer {
     }
 }
 
-fn sats_of(msat: u64) -> u64 {
+pub(crate) fn sats_of(msat: u64) -> u64 {
     msat.div_ceil(1000)
 }
 
-fn fail(error: impl Into<String>) -> Value {
+pub(crate) fn fail(error: impl Into<String>) -> Value {
     json!({"success": false, "error": error.into()})
 }
 
@@ -57,90 +59,35 @@ impl Buyer {
             crate::confirm::Channel::Stderr,
             std::time::Duration::from_secs(120),
         ));
+        let fiat = session
+            .policy()
+            .fiat
+            .clone()
+            .map(|limits| FiatGuard::new(limits.clone(), limits.price_source()));
         Buyer {
             client,
             wallet,
             receiver: None,
             session,
             confirmations: Confirmations::new(channel, ttl),
+            fiat,
             policy_file,
         }
+    }
+
+    /// Prices the policy's fiat caps with `source` instead of the one the
+    /// policy names.
+    pub fn with_price_source(mut self, source: Arc<dyn l402_client::PriceSource>) -> Self {
+        if let Some(limits) = self.session.policy().fiat.clone() {
+            self.fiat = Some(FiatGuard::new(limits, source));
+        }
+        self
     }
 
     /// The wallet `create_invoice` and `check_invoice_status` receive with.
     pub fn with_receiver(mut self, receiver: Arc<dyn Receiver>) -> Self {
         self.receiver = Some(receiver);
         self
-    }
-
-    /// `create_invoice`: an invoice to be paid into the wallet.
-    pub async fn create_invoice(
-        &self,
-        amount_sats: u64,
-        memo: Option<&str>,
-        expiry_secs: Option<u64>,
-    ) -> Value {
-        let Some(receiver) = &self.receiver else {
-            return json!({"success": false, "error": "no receiving wallet configured", "errorCode": "no_receiver"});
-        };
-        if amount_sats == 0 {
-            return fail("amount_sats must be at least 1");
-        }
-        let mut request = InvoiceRequest::sats(amount_sats).memo(memo.unwrap_or_default());
-        if let Some(secs) = expiry_secs {
-            request = request.expiry(std::time::Duration::from_secs(secs.clamp(60, 86_400)));
-        }
-        match receiver.create_invoice(&request).await {
-            Ok(invoice) => {
-                let expires = invoice
-                    .expires_at
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                json!({
-                    "success": true,
-                    "provider": receiver.backend().to_string(),
-                    "invoice": {
-                        "id": invoice.payment_hash.to_string(),
-                        "bolt11": invoice.bolt11,
-                        "amountSats": sats_of(invoice.amount_msat),
-                        "expiresAt": expires,
-                    },
-                    "message": format!("Invoice for {amount_sats} sats created; check it with check_invoice_status and its id."),
-                })
-            }
-            Err(e) => fail(e.to_string()),
-        }
-    }
-
-    /// `check_invoice_status`: `invoice_id` is the payment hash.
-    pub async fn invoice_status(&self, invoice_id: &str) -> Value {
-        let Some(receiver) = &self.receiver else {
-            return json!({"success": false, "error": "no receiving wallet configured", "errorCode": "no_receiver"});
-        };
-        let Ok(hash) = invoice_id.trim().parse() else {
-            return fail("invoice_id is the invoice's payment hash (64 hex digits)");
-        };
-        match receiver.lookup_invoice(&hash).await {
-            Ok(status) => {
-                let state = match status {
-                    InvoiceStatus::Pending => "pending",
-                    InvoiceStatus::Paid { .. } => "paid",
-                    InvoiceStatus::Expired => "expired",
-                };
-                json!({
-                    "success": true,
-                    "provider": receiver.backend().to_string(),
-                    "invoice": {
-                        "id": invoice_id.trim(),
-                        "state": state,
-                        "isPaid": status.is_paid(),
-                        "isPending": matches!(status, InvoiceStatus::Pending),
-                    },
-                    "message": format!("The invoice is {state}."),
-                })
-            }
-            Err(e) => fail(e.to_string()),
-        }
     }
 
     /// The session.
@@ -151,7 +98,7 @@ impl Buyer {
     /// The policy's answer for paying `sats` with `tool` to `destination`:
     /// a reservation, or the tool result that refuses (a denial, or a
     /// confirmation code sent out of band).
-    fn decide(
+    pub(crate) async fn decide(
         &self,
         sats: u64,
         max_sats: Option<u64>,
@@ -168,6 +115,29 @@ impl Buyer {
                 "budget": self.budget_view(max_sats),
                 "note": "Nothing was paid.",
             })
+        };
+        // The fiat caps first (fail closed without a price), holding the
+        // gate until the session has reserved the payment.
+        let _gate = match &self.fiat {
+            Some(fiat) => {
+                let gate = fiat.gate.lock().await;
+                let day_msat = match self.client.ledger().spent("").await {
+                    Ok(spent) => spent.day_msat,
+                    Err(e) => {
+                        return Err(denied(
+                            "no_price",
+                            format!("the day's spending cannot be read ({e}); not paid"),
+                        ));
+                    }
+                };
+                let day_msat =
+                    day_msat.saturating_add(self.session.in_flight_sats().saturating_mul(1000));
+                if let Err(d) = fiat.check(sats, day_msat).await {
+                    return Err(denied(d.code, d.reason));
+                }
+                Some(gate)
+            }
+            None => None,
         };
         let denial = match self.session.reserve(sats, max_sats, false) {
             Ok(r) => return Ok(r),
@@ -191,7 +161,7 @@ impl Buyer {
             };
         }
         let channel = self.confirmations.channel().name();
-        if let Err(e) = self.confirmations.issue(sats, tool, destination) {
+        if let Err(e) = self.confirmations.issue(sats, tool, destination).await {
             return Err(denied(
                 "confirmation_undeliverable",
                 format!("the confirmation code could not be delivered ({e}); not paid"),
@@ -221,7 +191,7 @@ impl Buyer {
         })
     }
 
-    fn session_view(&self) -> Value {
+    pub(crate) fn session_view(&self) -> Value {
         let status = self.session.status();
         json!({
             "spentSats": status.spent_sats,
@@ -286,7 +256,10 @@ impl Buyer {
             return json!({"success": false, "error": "the invoice has no amount; not paid", "denialReason": "amountless_invoice", "url": url});
         };
         let sats = sats_of(amount_msat);
-        let reservation = match self.decide(sats, max_sats, "access_l402_resource", url, code) {
+        let reservation = match self
+            .decide(sats, max_sats, "access_l402_resource", url, code)
+            .await
+        {
             Ok(r) => r,
             Err(mut refusal) => {
                 refusal["url"] = json!(url);
@@ -388,11 +361,13 @@ impl Buyer {
         };
         let sats = sats_of(amount_msat);
         let destination = hash.to_string();
-        let reservation =
-            match self.decide(sats, max_sats, "pay_l402_challenge", &destination, code) {
-                Ok(r) => r,
-                Err(refusal) => return refusal,
-            };
+        let reservation = match self
+            .decide(sats, max_sats, "pay_l402_challenge", &destination, code)
+            .await
+        {
+            Ok(r) => r,
+            Err(refusal) => return refusal,
+        };
         if reservation.tier == Tier::Log {
             eprintln!("l402 mcp: paying {sats} sats for the challenge {hash}");
         }
@@ -523,7 +498,7 @@ fn challenge_answer(token: &str, preimage: &str, sats: u64, paid_now: bool) -> V
     })
 }
 
-fn payment_error(e: &FetchError) -> Value {
+pub(crate) fn payment_error(e: &FetchError) -> Value {
     let moved = e.money_moved();
     let mut out = json!({
         "success": false,

@@ -1,7 +1,9 @@
 //! Out-of-band confirmation codes for the confirm tier: a short single-use
 //! code bound to the amount, the tool and the destination, with a time to
-//! live, delivered to stderr or appended to a 0600 file, never in a tool
-//! result. A wrong guess revokes every pending code.
+//! live, delivered to stderr, appended to a 0600 file, or POSTed to a
+//! signed webhook ([`crate::webhook`]), never in a tool result. A wrong
+//! guess revokes every pending code. MCP elicitation never replaces the
+//! code.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,11 +11,119 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
+use reqwest::Url;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 /// At most this many codes are pending at once (the oldest goes).
 pub const MAX_PENDING: usize = 3;
 const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// The webhook's signing secret: read from the policy file, never written
+/// back, shown or logged.
+#[derive(Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct WebhookSecret(String);
+
+impl WebhookSecret {
+    /// A secret (at least 16 bytes to be accepted by the policy).
+    pub fn new(secret: impl Into<String>) -> Self {
+        WebhookSecret(secret.into())
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(***)")
+    }
+}
+
+/// How confirmation codes are delivered (the policy's `confirmation`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfirmationConfig {
+    /// `stderr` (the terminal that started the server), `file` or
+    /// `webhook`.
+    pub channel: String,
+    /// The file codes are appended to (created 0600) with `file`.
+    pub file_path: Option<PathBuf>,
+    /// The URL codes are POSTed to with `webhook` (http or https; no
+    /// redirect is followed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// The webhook's signing secret (at least 16 characters): each POST
+    /// carries `l402-signature: t=<unix>,v1=<hex HMAC-SHA256(secret,
+    /// "<t>.<body>")>`. Never shown by any tool.
+    #[serde(default, skip_serializing)]
+    pub webhook_secret: Option<WebhookSecret>,
+    /// Seconds a code stays valid (30 to 900).
+    pub ttl_seconds: u64,
+}
+
+impl Default for ConfirmationConfig {
+    fn default() -> Self {
+        ConfirmationConfig {
+            channel: "stderr".to_owned(),
+            file_path: None,
+            webhook_url: None,
+            webhook_secret: None,
+            ttl_seconds: 120,
+        }
+    }
+}
+
+/// The shortest webhook secret accepted.
+pub const MIN_WEBHOOK_SECRET_CHARS: usize = 16;
+
+impl ConfirmationConfig {
+    /// The channel and code lifetime named.
+    ///
+    /// # Errors
+    /// An unknown channel, or one without what it needs.
+    pub fn channel(&self) -> Result<(Channel, Duration), String> {
+        let ttl = Duration::from_secs(self.ttl_seconds.clamp(30, 900));
+        let channel = match (self.channel.as_str(), &self.file_path) {
+            ("stderr", _) => Channel::Stderr,
+            ("file", Some(path)) => Channel::File(path.clone()),
+            ("file", None) => {
+                return Err("confirmation.channel \"file\" needs confirmation.filePath".to_owned());
+            }
+            ("webhook", _) => {
+                let url: Url = self
+                    .webhook_url
+                    .as_deref()
+                    .ok_or("confirmation.channel \"webhook\" needs confirmation.webhookUrl")?
+                    .parse()
+                    .map_err(|e| format!("confirmation.webhookUrl: {e}"))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err("confirmation.webhookUrl must be http or https".to_owned());
+                }
+                let secret = self
+                    .webhook_secret
+                    .clone()
+                    .ok_or("confirmation.channel \"webhook\" needs confirmation.webhookSecret")?;
+                if secret.expose().chars().count() < MIN_WEBHOOK_SECRET_CHARS {
+                    return Err(format!(
+                        "confirmation.webhookSecret must have at least {MIN_WEBHOOK_SECRET_CHARS} \
+                         characters"
+                    ));
+                }
+                Channel::Webhook { url, secret }
+            }
+            (other, _) => {
+                return Err(format!(
+                    "unknown confirmation.channel {other:?} (stderr, file, webhook)"
+                ));
+            }
+        };
+        Ok((channel, ttl))
+    }
+}
 
 /// Where codes go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +132,13 @@ pub enum Channel {
     Stderr,
     /// Appended as one JSON line to this file (created 0600).
     File(PathBuf),
+    /// POSTed as JSON to this URL, signed with the secret.
+    Webhook {
+        /// Where.
+        url: Url,
+        /// The signing secret.
+        secret: WebhookSecret,
+    },
 }
 
 impl Channel {
@@ -30,6 +147,7 @@ impl Channel {
         match self {
             Channel::Stderr => "stderr",
             Channel::File(_) => "file",
+            Channel::Webhook { .. } => "webhook",
         }
     }
 }
@@ -90,21 +208,26 @@ impl Confirmations {
     /// delivers it. The code itself is never returned.
     ///
     /// # Errors
-    /// Delivery failed: the code is withdrawn.
-    pub fn issue(&self, sats: u64, tool: &str, destination: &str) -> Result<(), String> {
-        let mut rng = rand::thread_rng();
-        let code: String = (0..6)
-            .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-            .collect();
+    /// Delivery failed: the code is withdrawn (never made pending).
+    pub async fn issue(&self, sats: u64, tool: &str, destination: &str) -> Result<(), String> {
+        let code: String = {
+            let mut rng = rand::thread_rng();
+            (0..6)
+                .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+                .collect()
+        };
+        let now = l402::time::unix_now();
         let line = serde_json::json!({
             "type": "payment.confirmation_required",
             "code": code,
             "tool": tool,
             "amountSats": sats,
             "destination": destination,
+            "createdAt": now,
+            "expiresAt": now.saturating_add(self.ttl.as_secs()),
             "expiresInSeconds": self.ttl.as_secs(),
         });
-        self.deliver(&line.to_string())?;
+        self.deliver(&line.to_string()).await?;
         let mut pending = self.lock();
         let now = Instant::now();
         pending.retain(|p| p.expires > now);
@@ -121,7 +244,7 @@ impl Confirmations {
         Ok(())
     }
 
-    fn deliver(&self, line: &str) -> Result<(), String> {
+    async fn deliver(&self, line: &str) -> Result<(), String> {
         match &self.channel {
             Channel::Stderr => {
                 eprintln!("l402 mcp: confirmation needed: {line}");
@@ -138,6 +261,7 @@ impl Confirmations {
                 writeln!(file, "{line}")
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))
             }
+            Channel::Webhook { url, secret } => crate::webhook::post(url, secret, line).await,
         }
     }
 
@@ -176,12 +300,12 @@ mod tests {
         last["code"].as_str().unwrap().to_owned()
     }
 
-    #[test]
-    fn single_use_bound_and_wrong_guess_revokes() {
+    #[tokio::test]
+    async fn single_use_bound_and_wrong_guess_revokes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("codes.jsonl");
         let c = Confirmations::new(Channel::File(path.clone()), Duration::from_secs(60));
-        c.issue(80, "pay_l402_challenge", "hash1").unwrap();
+        c.issue(80, "pay_l402_challenge", "hash1").await.unwrap();
         let code = code_in(&path);
         // Bound to the amount, the tool and the destination.
         assert_eq!(
@@ -193,7 +317,7 @@ mod tests {
             c.redeem(&code, 80, "pay_l402_challenge", "hash1"),
             Redeemed::Wrong
         );
-        c.issue(80, "pay_l402_challenge", "hash1").unwrap();
+        c.issue(80, "pay_l402_challenge", "hash1").await.unwrap();
         let code = code_in(&path);
         assert_eq!(
             c.redeem(&code, 80, "pay_l402_challenge", "hash1"),
@@ -212,18 +336,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn expired_and_bounded() {
+    #[tokio::test]
+    async fn expired_and_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("codes.jsonl");
         let c = Confirmations::new(Channel::File(path.clone()), Duration::from_millis(1));
-        c.issue(10, "t", "d").unwrap();
+        c.issue(10, "t", "d").await.unwrap();
         let code = code_in(&path);
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(c.redeem(&code, 10, "t", "d"), Redeemed::Wrong);
         let c = Confirmations::new(Channel::File(path), Duration::from_secs(60));
         for i in 0..10 {
-            c.issue(i, "t", "d").unwrap();
+            c.issue(i, "t", "d").await.unwrap();
         }
         assert_eq!(c.lock().len(), MAX_PENDING);
     }

@@ -4,8 +4,12 @@
 //! with the official Rust SDK (`rmcp`, pinned to 3.11):
 //!
 //! * **Buyer tools** ([`Buyer`]) over [`l402_client::Client`]:
-//!   `access_l402_resource`, `pay_l402_challenge`, `get_balance`,
-//!   `get_budget_status`, `configure_budget`, `get_payment_history`. The
+//!   `access_l402_resource`, `pay_l402_challenge`, `pay_invoice`
+//!   ([`l402_client::Client::pay_invoice`]), `discover_api`,
+//!   `mint_scoped_token`, `get_balance`, `get_budget_status`,
+//!   `configure_budget`, `get_payment_history`, `create_invoice`,
+//!   `check_invoice_status`; receipts as the resources `l402://receipts`
+//!   and `l402://receipts/{payment_hash}` (never a preimage). The
 //!   client is built with auto-pay off; every payment is first checked by
 //!   the [`Session`] (per-payment and per-session caps, cooldown, approval
 //!   tiers, from the [`Policy`] file the server only reads), then bought with
@@ -37,10 +41,17 @@
 
 pub mod buyer;
 pub mod confirm;
+pub mod discover;
+pub mod fiat;
 pub mod guard;
+pub mod invoice;
 pub mod policy;
+pub mod receipts;
+pub mod receive;
+pub mod scoped;
 pub mod seller;
 pub mod server;
+pub mod webhook;
 
 pub use buyer::Buyer;
 pub use policy::{Policy, PolicyError, Session};

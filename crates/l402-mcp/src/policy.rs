@@ -79,27 +79,7 @@ pub struct Tiers {
     pub confirm_up_to_sats: u64,
 }
 
-/// How confirmation codes are delivered.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ConfirmationConfig {
-    /// `stderr` (the terminal that started the server) or `file`.
-    pub channel: String,
-    /// The file codes are appended to (created 0600) with `file`.
-    pub file_path: Option<PathBuf>,
-    /// Seconds a code stays valid (30 to 900).
-    pub ttl_seconds: u64,
-}
-
-impl Default for ConfirmationConfig {
-    fn default() -> Self {
-        ConfirmationConfig {
-            channel: "stderr".to_owned(),
-            file_path: None,
-            ttl_seconds: 120,
-        }
-    }
-}
+pub use crate::confirm::ConfirmationConfig;
 
 /// The policy file's content.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
@@ -118,6 +98,10 @@ pub struct Policy {
     /// Confirmation codes for the confirm tier.
     #[serde(default)]
     pub confirmation: ConfirmationConfig,
+    /// Caps in a fiat currency, priced through the client's price source
+    /// (fail closed without a price); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiat: Option<crate::fiat::FiatLimits>,
 }
 
 impl Default for Policy {
@@ -137,6 +121,7 @@ impl Default for Policy {
             allow_methods: vec!["GET".to_owned(), "HEAD".to_owned()],
             allow_private_addresses: false,
             confirmation: ConfirmationConfig::default(),
+            fiat: None,
         }
     }
 }
@@ -212,26 +197,22 @@ impl Policy {
                 path: path.to_owned(),
                 message,
             })?;
+        if let Some(fiat) = &self.fiat {
+            fiat.check().map_err(|message| PolicyError::Inconsistent {
+                path: path.to_owned(),
+                message,
+            })?;
+        }
         Ok(())
     }
 
     /// The confirmation channel and code lifetime the policy names.
     ///
     /// # Errors
-    /// An unknown channel, or `file` without `filePath`.
+    /// An unknown channel, or one without what it needs (a file path, a
+    /// webhook URL and secret).
     pub fn channel(&self) -> Result<(crate::confirm::Channel, Duration), String> {
-        let c = &self.confirmation;
-        let ttl = Duration::from_secs(c.ttl_seconds.clamp(30, 900));
-        match (c.channel.as_str(), &c.file_path) {
-            ("stderr", _) => Ok((crate::confirm::Channel::Stderr, ttl)),
-            ("file", Some(path)) => Ok((crate::confirm::Channel::File(path.clone()), ttl)),
-            ("file", None) => {
-                Err("confirmation.channel \"file\" needs confirmation.filePath".to_owned())
-            }
-            (other, _) => Err(format!(
-                "unknown confirmation.channel {other:?} (stderr, file)"
-            )),
-        }
+        self.confirmation.channel()
     }
 
     /// Whether `method` may be paid for.
@@ -492,6 +473,11 @@ impl Session {
             state.per_session_cap = Some(s.min(session_now));
         }
         self.caps(&state)
+    }
+
+    /// Sats of this session's payments under way (reserved, not finished).
+    pub fn in_flight_sats(&self) -> u64 {
+        self.lock().reserved_sats
     }
 
     /// The session's numbers.

@@ -6,12 +6,18 @@ use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::{Json, ServerHandler, tool, tool_handler, tool_router};
+use rmcp::model::{
+    Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, Json, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::buyer::Buyer;
+use crate::receipts;
 use crate::seller::Seller;
 
 /// Every tool's structured result: `success`, and the tool's own keys
@@ -71,6 +77,42 @@ pub struct PayChallengeParams {
     pub max_sats: Option<u64>,
     /// The out-of-band confirmation code, for a payment in the confirm tier.
     pub confirmation_code: Option<String>,
+}
+
+/// `pay_invoice`'s parameters (Lightning Enable's).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PayInvoiceParams {
+    /// The BOLT11 invoice to pay (it must carry an amount).
+    pub invoice: String,
+    /// The most to pay, in sats (the policy's caps still apply).
+    pub max_sats: Option<u64>,
+    /// The out-of-band confirmation code, for a payment in the confirm tier.
+    pub confirmation_code: Option<String>,
+}
+
+/// `discover_api`'s parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DiscoverParams {
+    /// A service's base URL (its /.well-known/l402.json is read), or the URL
+    /// of a manifest or a directory's apis.json.
+    pub url: String,
+}
+
+/// `mint_scoped_token`'s parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct MintScopedParams {
+    /// The bought token: the URL it was bought for, its scope, or a
+    /// payment-hash prefix (at least 8 hex digits).
+    pub token: String,
+    /// Good for exactly this path only (starts with '/').
+    pub path: Option<String>,
+    /// Good for paths starting with this prefix only (starts with '/').
+    pub path_prefix: Option<String>,
+    /// Good for these HTTP methods only (comma-separated, e.g. "GET,HEAD").
+    pub method: Option<String>,
+    /// Expires this many seconds from now [default: 3600, never later than
+    /// the token's own expiry].
+    pub expires_in_secs: Option<u64>,
 }
 
 /// `configure_budget`'s parameters: caps may only be lowered.
@@ -219,6 +261,64 @@ impl L402Mcp {
                 )
                 .await,
         )
+    }
+
+    /// `pay_invoice`.
+    #[tool(
+        description = "Pay a BOLT11 Lightning invoice within the spending policy. The invoice is decoded and checked first (amount, expiry, signature); an invoice paid before is never paid again (the result says duplicate).",
+        annotations(
+            title = "Pay a Lightning invoice",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn pay_invoice(&self, Parameters(p): Parameters<PayInvoiceParams>) -> Json<ToolOutput> {
+        ToolOutput::of(
+            self.buyer
+                .pay_invoice(&p.invoice, p.max_sats, p.confirmation_code.as_deref())
+                .await,
+        )
+    }
+
+    /// `discover_api`.
+    #[tool(
+        description = "What an L402 service sells and at what price, before paying: reads its /.well-known/l402.json (or a manifest URL, or a directory's apis.json) and lists the endpoints with prices in sats and whether each fits the budget. Nothing is paid.",
+        annotations(
+            title = "Discover an L402 API",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn discover_api(&self, Parameters(p): Parameters<DiscoverParams>) -> Json<ToolOutput> {
+        ToolOutput::of(self.buyer.discover(&p.url).await)
+    }
+
+    /// `mint_scoped_token`.
+    #[tool(
+        description = "Narrow a bought L402 token for a sub-agent: a path or path prefix, HTTP methods, an expiry (default one hour). Returns the ready Authorization header value. The new token never allows more than the original; nothing is paid and the stored token is unchanged.",
+        annotations(
+            title = "Mint a scoped token",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn mint_scoped_token(
+        &self,
+        Parameters(p): Parameters<MintScopedParams>,
+    ) -> Json<ToolOutput> {
+        let request = crate::scoped::ScopeRequest {
+            path: p.path,
+            path_prefix: p.path_prefix,
+            method: p.method,
+            expires_in_secs: p.expires_in_secs,
+        };
+        ToolOutput::of(self.buyer.mint_scoped(&p.token, &request).await)
     }
 
     /// `get_balance`.
@@ -370,12 +470,50 @@ impl L402Mcp {
     }
 }
 
-#[tool_handler(
-    router = self.tool_router,
-    name = "l402",
-    instructions = "Pay for L402 APIs within a spending policy the agent cannot change (access_l402_resource, pay_l402_challenge), and charge other agents (create_l402_challenge, verify_l402_payment)."
-)]
-impl ServerHandler for L402Mcp {}
+const INSTRUCTIONS: &str = "Pay for L402 APIs within a spending policy the agent cannot change (access_l402_resource, pay_l402_challenge, pay_invoice; discover_api first to see prices), and charge other agents (create_l402_challenge, verify_l402_payment). Receipts: the l402://receipts resource.";
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for L402Mcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(Implementation::new("l402", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(receipts::resources()))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            receipts::templates(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.buyer
+            .read_receipts(&request.uri)
+            .await
+            .map(ReadResourceResponse::from)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -393,7 +531,7 @@ mod tests {
     fn every_tool_is_annotated_with_an_output_schema() {
         let dir = tempfile::tempdir().unwrap();
         let tools = server(dir.path()).tool_router.list_all();
-        assert_eq!(tools.len(), 10);
+        assert_eq!(tools.len(), 13);
         for tool in &tools {
             let a = tool.annotations.as_ref().expect("annotations");
             assert!(
