@@ -12,6 +12,7 @@ use serde::Deserialize;
 pub use self::producer::{Producer, ProducerConfig};
 pub use self::remote::{Remote, RemoteConfig, RemoteOverrides};
 pub use self::store::{Store, StoreConfig, StoreTarget};
+pub use self::webhooks::{DirectoryFileConfig, Webhooks, WebhooksConfig};
 use crate::node::{EnvFields, KINDS, NodeFields, NodeSpec};
 use crate::serve::DEMO_PATH;
 
@@ -45,6 +46,12 @@ pub struct FileConfig {
     /// `[remote]`: sell through a remote producer API instead of a backend.
     #[serde(default)]
     pub remote: RemoteConfig,
+    /// `[webhooks]`: webhooks out and in.
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
+    /// `[directory]`: the API directory.
+    #[serde(default)]
+    pub directory: DirectoryFileConfig,
 }
 
 /// `[backend]`: where invoices come from.
@@ -239,6 +246,8 @@ pub struct Config {
     pub producer: Producer,
     /// The remote producer the paid routes are sold through, if any.
     pub remote: Option<Remote>,
+    /// Webhooks out and in, and the directory.
+    pub webhooks: Webhooks,
     /// Notes for the operator (deprecated keys), printed at start.
     pub warnings: Vec<String>,
 }
@@ -630,6 +639,7 @@ fn resolve(
     }
 
     let store = store::resolve(source, file.store, overrides)?;
+    let webhooks = webhooks::resolve(source, file.webhooks, file.directory, base_dir)?;
     let (producer, warnings) =
         producer::resolve(source, file.producer, overrides, remote.is_none())?;
 
@@ -644,11 +654,13 @@ fn resolve(
         store,
         producer,
         remote,
+        webhooks,
     })
 }
 
 mod producer;
 mod remote;
 mod store;
+mod webhooks;
 #[cfg(test)]
 mod tests;

@@ -76,6 +76,12 @@ Configuration (TOML), all keys optional:
               default: the request's Host over http),
               trust_forwarded_for (deprecated: true means
               trusted_proxies = [\"127.0.0.0/8\", \"::1\"])
+  [webhooks]  allow_private_targets (false: merchants' endpoints must be
+              public addresses), max_attempts (12), first_retry_secs (5),
+              max_retry_secs (3600), max_queued (10000 per merchant),
+              timeout_secs (10), phoenixd_secret_file, blink_secret_file
+              (Svix whsec_...: turn on /api/webhooks/in/phoenixd, /blink)
+  [directory] allow_private_targets (false), per_hour (10), max_listings (10000)
 
 The server secret that signs tokens is <data dir>/server-secret (created on
 first start), or L402_SERVER_SECRET (64 hex digits) to share it between
@@ -340,9 +346,6 @@ async fn serve(
         }
     };
 
-    // Settlement notifications, where the node pushes them (logged only).
-    settlements::follow(receiver.clone());
-
     let producer = if config.producer.enabled {
         let store = Arc::new(state::open_store(data_dir, &config.store).await?);
         let (token, token_file) = state::admin_token(data_dir)?;
@@ -358,11 +361,22 @@ async fn serve(
             Some(url) => l402_producer::IdentityConfig::default().public_url(url.clone()),
             None => l402_producer::IdentityConfig::default(),
         };
-        let producer = producer.identity(identity).build();
+        let producer = producer
+            .identity(identity)
+            .webhooks(config.webhooks.producer_config()?)
+            .directory(config.webhooks.directory_config())
+            .build();
         Some((producer, store, token_file))
     } else {
         None
     };
+
+    // Settlement notifications, where the node pushes them: logged, and
+    // handed to the producer (payments recorded, webhooks queued).
+    settlements::follow(
+        receiver.clone(),
+        producer.as_ref().map(|(p, _, _)| p.clone()),
+    );
 
     let mut app = with_routes(App::new(receiver, keys), &config)
         .token_lifetime(Duration::from_secs(config.token_lifetime_secs))

@@ -3,12 +3,15 @@
 //! phoenixd's websocket), one task follows them, so the server learns of
 //! each payment without polling.
 //!
-//! Today the only consumer is the log: each settled invoice is logged at
-//! `info` on the target `l402::settlements` (`L402_LOG=l402::settlements=info`)
-//! with its payment hash, amount and cursor; never a preimage, a credential
-//! or the node's URL. Stats, webhooks and splits will consume the same
-//! stream. Access never depends on it: a paid request is still granted on
-//! its verified preimage alone.
+//! Each settled invoice is logged at `info` on the target
+//! `l402::settlements` (`L402_LOG=l402::settlements=info`) with its payment
+//! hash, amount and cursor; never a preimage, a credential or the node's
+//! URL. With the producer API on, it is then handed to
+//! [`Producer::payment_settled`]: a payment of one of its challenges is
+//! recorded and the merchant's `payment.received` webhook queued (once per
+//! payment hash; a settlement seen twice does nothing more). Access never
+//! depends on it: a paid request is still granted on its verified preimage
+//! alone.
 //!
 //! A failed subscription or stream is resumed from the last cursor seen
 //! (delivery is at least once after it), after a pause that doubles from
@@ -24,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use l402_lightning::{BackendError, Cursor, Receiver};
+use l402_producer::Producer;
 
 /// The first pause after a failure.
 pub const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -31,9 +35,9 @@ pub const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// The longest pause between attempts.
 pub const MAX_RETRY: Duration = Duration::from_secs(60);
 
-/// Follows `receiver`'s settlements in a task, if its node pushes them.
-/// Returns whether it does.
-pub fn follow(receiver: Arc<dyn Receiver>) -> bool {
+/// Follows `receiver`'s settlements in a task, if its node pushes them,
+/// handing each to `producer`. Returns whether it does.
+pub fn follow(receiver: Arc<dyn Receiver>, producer: Option<Producer>) -> bool {
     if receiver.settlements().is_none() {
         return false;
     }
@@ -59,6 +63,9 @@ pub fn follow(receiver: Arc<dyn Receiver>) -> bool {
                                 cursor = %settled.cursor,
                                 "invoice settled"
                             );
+                            if let Some(producer) = &producer {
+                                settled_to(producer, &settled.payment_hash.to_string()).await;
+                            }
                         }
                         Ok(None) => {
                             tracing::warn!(target: "l402::settlements", %backend, "the node ended the settlement stream; resubscribing");
@@ -83,4 +90,20 @@ pub fn follow(receiver: Arc<dyn Receiver>) -> bool {
         }
     });
     true
+}
+
+/// Hands a settlement to the producer, trying a few times if the store fails.
+async fn settled_to(producer: &Producer, payment_hash: &str) {
+    let mut pause = Duration::from_millis(200);
+    for _ in 0..5 {
+        match producer.payment_settled(payment_hash).await {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(target: "l402::settlements", %payment_hash, error = %e, "cannot record a settlement; retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+    }
+    tracing::error!(target: "l402::settlements", %payment_hash, "settlement not recorded: the store kept failing");
 }
