@@ -4,25 +4,54 @@
 //! answers `POST /api/l402/challenges` and `.../verify`, so a token from
 //! either side is valid on the other.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-/// The longest producer answer read.
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// The longest producer answer read (over HTTP, and by in-process [`ProducerApi`]s).
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// What a call to a producer API answers: the HTTP status and its JSON, or
+/// why there is no answer.
+pub type ProducerAnswer<'a> =
+    Pin<Box<dyn Future<Output = Result<(u16, Value), String>> + Send + 'a>>;
+
+/// A producer API reached in process: `l402 serve`'s `/mcp` hands its own
+/// producer's routes (the very handlers of `POST /api/l402/challenges` and
+/// `.../verify`) to [`Seller::in_process`], so nothing goes over the network
+/// and nothing is minted or verified twice.
+pub trait ProducerApi: Send + Sync {
+    /// POSTs the JSON `body` to `path` with the merchant's `api_key` as
+    /// `X-API-Key`.
+    fn post<'a>(&'a self, path: &'a str, api_key: &'a str, body: &'a Value) -> ProducerAnswer<'a>;
+}
+
+enum Api {
+    Http {
+        http: reqwest::Client,
+        base_url: String,
+    },
+    InProcess(Arc<dyn ProducerApi>),
+}
 
 /// A merchant's view of a producer API.
 pub struct Seller {
-    http: reqwest::Client,
-    base_url: String,
+    api: Api,
     api_key: String,
 }
 
 impl std::fmt::Debug for Seller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the API key.
+        let base_url = match &self.api {
+            Api::Http { base_url, .. } => base_url.as_str(),
+            Api::InProcess(_) => "(in process)",
+        };
         f.debug_struct("Seller")
-            .field("base_url", &self.base_url)
+            .field("base_url", &base_url)
             .finish_non_exhaustive()
     }
 }
@@ -39,22 +68,36 @@ impl Seller {
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Seller {
-            http,
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            api: Api::Http {
+                http,
+                base_url: base_url.trim_end_matches('/').to_owned(),
+            },
             api_key: api_key.to_owned(),
         })
     }
 
+    /// A seller whose producer API is in this process (`api`), for the
+    /// merchant whose key is `api_key`.
+    pub fn in_process(api: Arc<dyn ProducerApi>, api_key: &str) -> Seller {
+        Seller {
+            api: Api::InProcess(api),
+            api_key: api_key.to_owned(),
+        }
+    }
+
     async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), String> {
-        let url = format!("{}{path}", self.base_url);
-        let mut response = self
-            .http
+        let (http, base_url) = match &self.api {
+            Api::Http { http, base_url } => (http, base_url),
+            Api::InProcess(api) => return api.post(path, &self.api_key, body).await,
+        };
+        let url = format!("{base_url}{path}");
+        let mut response = http
             .post(&url)
             .header("X-API-Key", &self.api_key)
             .json(body)
             .send()
             .await
-            .map_err(|e| format!("the producer API at {} is unreachable: {e}", self.base_url))?;
+            .map_err(|e| format!("the producer API at {base_url} is unreachable: {e}"))?;
         let status = response.status().as_u16();
         let mut bytes = Vec::new();
         while let Some(chunk) = response

@@ -70,3 +70,32 @@ impl OptionalFromRequestParts<Shared> for IdempotencyKey {
         Ok(Some(IdempotencyKey(text.to_owned())))
     }
 }
+
+impl crate::Producer {
+    /// The merchant `headers` authenticate, by the code every merchant route
+    /// runs ([`Merchant`]: `X-API-Key`, or an LNURL-auth session), for
+    /// surfaces mounted beside the API (`l402 serve`'s `/mcp`). The error is
+    /// the API's own JSON answer (401, 403 for a suspended merchant, 503).
+    pub async fn authenticate(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Authenticated, axum::response::Response> {
+        use axum::response::IntoResponse;
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.headers = headers.clone();
+        Merchant::from_request_parts(&mut parts, &self.inner)
+            .await
+            .map(|m| m.0)
+            .map_err(IntoResponse::into_response)
+    }
+
+    /// Whether `headers` carry the admin token (`Authorization: Bearer`),
+    /// by the admin routes' own check ([`Admin`]); the error is their JSON
+    /// answer.
+    pub fn check_admin(&self, headers: &http::HeaderMap) -> Result<(), axum::response::Response> {
+        use axum::response::IntoResponse;
+        self.inner
+            .is_admin(headers)
+            .map_err(IntoResponse::into_response)
+    }
+}
