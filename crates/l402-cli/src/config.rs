@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use self::metrics::{Metrics, MetricsConfig};
 pub use self::producer::{Producer, ProducerConfig};
 pub use self::remote::{Remote, RemoteConfig, RemoteOverrides};
 pub use self::store::{Store, StoreConfig, StoreTarget};
@@ -52,6 +53,9 @@ pub struct FileConfig {
     /// `[directory]`: the API directory.
     #[serde(default)]
     pub directory: DirectoryFileConfig,
+    /// `[metrics]`: Prometheus metrics at `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 /// `[backend]`: where invoices come from.
@@ -152,6 +156,8 @@ pub struct TokensConfig {
 pub struct DemoConfig {
     /// Serve the demo endpoint (default true).
     pub enabled: Option<bool>,
+    /// Where the BTC price demo reads the price (default: a fixed demo price).
+    pub price_url: Option<String>,
 }
 
 /// `[[routes]]`: a path that serves fixed content after payment.
@@ -248,6 +254,10 @@ pub struct Config {
     pub remote: Option<Remote>,
     /// Webhooks out and in, and the directory.
     pub webhooks: Webhooks,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// The BTC price demo's price source, if any.
+    pub demo_price_url: Option<String>,
     /// Notes for the operator (deprecated keys), printed at start.
     pub warnings: Vec<String>,
 }
@@ -392,6 +402,17 @@ fn check_route_path(path: &str, demo: bool) -> Result<(), String> {
         .find(|p| path == **p || path.strip_prefix(**p).is_some_and(|r| r.starts_with('/')))
     {
         return Err(format!("{path:?} is reserved: the producer API serves {p}"));
+    }
+    if path == l402_server::discovery::WELL_KNOWN_PATH || path == "/metrics" {
+        return Err(format!(
+            "{path:?} is reserved: the server answers it (discovery document, metrics)"
+        ));
+    }
+    if demo && (path == "/api/demo" || path.starts_with("/api/demo/")) && path != DEMO_PATH {
+        return Err(format!(
+            "{path:?} is reserved: the demo serves /api/demo (turn it off with \
+             [demo] enabled = false, or --no-demo)"
+        ));
     }
     if demo && path == DEMO_PATH {
         return Err(format!(
@@ -580,6 +601,8 @@ fn resolve(
     }
 
     let demo = overrides.demo.or(file.demo.enabled).unwrap_or(true);
+    let demo_price_url = demo::price_url(source, file.demo.price_url)?;
+    let metrics = metrics::resolve(source, file.metrics, listen)?;
     let mut routes = Vec::with_capacity(file.routes.len());
     for (i, route) in file.routes.into_iter().enumerate() {
         let key = |k: &str| format!("routes[{i}].{k}");
@@ -655,9 +678,13 @@ fn resolve(
         producer,
         remote,
         webhooks,
+        metrics,
+        demo_price_url,
     })
 }
 
+mod demo;
+mod metrics;
 mod producer;
 mod remote;
 mod store;

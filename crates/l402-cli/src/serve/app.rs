@@ -1,5 +1,7 @@
-//! A ready-made paid API: the demo endpoint and paid routes from
-//! configuration, as `l402 serve` runs them.
+//! A ready-made paid API: the demo endpoints and paid routes from
+//! configuration, as `l402 serve` runs them, with the discovery document
+//! that lists them (`/.well-known/l402.json`) and, when set, an observer
+//! (metrics) on every paid route.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +16,11 @@ use l402::Keyring;
 use l402_lightning::Receiver;
 use serde_json::json;
 
+use l402_server::discovery::{Catalog, Endpoint, WELL_KNOWN_PATH};
+use l402_server::observe::Observer;
 use l402_server::{L402Layer, L402LayerBuilder, Paid, RemoteProducer, SalesRecorder};
+
+use super::demo::{self, Demo, DemoSettings};
 
 /// The demo endpoint's path.
 pub const DEMO_PATH: &str = "/api/demo/joke";
@@ -51,6 +57,9 @@ pub struct App {
     token_lifetime: Duration,
     invoice_expiry: Duration,
     recorder: Option<Arc<dyn SalesRecorder>>,
+    observer: Option<Arc<dyn Observer>>,
+    demo_settings: DemoSettings,
+    extra_endpoints: Vec<Endpoint>,
 }
 
 /// Who mints and verifies: this process, or a remote producer API.
@@ -83,7 +92,60 @@ impl App {
             token_lifetime: Duration::from_secs(3600),
             invoice_expiry: Duration::from_secs(600),
             recorder: None,
+            observer: None,
+            demo_settings: DemoSettings::default(),
+            extra_endpoints: Vec::new(),
         }
+    }
+
+    /// Reports every paid route's requests, challenges, verifications and
+    /// invoices to `observer` (the metrics), labelled with the route's path.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The demo's settings (its price source).
+    pub fn demo_settings(mut self, settings: DemoSettings) -> Self {
+        self.demo_settings = settings;
+        self
+    }
+
+    /// Lists another paid endpoint in the discovery document (a proxied
+    /// service's, say: served elsewhere, listed here).
+    #[allow(dead_code)] // [[services]] are to be listed through it
+    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
+        self.extra_endpoints.push(endpoint);
+        self
+    }
+
+    /// The discovery catalog: the demo's paid endpoints (while it is on),
+    /// the paid routes, then the extra endpoints.
+    pub fn catalog(&self) -> Catalog {
+        let mut catalog = Catalog::new("l402")
+            .description("Paid HTTP endpoints: pay per request over Lightning (L402)");
+        if self.demo {
+            catalog.push(
+                Endpoint::new("GET", demo::BTC_PRICE_PATH, demo::BTC_PRICE_SATS)
+                    .description("l402 demo: the BTC price")
+                    .demo(true),
+            );
+            catalog.push(
+                Endpoint::new("GET", DEMO_PATH, DEMO_PRICE_SATS).description("l402 demo: one joke"),
+            );
+        }
+        for route in &self.routes {
+            let description = route
+                .description
+                .clone()
+                .unwrap_or_else(|| format!("GET {}", route.path));
+            catalog
+                .push(Endpoint::new("GET", &route.path, route.price_sats).description(description));
+        }
+        for endpoint in &self.extra_endpoints {
+            catalog.push(endpoint.clone());
+        }
+        catalog
     }
 
     /// Records every route's sales (see [`SalesRecorder`]).
@@ -116,15 +178,28 @@ impl App {
         self
     }
 
-    fn layer(&self, price: u64) -> L402LayerBuilder {
+    fn layer(&self, price: u64, path: &str) -> L402LayerBuilder {
+        self.layer_observed(price, path, self.observer.clone())
+    }
+
+    fn layer_observed(
+        &self,
+        price: u64,
+        path: &str,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> L402LayerBuilder {
         let layer = match &self.seller {
             Seller::Local { receiver, keys } => L402Layer::builder(receiver.clone(), keys.clone()),
             Seller::Remote(producer) => L402Layer::remote(producer.clone()),
         };
-        let layer = layer
+        let mut layer = layer
             .price_sats(price)
             .token_lifetime(self.token_lifetime)
-            .invoice_expiry(self.invoice_expiry);
+            .invoice_expiry(self.invoice_expiry)
+            .route_label(path);
+        if let Some(observer) = observer {
+            layer = layer.observer(observer);
+        }
         match &self.recorder {
             Some(recorder) => layer.recorder(recorder.clone()),
             None => layer,
@@ -137,18 +212,35 @@ impl App {
         let mut router = Router::new();
         if self.demo {
             index.push(json!({"path": DEMO_PATH, "price_sats": DEMO_PRICE_SATS, "demo": true}));
+            index.push(json!({
+                "path": demo::BTC_PRICE_PATH,
+                "price_sats": demo::BTC_PRICE_SATS,
+                "demo": true,
+            }));
             router = router.route(
                 DEMO_PATH,
-                get(demo).layer(
-                    self.layer(DEMO_PRICE_SATS)
+                get(joke).layer(
+                    self.layer(DEMO_PRICE_SATS, DEMO_PATH)
                         .description("l402 demo: one joke")
                         .build(),
                 ),
             );
+            let receiver = match &self.seller {
+                Seller::Local { receiver, .. } => Some(receiver.clone()),
+                Seller::Remote(_) => None,
+            };
+            let demo = Arc::new(Demo::new(&self.demo_settings, receiver));
+            let observer = demo.observer(self.observer.clone());
+            let btc_price = get(demo::btc_price).layer(
+                self.layer_observed(demo::BTC_PRICE_SATS, demo::BTC_PRICE_PATH, Some(observer))
+                    .description("l402 demo: the BTC price")
+                    .build(),
+            );
+            router = router.merge(demo.router(btc_price));
         }
         for route in &self.routes {
             index.push(json!({"path": route.path, "price_sats": route.price_sats}));
-            let mut layer = self.layer(route.price_sats);
+            let mut layer = self.layer(route.price_sats, &route.path);
             if let Some(d) = &route.description {
                 layer = layer.description(d.clone());
             }
@@ -162,7 +254,19 @@ impl App {
             "name": "l402",
             "protocol": "L402",
             "routes": index,
+            "discovery": WELL_KNOWN_PATH,
         }));
+        let catalog = Arc::new(self.catalog());
+        router = router.route(
+            WELL_KNOWN_PATH,
+            get(move || {
+                let catalog = catalog.clone();
+                async move {
+                    let (parts, body) = catalog.response().into_parts();
+                    Response::from_parts(parts, axum::body::Body::from(body))
+                }
+            }),
+        );
         router.route(
             "/",
             get(move || {
@@ -173,7 +277,7 @@ impl App {
     }
 }
 
-async fn demo(paid: Paid) -> axum::Json<serde_json::Value> {
+async fn joke(paid: Paid) -> axum::Json<serde_json::Value> {
     let pick = usize::from(paid.payment_hash.0[0]) % JOKES.len();
     axum::Json(json!({
         "joke": JOKES[pick],

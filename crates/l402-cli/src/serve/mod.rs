@@ -9,6 +9,8 @@
 //! lifetimes and paid routes.
 
 mod app;
+mod demo;
+mod metrics;
 mod remote;
 mod settlements;
 
@@ -55,7 +57,12 @@ Configuration (TOML), all keys optional:
                         url + rune + tls_cert_file (clnrest, pinned)
               (relative files: next to the config file)
   [tokens]    lifetime_secs (3600), invoice_expiry_secs (600)
-  [demo]      enabled (true)
+  [demo]      enabled (true), price_url (the BTC price demo's source, a
+              CoinGecko simple/price or mempool.space prices URL; default:
+              a fixed price labelled as a demo price)
+  [metrics]   enabled (false; true when listen is set), listen
+              (\"127.0.0.1:9402\": /metrics there, unauthenticated); without
+              listen, /metrics on the main listener behind the admin token
   [[routes]]  path, price_sats, body | file, content_type, description
   [store]     url (\"postgres://...\"; default SQLite <data dir>/store.sqlite),
               schema, max_connections (16)
@@ -373,9 +380,19 @@ async fn serve(
 
     // Settlement notifications, where the node pushes them: logged, and
     // handed to the producer (payments recorded, webhooks queued).
+    // [metrics]: one registry for every paid route, the settlements and
+    // a backend probe.
+    let metrics = config
+        .metrics
+        .enabled
+        .then(|| metrics::registry(Some(&receiver)));
+    if let Some(metrics) = &metrics {
+        metrics::spawn_probe(receiver.clone(), metrics.clone());
+    }
     settlements::follow(
         receiver.clone(),
         producer.as_ref().map(|(p, _, _)| p.clone()),
+        metrics.clone(),
     );
 
     let mut app = with_routes(App::new(receiver, keys), &config)
@@ -385,7 +402,24 @@ async fn serve(
         // The paid routes' challenges and payments go into the store too.
         app = app.recorder(producer.sales_recorder());
     }
+    if let Some(metrics) = &metrics {
+        app = app.observer(metrics.clone());
+    }
     let mut router = app.build();
+    if let Some(metrics) = &metrics {
+        match config.metrics.listen {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for [metrics]: {e}"))?;
+                metrics::spawn_listener(listener, metrics.clone(), std::future::pending());
+            }
+            None => {
+                let (token, _) = state::admin_token(data_dir)?;
+                router = router.merge(metrics::admin_router(metrics.clone(), token));
+            }
+        }
+    }
     if let Some(dev) = &dev {
         router = router.nest_service("/dev", dev.node.router());
     }
@@ -443,7 +477,9 @@ async fn serve(
 
 /// The configuration's demo switch and paid routes, on `app`.
 fn with_routes(mut app: App, config: &Config) -> App {
-    app = app.demo(config.demo);
+    app = app.demo(config.demo).demo_settings(demo::DemoSettings {
+        price_url: config.demo_price_url.clone(),
+    });
     for route in &config.routes {
         app = app.route(PaidRoute {
             path: route.path.clone(),

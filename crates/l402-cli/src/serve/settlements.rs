@@ -9,7 +9,9 @@
 //! URL. With the producer API on, it is then handed to
 //! [`Producer::payment_settled`]: a payment of one of its challenges is
 //! recorded and the merchant's `payment.received` webhook queued (once per
-//! payment hash; a settlement seen twice does nothing more). Access never
+//! payment hash; a settlement seen twice does nothing more). With
+//! `[metrics]` on, it is counted as a payment and its revenue on the route
+//! whose challenge it paid (see [`super::metrics`]). Access never
 //! depends on it: a paid request is still granted on its verified preimage
 //! alone.
 //!
@@ -27,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use l402_lightning::{BackendError, Cursor, Receiver};
+use l402_metrics::Metrics;
 use l402_producer::Producer;
 
 /// The first pause after a failure.
@@ -36,8 +39,13 @@ pub const FIRST_RETRY: Duration = Duration::from_secs(1);
 pub const MAX_RETRY: Duration = Duration::from_secs(60);
 
 /// Follows `receiver`'s settlements in a task, if its node pushes them,
-/// handing each to `producer`. Returns whether it does.
-pub fn follow(receiver: Arc<dyn Receiver>, producer: Option<Producer>) -> bool {
+/// handing each to `producer` and counting it in `metrics` (payments and
+/// revenue by the route that sold it). Returns whether it does.
+pub fn follow(
+    receiver: Arc<dyn Receiver>,
+    producer: Option<Producer>,
+    metrics: Option<Arc<Metrics>>,
+) -> bool {
     if receiver.settlements().is_none() {
         return false;
     }
@@ -63,6 +71,9 @@ pub fn follow(receiver: Arc<dyn Receiver>, producer: Option<Producer>) -> bool {
                                 cursor = %settled.cursor,
                                 "invoice settled"
                             );
+                            if let Some(metrics) = &metrics {
+                                metrics.settled(&settled.payment_hash, settled.amount_msat);
+                            }
                             if let Some(producer) = &producer {
                                 settled_to(producer, &settled.payment_hash.to_string()).await;
                             }
