@@ -2,7 +2,7 @@
 //!
 //! Each option appends a first-party caveat with the core's conditions
 //! (`resource`, `resource_prefix`, `method`, `valid_until`) through
-//! [`Macaroon::add_first_party_caveat`]: anyone holding a macaroon can do
+//! [`l402::Macaroon::add_first_party_caveat`]: anyone holding a macaroon can do
 //! this, and no one can remove a caveat (the signature chains through
 //! them). A seller following decision 4 checks every caveat and lets later
 //! ones only narrow, so the new token is good for what it still allows and
@@ -12,8 +12,9 @@
 //! here rather than handed out.
 
 use anyhow::{anyhow, bail};
-use l402::{Caveat, Condition, Credential, Macaroon, RequestContext, check_caveats};
-use l402_client::StoredToken;
+#[cfg(test)]
+use l402::{Caveat, Macaroon};
+use l402_client::{AttenuateError, Attenuated, Narrowing, StoredToken};
 use serde_json::json;
 
 use crate::Global;
@@ -77,164 +78,52 @@ fn parse_duration(text: &str) -> anyhow::Result<u64> {
         .ok_or_else(|| anyhow!("--expires-in must be positive and reasonable"))
 }
 
-/// The caveats the flags ask for, in order.
-fn wanted(args: &Args, existing: &[Caveat], now: u64) -> anyhow::Result<Vec<Caveat>> {
-    let mut caveats = Vec::new();
+/// The narrower token (l402-client's [`StoredToken::attenuate`], the one
+/// implementation shared with the MCP `mint_scoped_token` tool).
+fn narrowed(token: &StoredToken, args: &Args, now: u64) -> anyhow::Result<Attenuated> {
+    let mut narrowing = Narrowing::new();
     if let Some(prefix) = &args.path_prefix {
-        if !prefix.starts_with('/') {
-            bail!("--path-prefix must start with '/'");
-        }
-        caveats.push(Caveat::resource_prefix(prefix));
+        narrowing = narrowing.path_prefix(prefix);
     }
     if let Some(path) = &args.path {
-        if !path.starts_with('/') {
-            bail!("--path must start with '/'");
-        }
-        caveats.push(Caveat::resource(path));
+        narrowing = narrowing.path(path);
     }
     if !args.methods.is_empty() {
-        let methods: Vec<String> = args
-            .methods
-            .iter()
-            .map(|m| m.trim().to_ascii_uppercase())
-            .filter(|m| !m.is_empty())
-            .collect();
-        if methods
-            .iter()
-            .any(|m| !m.bytes().all(|b| b.is_ascii_alphabetic()))
-        {
-            bail!("--method takes HTTP method names, not {:?}", args.methods);
-        }
-        caveats.push(Caveat::methods(methods.iter().map(String::as_str)));
+        narrowing = narrowing.methods(args.methods.iter().cloned());
     }
     let until = match (&args.expires_in, args.valid_until) {
         (Some(d), _) => Some(now.saturating_add(parse_duration(d)?)),
-        (None, Some(t)) if t <= now => bail!("--valid-until {t} is in the past"),
         (None, t) => t,
     };
     if let Some(until) = until {
-        caveats.push(Caveat::valid_until(until));
-        // Aperture checks only <service>_valid_until: narrow it there too.
-        let services = existing
-            .iter()
-            .rev()
-            .find(|c| c.condition() == "services")
-            .map(|c| c.value().to_owned());
-        for entry in services.iter().flat_map(|v| v.split(',')) {
-            if let Some((name, _tier)) = entry.trim().split_once(':')
-                && !name.is_empty()
-            {
-                caveats.push(Caveat::service_valid_until(name, until));
-            }
-        }
+        narrowing = narrowing.valid_until(until);
     }
-    if caveats.is_empty() {
-        bail!(
+    token.attenuate(&narrowing, now).map_err(|e| match e {
+        AttenuateError::Nothing => anyhow!(
             "nothing to add: give --path, --path-prefix, --method, --expires-in or --valid-until"
-        );
-    }
-    Ok(caveats)
-}
-
-/// Checks with the core's rules that the conditions touched still allow
-/// something: later caveats narrow the earlier ones, and a request the new
-/// token is meant for passes them all.
-fn still_usable(existing: &[Caveat], added: &[Caveat], now: u64) -> anyhow::Result<()> {
-    let nowhere = |e: l402::CaveatError| anyhow!("the new token would be good nowhere: {e}");
-    let all: Vec<&Caveat> = existing.iter().chain(added).collect();
-    // The conditions attenuation adds, old and new together.
-    let own: Vec<&Caveat> = all
-        .iter()
-        .copied()
-        .filter(|c| {
-            matches!(
-                Condition::classify(c.condition()),
-                Some(
-                    Condition::Resource
-                        | Condition::ResourcePrefix
-                        | Condition::Method
-                        | Condition::ValidUntil
-                )
-            )
-        })
-        .collect();
-    let last = |condition: &str| {
-        own.iter()
-            .rev()
-            .find(|c| c.condition() == condition)
-            .map(|c| c.value().to_owned())
-    };
-    // A request the new token is meant for: its exact resource if it has
-    // one, else its prefix; its first allowed method.
-    let resource = last("resource").or_else(|| last("resource_prefix"));
-    let method = last("method").and_then(|m| m.split(',').next().map(|s| s.trim().to_owned()));
-    let mut ctx = RequestContext::new(now);
-    if let Some(resource) = &resource {
-        ctx = ctx.resource(resource.as_str());
-    }
-    if let Some(method) = &method {
-        ctx = ctx.method(method.as_str());
-    }
-    check_caveats(own, &ctx).map_err(nowhere)?;
-    // Each service's expiry (Aperture's `<service>_valid_until`), for it.
-    for caveat in added {
-        if let Some(Condition::ServiceValidUntil(service)) = Condition::classify(caveat.condition())
-        {
-            let same: Vec<&Caveat> = all
-                .iter()
-                .copied()
-                .filter(|c| c.condition() == caveat.condition())
-                .collect();
-            check_caveats(same, &RequestContext::new(now).service(service)).map_err(nowhere)?;
-        }
-    }
-    Ok(())
+        ),
+        other => anyhow!(other),
+    })
 }
 
 /// The narrower macaroon, and the caveats added.
+#[cfg(test)]
 pub fn attenuate(
     token: &StoredToken,
     args: &Args,
     now: u64,
 ) -> anyhow::Result<(Macaroon, Vec<Caveat>)> {
-    let mut macaroon: Macaroon = token.token.parse().map_err(|_| {
-        anyhow!(
-            "the token for {} is {} (not a macaroon): it cannot carry caveats",
-            token.scope,
-            token.kind
-        )
-    })?;
-    let existing: Vec<Caveat> = macaroon
-        .caveats()
-        .filter_map(|c| Caveat::from_bytes(c).ok())
-        .collect();
-    let added = wanted(args, &existing, now)?;
-    still_usable(&existing, &added, now)?;
-    for caveat in &added {
-        macaroon
-            .add_first_party_caveat(caveat.to_string())
-            .map_err(|e| anyhow!("adding {caveat}: {e}"))?;
-    }
-    Ok((macaroon, added))
+    let narrowed = narrowed(token, args, now)?;
+    Ok((narrowed.macaroon, narrowed.added))
 }
 
 /// `l402 token attenuate`: prints the new credential.
 pub fn run(global: &Global, token: &StoredToken, args: &Args) -> anyhow::Result<()> {
     let now = l402::time::unix_now();
-    let (macaroon, added) = attenuate(token, args, now)?;
-    let authorization = Credential::new(macaroon.clone(), token.preimage.clone()).to_string();
-    let expires_at = added
-        .iter()
-        .filter(|c| c.condition() == "valid_until")
-        .filter_map(|c| c.value().parse::<u64>().ok())
-        .chain(token.expires_at)
-        .min();
-    let sub = StoredToken {
-        token: macaroon.to_string(),
-        expires_at,
-        uses: 0,
-        ..token.clone()
-    };
+    let narrowed = narrowed(token, args, now)?;
+    let authorization = narrowed.authorization();
+    let (added, sub) = (narrowed.added, narrowed.token);
+    let expires_at = sub.expires_at;
     let added_text: Vec<String> = added.iter().map(ToString::to_string).collect();
     if global.json {
         let out = json!({
