@@ -287,6 +287,24 @@ async fn activate(State(inner): State<Shared>, request: Request) -> Result<Respo
         .map_err(|e| store_unavailable(&e))?;
     if activated {
         tracing::info!(merchant_id = p.merchant_id, "passes: a pass was activated");
+        let data = json!({
+            "address": pass.holder,
+            "scope": pass.scope,
+            "expiresAt": l402_server::rfc3339(expires_at),
+            "paymentHash": hash,
+        });
+        let event = inner
+            .emit(
+                p.merchant_id,
+                crate::EventKind::PassActivated,
+                &hash,
+                data,
+                None,
+            )
+            .await;
+        if let Err(e) = event {
+            tracing::warn!(error = %e, "passes: cannot queue the pass.activated event");
+        }
     }
     Ok(json(
         StatusCode::OK,

@@ -189,9 +189,24 @@ impl Inner {
             .payout_paid(&payout.id, hash, &paid.preimage.to_hex(), paid.fee_msat)
             .await
         {
-            Ok(_) => {
-                tracing::info!(payout = %payout.id, sats = payout.amount_sats, "splits: payout paid")
+            Ok(true) => {
+                tracing::info!(payout = %payout.id, sats = payout.amount_sats, "splits: payout paid");
+                // The operator's (merchant 0's) webhook, once per payout.
+                let data = serde_json::json!({
+                    "payoutId": payout.id,
+                    "ownerAddress": payout.owner_address,
+                    "amountSats": payout.amount_sats,
+                    "paymentHash": hash,
+                    "feeMsat": paid.fee_msat,
+                });
+                let event = self
+                    .emit(0, crate::EventKind::SplitPaid, &payout.id, data, None)
+                    .await;
+                if let Err(e) = event {
+                    tracing::warn!(error = %e, "splits: cannot queue the split.paid event");
+                }
             }
+            Ok(false) => {}
             // Stays `paying`: the next lookup records it.
             Err(e) => tracing::error!(error = %e, "splits: paid, but cannot record it yet"),
         }
