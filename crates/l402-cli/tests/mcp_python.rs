@@ -8,40 +8,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod get_support;
+mod mcp_support;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bitcoin::hashes::{Hash, sha256};
-use get_support::{Serve, l402};
+use get_support::Serve;
+use mcp_support::{merchant_key, python, write_policy};
 use serde_json::{Value, json};
-
-/// The SDK's interpreter: `L402_MCP_PYTHON`, else the cached venv; `None`
-/// (the test is skipped, saying so) unless `L402_REQUIRE_MCP_PYTHON` is set.
-fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("L402_MCP_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let home = std::env::var_os("HOME")?;
-            Some(PathBuf::from(home).join(".cache/l402/mcp-venv/bin/python"))
-        });
-    let ok = candidate.as_ref().is_some_and(|p| {
-        std::process::Command::new(p)
-            .args(["-c", "import mcp.client.stdio"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if ok {
-        return candidate;
-    }
-    assert!(
-        std::env::var_os("L402_REQUIRE_MCP_PYTHON").is_none(),
-        "L402_REQUIRE_MCP_PYTHON is set but the MCP Python SDK is not available \
-         (bash scripts/mcp-python.sh install)"
-    );
-    eprintln!("skipped: the MCP Python SDK is not installed (bash scripts/mcp-python.sh install)");
-    None
-}
 
 /// The agent: connects over stdio, lists the tools, then runs each step
 /// of `steps.json` (`[tool, arguments]`, arguments may name an earlier
@@ -89,54 +63,6 @@ async def main():
 
 asyncio.run(main())
 "#;
-
-fn write_policy(dir: &Path) -> PathBuf {
-    let path = dir.join("mcp-policy.json");
-    let policy = json!({
-        "limits": {"maxPerPaymentSats": 100, "maxPerSessionSats": 1000, "maxPerDaySats": 5000},
-        "tiers": {"paySilentlyUpToSats": 50, "payAndLogUpToSats": 60, "confirmUpToSats": 100},
-        "cooldownSeconds": 0,
-        "allowMethods": ["GET", "HEAD"],
-        "allowPrivateAddresses": true,
-        "confirmation": {"channel": "file", "filePath": dir.join("codes.jsonl"), "ttlSeconds": 120}
-    });
-    std::fs::write(&path, policy.to_string()).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    path
-}
-
-async fn merchant_key(data: &Path) -> String {
-    let run = |args: &'static [&'static str]| {
-        let mut cmd = l402(data);
-        cmd.arg("--json").arg("merchant").args(args);
-        cmd
-    };
-    let out = run(&["create", "agent shop"]).output().await.unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"].to_string();
-    let out = l402(data)
-        .args(["--json", "merchant", "key", "create", &id])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Value>(&out.stdout).unwrap()["key"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 #[tokio::test]
 async fn python_sdk_over_stdio_buys_sells_and_is_refused_over_the_limit() {

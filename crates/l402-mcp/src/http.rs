@@ -101,7 +101,10 @@ impl HttpConfig {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.hosts = hosts.into_iter().map(|h| h.into().to_ascii_lowercase()).collect();
+        self.hosts = hosts
+            .into_iter()
+            .map(|h| h.into().to_ascii_lowercase())
+            .collect();
         self
     }
 
@@ -144,11 +147,9 @@ impl HttpConfig {
             .to_str()
             .map_err(|_| Refused::Origin("(not ASCII)".to_owned()))?;
         let lower = origin.trim_end_matches('/').to_ascii_lowercase();
-        let on_allowed_host = lower
-            .split_once("://")
-            .is_some_and(|(scheme, authority)| {
-                matches!(scheme, "http" | "https") && self.host_allowed(authority)
-            });
+        let on_allowed_host = lower.split_once("://").is_some_and(|(scheme, authority)| {
+            matches!(scheme, "http" | "https") && self.host_allowed(authority)
+        });
         if on_allowed_host || self.origins.contains(&lower) {
             Ok(())
         } else {
@@ -160,13 +161,13 @@ impl HttpConfig {
         let Some((host, port)) = split_authority(authority) else {
             return false;
         };
-        self.hosts.iter().any(|allowed| {
-            match split_authority(allowed) {
+        self.hosts
+            .iter()
+            .any(|allowed| match split_authority(allowed) {
                 Some((h, Some(p))) => h == host && Some(p) == port,
                 Some((h, None)) => h == host,
                 None => false,
-            }
-        })
+            })
     }
 
     /// rmcp's own settings for the same endpoint: stateless (no sessions),
@@ -349,9 +350,14 @@ mod tests {
             c.check(&headers("evil.example:8402", None)),
             Err(Refused::Host("evil.example:8402".into()))
         );
-        assert!(c.check(&headers("localhost", Some("http://localhost:3000"))).is_ok());
+        assert!(
+            c.check(&headers("localhost", Some("http://localhost:3000")))
+                .is_ok()
+        );
         assert_eq!(
-            c.check(&headers("localhost", Some("https://evil.example"))).unwrap_err().code(),
+            c.check(&headers("localhost", Some("https://evil.example")))
+                .unwrap_err()
+                .code(),
             "origin_not_allowed"
         );
         assert_eq!(c.check(&http::HeaderMap::new()), Err(Refused::MissingHost));
@@ -362,8 +368,11 @@ mod tests {
         assert!(c.check(&headers("pay.example.com:8443", None)).is_err());
         assert!(c.check(&headers("localhost", None)).is_err());
         assert!(
-            c.check(&headers("pay.example.com:443", Some("https://app.example.com")))
-                .is_ok()
+            c.check(&headers(
+                "pay.example.com:443",
+                Some("https://app.example.com")
+            ))
+            .is_ok()
         );
         // A host with a bad port, or garbage, is never allowed.
         assert!(c.check(&headers("pay.example.com:x", None)).is_err());

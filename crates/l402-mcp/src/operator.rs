@@ -56,7 +56,9 @@ fn output(value: Value) -> Json<ToolOutput> {
 }
 
 fn no_operator() -> Json<ToolOutput> {
-    output(serde_json::json!({"success": false, "error": "the operator tools need the admin token"}))
+    output(
+        serde_json::json!({"success": false, "error": "the operator tools need the admin token"}),
+    )
 }
 
 #[tool_router(router = operator_router, vis = "pub(crate)")]

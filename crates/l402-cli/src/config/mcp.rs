@@ -68,14 +68,20 @@ pub(super) fn resolve(
                     return Err(err(
                         source,
                         "mcp.allowed_hosts",
-                        format!("{host:?} is not a host name or address (pay.example.com, 127.0.0.1:8402)"),
+                        format!(
+                            "{host:?} is not a host name or address (pay.example.com, 127.0.0.1:8402)"
+                        ),
                     ));
                 }
             }
             hosts
         }
         None => {
-            let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+            let mut hosts = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "::1".to_owned(),
+            ];
             let ip = listen.ip();
             if !ip.is_unspecified() && !hosts.contains(&ip.to_string()) {
                 hosts.push(ip.to_string());
@@ -116,7 +122,13 @@ mod tests {
         let m = resolve("f", McpConfig::default(), listen(), true).unwrap();
         assert!(m.enabled);
         assert_eq!(m.allowed_hosts, ["localhost", "127.0.0.1", "::1"]);
-        let m = resolve("f", McpConfig::default(), "10.1.2.3:80".parse().unwrap(), false).unwrap();
+        let m = resolve(
+            "f",
+            McpConfig::default(),
+            "10.1.2.3:80".parse().unwrap(),
+            false,
+        )
+        .unwrap();
         assert!(!m.enabled);
         assert!(m.allowed_hosts.contains(&"10.1.2.3".to_owned()));
     }
@@ -127,12 +139,18 @@ mod tests {
             enabled: Some(true),
             ..McpConfig::default()
         };
-        assert_eq!(resolve("f", on, listen(), false).unwrap_err().key, "mcp.enabled");
+        assert_eq!(
+            resolve("f", on, listen(), false).unwrap_err().key,
+            "mcp.enabled"
+        );
         let hosts = McpConfig {
             allowed_hosts: Some(vec!["evil host/".into()]),
             ..McpConfig::default()
         };
-        assert_eq!(resolve("f", hosts, listen(), true).unwrap_err().key, "mcp.allowed_hosts");
+        assert_eq!(
+            resolve("f", hosts, listen(), true).unwrap_err().key,
+            "mcp.allowed_hosts"
+        );
         let origins = McpConfig {
             allowed_origins: Some(vec!["app.example.com".into()]),
             ..McpConfig::default()
