@@ -114,7 +114,10 @@ async fn pay_invoice_pays_once_across_restarts_and_tools() {
     // for pay_invoice.
     let server = TestServer::start(Arc::new(dev.seller.clone()), Mode::Normal, 12).await;
     let answer = reqwest::get(server.url("/paid/x")).await.unwrap();
-    let header = answer.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let header = answer.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let field = |name: &str| {
         let start = header.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
         header[start..].split('"').next().unwrap().to_owned()
@@ -134,7 +137,9 @@ async fn pay_invoice_refusals_pay_nothing() {
     let buyer = buyer(&dev, dir.path()).await;
     let over = buyer.pay_invoice(&bill(&dev, 150).await, None, None).await;
     assert_eq!(over["denialReason"], "over_payment_limit", "{over}");
-    let capped = buyer.pay_invoice(&bill(&dev, 20).await, Some(10), None).await;
+    let capped = buyer
+        .pay_invoice(&bill(&dev, 20).await, Some(10), None)
+        .await;
     assert_eq!(capped["denialReason"], "over_payment_limit", "{capped}");
     let garbage = buyer.pay_invoice("lnbcrt1garbage", None, None).await;
     assert_eq!(garbage["denialReason"], "invalid_invoice", "{garbage}");
@@ -260,18 +265,33 @@ async fn discover_reads_manifests_and_directories_within_bounds() {
 
     let big = buyer.discover(&format!("{base}/big.json")).await;
     assert_eq!(big["success"], false);
-    assert!(big["error"].as_str().unwrap().contains("larger than"), "{big}");
+    assert!(
+        big["error"].as_str().unwrap().contains("larger than"),
+        "{big}"
+    );
     let moved = buyer.discover(&format!("{base}/moved.json")).await;
-    assert!(moved["error"].as_str().unwrap().contains("not followed"), "{moved}");
+    assert!(
+        moved["error"].as_str().unwrap().contains("not followed"),
+        "{moved}"
+    );
 
     // Loopback refused unless the policy allows it.
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::in_memory().await.unwrap();
-    let strict = buyer_with(&dev, dir.path(), store, json!({"allowPrivateAddresses": false})).await;
+    let strict = buyer_with(
+        &dev,
+        dir.path(),
+        store,
+        json!({"allowPrivateAddresses": false}),
+    )
+    .await;
     let refused = strict.discover(&base).await;
     assert_eq!(refused["denialReason"], "address_refused", "{refused}");
     let by_name = base.replace("127.0.0.1", "localhost");
-    assert_eq!(strict.discover(&by_name).await["denialReason"], "address_refused");
+    assert_eq!(
+        strict.discover(&by_name).await["denialReason"],
+        "address_refused"
+    );
 }
 
 #[tokio::test]
@@ -309,7 +329,11 @@ async fn scoped_tokens_narrow_and_never_widen() {
     };
     assert!(verifier.verify(&credential, &ctx("GET", now)).is_ok());
     assert!(verifier.verify(&credential, &ctx("POST", now)).is_err());
-    assert!(verifier.verify(&credential, &ctx("GET", now + 120)).is_err());
+    assert!(
+        verifier
+            .verify(&credential, &ctx("GET", now + 120))
+            .is_err()
+    );
     // A path-only scoped token: the seller itself (which does not check
     // methods) accepts it for the path.
     let path_only = buyer
@@ -333,7 +357,10 @@ async fn scoped_tokens_narrow_and_never_widen() {
     assert_eq!(ok.status(), 200, "{path_only}");
     // Its default expiry: an hour at most.
     let expires = path_only["expiresAt"].as_u64().unwrap();
-    assert!(expires <= now + l402_mcp::scoped::DEFAULT_EXPIRES_IN_SECS, "{path_only}");
+    assert!(
+        expires <= now + l402_mcp::scoped::DEFAULT_EXPIRES_IN_SECS,
+        "{path_only}"
+    );
 
     // Another path than the token's: it would widen, so it is refused.
     let wider = buyer
@@ -366,8 +393,14 @@ async fn receipts_list_and_one_never_a_preimage() {
     };
     let list = text(buyer.read_receipts("l402://receipts").await.unwrap());
     for paid in [&a, &b] {
-        assert!(list.contains(paid["paymentHash"].as_str().unwrap()), "{list}");
-        assert!(!list.contains(paid["preimage"].as_str().unwrap()), "no preimage");
+        assert!(
+            list.contains(paid["paymentHash"].as_str().unwrap()),
+            "{list}"
+        );
+        assert!(
+            !list.contains(paid["preimage"].as_str().unwrap()),
+            "no preimage"
+        );
     }
     let list: Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list["count"], 2);
@@ -402,7 +435,17 @@ async fn a_resolver_that_only_answers_public_addresses() {
     // A checked target pinned to its address connects there.
     let target = l402_mcp::guard::check(&base, true).await.unwrap();
     let pinned = target.pin(reqwest::Client::builder()).build().unwrap();
-    assert_eq!(pinned.get(&base).send().await.unwrap().text().await.unwrap(), "hi");
+    assert_eq!(
+        pinned
+            .get(&base)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "hi"
+    );
 }
 
 mod rmcp_result {
