@@ -1,0 +1,289 @@
+//! `l402 serve --aperture-config aperture.yaml`: Aperture's `services`
+//! section (its `sample-conf.yaml` shape) read as `[[services]]`. What it
+//! cannot honour is said, key by key: the rest of the file (l402 serve's own
+//! settings apply), and per service `tlscertpath`, `constraints`,
+//! `ratelimits`, a non-`l402` `authscheme`; a service that needs what is not
+//! there (an `https` upstream, `dynamicprice`) is left out, loudly.
+
+use std::collections::BTreeMap;
+
+use serde_yaml_ng::Value;
+
+use super::{RewriteConfig, ServiceConfig};
+
+/// The most bytes read from an Aperture configuration.
+pub const MAX_APERTURE_CONFIG_BYTES: usize = 1024 * 1024;
+
+/// Aperture's services as `[[services]]`, and a note per key not honoured.
+#[derive(Debug, Default)]
+pub struct ApertureServices {
+    /// The services, in Aperture's order.
+    pub services: Vec<ServiceConfig>,
+    /// What is not supported, one sentence each, naming the key.
+    pub notes: Vec<String>,
+}
+
+/// The keys of an Aperture service this reads.
+const READ: &[&str] = &[
+    "name",
+    "hostregexp",
+    "pathregexp",
+    "address",
+    "protocol",
+    "auth",
+    "price",
+    "authwhitelistpaths",
+    "authskipinvoicecreationpaths",
+    "headers",
+    "rewrite",
+    "capabilities",
+    "timeout",
+    "tlscertpath",
+    "constraints",
+    "ratelimits",
+    "dynamicprice",
+    "authscheme",
+];
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn texts(v: Option<&Value>, key: &str) -> Result<Vec<String>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .map(|i| text(i).ok_or_else(|| format!("{key}: every entry must be a string")))
+            .collect(),
+        Some(_) => Err(format!("{key}: must be a list")),
+    }
+}
+
+/// Reads an Aperture YAML configuration's `services`.
+///
+/// # Errors
+/// Text that is not YAML, or a service whose keys have the wrong type; the
+/// message names the key (`services[1].price`).
+pub fn read(yaml: &str) -> Result<ApertureServices, String> {
+    let doc: Value = serde_yaml_ng::from_str(yaml).map_err(|e| format!("not YAML: {e}"))?;
+    let Value::Mapping(top) = doc else {
+        return Err("the file is not a YAML mapping".to_owned());
+    };
+    let mut out = ApertureServices::default();
+    let ignored: Vec<String> = top
+        .keys()
+        .filter_map(text)
+        .filter(|k| k != "services")
+        .collect();
+    if !ignored.is_empty() {
+        out.notes.push(format!(
+            "{}: not read (only Aperture's services are; l402 serve's own settings apply)",
+            ignored.join(", ")
+        ));
+    }
+    let services = match top.get("services") {
+        None | Some(Value::Null) => return Ok(out),
+        Some(Value::Sequence(s)) => s,
+        Some(_) => return Err("services: must be a list".to_owned()),
+    };
+    for (i, entry) in services.iter().enumerate() {
+        let at = |k: &str| format!("services[{i}].{k}");
+        let Value::Mapping(map) = entry else {
+            return Err(format!("services[{i}]: must be a mapping"));
+        };
+        let get = |k: &str| map.get(k);
+        let string = |k: &str| -> Result<Option<String>, String> {
+            match get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => text(v)
+                    .map(Some)
+                    .ok_or_else(|| format!("{}: must be a string", at(k))),
+            }
+        };
+        let number = |k: &str| -> Result<Option<i64>, String> {
+            match get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| format!("{}: must be a whole number", at(k))),
+                Some(_) => Err(format!("{}: must be a number", at(k))),
+            }
+        };
+        let name = string("name")?.ok_or_else(|| format!("{}: required", at("name")))?;
+        for key in map.keys().filter_map(text) {
+            if !READ.contains(&key.as_str()) {
+                out.notes.push(format!(
+                    "{}: not an Aperture service key l402 knows",
+                    at(&key)
+                ));
+            }
+        }
+        let protocol = string("protocol")?.unwrap_or_else(|| "http".to_owned());
+        if protocol != "http" {
+            out.notes.push(format!(
+                "{}: {protocol:?} upstreams are not supported yet: service {name:?} is left out",
+                at("protocol")
+            ));
+            continue;
+        }
+        let dynamic = matches!(get("dynamicprice"), Some(Value::Mapping(d))
+            if d.get("enabled").is_some_and(|e| matches!(e, Value::Bool(true))));
+        if dynamic {
+            out.notes.push(format!(
+                "{}: a price server is not supported yet: service {name:?} is left out",
+                at("dynamicprice")
+            ));
+            continue;
+        }
+        for (key, what) in [
+            ("tlscertpath", "only used for https upstreams"),
+            ("constraints", "not written into tokens"),
+            ("ratelimits", "not enforced yet"),
+        ] {
+            if get(key).is_some_and(|v| !v.is_null()) {
+                out.notes.push(format!("{}: {what}", at(key)));
+            }
+        }
+        if let Some(scheme) = string("authscheme")?
+            && scheme != "l402"
+        {
+            out.notes.push(format!(
+                "{}: {scheme:?} is not supported: the service sells over l402 only",
+                at("authscheme")
+            ));
+        }
+        let mut headers = BTreeMap::new();
+        match get("headers") {
+            None | Some(Value::Null) => {}
+            Some(Value::Mapping(h)) => {
+                for (k, v) in h {
+                    let (Some(k), Some(v)) = (text(k), text(v)) else {
+                        return Err(format!(
+                            "{}: names and values must be strings",
+                            at("headers")
+                        ));
+                    };
+                    headers.insert(k, v);
+                }
+            }
+            Some(_) => return Err(format!("{}: must be a mapping", at("headers"))),
+        }
+        let prefix = match get("rewrite") {
+            None | Some(Value::Null) => None,
+            Some(Value::Mapping(r)) => r.get("prefix").and_then(text),
+            Some(_) => return Err(format!("{}: must be a mapping", at("rewrite"))),
+        };
+        let capabilities = string("capabilities")?
+            .map(|c| {
+                c.split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Aperture: a price of 0, or none, is 1 sat.
+        let price = number("price")?.filter(|p| *p != 0).unwrap_or(1);
+        let timeout = number("timeout")?
+            .map(|t| u64::try_from(t).map_err(|_| format!("{}: must be positive", at("timeout"))))
+            .transpose()?
+            .filter(|t| *t > 0);
+        out.services.push(ServiceConfig {
+            name,
+            hostregexp: string("hostregexp")?,
+            host: None,
+            pathregexp: string("pathregexp")?,
+            address: string("address")?.ok_or_else(|| format!("{}: required", at("address")))?,
+            protocol: Some(protocol),
+            price_sats: Some(price),
+            auth: string("auth")?,
+            free_paths: texts(get("authwhitelistpaths"), &at("authwhitelistpaths"))?,
+            no_invoice_paths: texts(
+                get("authskipinvoicecreationpaths"),
+                &at("authskipinvoicecreationpaths"),
+            )?,
+            headers,
+            rewrite: RewriteConfig { prefix },
+            token_lifetime_secs: timeout,
+            capabilities,
+            timeout_secs: None,
+            max_body_bytes: None,
+            forward_authorization: None,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sample_conf_shape() {
+        let yaml = r#"
+listenaddr: "localhost:8081"
+authenticator:
+  network: "simnet"
+services:
+  - name: "service1"
+    hostregexp: '^service1.com$'
+    pathregexp: '^/.*$'
+    address: "127.0.0.1:10009"
+    protocol: http
+    capabilities: "add,subtract"
+    constraints:
+        "valid_until": 1682483169
+    timeout: 31557600
+    price: 0
+    authwhitelistpaths:
+      - '^/freebieservice.*$'
+    authskipinvoicecreationpaths:
+      - '^/streamingservice.*$'
+    ratelimits:
+      - pathregexp: '^/looprpc.*$'
+        requests: 5
+        per: 1s
+    headers:
+      X-Key: "!file+hex:key.bin"
+    rewrite:
+      prefix: "/api"
+  - name: "service2"
+    address: "127.0.0.1:8082"
+    protocol: https
+    price: 3
+  - name: "service3"
+    address: "127.0.0.1:8083"
+    dynamicprice:
+      enabled: true
+"#;
+        let got = read(yaml).unwrap();
+        assert_eq!(got.services.len(), 1);
+        let s = &got.services[0];
+        assert_eq!(s.price_sats, Some(1));
+        assert_eq!(s.capabilities, ["add", "subtract"]);
+        assert_eq!(s.token_lifetime_secs, Some(31_557_600));
+        assert_eq!(s.free_paths, ["^/freebieservice.*$"]);
+        assert_eq!(s.rewrite.prefix.as_deref(), Some("/api"));
+        let notes = got.notes.join("\n");
+        for key in [
+            "listenaddr, authenticator: not read",
+            "services[0].constraints",
+            "services[0].ratelimits",
+            "services[1].protocol",
+            "services[2].dynamicprice",
+        ] {
+            assert!(notes.contains(key), "{key} missing from:\n{notes}");
+        }
+        assert!(read("services: 3").unwrap_err().contains("services"));
+        let bad = "services:\n  - name: a\n    address: b\n    price: [1]";
+        assert!(read(bad).unwrap_err().contains("services[0].price"));
+    }
+}
