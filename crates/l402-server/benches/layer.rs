@@ -1,6 +1,7 @@
 //! In-process cost of the layer on the paid path: the same axum route called
 //! bare and behind `L402Layer`, with the identical request carrying a valid
-//! (cached) credential.
+//! (cached) credential; and behind a layer reporting to the real metrics
+//! registry (`l402-metrics`), for the observer's cost.
 //! `cargo bench -p l402-server --bench layer`
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -29,11 +30,18 @@ fn bench(c: &mut Criterion) {
     let node = rt.block_on(DevNode::builder().in_memory().open()).unwrap();
     let merchant = Arc::new(rt.block_on(node.wallet("merchant")).unwrap());
     let keys = Keyring::new(1, [7; 32]);
-    let layer = L402Layer::builder(merchant, keys.clone())
+    let layer = L402Layer::builder(merchant.clone(), keys.clone())
         .price_sats(1)
         .build();
     let bare: Router = Router::new().route("/hello", get(hello));
     let paid: Router = Router::new().route("/hello", get(hello).layer(layer));
+    let metrics = Arc::new(l402_metrics::Metrics::builder().build());
+    let observed_layer = L402Layer::builder(merchant.clone(), keys.clone())
+        .price_sats(1)
+        .route_label("/hello")
+        .observer(metrics.clone())
+        .build();
+    let observed: Router = Router::new().route("/hello", get(hello).layer(observed_layer));
 
     let preimage = Preimage::from([9; 32]);
     let macaroon = Minter::new(keys)
@@ -60,6 +68,12 @@ fn bench(c: &mut Criterion) {
         .unwrap()
         .status();
     assert_eq!(status, 200);
+    let status = rt
+        .block_on(observed.clone().oneshot(request(Some(&auth))))
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    assert!(metrics.render().contains(r#"outcome="paid"} 1"#));
 
     c.bench_function("parse credential", |b| {
         b.iter(|| std::hint::black_box(&auth).parse::<Credential>().unwrap())
@@ -116,6 +130,12 @@ fn bench(c: &mut Criterion) {
     c.bench_function("paid route, cached credential", |b| {
         b.iter(|| {
             rt.block_on(paid.clone().oneshot(request(Some(&auth))))
+                .unwrap()
+        })
+    });
+    c.bench_function("paid route, cached credential, metrics observer", |b| {
+        b.iter(|| {
+            rt.block_on(observed.clone().oneshot(request(Some(&auth))))
                 .unwrap()
         })
     });
