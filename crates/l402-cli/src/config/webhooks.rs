@@ -195,6 +195,7 @@ pub(super) fn resolve(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -215,7 +216,10 @@ mod tests {
         let (w, d) = parse("");
         let resolved = resolve("f.toml", w, d, None).unwrap();
         assert!(!resolved.allow_private_targets && !resolved.directory_allow_private);
-        assert_eq!((resolved.max_attempts, resolved.directory_per_hour), (12, 10));
+        assert_eq!(
+            (resolved.max_attempts, resolved.directory_per_hour),
+            (12, 10)
+        );
 
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("blink"), "whsec_c2VjcmV0\n").unwrap();
@@ -231,7 +235,10 @@ mod tests {
         assert!(resolved.producer_config().is_ok());
         // Secrets never in Debug.
         let shown = format!("{resolved:?}");
-        assert!(!shown.contains("c2VjcmV0") && !shown.contains("phoenix-secret"), "{shown}");
+        assert!(
+            !shown.contains("c2VjcmV0") && !shown.contains("phoenix-secret"),
+            "{shown}"
+        );
 
         std::fs::write(dir.path().join("bad"), "not base64 !!").unwrap();
         let (w, d) = parse("[webhooks]\nblink_secret_file = \"bad\"\n");
