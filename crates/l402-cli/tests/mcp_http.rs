@@ -93,6 +93,21 @@ async fn other_hosts_and_origins_get_403_json_and_strangers_401() {
         "{body}"
     );
 
+    // A body over the bound is refused unread.
+    let big = reqwest::Client::new()
+        .post(&url)
+        .header("Authorization", &bearer)
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", "application/json")
+        .body(format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#,
+            "x".repeat(100 * 1024)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 413);
+
     // The merchant, by either header, sees exactly the seller tools.
     for header in [
         ("Authorization", bearer.as_str()),
