@@ -167,10 +167,11 @@ pub(crate) async fn page(
         Err(r) => return r,
     };
     let m = session.merchant_id;
-    let range = match q.range.as_deref() {
-        Some(r @ ("1d" | "7d" | "30d" | "1y" | "all")) => r,
-        _ => "30d",
-    };
+    let range = q
+        .range
+        .as_deref()
+        .filter(|r| ["1d", "7d", "30d", "1y", "all"].contains(r))
+        .unwrap_or("30d");
     let now = l402_server::unix_now();
     let today = now / DAY;
     let Ok(a) = inner

@@ -154,7 +154,7 @@ pub(crate) async fn page(
         } else {
             ""
         };
-        body.push_str(&format!("<option{sel}>{s}</option>"));
+        body.push_str(&format!("<option value=\"{s}\"{sel}>{s}</option>"));
     }
     body.push_str(&format!(
         "</select></label><label>From<input type=\"date\" name=\"from\" id=\"f-from\" value=\"{}\"></label>\
