@@ -79,23 +79,26 @@ impl crate::Producer {
     pub async fn authenticate(
         &self,
         headers: &http::HeaderMap,
-    ) -> Result<Authenticated, axum::response::Response> {
+    ) -> Result<Authenticated, Box<axum::response::Response>> {
         use axum::response::IntoResponse;
         let (mut parts, ()) = http::Request::new(()).into_parts();
         parts.headers = headers.clone();
         Merchant::from_request_parts(&mut parts, &self.inner)
             .await
             .map(|m| m.0)
-            .map_err(IntoResponse::into_response)
+            .map_err(|e| Box::new(e.into_response()))
     }
 
     /// Whether `headers` carry the admin token (`Authorization: Bearer`),
     /// by the admin routes' own check ([`Admin`]); the error is their JSON
     /// answer.
-    pub fn check_admin(&self, headers: &http::HeaderMap) -> Result<(), axum::response::Response> {
+    pub fn check_admin(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<(), Box<axum::response::Response>> {
         use axum::response::IntoResponse;
         self.inner
             .is_admin(headers)
-            .map_err(IntoResponse::into_response)
+            .map_err(|e| Box::new(e.into_response()))
     }
 }

@@ -122,7 +122,7 @@ async fn caller(
         )
     })?;
     presented.insert("x-api-key", value);
-    mcp.producer.authenticate(&presented).await?;
+    mcp.producer.authenticate(&presented).await.map_err(|r| *r)?;
     let api = InProcess {
         api: mcp.api.clone(),
         peer,
