@@ -14,6 +14,7 @@
 //! | unpaid gRPC | `200` + `grpc-status: 13`, `grpc-message: payment required` (Aperture's answer) |
 //! | errors | JSON [`ErrorBody`](l402_server::ErrorBody): 404 `no_service`, 413 `body_too_large`, 502 `upstream_unreachable` / `upstream_failed`, 504 `upstream_timeout`, 401 `credential_required`; gRPC clients get a `grpc-status` |
 //! | free access | [`Auth::Off`], free paths, [`Auth::Freebie`] per client network (bounded) |
+//! | shadow mode | [`ServiceBuilder::shadow`]: priced and minted as usual, always forwarded, `x-l402-shadow` says what would have happened |
 //!
 //! See [`Proxy`] for an example.
 
@@ -23,6 +24,7 @@ mod freebie;
 mod headers;
 mod proxy;
 mod service;
+mod shadow;
 mod upgrade;
 
 pub use error::ProxyError;

@@ -21,6 +21,7 @@ use crate::error::ProxyError;
 use crate::forward::{BoxError, Clients, Forward, ProxyBody, is_grpc};
 use crate::freebie::{DEFAULT_MAX_TRACKED_NETWORKS, Freebies};
 use crate::service::{Auth, Service};
+use crate::shadow::{self, Passed};
 
 /// The request body every service receives (the client's, boxed once).
 pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -46,6 +47,8 @@ struct Route {
     /// get an invoice).
     no_invoice: Option<L402Service<Forward>>,
     freebies: Option<Freebies>,
+    /// The layer judging a shadow service's requests (which all pass).
+    shadow: Option<L402Service<Passed>>,
 }
 
 /// A tower service routing each request to the first [`Service`] whose
@@ -159,6 +162,9 @@ impl ProxyBuilder {
                     }
                     b
                 };
+                let shadow = (sells && service.shadow)
+                    .then(|| tower_layer::Layer::layer(&layer().build(), Passed));
+                let sells = sells && !service.shadow;
                 let paid =
                     sells.then(|| tower_layer::Layer::layer(&layer().build(), forward.clone()));
                 let no_invoice = (sells && !service.no_invoice_paths.is_empty()).then(|| {
@@ -186,6 +192,7 @@ impl ProxyBuilder {
                     paid,
                     no_invoice,
                     freebies,
+                    shadow,
                 }
             })
             .collect();
@@ -251,6 +258,13 @@ where
             return answer(&ProxyError::NoService, grpc);
         };
         let service = &route.service;
+        if let Some(judge) = &route.shadow
+            && !service.is_free(path)
+        {
+            let refused = service.is_no_invoice(path) && !presents_credential(request.headers());
+            let judge = (!refused).then(|| judge.clone());
+            return forward_shadow(judge, &route.forward, request, service.price_sats);
+        }
         let Some(paid) = route.paid.as_ref().filter(|_| !service.is_free(path)) else {
             return forward_free(&route.forward, request);
         };
@@ -272,6 +286,36 @@ where
         let future = layer.call(request);
         Box::pin(future)
     }
+}
+
+/// Shadow mode: the layer judges a copy of the request's head (`None`:
+/// refused without asking it), the request is forwarded whatever it says.
+fn forward_shadow(
+    judge: Option<L402Service<Passed>>,
+    forward: &Forward,
+    request: Request<RequestBody>,
+    price_sats: u64,
+) -> ProxyFuture {
+    let (parts, body) = request.into_parts();
+    let judged = judge.map(|mut judge| {
+        let empty: RequestBody = http_body_util::Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        judge.call(Request::from_parts(parts.clone(), empty))
+    });
+    let mut forward = forward.clone();
+    Box::pin(async move {
+        let verdict = match judged {
+            Some(judged) => {
+                let Ok(answer) = judged.await;
+                shadow::verdict(answer.status())
+            }
+            None => "reject",
+        };
+        let Ok(mut response) = forward.call(Request::from_parts(parts, body)).await;
+        shadow::mark(&mut response, verdict, price_sats);
+        Ok(response.map(ResponseBody::inner))
+    })
 }
 
 fn forward_free(forward: &Forward, request: Request<RequestBody>) -> ProxyFuture {

@@ -118,6 +118,7 @@ pub struct Service {
     pub(crate) timeout: Duration,
     pub(crate) max_body_bytes: u64,
     pub(crate) forward_authorization: bool,
+    pub(crate) shadow: bool,
 }
 
 impl fmt::Debug for Service {
@@ -131,6 +132,7 @@ impl fmt::Debug for Service {
             .field("protocol", &self.protocol)
             .field("price_sats", &self.price_sats)
             .field("auth", &self.auth)
+            .field("shadow", &self.shadow)
             .field(
                 "headers",
                 &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
@@ -163,6 +165,7 @@ impl Service {
             timeout: DEFAULT_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             forward_authorization: false,
+            shadow: false,
         }
     }
 
@@ -190,6 +193,12 @@ impl Service {
     /// How the upstream is spoken to.
     pub fn protocol(&self) -> Protocol {
         self.protocol
+    }
+
+    /// Whether the service runs in shadow mode (see
+    /// [`ServiceBuilder::shadow`]).
+    pub fn is_shadow(&self) -> bool {
+        self.shadow
     }
 
     /// How long a bought token stays valid, when the service sets it.
@@ -248,6 +257,7 @@ pub struct ServiceBuilder {
     timeout: Duration,
     max_body_bytes: u64,
     forward_authorization: bool,
+    shadow: bool,
 }
 
 impl fmt::Debug for ServiceBuilder {
@@ -352,6 +362,15 @@ impl ServiceBuilder {
         self
     }
 
+    /// Shadow mode: price and mint as usual, but forward every request,
+    /// with `x-l402-shadow` (`paid`, `challenge`, `reject` or `error`)
+    /// and `x-l402-shadow-price-sats` saying what would have happened. A
+    /// seller tries prices on live traffic this way.
+    pub fn shadow(mut self, on: bool) -> Self {
+        self.shadow = on;
+        self
+    }
+
     /// Checks every setting and builds the service.
     ///
     /// # Errors
@@ -442,6 +461,7 @@ impl ServiceBuilder {
             timeout: self.timeout,
             max_body_bytes: self.max_body_bytes,
             forward_authorization: self.forward_authorization,
+            shadow: self.shadow,
         })
     }
 }
