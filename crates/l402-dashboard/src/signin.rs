@@ -295,6 +295,11 @@ pub(crate) async fn poll(State(inner): State<Shared>, Query(q): Query<PollQuery>
             }
             json
         }
-        Err(r) => r,
+        Err(_) => error(
+            StatusCode::FORBIDDEN,
+            "key_not_linked",
+            "this wallet's key is linked to no active merchant \
+             (the admin API or l402 merchant link-key links it)",
+        ),
     }
 }
