@@ -60,6 +60,9 @@ pub struct ServiceConfig {
     pub max_body_bytes: Option<u64>,
     /// Forward the client's L402 `Authorization` too (default false).
     pub forward_authorization: Option<bool>,
+    /// Shadow mode: price and mint, but forward everything, with
+    /// `x-l402-shadow` headers saying what would have happened.
+    pub shadow: Option<bool>,
 }
 
 /// `[services.rewrite]`
@@ -105,6 +108,8 @@ pub struct ServiceSpec {
     pub max_body_bytes: u64,
     /// Forward the L402 `Authorization`.
     pub forward_authorization: bool,
+    /// Shadow mode.
+    pub shadow: bool,
 }
 
 impl fmt::Debug for ServiceSpec {
@@ -132,7 +137,8 @@ impl ServiceSpec {
             .auth(self.auth)
             .timeout(Duration::from_secs(self.timeout_secs))
             .max_body_bytes(self.max_body_bytes)
-            .forward_authorization(self.forward_authorization);
+            .forward_authorization(self.forward_authorization)
+            .shadow(self.shadow);
         if let Some(p) = &self.hostregexp {
             b = b.host_regexp(p);
         }
@@ -372,6 +378,7 @@ fn resolve_list(
                 .max_body_bytes
                 .unwrap_or(l402_proxy::DEFAULT_MAX_BODY_BYTES),
             forward_authorization: s.forward_authorization.unwrap_or(false),
+            shadow: s.shadow.unwrap_or(false),
         };
         // The proxy's own checks (patterns, address, header names...),
         // named by the key they are about.

@@ -59,6 +59,7 @@ pub(super) fn announced(services: &[ServiceSpec]) -> Vec<Value> {
                 "address": s.address,
                 "protocol": s.protocol.as_str(),
                 "price_sats": s.price_sats,
+                "shadow": s.shadow,
                 "auth": match s.auth {
                     l402_proxy::Auth::On => "on".to_owned(),
                     l402_proxy::Auth::Off => "off".to_owned(),

@@ -216,6 +216,7 @@ pub fn read(yaml: &str) -> Result<ApertureServices, String> {
             timeout_secs: None,
             max_body_bytes: None,
             forward_authorization: None,
+            shadow: None,
         });
     }
     Ok(out)
