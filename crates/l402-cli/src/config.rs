@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use self::metrics::{Metrics, MetricsConfig};
+pub use self::platform::{Passes, PassesFileConfig, Splits, SplitsFileConfig};
 pub use self::producer::{Producer, ProducerConfig};
 pub use self::remote::{Remote, RemoteConfig, RemoteOverrides};
 pub use self::store::{Store, StoreConfig, StoreTarget};
@@ -56,6 +57,12 @@ pub struct FileConfig {
     /// `[metrics]`: Prometheus metrics at `/metrics`.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[splits]`: owners' shares paid to their Lightning Addresses.
+    #[serde(default)]
+    pub splits: SplitsFileConfig,
+    /// `[passes]`: time-based access.
+    #[serde(default)]
+    pub passes: PassesFileConfig,
 }
 
 /// `[backend]`: where invoices come from.
@@ -256,6 +263,10 @@ pub struct Config {
     pub webhooks: Webhooks,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Splits.
+    pub splits: Splits,
+    /// Passes.
+    pub passes: Passes,
     /// The BTC price demo's price source, if any.
     pub demo_price_url: Option<String>,
     /// Notes for the operator (deprecated keys), printed at start.
@@ -663,6 +674,8 @@ fn resolve(
 
     let store = store::resolve(source, file.store, overrides)?;
     let webhooks = webhooks::resolve(source, file.webhooks, file.directory, base_dir)?;
+    let secret = std::env::var(platform::SPLIT_SECRET_ENV).ok();
+    let (splits, passes) = platform::resolve(source, file.splits, file.passes, secret, base_dir)?;
     let (producer, warnings) =
         producer::resolve(source, file.producer, overrides, remote.is_none())?;
 
@@ -679,15 +692,18 @@ fn resolve(
         remote,
         webhooks,
         metrics,
+        splits,
+        passes,
         demo_price_url,
     })
 }
 
 mod demo;
 mod metrics;
+mod platform;
 mod producer;
 mod remote;
 mod store;
-mod webhooks;
 #[cfg(test)]
 mod tests;
+mod webhooks;

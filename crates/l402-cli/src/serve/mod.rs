@@ -20,9 +20,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use l402_lightning::Receiver;
 use l402_lightning::dev::DevNode;
 use l402_lightning::lnbits::LnbitsClient;
+use l402_lightning::{Receiver, Wallet};
 use l402_producer::Producer;
 use serde_json::json;
 
@@ -89,6 +89,11 @@ Configuration (TOML), all keys optional:
               timeout_secs (10), phoenixd_secret_file, blink_secret_file
               (Svix whsec_...: turn on /api/webhooks/in/phoenixd, /blink)
   [directory] allow_private_targets (false), per_hour (10), max_listings (10000)
+  [splits]    enabled (false), fee_bps (0), minimum_sats (10), secret_file
+              (or L402_SPLIT_SECRET: the x-split-secret of POST /api/split),
+              allow_http (false), retry_secs (30); paid from the node's wallet
+              (the dev node's merchant wallet; not with an LNbits invoice key)
+  [passes]    enabled (true), days (30), price (9000 sats): /api/dev-token
 
 The server secret that signs tokens is <data dir>/server-secret (created on
 first start), or L402_SERVER_SECRET (64 hex digits) to share it between
@@ -310,7 +315,9 @@ async fn serve(
     }
     let keys = state::keyring(data_dir)?;
 
-    let (receiver, dev): (Arc<dyn Receiver>, Option<DevParts>) = match &config.backend {
+    // `payer`: the wallet splits are paid from (none with an LNbits invoice key).
+    type Faces = (Arc<dyn Receiver>, Option<Arc<dyn Wallet>>, Option<DevParts>);
+    let (receiver, payer, dev): Faces = match &config.backend {
         Backend::Dev => {
             let node = DevNode::builder()
                 .data_dir(data_dir.join("dev-node"))
@@ -330,7 +337,8 @@ async fn serve(
                 buyer_invoice_key: buyer.invoice_key().to_owned(),
                 node,
             };
-            (Arc::new(merchant), Some(parts))
+            let merchant = Arc::new(merchant);
+            (merchant.clone(), Some(merchant), Some(parts))
         }
         Backend::Lnbits {
             url,
@@ -341,15 +349,15 @@ async fn serve(
                 .invoice_key(invoice_key.clone())
                 .timeout(Duration::from_secs(*timeout_secs))
                 .build()?;
-            (Arc::new(client), None)
+            (Arc::new(client), None, None)
         }
         Backend::Node(node) => {
             // Nothing is contacted here: an unreachable node is a 503 per
             // request (with Retry-After), not a failed start.
-            let (receiver, _) = node
+            let (receiver, wallet) = node
                 .build()
                 .map_err(|e| anyhow::anyhow!("{}: {e}", node.label()))?;
-            (receiver, None)
+            (receiver, Some(wallet), None)
         }
     };
 
@@ -372,7 +380,17 @@ async fn serve(
             .identity(identity)
             .webhooks(config.webhooks.producer_config()?)
             .directory(config.webhooks.directory_config())
-            .build();
+            .passes(config.passes.producer_config());
+        // [splits]: the payout worker runs as long as the producer.
+        let producer = match (config.splits.enabled, &payer) {
+            (false, _) => producer,
+            (true, Some(wallet)) => producer.splits(config.splits.producer_config(wallet.clone())),
+            (true, None) => anyhow::bail!(
+                "[splits] needs a backend that can pay (dev, phoenixd, lnd, cln or nwc); \
+                 an LNbits invoice key can only receive"
+            ),
+        };
+        let producer = producer.build();
         Some((producer, store, token_file))
     } else {
         None
@@ -424,7 +442,11 @@ async fn serve(
         router = router.nest_service("/dev", dev.node.router());
     }
     if let Some((producer, _, _)) = &producer {
-        router = router.merge(producer.router());
+        let mut api = producer.router();
+        if !config.passes.enabled {
+            api = api.layer(axum::middleware::from_fn(no_passes));
+        }
+        router = router.merge(api);
     }
 
     let addr = listener.local_addr()?;
@@ -473,6 +495,23 @@ async fn serve(
         eprintln!("l402 serve: stopped");
     }
     Ok(())
+}
+
+/// `[passes] enabled = false`: the pass routes answer 404.
+async fn no_passes(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if config::Passes::PATHS.contains(&request.uri().path()) {
+        return l402_server::ErrorBody::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "passes_disabled",
+            "passes are not sold here ([passes] enabled = false)",
+        )
+        .response()
+        .map(axum::body::Body::from);
+    }
+    next.run(request).await
 }
 
 /// The configuration's demo switch and paid routes, on `app`.
