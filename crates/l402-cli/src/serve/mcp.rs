@@ -122,7 +122,10 @@ async fn caller(
         )
     })?;
     presented.insert("x-api-key", value);
-    mcp.producer.authenticate(&presented).await.map_err(|r| *r)?;
+    mcp.producer
+        .authenticate(&presented)
+        .await
+        .map_err(|r| *r)?;
     let api = InProcess {
         api: mcp.api.clone(),
         peer,
