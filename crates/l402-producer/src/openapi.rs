@@ -42,6 +42,119 @@ fn merchant_id_param() -> Value {
 /// assert!(doc["paths"]["/api/l402/challenges"]["post"].is_object());
 /// ```
 pub fn openapi() -> Value {
+    let mut doc = core();
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), platform_paths()) {
+        paths.extend(more);
+    }
+    if let (Some(schemas), Value::Object(more)) = (
+        doc["components"]["schemas"].as_object_mut(),
+        platform_schemas(),
+    ) {
+        schemas.extend(more);
+    }
+    doc
+}
+
+/// The platform routes documented so far (l402kit's stats, the directory's
+/// list, payouts, pass checks).
+fn platform_paths() -> Value {
+    let unauthorized = error_response("Missing or invalid X-API-Key");
+    let forbidden = error_response("The merchant is suspended (`current_plan`)");
+    let admin_unauthorized =
+        error_response("Missing or invalid admin token, or no admin token configured");
+    json!({
+        "/api/stats": {"get": {
+            "summary": "The merchant's payments (l402kit's dashboard stats): totals, by owner address, by day (30 days), 7-day trend, the most recent",
+            "security": [{"apiKey": []}],
+            "responses": {"200": ok("Stats", "KitStats"), "401": unauthorized, "403": forbidden}
+        }},
+        "/api/global-stats": {"get": {
+            "summary": "Public totals of every merchant's payments (cacheable for a minute)",
+            "responses": {"200": ok("Totals", "GlobalStats")}
+        }},
+        "/api/apis.json": {"get": {
+            "summary": "The API directory's listings, newest first",
+            "parameters": [{"name": "category", "in": "query", "required": false, "schema": {"type": "string", "enum": super::CATEGORIES}}],
+            "responses": {
+                "200": ok("Listings", "Directory"),
+                "400": error_response("An unknown category (`invalid_field`) or query parameter (`unknown_parameter`)")
+            }
+        }},
+        "/api/admin/payouts": {"get": {
+            "summary": "The most recent split payouts and their states (pending, paying, paid, failed)",
+            "security": [{"admin": []}],
+            "responses": {"200": ok("Payouts", "Payouts"), "401": admin_unauthorized}
+        }},
+        "/api/pro-check": {"get": {
+            "summary": "Whether a Lightning Address holds a live pass",
+            "parameters": [{"name": "address", "in": "query", "required": true, "schema": {"type": "string", "maxLength": super::splits::lnurl::MAX_ADDRESS_CHARS}}],
+            "responses": {
+                "200": ok("`active`, and `expiresAt` while it is", "ProCheck"),
+                "400": error_response("`address` missing (`missing_field`), too long or not a Lightning Address (`invalid_field`)")
+            }
+        }}
+    })
+}
+
+fn platform_schemas() -> Value {
+    let count = json!({"type": "object", "required": ["count", "sats"], "properties": {"count": {"type": "integer"}, "sats": {"type": "integer"}}});
+    json!({
+        "KitStats": {
+            "type": "object",
+            "required": ["merchantId", "totalPayments", "totalSats", "fee", "byOwner", "byDay", "trend", "recent"],
+            "properties": {
+                "merchantId": {"type": "integer"},
+                "totalPayments": {"type": "integer"},
+                "totalSats": {"type": "integer"},
+                "fee": {"type": "integer"},
+                "shinydappsFee": {"type": "integer"},
+                "byOwner": {"type": "object", "additionalProperties": count},
+                "byDay": {"type": "object", "description": "By day, YYYY-MM-DD", "additionalProperties": count},
+                "trend": {"type": "object", "required": ["payments7d", "payments7dPrev", "sats7d", "sats7dPrev"]},
+                "recent": {"type": "array", "items": {"type": "object", "required": ["id", "endpoint", "payment_hash", "amount_sats", "paid_at"]}}
+            }
+        },
+        "GlobalStats": {
+            "type": "object",
+            "required": ["count", "totalSats"],
+            "properties": {"count": {"type": "integer"}, "totalSats": {"type": "integer"}}
+        },
+        "Directory": {
+            "type": "object",
+            "required": ["version", "count", "apis"],
+            "properties": {
+                "version": {"const": "1"},
+                "count": {"type": "integer"},
+                "apis": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["url", "name", "description", "price_sats", "category", "created_at", "verified"]
+                }}
+            }
+        },
+        "Payouts": {
+            "type": "object",
+            "required": ["payouts"],
+            "properties": {"payouts": {"type": "array", "items": {
+                "type": "object",
+                "required": ["id", "ownerAddress", "amountSats", "state", "attempts", "createdAt"],
+                "properties": {
+                    "state": {"enum": ["pending", "paying", "paid", "failed"]},
+                    "paymentHash": {"type": ["string", "null"]},
+                    "feeMsat": {"type": ["integer", "null"]},
+                    "lastError": {"type": ["string", "null"]}
+                }
+            }}}
+        },
+        "ProCheck": {
+            "type": "object",
+            "required": ["active"],
+            "properties": {"active": {"type": "boolean"}, "expiresAt": {"type": "string", "format": "date-time"}}
+        }
+    })
+}
+
+/// The document of the core routes.
+fn core() -> Value {
     let bad = error_response(
         "Malformed JSON, a missing, unknown or wrong-typed field, or a value out of range; `field` names it",
     );
