@@ -127,6 +127,10 @@ async fn sign_in_pay_see_filter_export_and_manage_keys() {
         let page = op.page(&format!("/dashboard?range={range}")).await;
         assert!(page.contains("data-sats=\"21\""), "{range}");
     }
+    assert!(
+        op.page("/dashboard/keys").await.contains("id=\"no-keys\""),
+        "merchant 0 has no keys"
+    );
     let recent: Value = op.get("/dashboard/recent.json").await.json().await.unwrap();
     assert_eq!(recent["totalPayments"], 1, "{recent}");
     let hash = recent["recent"][0]["payment_hash"]

@@ -39,18 +39,38 @@ async fn render(
     status: StatusCode,
 ) -> Response {
     let m = session.merchant_id;
-    let keys = match admin_call(
-        inner,
-        Method::GET,
-        &format!("/api/admin/merchants/{m}/keys"),
-        None,
-    )
-    .await
-    {
+    let listed = if m == 0 {
+        // Merchant 0 is the server's own routes: no keys of its own.
+        Ok((StatusCode::NOT_FOUND, Value::Null))
+    } else {
+        let uri = format!("/api/admin/merchants/{m}/keys");
+        admin_call(inner, Method::GET, &uri, None).await
+    };
+    let keys = match listed {
         Ok((StatusCode::OK, v)) => v["keys"].as_array().cloned().unwrap_or_default(),
-        Ok((_, v)) => {
+        Ok((StatusCode::NOT_FOUND, _)) => {
+            // Merchant 0 is the server's own routes: no keys of its own.
+            let body = format!(
+                "<h1>API keys</h1><section><p id=\"no-keys\">Merchant {m} has no API keys: \
+                 it is this server's own paid routes. Switch to a merchant to manage its keys.</p></section>"
+            );
+            let (merchant, switch) = nav_parts(inner, session).await;
+            return Page {
+                title: "API keys",
+                tab: "keys",
+                nav: Some(Nav {
+                    merchant,
+                    csrf: &session.csrf,
+                    switch,
+                }),
+                scripts: &[],
+                body,
+            }
+            .render(StatusCode::OK);
+        }
+        Ok((status, v)) => {
             let message = v["message"].as_str().unwrap_or("cannot list keys");
-            return error(StatusCode::NOT_FOUND, "not_found", message);
+            return error(status, "keys_unavailable", message);
         }
         Err(r) => return r,
     };
