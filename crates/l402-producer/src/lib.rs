@@ -127,8 +127,8 @@ mod l402;
 mod lnaddress;
 mod lnurl_auth;
 mod openapi;
-mod ratelimit;
 mod passes;
+mod ratelimit;
 mod record;
 mod splits;
 mod state;
@@ -160,10 +160,10 @@ pub use l402_server::IDEMPOTENCY_WINDOW;
 pub use lnaddress::{MIN_SENDABLE_MSAT, valid_username};
 pub use lnurl_auth::{IdentityConfig, parse_linking_key};
 pub use openapi::openapi;
-pub use ratelimit::DEFAULT_MAX_TRACKED_CLIENTS;
-pub use splits::lnurl::{LightningAddress, LnurlError, check_invoice};
 pub use passes::PassConfig;
+pub use ratelimit::DEFAULT_MAX_TRACKED_CLIENTS;
 pub use splits::SplitsConfig;
+pub use splits::lnurl::{LightningAddress, LnurlError, check_invoice};
 pub use webhooks::{
     EventKind, InboundSecretError, MAX_ENDPOINTS_PER_MERCHANT, SVIX_TOLERANCE_SECS, Settled,
     WebhookConfig, signature_header,
@@ -751,11 +751,7 @@ mod tests {
             "/api/blink-webhook",
             "/api/register",
             "/api/admin/merchants/{id}/linking-keys",
-            "/.well-known/lnurlp/{username}",
-            "/api/lnurlp/{username}/callback",
-            "/api/admin/merchants/{id}/lightning-address",
             "/api/split",
-            "/api/admin/merchants/{id}/owner-address",
             "/api/dev-token",
             "/api/pass",
         ];

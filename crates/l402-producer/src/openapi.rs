@@ -62,6 +62,10 @@ fn platform_paths() -> Value {
     let forbidden = error_response("The merchant is suspended (`current_plan`)");
     let admin_unauthorized =
         error_response("Missing or invalid admin token, or no admin token configured");
+    let bad = error_response(
+        "Malformed JSON, a missing, unknown or wrong-typed field, or a value out of range; `field` names it",
+    );
+    let not_found = error_response("No such merchant");
     json!({
         "/api/stats": {"get": {
             "summary": "The merchant's payments (l402kit's dashboard stats): totals, by owner address, by day (30 days), 7-day trend, the most recent",
@@ -85,6 +89,39 @@ fn platform_paths() -> Value {
             "security": [{"admin": []}],
             "responses": {"200": ok("Payouts", "Payouts"), "401": admin_unauthorized}
         }},
+        "/api/admin/merchants/{id}/owner-address": {"post": {
+            "summary": "Set (or clear, with null) the Lightning Address that receives the merchant's splits",
+            "security": [{"admin": []}],
+            "parameters": [merchant_id_param()],
+            "requestBody": body("OwnerAddressRequest", true),
+            "responses": {"200": ok("Set", "OwnerAddress"), "400": bad, "401": admin_unauthorized, "404": not_found}
+        }},
+        "/api/admin/merchants/{id}/lightning-address": {"post": {
+            "summary": "Give a merchant a Lightning Address: username@<this host>",
+            "security": [{"admin": []}],
+            "parameters": [merchant_id_param()],
+            "requestBody": body("LightningAddressRequest", true),
+            "responses": {"201": ok("Bound", "LightningAddress"), "400": bad, "401": admin_unauthorized, "404": not_found}
+        }},
+        "/.well-known/lnurlp/{username}": {"get": {
+            "summary": "LUD-16: the payRequest of username@<this host>; errors are LUD-06's {status: ERROR, reason} beside error, code, message",
+            "parameters": [username_param()],
+            "responses": {
+                "200": ok("The payRequest", "PayRequest"),
+                "403": error_response("`merchant_suspended`: the address cannot receive now"),
+                "404": error_response("`unknown_username`")
+            }
+        }},
+        "/api/lnurlp/{username}/callback": {"get": {
+            "summary": "LUD-06's callback: an invoice for `amount` msat whose description hash is sha256(metadata)",
+            "parameters": [username_param(), {"name": "amount", "in": "query", "required": true, "schema": {"type": "integer", "minimum": super::MIN_SENDABLE_MSAT, "description": "Millisatoshis, whole sats"}}],
+            "responses": {
+                "200": ok("The invoice", "PayRequestInvoice"),
+                "400": error_response("`amount` missing, not whole sats, or out of the sendable range"),
+                "403": error_response("`merchant_suspended`: the address cannot receive now"),
+                "404": error_response("`unknown_username`")
+            }
+        }},
         "/api/pro-check": {"get": {
             "summary": "Whether a Lightning Address holds a live pass",
             "parameters": [{"name": "address", "in": "query", "required": true, "schema": {"type": "string", "maxLength": super::splits::lnurl::MAX_ADDRESS_CHARS}}],
@@ -94,6 +131,10 @@ fn platform_paths() -> Value {
             }
         }}
     })
+}
+
+fn username_param() -> Value {
+    json!({"name": "username", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[a-z0-9._-]{1,64}$"}})
 }
 
 fn platform_schemas() -> Value {
@@ -144,6 +185,49 @@ fn platform_schemas() -> Value {
                     "lastError": {"type": ["string", "null"]}
                 }
             }}}
+        },
+        "OwnerAddressRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["ownerAddress"],
+            "properties": {"ownerAddress": {"type": ["string", "null"], "maxLength": super::splits::lnurl::MAX_ADDRESS_CHARS}}
+        },
+        "OwnerAddress": {
+            "type": "object",
+            "required": ["merchantId", "ownerAddress"],
+            "properties": {"merchantId": {"type": "integer"}, "ownerAddress": {"type": ["string", "null"]}}
+        },
+        "LightningAddressRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["username"],
+            "properties": {"username": {"type": "string", "pattern": "^[a-z0-9._-]{1,64}$"}}
+        },
+        "LightningAddress": {
+            "type": "object",
+            "required": ["merchantId", "username", "address", "lnurlp"],
+            "properties": {
+                "merchantId": {"type": "integer"},
+                "username": {"type": "string"},
+                "address": {"type": "string"},
+                "lnurlp": {"type": "string", "format": "uri"}
+            }
+        },
+        "PayRequest": {
+            "type": "object",
+            "required": ["tag", "callback", "minSendable", "maxSendable", "metadata"],
+            "properties": {
+                "tag": {"const": "payRequest"},
+                "callback": {"type": "string", "format": "uri"},
+                "minSendable": {"type": "integer"},
+                "maxSendable": {"type": "integer"},
+                "metadata": {"type": "string", "description": "A JSON array as text: text/plain and text/identifier"}
+            }
+        },
+        "PayRequestInvoice": {
+            "type": "object",
+            "required": ["pr", "routes"],
+            "properties": {"pr": {"type": "string"}, "routes": {"type": "array", "maxItems": 0}}
         },
         "ProCheck": {
             "type": "object",

@@ -64,6 +64,18 @@ async fn openapi_document_is_true() {
         Some(json!({"status": "suspended"})),
     )
     .await;
+    // Lightning Addresses: one payable, one of the suspended merchant.
+    let (payee, _, _) = s.merchant("payee").await;
+    for (id, username) in [(payee, "payee"), (sus_id, "suspended-user")] {
+        let (status, bound) = s
+            .admin(
+                reqwest::Method::POST,
+                &format!("/api/admin/merchants/{id}/lightning-address"),
+                Some(json!({"username": username})),
+            )
+            .await;
+        assert_eq!(status, 201, "{bound}");
+    }
     // The down server shares the store: the same key works there.
     let served: Value = s
         .http
@@ -85,13 +97,15 @@ async fn openapi_document_is_true() {
                 let status: u16 = status.parse().unwrap();
                 let concrete = path
                     .replace("{id}", &mid.to_string())
-                    .replace("{key_id}", &key_id);
+                    .replace("{key_id}", &key_id)
+                    .replace("{username}", "payee");
                 let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
                 let admin = op["security"][0].get("admin").is_some();
                 let keyed = op["security"][0].get("apiKey").is_some();
                 let mut target = &s;
                 let mut url_path = match path.as_str() {
                     "/api/pro-check" => format!("{path}?address=alice@example.com"),
+                    "/api/lnurlp/{username}/callback" => format!("{concrete}?amount=2000"),
                     _ => concrete.clone(),
                 };
                 let mut api_key = Some(key.clone());
@@ -110,6 +124,12 @@ async fn openapi_document_is_true() {
                         Some(br#"{"status":"active"}"#.to_vec())
                     }
                     ("/api/admin/merchants/{id}/keys", "post") => Some(br#"{}"#.to_vec()),
+                    ("/api/admin/merchants/{id}/owner-address", _) => {
+                        Some(br#"{"ownerAddress":"owner@example.com"}"#.to_vec())
+                    }
+                    ("/api/admin/merchants/{id}/lightning-address", _) => {
+                        Some(br#"{"username":"doc"}"#.to_vec())
+                    }
                     _ => None,
                 };
                 match status {
@@ -118,6 +138,10 @@ async fn openapi_document_is_true() {
                         url_path = format!("{path}?category=no-such-category");
                     }
                     400 if path == "/api/pro-check" => url_path = path.clone(),
+                    400 if path.contains("{username}") => url_path = concrete.clone(),
+                    403 if path.contains("{username}") => {
+                        url_path = url_path.replace("payee", "suspended-user");
+                    }
                     400 => {
                         if path.contains("{id}") {
                             url_path = path.replace("{id}", "zero").replace("{key_id}", "k");
@@ -130,6 +154,9 @@ async fn openapi_document_is_true() {
                         bearer = if admin { Some("wrong") } else { None };
                     }
                     403 => api_key = Some(sus_key.clone()),
+                    404 if path.contains("{username}") => {
+                        url_path = url_path.replace("payee", "nobody");
+                    }
                     404 => url_path = path.replace("{id}", "999").replace("{key_id}", "k"),
                     413 => body = Some(big.clone()),
                     429 => {
