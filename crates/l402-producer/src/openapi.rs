@@ -122,15 +122,47 @@ fn platform_paths() -> Value {
                 "404": error_response("`unknown_username`")
             }
         }},
+        "/api/dev-token": {
+            "get": {
+                "summary": "A pass for a Lightning Address: `access: true` while it holds a live one, else an offer (an invoice and a token whose valid_until is the pass's end)",
+                "parameters": [address_param()],
+                "responses": {
+                    "200": ok("Access, or an offer", "PassOffer"),
+                    "400": error_response("`address` missing, too long or not a Lightning Address"),
+                    "503": error_response("No invoice could be created, or the database is unavailable; see Retry-After")
+                }
+            },
+            "post": {
+                "summary": "Activate a paid pass (once per payment); the token is verified like every other",
+                "requestBody": body("PassActivation", true),
+                "responses": {
+                    "200": ok("Active", "PassAccess"),
+                    "400": bad,
+                    "401": ok("`access: false`: forged, unpaid, expired, or not sold as a pass here", "PassRefused"),
+                    "413": error_response(&format!("The body is larger than {} bytes", super::MAX_BODY_BYTES))
+                }
+            }
+        },
+        "/api/pass": {"get": {
+            "summary": "A pass used as a credential (`Authorization: L402 <macaroon>:<preimage>`), on every request until it expires",
+            "responses": {
+                "200": ok("Access", "PassUse"),
+                "401": ok("`access: false`: no credential, forged or expired", "PassRefused")
+            }
+        }},
         "/api/pro-check": {"get": {
             "summary": "Whether a Lightning Address holds a live pass",
-            "parameters": [{"name": "address", "in": "query", "required": true, "schema": {"type": "string", "maxLength": super::splits::lnurl::MAX_ADDRESS_CHARS}}],
+            "parameters": [address_param()],
             "responses": {
                 "200": ok("`active`, and `expiresAt` while it is", "ProCheck"),
                 "400": error_response("`address` missing (`missing_field`), too long or not a Lightning Address (`invalid_field`)")
             }
         }}
     })
+}
+
+fn address_param() -> Value {
+    json!({"name": "address", "in": "query", "required": true, "schema": {"type": "string", "maxLength": super::splits::lnurl::MAX_ADDRESS_CHARS}})
 }
 
 fn username_param() -> Value {
@@ -228,6 +260,39 @@ fn platform_schemas() -> Value {
             "type": "object",
             "required": ["pr", "routes"],
             "properties": {"pr": {"type": "string"}, "routes": {"type": "array", "maxItems": 0}}
+        },
+        "PassOffer": {
+            "type": "object",
+            "required": ["access"],
+            "properties": {
+                "access": {"type": "boolean"},
+                "expiresAt": {"type": "string", "format": "date-time"},
+                "priceSats": {"type": "integer"},
+                "invoice": {"type": "string"},
+                "macaroon": {"type": "string"},
+                "paymentHash": {"type": "string"}
+            }
+        },
+        "PassActivation": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["macaroon", "preimage"],
+            "properties": {"macaroon": {"type": "string"}, "preimage": {"type": "string"}}
+        },
+        "PassAccess": {
+            "type": "object",
+            "required": ["access", "expiresAt"],
+            "properties": {"access": {"const": true}, "expiresAt": {"type": "string", "format": "date-time"}}
+        },
+        "PassUse": {
+            "type": "object",
+            "required": ["access", "scope", "expiresAt"],
+            "properties": {"access": {"const": true}, "scope": {"type": "string"}, "expiresAt": {"type": ["string", "null"], "format": "date-time"}}
+        },
+        "PassRefused": {
+            "type": "object",
+            "required": ["access", "error", "code", "message"],
+            "properties": {"access": {"const": false}, "error": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}}
         },
         "ProCheck": {
             "type": "object",

@@ -76,6 +76,20 @@ async fn openapi_document_is_true() {
             .await;
         assert_eq!(status, 201, "{bound}");
     }
+    // A pass, bought and paid (activated by the documented POST below).
+    let pass = {
+        let offer: Value = s
+            .http
+            .get(format!("{}/api/dev-token?address=pass@example.com", s.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let pre = s.pay(offer["invoice"].as_str().unwrap()).await;
+        (offer["macaroon"].as_str().unwrap().to_owned(), pre)
+    };
     // The down server shares the store: the same key works there.
     let served: Value = s
         .http
@@ -105,6 +119,9 @@ async fn openapi_document_is_true() {
                 let mut target = &s;
                 let mut url_path = match path.as_str() {
                     "/api/pro-check" => format!("{path}?address=alice@example.com"),
+                    "/api/dev-token" if method == "get" => {
+                        format!("{path}?address=doc@example.com")
+                    }
                     "/api/lnurlp/{username}/callback" => format!("{concrete}?amount=2000"),
                     _ => concrete.clone(),
                 };
@@ -124,6 +141,10 @@ async fn openapi_document_is_true() {
                         Some(br#"{"status":"active"}"#.to_vec())
                     }
                     ("/api/admin/merchants/{id}/keys", "post") => Some(br#"{}"#.to_vec()),
+                    ("/api/dev-token", "post") => Some(
+                        serde_json::to_vec(&json!({"macaroon": pass.0, "preimage": pass.1}))
+                            .unwrap(),
+                    ),
                     ("/api/admin/merchants/{id}/owner-address", _) => {
                         Some(br#"{"ownerAddress":"owner@example.com"}"#.to_vec())
                     }
@@ -137,7 +158,14 @@ async fn openapi_document_is_true() {
                     400 if path == "/api/apis.json" => {
                         url_path = format!("{path}?category=no-such-category");
                     }
-                    400 if path == "/api/pro-check" => url_path = path.clone(),
+                    400 if path == "/api/pro-check"
+                        || (path == "/api/dev-token" && method == "get") =>
+                    {
+                        url_path = path.clone();
+                    }
+                    401 if path == "/api/dev-token" => {
+                        body = Some(br#"{"macaroon":"x","preimage":"00"}"#.to_vec());
+                    }
                     400 if path.contains("{username}") => url_path = concrete.clone(),
                     403 if path.contains("{username}") => {
                         url_path = url_path.replace("payee", "suspended-user");
@@ -198,6 +226,9 @@ async fn openapi_document_is_true() {
                 }
                 if let Some(b) = body {
                     req = req.body(b);
+                }
+                if path == "/api/pass" && status == 200 {
+                    req = req.header("Authorization", format!("L402 {}:{}", pass.0, pass.1));
                 }
                 let resp = req.send().await.unwrap();
                 let got = resp.status().as_u16();
