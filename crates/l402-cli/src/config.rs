@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use self::mcp::{Mcp, McpConfig};
 pub use self::metrics::{Metrics, MetricsConfig};
 pub use self::platform::{Passes, PassesFileConfig, Splits, SplitsFileConfig};
 pub use self::producer::{Producer, ProducerConfig};
 pub use self::remote::{Remote, RemoteConfig, RemoteOverrides};
+pub use self::services::{ServiceConfig, ServiceSpec};
 pub use self::store::{Store, StoreConfig, StoreTarget};
 pub use self::webhooks::{DirectoryFileConfig, Webhooks, WebhooksConfig};
 use crate::node::{EnvFields, KINDS, NodeFields, NodeSpec};
@@ -54,6 +56,12 @@ pub struct FileConfig {
     /// `[directory]`: the API directory.
     #[serde(default)]
     pub directory: DirectoryFileConfig,
+    /// `[mcp]`: the MCP server at `/mcp`.
+    #[serde(default)]
+    pub mcp: McpConfig,
+    /// `[[services]]`: upstreams proxied and sold.
+    #[serde(default)]
+    pub services: Vec<ServiceConfig>,
     /// `[metrics]`: Prometheus metrics at `/metrics`.
     #[serde(default)]
     pub metrics: MetricsConfig,
@@ -261,6 +269,10 @@ pub struct Config {
     pub remote: Option<Remote>,
     /// Webhooks out and in, and the directory.
     pub webhooks: Webhooks,
+    /// The MCP server at `/mcp`.
+    pub mcp: Mcp,
+    /// The proxied services, in matching order.
+    pub services: Vec<ServiceSpec>,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Splits.
@@ -313,6 +325,8 @@ pub struct Overrides {
     pub trusted_proxies: Option<String>,
     /// `--remote-url` / `L402_REMOTE_URL`, `L402_REMOTE_API_KEY`
     pub remote: RemoteOverrides,
+    /// `--aperture-config`: an Aperture YAML whose services are added.
+    pub aperture: Option<PathBuf>,
     /// The node variables (`L402_PHOENIXD_*`, `L402_LND_*`, `LND_REST_HOST`,
     /// `L402_CLN_*`...), read by [`EnvVars::from_process`].
     pub env: EnvVars,
@@ -676,8 +690,16 @@ fn resolve(
     let webhooks = webhooks::resolve(source, file.webhooks, file.directory, base_dir)?;
     let secret = std::env::var(platform::SPLIT_SECRET_ENV).ok();
     let (splits, passes) = platform::resolve(source, file.splits, file.passes, secret, base_dir)?;
-    let (producer, warnings) =
+    let (producer, mut warnings) =
         producer::resolve(source, file.producer, overrides, remote.is_none())?;
+    let mcp = mcp::resolve(source, file.mcp, listen, producer.enabled)?;
+    let (services, notes) = services::resolve(
+        source,
+        file.services,
+        overrides.aperture.as_deref(),
+        base_dir,
+    )?;
+    warnings.extend(notes);
 
     Ok(Config {
         warnings,
@@ -691,6 +713,8 @@ fn resolve(
         producer,
         remote,
         webhooks,
+        mcp,
+        services,
         metrics,
         splits,
         passes,
@@ -699,10 +723,12 @@ fn resolve(
 }
 
 mod demo;
+mod mcp;
 mod metrics;
 mod platform;
 mod producer;
 mod remote;
+mod services;
 mod store;
 #[cfg(test)]
 mod tests;

@@ -9,8 +9,11 @@
 //! lifetimes and paid routes.
 
 mod app;
+mod dashboard;
 mod demo;
+mod mcp;
 mod metrics;
+mod proxy;
 mod remote;
 mod settlements;
 
@@ -189,6 +192,12 @@ pub struct Args {
     /// real money, and anyone who reaches it can pay from its wallets.
     #[arg(long)]
     allow_public_dev_node: bool,
+
+    /// Also proxy and sell the `services` of an Aperture configuration
+    /// (YAML, sample-conf.yaml's shape); the keys it cannot honour are
+    /// printed at start.
+    #[arg(long, env = "L402_APERTURE_CONFIG", value_name = "FILE")]
+    aperture_config: Option<PathBuf>,
 }
 
 /// Runs the server until interrupted.
@@ -208,6 +217,7 @@ pub async fn run(global: &Global, args: Args) -> ExitCode {
             api_key: args.remote_api_key.clone(),
         },
         env: config::EnvVars::from_process(),
+        aperture: args.aperture_config.clone(),
     };
     let config = match config::load(args.config.as_deref(), &overrides) {
         Ok(c) => c,
@@ -413,6 +423,9 @@ async fn serve(
         metrics.clone(),
     );
 
+    // [[services]]: sold through layers like the paid routes' own.
+    let recorder = producer.as_ref().map(|(p, _, _)| p.sales_recorder());
+    let services = proxy::build(&config, receiver.clone(), keys.clone(), recorder)?;
     let mut app = with_routes(App::new(receiver, keys), &config)
         .token_lifetime(Duration::from_secs(config.token_lifetime_secs))
         .invoice_expiry(Duration::from_secs(config.invoice_expiry_secs));
@@ -441,12 +454,26 @@ async fn serve(
     if let Some(dev) = &dev {
         router = router.nest_service("/dev", dev.node.router());
     }
-    if let Some((producer, _, _)) = &producer {
+    if let Some((producer, store, _)) = &producer {
         let mut api = producer.router();
         if !config.passes.enabled {
             api = api.layer(axum::middleware::from_fn(no_passes));
         }
         router = router.merge(api);
+        router = router.merge(dashboard::router(
+            producer,
+            store.clone(),
+            data_dir,
+            &config,
+        )?);
+        if config.mcp.enabled {
+            let routes = mcp::routes_json(&config, (DEMO_PATH, DEMO_PRICE_SATS));
+            router = router.merge(mcp::router(producer, config.mcp.http(), routes));
+        }
+    }
+    if let Some(services) = services {
+        // Last: every request no route above takes.
+        router = router.fallback_service(services);
     }
 
     let addr = listener.local_addr()?;
@@ -554,6 +581,7 @@ fn announce(
             "demo_url": demo_url,
             "demo_price_sats": config.demo.then_some(DEMO_PRICE_SATS),
             "routes": config.routes.iter().map(|r| json!({"path": r.path, "price_sats": r.price_sats})).collect::<Vec<_>>(),
+            "services": proxy::announced(&config.services),
             "dev_wallet": dev_wallet.map(|w| json!({"url": w.url, "file": devwallet::path(&global.data_dir)})),
             "data_dir": global.data_dir,
             "producer": producer.map(|p| json!({
@@ -598,6 +626,7 @@ fn announce(
             route.path, route.price_sats
         );
     }
+    proxy::print_banner(&config.services);
     let Some(demo_url) = demo_url else { return };
     println!("  demo:     GET {demo_url}  ({DEMO_PRICE_SATS} sats)");
     if let Some(wallet) = dev_wallet {
