@@ -49,8 +49,8 @@ pub mod issuer;
 pub mod keys;
 pub mod layer;
 pub mod observe;
-mod paid;
 mod page;
+mod paid;
 #[cfg(feature = "remote")]
 pub mod remote;
 mod response;
