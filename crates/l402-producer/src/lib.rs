@@ -751,7 +751,6 @@ mod tests {
             "/api/blink-webhook",
             "/api/register",
             "/api/admin/merchants/{id}/linking-keys",
-            "/api/split",
         ];
         let mut routed: Vec<&str> = super::route_paths()
             .into_iter()

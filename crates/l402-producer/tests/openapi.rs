@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use l402_lightning::Receiver;
+use l402_lightning::dev::DevWallet;
 use l402_lightning::lnbits::LnbitsClient;
-use l402_producer::{MAX_BODY_BYTES, openapi};
+use l402_producer::{MAX_BODY_BYTES, ProducerBuilder, SplitsConfig, openapi};
 use serde_json::{Value, json};
 
 /// Every path, method and status code in the OpenAPI document is exercised
@@ -90,6 +91,32 @@ async fn openapi_document_is_true() {
         let pre = s.pay(offer["invoice"].as_str().unwrap()).await;
         (offer["macaroon"].as_str().unwrap().to_owned(), pre)
     };
+    // Splits: one server with a split secret, one without.
+    const SPLIT_SECRET: &str = "a split secret for the document";
+    let splits = |secret: Option<&'static str>| {
+        move |b: ProducerBuilder, wallet: DevWallet| {
+            let config = SplitsConfig::new(Arc::new(wallet));
+            b.splits(match secret {
+                Some(s) => config.secret(s),
+                None => config,
+            })
+        }
+    };
+    let (sp, sp_open) = {
+        let node = l402_lightning::dev::DevNode::builder()
+            .in_memory()
+            .open()
+            .await
+            .unwrap();
+        let with_secret = node.wallet("operator").await.unwrap();
+        let without = node.wallet("operator2").await.unwrap();
+        let f = splits(Some(SPLIT_SECRET));
+        let g = splits(None);
+        (
+            support::start_custom(store.clone(), None, move |b| f(b, with_secret)).await,
+            support::start_custom(store.clone(), None, move |b| g(b, without)).await,
+        )
+    };
     // The down server shares the store: the same key works there.
     let served: Value = s
         .http
@@ -145,6 +172,10 @@ async fn openapi_document_is_true() {
                         serde_json::to_vec(&json!({"macaroon": pass.0, "preimage": pass.1}))
                             .unwrap(),
                     ),
+                    ("/api/split", _) => {
+                        target = &sp;
+                        Some(br#"{"amountSats":5,"ownerAddress":"owner@example.com"}"#.to_vec())
+                    }
                     ("/api/admin/merchants/{id}/owner-address", _) => {
                         Some(br#"{"ownerAddress":"owner@example.com"}"#.to_vec())
                     }
@@ -163,6 +194,8 @@ async fn openapi_document_is_true() {
                     {
                         url_path = path.clone();
                     }
+                    403 if path == "/api/split" => target = &sp_open,
+                    404 if path == "/api/split" => target = &s,
                     401 if path == "/api/dev-token" => {
                         body = Some(br#"{"macaroon":"x","preimage":"00"}"#.to_vec());
                     }
@@ -226,6 +259,9 @@ async fn openapi_document_is_true() {
                 }
                 if let Some(b) = body {
                     req = req.body(b);
+                }
+                if path == "/api/split" && status != 401 {
+                    req = req.header("x-split-secret", SPLIT_SECRET);
                 }
                 if path == "/api/pass" && status == 200 {
                     req = req.header("Authorization", format!("L402 {}:{}", pass.0, pass.1));

@@ -101,6 +101,19 @@ pub(super) fn paths() -> Value {
                 "401": ok("`access: false`: no credential, forged or expired", "PassRefused")
             }
         }},
+        "/api/split": {"post": {
+            "summary": "Credit a split by hand (l402kit's): the owner's share of amountSats, minus the operator's fee, paid once through the payout queue, or accrued below the minimum",
+            "parameters": [{"name": "x-split-secret", "in": "header", "required": true, "schema": {"type": "string"}}],
+            "requestBody": body("SplitRequest", true),
+            "responses": {
+                "200": ok("Queued (`payoutId`), or accrued (`skipped`, `accruedSats`)", "SplitResult"),
+                "400": bad,
+                "401": error_response("`x-split-secret` missing or wrong (compared in constant time)"),
+                "403": error_response("`split_secret_unset`: no split secret is configured"),
+                "404": error_response("`splits_disabled`: splits are not configured on this server"),
+                "413": error_response(&format!("The body is larger than {} bytes", crate::MAX_BODY_BYTES))
+            }
+        }},
         "/api/pro-check": {"get": {
             "summary": "Whether a Lightning Address holds a live pass",
             "parameters": [address_param()],
@@ -244,6 +257,27 @@ pub(super) fn schemas() -> Value {
             "type": "object",
             "required": ["access", "error", "code", "message"],
             "properties": {"access": {"const": false}, "error": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}}
+        },
+        "SplitRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["amountSats", "ownerAddress"],
+            "properties": {
+                "amountSats": {"type": "integer", "minimum": 1},
+                "ownerAddress": {"type": "string", "maxLength": crate::splits::lnurl::MAX_ADDRESS_CHARS}
+            }
+        },
+        "SplitResult": {
+            "type": "object",
+            "required": ["ok", "ownerSats"],
+            "properties": {
+                "ok": {"const": true},
+                "ownerSats": {"type": "integer"},
+                "payoutId": {"type": "string"},
+                "payoutSats": {"type": "integer"},
+                "skipped": {"type": "boolean"},
+                "accruedSats": {"type": "integer"}
+            }
         },
         "ProCheck": {
             "type": "object",
