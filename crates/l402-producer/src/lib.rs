@@ -743,7 +743,6 @@ mod tests {
             "/api/session",
             "/api/delete-data",
             "/api/webhooks",
-            "/api/webhooks/deliveries",
             "/api/webhooks/test",
             "/api/webhooks/{id}",
             "/api/webhooks/in/phoenixd",

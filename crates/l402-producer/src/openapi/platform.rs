@@ -114,6 +114,17 @@ pub(super) fn paths() -> Value {
                 "413": error_response(&format!("The body is larger than {} bytes", crate::MAX_BODY_BYTES))
             }
         }},
+        "/api/webhooks/deliveries": {"get": {
+            "summary": "The merchant's most recent webhook deliveries and their states (never a payload's secret)",
+            "security": [{"apiKey": []}],
+            "parameters": [{"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "default": 50}}],
+            "responses": {
+                "200": ok("Deliveries", "Deliveries"),
+                "400": error_response("`limit` out of range (`invalid_field`), or another query parameter (`unknown_parameter`)"),
+                "401": unauthorized,
+                "403": forbidden
+            }
+        }},
         "/api/pro-check": {"get": {
             "summary": "Whether a Lightning Address holds a live pass",
             "parameters": [address_param()],
@@ -278,6 +289,15 @@ pub(super) fn schemas() -> Value {
                 "skipped": {"type": "boolean"},
                 "accruedSats": {"type": "integer"}
             }
+        },
+        "Deliveries": {
+            "type": "object",
+            "required": ["deliveries"],
+            "properties": {"deliveries": {"type": "array", "items": {
+                "type": "object",
+                "required": ["id", "eventId", "type", "endpointId", "state", "attempts", "createdAt"],
+                "properties": {"state": {"enum": ["pending", "delivered", "failed"]}, "lastStatus": {"type": ["integer", "null"]}, "lastError": {"type": ["string", "null"]}}
+            }}}
         },
         "ProCheck": {
             "type": "object",
