@@ -7,14 +7,12 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use reqwest::Url;
-use sha2::Sha256;
 
 use crate::confirm::WebhookSecret;
 
 /// The signature header's name.
-pub const SIGNATURE_HEADER: &str = "l402-signature";
+pub const SIGNATURE_HEADER: &str = l402::webhook::SIGNATURE_HEADER;
 /// How long a delivery may take.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -27,14 +25,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// assert_eq!(v.len(), "t=1700000000,v1=".len() + 64);
 /// ```
 pub fn signature(secret: &WebhookSecret, t: u64, body: &str) -> String {
-    // HMAC takes keys of any length: this cannot fail.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) else {
-        return format!("t={t},v1=");
-    };
-    mac.update(t.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body.as_bytes());
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    l402::webhook::signature_header(secret.expose(), t, body)
 }
 
 /// POSTs `body` (JSON) to `url`, signed.

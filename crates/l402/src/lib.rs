@@ -40,6 +40,7 @@ pub mod invoice;
 pub mod macaroon;
 pub mod mint;
 pub mod time;
+pub mod webhook;
 
 pub use bitcoin;
 pub use caveat::{
