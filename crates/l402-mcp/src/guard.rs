@@ -136,34 +136,10 @@ pub fn public_only() -> Arc<PublicOnly> {
     Arc::new(PublicOnly)
 }
 
-/// Whether `ip` is a public unicast address.
+/// Whether `ip` is a public unicast address: the core's one rule
+/// ([`l402::address::is_public`]), shared with the producer's own requests.
 pub fn is_public(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                // 100.64.0.0/10 (carrier-grade NAT) and 0.0.0.0/8.
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-                || o[0] == 0)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(&IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80) // link local
-        }
-    }
+    l402::address::is_public(*ip)
 }
 
 #[cfg(test)]

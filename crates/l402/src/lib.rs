@@ -30,6 +30,7 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod address;
 pub mod caveat;
 pub mod challenge;
 pub mod credential;

@@ -15,39 +15,8 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 /// The longest URL accepted.
 pub(crate) const MAX_URL_CHARS: usize = 2048;
 
-/// Whether `ip` is a public unicast address (not loopback, private,
-/// link-local, shared, unspecified, multicast, documentation or reserved).
-pub(crate) fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-                || o[0] >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
-                || (s[0] == 0x0064 && s[1] == 0xff9b))
-        }
-    }
-}
+/// Whether `ip` is a public unicast address: the core's one rule.
+pub(crate) use l402::address::is_public;
 
 /// Why a URL is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
