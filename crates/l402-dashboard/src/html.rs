@@ -12,26 +12,14 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
      form-action 'self'; base-uri 'none'; object-src 'none'";
 
-/// Escapes text for HTML content and double-quoted attribute values.
+/// Escapes text for HTML content and attribute values: l402-server's one
+/// escape, shared with the 402 page.
 ///
 /// ```
 /// assert_eq!(l402_dashboard::escape("<a href=\"x\">'&'</a>"),
 ///     "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
 /// ```
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use l402_server::page::escape;
 
 /// Adds the security headers to a response.
 pub(crate) fn secure(mut response: Response) -> Response {

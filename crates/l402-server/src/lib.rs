@@ -49,7 +49,7 @@ pub mod issuer;
 pub mod keys;
 pub mod layer;
 pub mod observe;
-mod page;
+pub mod page;
 mod paid;
 #[cfg(feature = "remote")]
 pub mod remote;

@@ -146,8 +146,15 @@ pub(crate) fn qr_svg(text: &str) -> String {
     )
 }
 
-/// Escapes text for HTML content and attribute values.
-fn escape(text: &str) -> String {
+/// Escapes text for HTML content and double-quoted or single-quoted
+/// attribute values: the one escape every page l402 serves uses (this 402
+/// page, the dashboard).
+///
+/// ```
+/// assert_eq!(l402_server::page::escape("<a href=\"x\">'&'</a>"),
+///     "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+/// ```
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
