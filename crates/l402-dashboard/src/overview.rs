@@ -274,20 +274,7 @@ pub(crate) async fn recent(State(inner): State<Shared>, headers: HeaderMap) -> R
     else {
         return unavailable();
     };
-    let recent: Vec<_> = a
-        .recent
-        .iter()
-        .map(|p| {
-            json!({
-                "id": p.payment_hash,
-                "endpoint": p.resource,
-                "payment_hash": p.payment_hash,
-                "amount_sats": p.amount_sats,
-                "owner_address": p.owner_address,
-                "paid_at": l402_server::rfc3339(p.verified_at),
-            })
-        })
-        .collect();
+    let recent: Vec<_> = a.recent.iter().map(l402_producer::recent_payment).collect();
     secure(
         axum::Json(json!({
             "merchantId": session.merchant_id,

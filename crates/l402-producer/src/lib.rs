@@ -133,6 +133,7 @@ mod record;
 mod splits;
 mod state;
 mod stats;
+pub use stats::recent_payment;
 mod webhooks;
 
 use std::collections::{HashMap, HashSet};

@@ -28,6 +28,19 @@ fn day_text(day: u64) -> String {
     l402_server::rfc3339(day.saturating_mul(86_400))[..10].to_owned()
 }
 
+/// One of `/api/stats`'s `recent` payments, in l402kit's shape (the
+/// dashboard's live list uses the same).
+pub fn recent_payment(p: &l402_store::RecentPayment) -> Value {
+    json!({
+        "id": p.payment_hash,
+        "endpoint": p.resource,
+        "payment_hash": p.payment_hash,
+        "amount_sats": p.amount_sats,
+        "owner_address": p.owner_address,
+        "paid_at": l402_server::rfc3339(p.verified_at),
+    })
+}
+
 /// `GET /api/stats`.
 pub(crate) async fn stats(
     State(inner): State<Shared>,
@@ -63,20 +76,7 @@ pub(crate) async fn stats(
             s7prev += d.sats;
         }
     }
-    let recent: Vec<Value> = a
-        .recent
-        .iter()
-        .map(|p| {
-            json!({
-                "id": p.payment_hash,
-                "endpoint": p.resource,
-                "payment_hash": p.payment_hash,
-                "amount_sats": p.amount_sats,
-                "owner_address": p.owner_address,
-                "paid_at": l402_server::rfc3339(p.verified_at),
-            })
-        })
-        .collect();
+    let recent: Vec<Value> = a.recent.iter().map(recent_payment).collect();
     Ok(json(
         StatusCode::OK,
         json!({
