@@ -15,12 +15,10 @@
 mod get_support;
 mod mcp_support;
 
-use std::time::Duration;
-
 use bitcoin::hashes::{Hash, sha256};
 use get_support::Serve;
 use mcp_support::{merchant, python, write_policy};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Two agents: `A` over streamable HTTP, `B` over stdio; runs the steps
 /// (`[agent, tool, arguments]`, arguments may name an earlier step's result
@@ -95,26 +93,15 @@ async fn python_sdk_agent_a_over_http_sells_to_agent_b_over_stdio() {
     });
     let plan_file = data.join("plan.json");
     std::fs::write(&plan_file, plan.to_string()).unwrap();
-    let agent = data.join("agents.py");
-    std::fs::write(&agent, AGENTS).unwrap();
-
-    let out = tokio::time::timeout(
-        Duration::from_secs(180),
-        tokio::process::Command::new(&python)
-            .arg(&agent)
-            .arg(&plan_file)
-            .env_remove("L402_MAX_SATS")
-            .env_remove("L402_BUDGET_DAY_SATS")
-            .kill_on_drop(true)
-            .output(),
+    let report = mcp_support::run_agent(
+        &python,
+        data,
+        "agents.py",
+        AGENTS,
+        &[plan_file.as_os_str()],
+        &[],
     )
-    .await
-    .expect("the agents finish")
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "agents failed: {stderr}");
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    .await;
     assert_eq!(report["server_a"], "l402");
     // Over HTTP a merchant sees the seller tools only.
     let mut tools_a: Vec<&str> = report["tools_a"]

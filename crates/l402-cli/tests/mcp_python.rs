@@ -10,8 +10,6 @@
 mod get_support;
 mod mcp_support;
 
-use std::time::Duration;
-
 use bitcoin::hashes::{Hash, sha256};
 use get_support::Serve;
 use mcp_support::{merchant_key, python, write_policy};
@@ -113,35 +111,23 @@ async fn python_sdk_over_stdio_buys_sells_and_is_refused_over_the_limit() {
     ]);
     let steps_file = data.join("steps.json");
     std::fs::write(&steps_file, steps.to_string()).unwrap();
-    let agent = data.join("agent.py");
-    std::fs::write(&agent, AGENT).unwrap();
-
-    let out = tokio::time::timeout(
-        Duration::from_secs(180),
-        tokio::process::Command::new(&python)
-            .arg(&agent)
-            .arg(env!("CARGO_BIN_EXE_l402"))
-            .arg(data)
-            .arg(&steps_file)
-            .args([
-                "--policy",
-                policy.to_str().unwrap(),
-                "--producer-url",
-                &base,
-            ])
-            .env("L402_MERCHANT_API_KEY", &key)
-            .env_remove("L402_MAX_SATS")
-            .env_remove("L402_BUDGET_DAY_SATS")
-            .kill_on_drop(true)
-            .output(),
+    let report = mcp_support::run_agent(
+        &python,
+        data,
+        "agent.py",
+        AGENT,
+        &[
+            env!("CARGO_BIN_EXE_l402").as_ref(),
+            data.as_os_str(),
+            steps_file.as_os_str(),
+            "--policy".as_ref(),
+            policy.as_os_str(),
+            "--producer-url".as_ref(),
+            base.as_ref(),
+        ],
+        &[("L402_MERCHANT_API_KEY", &key)],
     )
-    .await
-    .expect("the agent finishes")
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "agent failed: {stderr}");
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    .await;
     assert_eq!(report["server"], "l402");
 
     // Every tool: annotations and an output schema.

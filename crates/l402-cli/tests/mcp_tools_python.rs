@@ -13,10 +13,8 @@
 mod get_support;
 mod mcp_support;
 
-use std::time::Duration;
-
 use get_support::Serve;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The agent: a webhook receiver (it checks each signature with `hmac`)
 /// that also serves a manifest, then the MCP session over stdio running
@@ -140,31 +138,22 @@ async fn python_sdk_discovers_pays_invoices_scopes_tokens_and_reads_receipts() {
     ]);
     let steps_file = data.join("steps.json");
     std::fs::write(&steps_file, steps.to_string()).unwrap();
-    let agent = data.join("agent.py");
-    std::fs::write(&agent, AGENT).unwrap();
-
-    let out = tokio::time::timeout(
-        Duration::from_secs(180),
-        tokio::process::Command::new(&python)
-            .arg(&agent)
-            .arg(env!("CARGO_BIN_EXE_l402"))
-            .arg(data)
-            .arg(&steps_file)
-            .arg(&demo)
-            .args(["--producer-url", &base])
-            .env("L402_MERCHANT_API_KEY", &key)
-            .env_remove("L402_MAX_SATS")
-            .env_remove("L402_BUDGET_DAY_SATS")
-            .kill_on_drop(true)
-            .output(),
+    let report = mcp_support::run_agent(
+        &python,
+        data,
+        "agent.py",
+        AGENT,
+        &[
+            env!("CARGO_BIN_EXE_l402").as_ref(),
+            data.as_os_str(),
+            steps_file.as_os_str(),
+            demo.as_ref(),
+            "--producer-url".as_ref(),
+            base.as_ref(),
+        ],
+        &[("L402_MERCHANT_API_KEY", &key)],
     )
-    .await
-    .expect("the agent finishes")
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "agent failed: {stderr}");
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    .await;
     let r = |i: usize| {
         let step = &report["results"][i];
         assert_ne!(step["isError"], true, "step {i}: {step}");

@@ -153,3 +153,37 @@ pub async fn call_tool(url: &str, auth: &str, tool: &str, arguments: Value) -> V
     assert!(result["structuredContent"].is_object(), "{tool}: {answer}");
     result["structuredContent"].clone()
 }
+
+/// Runs the Python agent `source` (written to `<data>/<name>`) with `args`
+/// and `env`, the budget variables of this process removed, for at most
+/// 180 s; returns the JSON report it prints, or fails the test with its
+/// stderr.
+pub async fn run_agent(
+    python: &Path,
+    data: &Path,
+    name: &str,
+    source: &str,
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &str)],
+) -> Value {
+    let agent = data.join(name);
+    std::fs::write(&agent, source).unwrap();
+    let mut command = tokio::process::Command::new(python);
+    command
+        .arg(&agent)
+        .args(args)
+        .env_remove("L402_MAX_SATS")
+        .env_remove("L402_BUDGET_DAY_SATS")
+        .kill_on_drop(true);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(180), command.output())
+        .await
+        .expect("the agent finishes")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "agent failed: {stderr}");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)))
+}
