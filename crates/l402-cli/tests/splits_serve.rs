@@ -11,13 +11,11 @@
 mod serve_support;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use l402_lightning::{PayRequest, Wallet};
 use serde_json::{Value, json};
 use serve_support::{Server, dev_wallet, l402};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// A's fixed port (H8's range, 52800-52899): B's backend URL must survive
 /// A's restart.
@@ -25,25 +23,7 @@ const A_PORT: u16 = 52811;
 
 /// `l402 serve <args>` on `listen`, once it has announced itself.
 async fn serve_on(data: &Path, listen: &str, args: &[&str]) -> Server {
-    let mut child = l402(data)
-        .arg("serve")
-        .args(args)
-        .arg("--listen")
-        .arg(listen)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("server announces itself")
-        .unwrap()
-        .expect("a line on stdout");
-    let info: Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(info["event"], "listening", "{info}");
-    Server { child, info }
+    serve_support::start_on(l402(data), listen, args).await
 }
 
 fn admin_token(data: &Path) -> String {

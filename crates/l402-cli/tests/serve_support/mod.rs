@@ -79,7 +79,13 @@ pub fn l402_text(data_dir: &Path) -> Command {
 /// Runs `<cmd> serve <args> --listen 127.0.0.1:0` and waits for its
 /// announcement.
 pub async fn start(cmd: Command, args: &[&str]) -> Server {
-    start_with_stderr(cmd, args, Stdio::inherit()).await
+    start_with_stderr(cmd, args, "127.0.0.1:0", Stdio::inherit()).await
+}
+
+/// [`start`] on a fixed `listen` address (a server that must come back on
+/// the same port after a restart).
+pub async fn start_on(cmd: Command, listen: &str, args: &[&str]) -> Server {
+    start_with_stderr(cmd, args, listen, Stdio::inherit()).await
 }
 
 /// [`start`], with the server's stderr collected: the handle yields all of
@@ -88,7 +94,7 @@ pub async fn start_capturing_stderr(
     cmd: Command,
     args: &[&str],
 ) -> (Server, tokio::task::JoinHandle<String>) {
-    let mut server = start_with_stderr(cmd, args, Stdio::piped()).await;
+    let mut server = start_with_stderr(cmd, args, "127.0.0.1:0", Stdio::piped()).await;
     let mut stderr = server.child.stderr.take().unwrap();
     let collected = tokio::spawn(async move {
         let mut text = String::new();
@@ -98,12 +104,12 @@ pub async fn start_capturing_stderr(
     (server, collected)
 }
 
-async fn start_with_stderr(mut cmd: Command, args: &[&str], stderr: Stdio) -> Server {
+async fn start_with_stderr(mut cmd: Command, args: &[&str], listen: &str, stderr: Stdio) -> Server {
     let mut child = cmd
         .arg("serve")
         .args(args)
         .arg("--listen")
-        .arg("127.0.0.1:0")
+        .arg(listen)
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
