@@ -223,16 +223,14 @@ async fn bridge(State(stdio): State<Arc<McpChild>>, method: Method, body: Bytes)
 }
 
 async fn stdio_url(data: &Path, policy: &Path) -> String {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_l402"))
-        .arg("--data-dir")
-        .arg(data)
+    // No inherited configuration (CI exports LNbits' receiving variables).
+    let mut child = get_support::l402(data)
         .arg("mcp")
         .arg("--policy")
         .arg(policy)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let stdin = child.stdin.take().unwrap();
