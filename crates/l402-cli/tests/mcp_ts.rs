@@ -47,21 +47,21 @@ fn client() -> Option<PathBuf> {
 async fn run(client: &Path, data: &Path, mode: &str, steps: Value, target: &[String]) -> Value {
     let steps_file = data.join(format!("steps-{mode}.json"));
     std::fs::write(&steps_file, steps.to_string()).unwrap();
-    let out = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::process::Command::new("node")
-            .arg(client)
-            .arg(mode)
-            .arg(&steps_file)
-            .args(target)
-            .env_remove("L402_MAX_SATS")
-            .env_remove("L402_BUDGET_DAY_SATS")
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the agent finishes")
-    .unwrap();
+    // The client hands its environment to the `l402 mcp` it starts: none of
+    // this process's l402 configuration (CI exports LNbits' variables).
+    let mut node = tokio::process::Command::new("node");
+    node.arg(client)
+        .arg(mode)
+        .arg(&steps_file)
+        .args(target)
+        .kill_on_drop(true);
+    for var in get_support::INHERITED_CONFIG {
+        node.env_remove(var);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(120), node.output())
+        .await
+        .expect("the agent finishes")
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "agent failed: {stderr}");
     serde_json::from_slice(&out.stdout)

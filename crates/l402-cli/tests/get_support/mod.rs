@@ -13,27 +13,31 @@ use tokio::process::{Child, Command};
 #[path = "../../../l402-client/tests/common/mod.rs"]
 pub mod server;
 
+/// The configuration variables a test's `l402` must not inherit (CI exports
+/// LNbits' receiving ones, a developer may have budgets set).
+pub const INHERITED_CONFIG: &[&str] = &[
+    "L402_BACKEND",
+    "L402_CONFIG",
+    "L402_LISTEN",
+    "L402_SERVER_SECRET",
+    "L402_WALLET_LNBITS_URL",
+    "L402_WALLET_LNBITS_ADMIN_KEY",
+    "L402_LNBITS_URL",
+    "L402_LNBITS_ADMIN_KEY",
+    "L402_LNBITS_INVOICE_KEY",
+    "L402_MAX_SATS",
+    "L402_MAX_FEE_SATS",
+    "L402_BUDGET_HOUR_SATS",
+    "L402_BUDGET_DAY_SATS",
+    "L402_BUDGET_TOTAL_SATS",
+    "L402_TEST_ABORT_AFTER_PAY",
+];
+
 /// `l402 --data-dir <dir>` with no inherited configuration.
 pub fn l402(data_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_l402"));
     cmd.arg("--data-dir").arg(data_dir).kill_on_drop(true);
-    for var in [
-        "L402_BACKEND",
-        "L402_CONFIG",
-        "L402_LISTEN",
-        "L402_SERVER_SECRET",
-        "L402_WALLET_LNBITS_URL",
-        "L402_WALLET_LNBITS_ADMIN_KEY",
-        "L402_LNBITS_URL",
-        "L402_LNBITS_ADMIN_KEY",
-        "L402_LNBITS_INVOICE_KEY",
-        "L402_MAX_SATS",
-        "L402_MAX_FEE_SATS",
-        "L402_BUDGET_HOUR_SATS",
-        "L402_BUDGET_DAY_SATS",
-        "L402_BUDGET_TOTAL_SATS",
-        "L402_TEST_ABORT_AFTER_PAY",
-    ] {
+    for var in INHERITED_CONFIG {
         cmd.env_remove(var);
     }
     cmd
