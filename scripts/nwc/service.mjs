@@ -124,12 +124,16 @@ function handler(wallet, onInvoice, made) {
       if (!Number.isInteger(req.amount) || req.amount <= 0 || req.amount % 1000 !== 0) {
         return fail("OTHER", "this wallet makes invoices for whole satoshis only");
       }
-      const r = await api("POST", "/api/v1/payments", wallet.invoice_key, {
+      // NIP-47 `description_hash` (hex): LNbits' CreateInvoice takes it as
+      // `description_hash` and the invoice commits to it instead of the memo.
+      const body = {
         out: false,
         amount: req.amount / 1000,
         memo: req.description || "",
         expiry: req.expiry,
-      });
+      };
+      if (req.description_hash) body.description_hash = req.description_hash;
+      const r = await api("POST", "/api/v1/payments", wallet.invoice_key, body);
       if (r.status !== 201 && r.status !== 200) {
         return fail(r.status >= 500 ? "INTERNAL" : "OTHER", r.json.detail || `HTTP ${r.status}`);
       }
@@ -140,7 +144,7 @@ function handler(wallet, onInvoice, made) {
         state: "pending",
         invoice: r.json.bolt11 || r.json.payment_request,
         description: req.description || "",
-        description_hash: "",
+        description_hash: req.description_hash || "",
         preimage: "",
         payment_hash: hash,
         amount: req.amount,

@@ -34,6 +34,8 @@ pub struct DecodedInvoice {
     pub currency: lightning_invoice::Currency,
     /// The payee's node public key (hex), recovered from the signature.
     pub payee: String,
+    /// The description hash (BOLT11 `h`), if the invoice commits to one.
+    pub description_hash: Option<[u8; 32]>,
 }
 
 impl DecodedInvoice {
@@ -63,6 +65,7 @@ pub fn decode_invoice(bolt11: &str) -> Result<DecodedInvoice, l402::InvoiceError
         expires_at: at(invoice.expires_at()),
         currency: invoice.currency(),
         payee: invoice.payee().to_string(),
+        description_hash: invoice.description_hash(),
     })
 }
 

@@ -22,7 +22,8 @@ pub(crate) fn invalid(backend: Backend, reason: impl Into<String>) -> ReceiveErr
     }
 }
 
-/// Refuses an invoice request for nothing or expiring at once.
+/// Refuses an invoice request for nothing or expiring at once, or whose
+/// hashed description does not hash to its description hash.
 pub(crate) fn check_request(
     backend: Backend,
     request: &InvoiceRequest,
@@ -33,18 +34,24 @@ pub(crate) fn check_request(
     if request.expiry.as_secs() == 0 {
         return Err(invalid(backend, "expiry must be at least one second"));
     }
-    if request.description_hash.is_some() {
-        return Err(invalid(
-            backend,
-            "this backend cannot create invoices with a description hash yet",
-        ));
+    if let (Some(hash), Some(text)) = (&request.description_hash, &request.hashed_description) {
+        use sha2::Digest as _;
+        let of_text: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
+        if of_text != *hash {
+            return Err(invalid(
+                backend,
+                "hashed_description does not hash to description_hash",
+            ));
+        }
     }
     Ok(())
 }
 
 /// The [`Invoice`] a node created for `request`: `bolt11` must decode, carry
-/// the payment hash the node named in its `hash_field`, and be for exactly
-/// the amount asked for; anything else is `BackendError::BadResponse`.
+/// the payment hash the node named in its `hash_field`, be for exactly
+/// the amount asked for and, when a description hash was asked for, commit
+/// to it (the node is not trusted to have honoured it); anything else is
+/// `BackendError::BadResponse`.
 pub(crate) fn created(
     backend: Backend,
     request: &InvoiceRequest,
@@ -63,6 +70,13 @@ pub(crate) fn created(
     }
     if decoded.amount_msat != Some(request.amount_msat) {
         return Err(bad(backend, "invoice amount differs from the amount asked for").into());
+    }
+    if request.description_hash.is_some() && decoded.description_hash != request.description_hash {
+        return Err(bad(
+            backend,
+            "invoice does not commit to the description hash asked for",
+        )
+        .into());
     }
     Ok(Invoice {
         bolt11,

@@ -58,10 +58,16 @@ pub struct InvoiceRequest {
     pub expiry: Duration,
     /// When set, the invoice commits to this hash (BOLT11 `h`) instead of
     /// carrying `memo` (`d`): LNURL-pay (LUD-06) invoices carry
-    /// `sha256(metadata)`. Backends that cannot do this refuse the request
+    /// `sha256(metadata)`. Every backend checks that the invoice its node
+    /// answered commits to it; one that cannot make such an invoice refuses
+    /// the request
     /// ([`ReceiveError::InvalidRequest`](crate::ReceiveError::InvalidRequest));
     /// none ignores it.
     pub description_hash: Option<[u8; 32]>,
+    /// The text `description_hash` is the SHA-256 of, when known (set with
+    /// [`InvoiceRequest::hashed_description`]). Core Lightning needs it: its
+    /// `invoice` takes the text and hashes it itself (`deschashonly`).
+    pub hashed_description: Option<String>,
 }
 
 impl InvoiceRequest {
@@ -72,6 +78,7 @@ impl InvoiceRequest {
             memo: String::new(),
             expiry: DEFAULT_INVOICE_EXPIRY,
             description_hash: None,
+            hashed_description: None,
         }
     }
 
@@ -96,6 +103,26 @@ impl InvoiceRequest {
     /// [`InvoiceRequest::description_hash`]).
     pub fn description_hash(mut self, hash: [u8; 32]) -> Self {
         self.description_hash = Some(hash);
+        self.hashed_description = None;
+        self
+    }
+
+    /// Commits the invoice to `sha256(text)` instead of the memo, keeping
+    /// `text` for the backends that hash it themselves (Core Lightning).
+    /// Prefer this to [`InvoiceRequest::description_hash`] when the text is
+    /// known (LNURL-pay: the metadata).
+    ///
+    /// ```
+    /// use l402_lightning::InvoiceRequest;
+    /// let req = InvoiceRequest::sats(1).hashed_description("[[\"text/plain\",\"hi\"]]");
+    /// assert!(req.description_hash.is_some());
+    /// assert_eq!(req.hashed_description.as_deref(), Some("[[\"text/plain\",\"hi\"]]"));
+    /// ```
+    pub fn hashed_description(mut self, text: impl Into<String>) -> Self {
+        use sha2::Digest as _;
+        let text = text.into();
+        self.description_hash = Some(sha2::Sha256::digest(text.as_bytes()).into());
+        self.hashed_description = Some(text);
         self
     }
 }

@@ -61,6 +61,7 @@ conformance!(pair =>
     a_pending_payment_is_awaited_until_it_succeeds,
     pending_past_the_pay_timeout_is_unknown_then_resolved_by_lookup,
     no_preimage_and_wrong_preimage_are_unknown_never_success,
+    an_invoice_commits_to_the_description_hash_asked_for,
 );
 
 #[tokio::test]
@@ -269,5 +270,64 @@ async fn pyln_client_agrees_with_the_socket_fake() {
     });
     for (key, want) in expect.as_object().unwrap() {
         assert_eq!(&seen[key], want, "{key}: pyln-client saw {seen}");
+    }
+}
+
+// --- Description hashes ---------------------------------------------------
+
+#[tokio::test]
+async fn a_description_hash_needs_its_text_and_the_socket_makes_it_too() {
+    let p = pair().await;
+    // CLN hashes the description itself (`deschashonly`): a bare hash,
+    // whose text CLN cannot be given, is refused before sending.
+    let err = p
+        .merchant
+        .create_invoice(&InvoiceRequest::sats(3).description_hash([5; 32]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, l402_lightning::ReceiveError::InvalidRequest { reason, .. } if reason.contains("hashed_description")),
+        "{err:?}"
+    );
+    // Over the socket the text goes as `description` with `deschashonly`.
+    let merchant = over_socket(&p.merchant_fake);
+    backend_suite::an_invoice_commits_to_the_description_hash_asked_for(&Socket {
+        merchant,
+        payer: over_socket(&p.payer_fake),
+        pair: &p,
+    })
+    .await;
+}
+
+/// A pair of socket clients for the suite's scenarios.
+struct Socket<'a> {
+    merchant: ClnClient,
+    payer: ClnClient,
+    pair: &'a backend_suite::Pair<Cln>,
+}
+
+impl backend_suite::Harness for Socket<'_> {
+    const BACKEND: Backend = Backend::Cln;
+    const ENFORCES_MAX_FEE: bool = true;
+    fn merchant(&self) -> &dyn backend_suite::Node {
+        &self.merchant
+    }
+    fn payer(&self) -> &dyn backend_suite::Node {
+        &self.payer
+    }
+    fn ledger(&self) -> &DevWallet {
+        &self.pair.payer_wallet
+    }
+    fn cut_next_pay(&self) {
+        self.pair
+            .payer_fake
+            .cut_next_pay
+            .store(true, Ordering::SeqCst);
+    }
+    fn payer_with_pay_timeout(&self, _: Duration) -> Box<dyn backend_suite::Node> {
+        Box::new(over_socket(&self.pair.payer_fake))
+    }
+    fn payer_with_wrong_credentials(&self) -> Box<dyn backend_suite::Node> {
+        Box::new(over_socket(&self.pair.payer_fake))
     }
 }

@@ -186,6 +186,14 @@ async fn no_preimage_and_wrong_preimage_are_unknown_never_success() {
 }
 
 #[tokio::test]
+async fn an_invoice_commits_to_the_description_hash_asked_for() {
+    // make_invoice's `description_hash`, through Alby's service to the
+    // wallet API behind it (scripts/nwc/service.mjs passes it on).
+    let Some(h) = pair().await else { return };
+    backend_suite::an_invoice_commits_to_the_description_hash_asked_for(&h).await;
+}
+
+#[tokio::test]
 async fn connection_cut_after_the_pay_request_is_unknown_then_resolved_without_paying_twice() {
     let Some(h) = pair().await else { return };
     // Paying again: the dev node refuses an invoice already paid

@@ -61,6 +61,7 @@ conformance!(pair =>
     a_pending_payment_is_awaited_until_it_succeeds,
     pending_past_the_pay_timeout_is_unknown_then_resolved_by_lookup,
     no_preimage_and_wrong_preimage_are_unknown_never_success,
+    an_invoice_commits_to_the_description_hash_asked_for,
 );
 
 #[tokio::test]
@@ -456,5 +457,81 @@ async fn a_resume_holds_at_most_max_replay_settlements() {
     assert!(
         matches!(&err, BackendError::Rejected { detail, .. } if detail.contains("more than 1000")),
         "{err:?}"
+    );
+}
+
+// --- Description hashes ---------------------------------------------------
+
+#[tokio::test]
+async fn an_invoice_without_the_description_hash_asked_for_is_refused() {
+    // A node that ignores `descriptionHash` and answers a plain invoice: the
+    // client decodes what it got and refuses it.
+    let p = pair().await;
+    let plain = invoice(&p.merchant, 4, "plain".into()).await;
+    let answer = json!({
+        "amountSat": 4,
+        "paymentHash": plain.payment_hash.to_string(),
+        "serialized": plain.bolt11,
+    });
+    let app = Router::new().route(
+        "/createinvoice",
+        post(move || {
+            let answer = answer.clone();
+            async move { axum::Json(answer) }
+        }),
+    );
+    let addr = serve(app, None, Cutter::default()).await;
+    let client = PhoenixdClient::builder(format!("http://{addr}"), PASSWORD)
+        .build()
+        .unwrap();
+    let err = client
+        .create_invoice(&InvoiceRequest::sats(4).hashed_description(backend_suite::METADATA))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ReceiveError::Backend(BackendError::BadResponse { reason, .. }) if reason.contains("description hash")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_fake_takes_exactly_one_of_description_and_description_hash() {
+    let p = pair().await;
+    let form = |pairs: &[(&str, &str)]| {
+        let url = format!("http://{}/createinvoice", p.merchant_fake.addr);
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .basic_auth("", Some(PASSWORD))
+                .form(&pairs)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let hash = "ab".repeat(32);
+    assert_eq!(
+        form(&[
+            ("amountSat", "1"),
+            ("description", "d"),
+            ("descriptionHash", &hash)
+        ])
+        .await,
+        400
+    );
+    assert_eq!(form(&[("amountSat", "1")]).await, 400);
+    assert_eq!(
+        form(&[("amountSat", "1"), ("descriptionHash", "abcd")]).await,
+        400
+    );
+    assert_eq!(
+        form(&[("amountSat", "1"), ("descriptionHash", &hash)]).await,
+        200
     );
 }

@@ -133,11 +133,17 @@ async fn rpc(
             if !fake.labels.lock().unwrap().insert(label) {
                 return rpc_error(StatusCode::INTERNAL_SERVER_ERROR, 900, "Duplicate label");
             }
-            let request = InvoiceRequest::msat(params["amount_msat"].as_u64().unwrap_or(0))
-                .memo(params["description"].as_str().unwrap_or(""))
+            let description = params["description"].as_str().unwrap_or("");
+            let mut request = InvoiceRequest::msat(params["amount_msat"].as_u64().unwrap_or(0))
+                .memo(description)
                 .expiry(Duration::from_secs(
                     params["expiry"].as_u64().unwrap_or(604_800),
                 ));
+            // `deschashonly`: the invoice carries sha256(description), not
+            // the description (lightning-invoice(7)).
+            if params["deschashonly"].as_bool() == Some(true) {
+                request = request.hashed_description(description);
+            }
             let invoice = fake.wallet.create_invoice(&request).await.unwrap();
             created(json!({
                 "payment_hash": invoice.payment_hash.to_string(),

@@ -138,10 +138,23 @@ async fn createinvoice(
     if let Err(r) = auth(&headers) {
         return r;
     }
-    let Some(description) = form.get("description") else {
-        return bad_request("Must provide either a description or descriptionHash");
+    // Exactly one of `description` (≤ 128) and `descriptionHash` (32 bytes
+    // of hex, `getOptionalByteVector32`).
+    let description = form.get("description");
+    let hash = match form.get("descriptionHash") {
+        None => None,
+        Some(text) => match hex::decode(text)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        {
+            Some(hash) => Some(hash),
+            None => return bad_request("Invalid value for descriptionHash"),
+        },
     };
-    if description.chars().count() > 128 {
+    if description.is_some() == hash.is_some() {
+        return bad_request("Must provide either a description or descriptionHash");
+    }
+    if description.is_some_and(|d| d.chars().count() > 128) {
         return bad_request("Request parameter description is too long (max 128 characters)");
     }
     let Some(amount) = form.get("amountSat").and_then(|a| a.parse::<u64>().ok()) else {
@@ -154,9 +167,11 @@ async fn createinvoice(
     let invoice = fake
         .wallet
         .create_invoice(
-            &InvoiceRequest::sats(amount)
-                .memo(description.clone())
-                .expiry(Duration::from_secs(expiry)),
+            &match hash {
+                Some(hash) => InvoiceRequest::sats(amount).description_hash(hash),
+                None => InvoiceRequest::sats(amount).memo(description.cloned().unwrap_or_default()),
+            }
+            .expiry(Duration::from_secs(expiry)),
         )
         .await
         .unwrap();

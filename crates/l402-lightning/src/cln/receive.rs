@@ -20,14 +20,30 @@ impl Receiver for ClnClient {
     /// `invoice {amount_msat, label, description, expiry}` →
     /// `{payment_hash, expires_at, bolt11, payment_secret, created_index}`
     /// (`doc/schemas/lightning-invoice.json`). The label is unique per call.
+    ///
+    /// For a description hash CLN takes the text and hashes it itself
+    /// (`deschashonly: true` puts `sha256(description)` in the invoice), so
+    /// the request must carry the text
+    /// ([`InvoiceRequest::hashed_description`]); a bare hash is refused.
     async fn create_invoice(&self, request: &InvoiceRequest) -> Result<Invoice, ReceiveError> {
         check_request(BACKEND, request)?;
-        let params = json!({
+        let mut params = json!({
             "amount_msat": request.amount_msat,
             "label": self.next_label(),
             "description": request.memo,
             "expiry": request.expiry.as_secs(),
         });
+        if request.description_hash.is_some() {
+            let Some(text) = &request.hashed_description else {
+                return Err(invalid(
+                    BACKEND,
+                    "Core Lightning hashes the description itself: \
+                     give the text (InvoiceRequest::hashed_description), not only its hash",
+                ));
+            };
+            params["description"] = json!(text);
+            params["deschashonly"] = json!(true);
+        }
         let result = match self.call("invoice", &params, self.timeout).await? {
             Reply::Ok(result) => result,
             // -32602 invalid parameters, 900/901 label/preimage exists.

@@ -69,6 +69,11 @@ impl Receiver for LnbitsClient {
         if decoded.amount_msat != Some(request.amount_msat) {
             return Err(bad("invoice amount differs from the amount asked for").into());
         }
+        if request.description_hash.is_some()
+            && decoded.description_hash != request.description_hash
+        {
+            return Err(bad("invoice does not commit to the description hash asked for").into());
+        }
         Ok(Invoice {
             bolt11,
             payment_hash: hash,

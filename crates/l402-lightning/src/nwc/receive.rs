@@ -15,20 +15,28 @@ impl Receiver for NwcClient {
         BACKEND
     }
 
-    /// `make_invoice` with `amount` (msat), `description` and `expiry`; the
-    /// invoice answered must decode, carry the `payment_hash` answered and
-    /// be for exactly the amount asked for.
+    /// `make_invoice` with `amount` (msat), `description` and `expiry`, and
+    /// `description_hash` (hex) when asked for; the invoice answered must
+    /// decode, carry the `payment_hash` answered, be for exactly the amount
+    /// asked for and commit to the description hash asked for.
     async fn create_invoice(&self, request: &InvoiceRequest) -> Result<Invoice, ReceiveError> {
         check_request(BACKEND, request)?;
+        let mut params = json!({
+            "amount": request.amount_msat,
+            "description": request.memo,
+            "expiry": request.expiry.as_secs(),
+        });
+        if let Some(hash) = request.description_hash {
+            let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+            params["description_hash"] = json!(hex);
+            // The text whose hash it is, when known (NIP-47: a wallet may
+            // keep it as the transaction's description).
+            if let Some(text) = &request.hashed_description {
+                params["description"] = json!(text);
+            }
+        }
         let result = self
-            .call(
-                "make_invoice",
-                json!({
-                    "amount": request.amount_msat,
-                    "description": request.memo,
-                    "expiry": request.expiry.as_secs(),
-                }),
-            )
+            .call("make_invoice", params)
             .await
             .map_err(CallError::into_backend)?;
         let tx: Transaction = parse(result, "make_invoice")?;

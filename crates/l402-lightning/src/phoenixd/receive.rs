@@ -39,23 +39,30 @@ impl Receiver for PhoenixdClient {
         BACKEND
     }
 
-    /// `POST /createinvoice` with `description`, `amountSat` and
-    /// `expirySeconds` (`Api.kt`, `post("createinvoice")`).
+    /// `POST /createinvoice` with `description` (or, for a description
+    /// hash, `descriptionHash` in hex: phoenixd takes exactly one of them),
+    /// `amountSat` and `expirySeconds` (`Api.kt`, `post("createinvoice")`).
     async fn create_invoice(&self, request: &InvoiceRequest) -> Result<Invoice, ReceiveError> {
         check_request(BACKEND, request)?;
         if !request.amount_msat.is_multiple_of(1000) {
             return Err(invalid(BACKEND, "phoenixd invoices are in whole satoshis"));
         }
-        if request.memo.chars().count() > MAX_DESCRIPTION_CHARS {
-            return Err(invalid(
-                BACKEND,
-                format!(
-                    "phoenixd allows descriptions of at most {MAX_DESCRIPTION_CHARS} characters"
-                ),
-            ));
-        }
+        let description = match request.description_hash {
+            Some(hash) => ("descriptionHash", hex::encode(hash)),
+            None => {
+                if request.memo.chars().count() > MAX_DESCRIPTION_CHARS {
+                    return Err(invalid(
+                        BACKEND,
+                        format!(
+                            "phoenixd allows descriptions of at most {MAX_DESCRIPTION_CHARS} characters"
+                        ),
+                    ));
+                }
+                ("description", request.memo.clone())
+            }
+        };
         let form = [
-            ("description", request.memo.clone()),
+            description,
             ("amountSat", (request.amount_msat / 1000).to_string()),
             ("expirySeconds", request.expiry.as_secs().to_string()),
         ];

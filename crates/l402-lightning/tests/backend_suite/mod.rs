@@ -9,6 +9,7 @@
 #![allow(dead_code, unused_macros)]
 
 use std::fmt::Debug;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use l402_lightning::dev::{DevFault, DevNode, DevWallet};
@@ -193,6 +194,41 @@ pub async fn create_pay_and_look_up<H: Harness>(h: &H, max_fee_msat: Option<u64>
         .unwrap_err();
     assert!(
         matches!(err, ReceiveError::UnknownInvoice { .. }),
+        "{err:?}"
+    );
+}
+
+/// LNURL-pay metadata, the text a description hash is taken of here.
+pub const METADATA: &str =
+    r#"[["text/plain","Pay alice"],["text/identifier","alice@shop.example"]]"#;
+
+/// An invoice asked for with a hashed description commits to
+/// `sha256(METADATA)` (read from the decoded BOLT11, not from the node's
+/// word), carries no plain description, and is paid like any other.
+pub async fn an_invoice_commits_to_the_description_hash_asked_for<H: Harness>(h: &H) {
+    use sha2::Digest as _;
+    let expected: [u8; 32] = sha2::Sha256::digest(METADATA.as_bytes()).into();
+    let request = InvoiceRequest::sats(5)
+        .memo("not in the invoice")
+        .hashed_description(METADATA);
+    let invoice = h.merchant().create_invoice(&request).await.unwrap();
+    let decoded = l402::Invoice::from_str(&invoice.bolt11).unwrap();
+    assert_eq!(decoded.description_hash(), Some(expected));
+    assert_eq!(decoded.description(), None);
+    assert_eq!(decoded.amount_msat(), Some(5_000));
+    let paid = h
+        .payer()
+        .pay(&PayRequest::new(&invoice.bolt11))
+        .await
+        .unwrap();
+    assert!(paid.preimage.matches(&invoice.payment_hash));
+    // A hashed description that does not hash to the hash is refused
+    // before anything is sent.
+    let mut mismatched = InvoiceRequest::sats(5).hashed_description(METADATA);
+    mismatched.description_hash = Some([7; 32]);
+    let err = h.merchant().create_invoice(&mismatched).await.unwrap_err();
+    assert!(
+        matches!(err, ReceiveError::InvalidRequest { .. }),
         "{err:?}"
     );
 }

@@ -65,6 +65,7 @@ conformance!(pair =>
     // pending lookup.
     pending_past_the_pay_timeout_is_unknown_then_resolved_by_lookup,
     no_preimage_and_wrong_preimage_are_unknown_never_success,
+    an_invoice_commits_to_the_description_hash_asked_for,
 );
 
 #[tokio::test]
