@@ -2,14 +2,25 @@
 //! free per client network (IPv4 /24, IPv6 /48), in memory. The count of
 //! networks tracked is bounded (least recently seen evicted first): an
 //! evicted network starts over, which costs the seller at most N requests.
+//!
+//! With [`SharedCounters`] set on the proxy, the count is kept there
+//! instead, shared by every proxy on the store, for
+//! [`SHARED_FREEBIE_WINDOW`] from a network's first free request.
 
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use hashlink::LruCache;
 
+use crate::counters::{Quota, SharedCounters};
+
 /// The most client networks tracked per service.
 pub const DEFAULT_MAX_TRACKED_NETWORKS: usize = 65_536;
+
+/// How long a shared store counts a network's freebies (30 days): then
+/// the network starts over.
+pub const SHARED_FREEBIE_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 
 /// A client network: the first 3 bytes of an IPv4 address, 6 of IPv6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,12 +45,22 @@ impl Network {
             },
         }
     }
+
+    /// `4:<hex>` or `6:<hex>`: the network as a shared store keys it.
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Network::V4(b) => format!("4:{}", hex::encode(b)),
+            Network::V6(b) => format!("6:{}", hex::encode(b)),
+        }
+    }
 }
 
 /// Free requests used per client network.
 pub(crate) struct Freebies {
     allowed: u32,
     used: Mutex<LruCache<Network, u32>>,
+    /// The shared store and this service's scope (`freebie:<service>`).
+    shared: Option<(Arc<dyn SharedCounters>, String)>,
 }
 
 impl Freebies {
@@ -47,6 +68,41 @@ impl Freebies {
         Freebies {
             allowed,
             used: Mutex::new(LruCache::new(max_networks.max(1))),
+            shared: None,
+        }
+    }
+
+    /// Counted in `shared` for `service` instead of in memory.
+    pub(crate) fn shared(mut self, service: &str, shared: Arc<dyn SharedCounters>) -> Self {
+        self.shared = Some((shared, format!("freebie:{service}")));
+        self
+    }
+
+    /// Whether the count is kept in a shared store ([`Freebies::take_shared`]).
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Takes one free request for `ip`'s network from the shared store (in
+    /// memory without one). A store that fails grants nothing (logged):
+    /// the request is sold as usual.
+    pub(crate) async fn take_shared(&self, ip: IpAddr) -> bool {
+        let Some((shared, scope)) = &self.shared else {
+            return self.take(ip);
+        };
+        let quota = Quota {
+            limit: u64::from(self.allowed),
+            window: SHARED_FREEBIE_WINDOW,
+        };
+        match shared
+            .take_quota(scope, &Network::of(ip).text(), quota)
+            .await
+        {
+            Ok(taken) => taken,
+            Err(e) => {
+                tracing::warn!(%scope, error = %e, "shared freebies unavailable: none granted");
+                false
+            }
         }
     }
 
