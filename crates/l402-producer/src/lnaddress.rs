@@ -246,11 +246,13 @@ async fn callback(
         let merchant_id = merchant_of(&inner, &username).await?;
         let msat = amount_param(&inner, query.as_deref())?;
         let base = base_url(&inner, &parts.headers)?;
-        let hash = sha256(metadata(&username, &base).as_bytes());
+        let metadata = metadata(&username, &base);
+        let hash = sha256(metadata.as_bytes());
         let resource = format!("/.well-known/lnurlp/{username}");
+        // The metadata itself, not only its hash: Core Lightning hashes it.
         let offer = Offer::new(resource, msat / 1000)
             .caveat(Caveat::merchant(&merchant_id.to_string()))
-            .description_hash(hash);
+            .hashed_description(metadata);
         let issued = inner
             .issuer
             .issue(&offer)

@@ -152,3 +152,51 @@ async fn lud06_errors_name_what_was_wrong() {
     let (s, body) = get(&server, &format!("{callback}?amount=1000")).await;
     assert_eq!((s, body["status"].as_str()), (403, Some("ERROR")), "{body}");
 }
+
+#[tokio::test]
+async fn a_lightning_address_commits_to_its_metadata_on_lnd_cln_and_phoenixd() {
+    use std::sync::Arc;
+
+    use l402_lightning::Receiver;
+    use l402_lightning::dev::DevNode;
+    use l402_testkit::{FakeCln, FakeLnd, FakePhoenixd};
+
+    // Each backend as its node takes a description hash: LND and phoenixd
+    // the hash, Core Lightning the metadata itself (`deschashonly`).
+    let node = DevNode::builder().in_memory().open().await.unwrap();
+    let wallet = || async { node.wallet("merchant").await.unwrap() };
+    let backends: Vec<(&str, Arc<dyn Receiver>)> = vec![
+        (
+            "lnd",
+            Arc::new(FakeLnd::start(wallet().await).await.authorized()),
+        ),
+        (
+            "cln",
+            Arc::new(FakeCln::start(wallet().await).await.authorized()),
+        ),
+        (
+            "phoenixd",
+            Arc::new(FakePhoenixd::start(wallet().await).await.authorized()),
+        ),
+    ];
+    for (name, receiver) in backends {
+        let (store, _dir) = support::sqlite_store().await;
+        let server = support::start_custom(store, Some(receiver), |b| b).await;
+        let (merchant, _, _) = server.merchant("shop").await;
+        assert_eq!(bind(&server, merchant, "alice").await.0, 201);
+        let (s, pay) = get(
+            &server,
+            &format!("{}/.well-known/lnurlp/alice", server.base),
+        )
+        .await;
+        assert_eq!(s, 200, "{name}: {pay}");
+        let metadata = pay["metadata"].as_str().unwrap();
+        let callback = pay["callback"].as_str().unwrap();
+        let (s, answer) = get(&server, &format!("{callback}?amount=21000")).await;
+        assert_eq!(s, 200, "{name}: {answer}");
+        let invoice = Invoice::from_str(answer["pr"].as_str().unwrap()).unwrap();
+        let expected: [u8; 32] = Sha256::digest(metadata.as_bytes()).into();
+        assert_eq!(invoice.description_hash(), Some(expected), "{name}");
+        assert_eq!(invoice.amount_msat(), Some(21_000), "{name}");
+    }
+}

@@ -187,6 +187,9 @@ pub struct Offer<'a> {
     /// memo (LNURL-pay: `sha256(metadata)`; see
     /// [`InvoiceRequest::description_hash`]).
     pub description_hash: Option<[u8; 32]>,
+    /// The text `description_hash` is the hash of, when known (see
+    /// [`InvoiceRequest::hashed_description`]: Core Lightning needs it).
+    pub hashed_description: Option<Cow<'a, str>>,
 }
 
 impl<'a> Offer<'a> {
@@ -198,6 +201,7 @@ impl<'a> Offer<'a> {
             description: None,
             caveats: Vec::new(),
             description_hash: None,
+            hashed_description: None,
         }
     }
 
@@ -216,6 +220,17 @@ impl<'a> Offer<'a> {
     /// Commits the invoice to `hash` instead of the memo (LNURL-pay).
     pub fn description_hash(mut self, hash: [u8; 32]) -> Self {
         self.description_hash = Some(hash);
+        self.hashed_description = None;
+        self
+    }
+
+    /// Commits the invoice to `sha256(text)` instead of the memo, keeping
+    /// the text for backends that hash it themselves (LNURL-pay metadata).
+    pub fn hashed_description(mut self, text: impl Into<Cow<'a, str>>) -> Self {
+        use sha2::Digest as _;
+        let text = text.into();
+        self.description_hash = Some(sha2::Sha256::digest(text.as_bytes()).into());
+        self.hashed_description = Some(text);
         self
     }
 }
@@ -311,8 +326,10 @@ impl Issuer {
         let mut request = InvoiceRequest::sats(offer.price_sats)
             .memo(memo)
             .expiry(inner.invoice_expiry);
-        if let Some(hash) = offer.description_hash {
-            request = request.description_hash(hash);
+        match (&offer.hashed_description, offer.description_hash) {
+            (Some(text), _) => request = request.hashed_description(text.as_ref()),
+            (None, Some(hash)) => request = request.description_hash(hash),
+            (None, None) => {}
         }
         let invoice = inner
             .receiver
