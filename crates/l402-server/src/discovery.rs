@@ -50,6 +50,13 @@ pub struct Endpoint {
     pub demo: bool,
     /// Tags (categories) for directories.
     pub tags: Vec<String>,
+    /// The proxied service it belongs to (`[[services]]` name), if any.
+    pub service: Option<String>,
+    /// The regular expression the paths it covers match (a proxied
+    /// service's `pathregexp`); `path` is then an example.
+    pub path_pattern: Option<String>,
+    /// The regular expression the `Host` must match, if any.
+    pub host_pattern: Option<String>,
 }
 
 impl Endpoint {
@@ -62,7 +69,24 @@ impl Endpoint {
             description: None,
             demo: false,
             tags: Vec::new(),
+            service: None,
+            path_pattern: None,
+            host_pattern: None,
         }
+    }
+
+    /// Names the proxied service this endpoint is (listed as `service`).
+    pub fn service(mut self, name: impl Into<String>) -> Self {
+        self.service = Some(name.into());
+        self
+    }
+
+    /// The regular expressions the paths (and hosts) it covers match
+    /// (listed as `path_pattern`, `host_pattern`).
+    pub fn patterns(mut self, path: Option<String>, host: Option<String>) -> Self {
+        self.path_pattern = path;
+        self.host_pattern = host;
+        self
     }
 
     /// What it sells.
@@ -102,6 +126,15 @@ impl Endpoint {
         }
         if self.demo {
             entry["demo"] = json!(true);
+        }
+        if let Some(service) = &self.service {
+            entry["service"] = json!(service);
+        }
+        if let Some(pattern) = &self.path_pattern {
+            entry["path_pattern"] = json!(pattern);
+        }
+        if let Some(pattern) = &self.host_pattern {
+            entry["host_pattern"] = json!(pattern);
         }
         entry
     }

@@ -183,8 +183,11 @@ fn full_path(parts: &Parts) -> &str {
 }
 
 impl Core {
-    /// Tells the observer, if any, what became of a request.
+    /// Tells the observer, if any, what became of a request, and records
+    /// it as `l402.outcome` on the current tracing span (a server's request
+    /// span that declares the field; see `l402 serve`'s `[telemetry]`).
     pub(super) fn observe(&self, parts: &Parts, outcome: Outcome) {
+        tracing::Span::current().record("l402.outcome", outcome.as_str());
         if let Some(observer) = &self.observer {
             observer.request(route_of(self.route_label.as_deref(), parts), outcome);
         }
@@ -603,6 +606,7 @@ impl Core {
         let offer = Offer::new(resource.as_str(), price).description(description.as_str());
         match self.seller.challenge(&offer, key).await {
             Ok(issued) => {
+                tracing::Span::current().record("l402.outcome", Outcome::Challenged.as_str());
                 if let Some(observer) = &self.observer {
                     let route = route_of(self.route_label.as_deref(), parts);
                     observer.challenge_issued(route, &issued);
