@@ -12,7 +12,7 @@
 //! wallet proves the invoice was not paid.
 
 use crate::db::{Db, Store, now_secs, to_i64, to_u64};
-use crate::{MerchantStore, StoreError};
+use crate::{MerchantStore, PaymentRecord, StoreError};
 
 /// Where a payout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +165,17 @@ pub trait PayoutStore: Send + Sync {
     /// Credits a split once per source, in one transaction, queueing a
     /// payout of the whole accrual when it reaches the minimum.
     async fn credit_split(&self, credit: SplitCredit<'_>) -> Result<Credited, StoreError>;
+    /// Records a settled payment (as
+    /// [`PaymentStore::record_payment`](crate::PaymentStore::record_payment))
+    /// and, when given, credits its split (as [`PayoutStore::credit_split`])
+    /// in ONE transaction: both are written or neither, so a crash between
+    /// them can neither lose the credit of a recorded payment nor credit it
+    /// twice. Returns whether the payment was new, and the credit.
+    async fn record_split_payment(
+        &self,
+        payment: &PaymentRecord,
+        credit: Option<SplitCredit<'_>>,
+    ) -> Result<(bool, Option<Credited>), StoreError>;
     /// Claims the next due `pending` payout (or a `fetching` one whose lease
     /// ran out) until `now + lease_secs`; returns it and the claim.
     async fn claim_payout(
@@ -211,6 +222,10 @@ pub trait PayoutStore: Send + Sync {
     async fn payouts(&self, limit: u32) -> Result<Vec<Payout>, StoreError>;
     /// What an owner address has accrued.
     async fn accrued(&self, owner_address: &str) -> Result<u64, StoreError>;
+    /// The merchants whose recorded payments a payout pays (through their
+    /// split credits), lowest id first; empty for a payout of manual splits
+    /// only.
+    async fn payout_merchants(&self, payout_id: &str) -> Result<Vec<i64>, StoreError>;
 }
 
 macro_rules! pool {
@@ -299,6 +314,105 @@ const CLAIM: &str = "UPDATE payouts SET state = 'fetching', claim = $1, lease_un
      ORDER BY next_attempt_at LIMIT 1) \
      AND (state = 'pending' OR (state = 'fetching' AND lease_until <= $3))";
 
+/// Credits a split once per source on `$tx` (a transaction of either
+/// database), queueing a payout of the whole accrual when it reaches the
+/// minimum; evaluates to the [`Credited`]. Leaves nothing written for a
+/// duplicate source or when the accrual table is full.
+macro_rules! credit_in {
+    ($tx:expr, $c:expr, $now:expr, $payout_id:expr) => {{
+        let c: &SplitCredit<'_> = $c;
+        let now: i64 = $now;
+        let inserted = sqlx::query(INSERT_CREDIT)
+            .bind(c.source)
+            .bind(c.owner_address)
+            .bind(to_i64(c.owner_sats))
+            .bind(to_i64(c.fee_sats))
+            .bind(now)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+        let full = if inserted == 0 {
+            false
+        } else {
+            let known = sqlx::query_as::<_, (i64,)>(
+                "SELECT sats FROM split_accruals WHERE owner_address = $1",
+            )
+            .bind(c.owner_address)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            if known.is_some() {
+                false
+            } else {
+                let (addresses,) = sqlx::query_as::<_, (i64,)>(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM split_accruals LIMIT $1) AS a",
+                )
+                .bind(i64::from(c.max_accrual_addresses))
+                .fetch_one(&mut *$tx)
+                .await?;
+                addresses >= i64::from(c.max_accrual_addresses)
+            }
+        };
+        if inserted == 0 {
+            Credited::Duplicate
+        } else if full {
+            // Not credited: its row goes, so a later try may credit it.
+            sqlx::query("DELETE FROM split_credits WHERE source = $1")
+                .bind(c.source)
+                .execute(&mut *$tx)
+                .await?;
+            Credited::Full
+        } else {
+            let (accrued,) = sqlx::query_as::<_, (i64,)>(ACCRUE)
+                .bind(c.owner_address)
+                .bind(to_i64(c.owner_sats))
+                .bind(now)
+                .fetch_one(&mut *$tx)
+                .await?;
+            let accrued = to_u64(accrued);
+            let (open,) = sqlx::query_as::<_, (i64,)>(OPEN_PAYOUTS)
+                .bind(i64::from(c.max_open_payouts))
+                .fetch_one(&mut *$tx)
+                .await?;
+            if accrued >= c.min_payout_sats.max(1) && open < i64::from(c.max_open_payouts) {
+                sqlx::query(
+                    "UPDATE split_accruals SET sats = sats - $2, updated_at = $3 \
+                     WHERE owner_address = $1",
+                )
+                .bind(c.owner_address)
+                .bind(to_i64(accrued))
+                .bind(now)
+                .execute(&mut *$tx)
+                .await?;
+                sqlx::query(INSERT_PAYOUT)
+                    .bind(&$payout_id)
+                    .bind(c.owner_address)
+                    .bind(to_i64(accrued))
+                    .bind(now)
+                    .execute(&mut *$tx)
+                    .await?;
+                // The payout takes the whole accrual: every credit of the
+                // address not paid by an earlier payout.
+                sqlx::query(
+                    "UPDATE split_credits SET payout_id = $1 \
+                     WHERE owner_address = $2 AND payout_id IS NULL",
+                )
+                .bind(&$payout_id)
+                .bind(c.owner_address)
+                .execute(&mut *$tx)
+                .await?;
+                Credited::Queued {
+                    payout_id: $payout_id.clone(),
+                    amount_sats: accrued,
+                }
+            } else {
+                Credited::Accrued {
+                    accrued_sats: accrued,
+                }
+            }
+        }
+    }};
+}
+
 #[async_trait::async_trait]
 impl PayoutStore for Store {
     async fn bind_username(&self, username: &str, merchant_id: i64) -> Result<(), StoreError> {
@@ -374,78 +488,32 @@ impl PayoutStore for Store {
         let payout_id = random_hex()?;
         let credited = pool!(self, true, |pool| {
             let mut tx = pool.begin().await?;
-            let inserted = sqlx::query(INSERT_CREDIT)
-                .bind(c.source)
-                .bind(c.owner_address)
-                .bind(to_i64(c.owner_sats))
-                .bind(to_i64(c.fee_sats))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if inserted == 0 {
-                return Ok(Credited::Duplicate);
-            }
-            let known = sqlx::query_as::<_, (i64,)>(
-                "SELECT sats FROM split_accruals WHERE owner_address = $1",
-            )
-            .bind(c.owner_address)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if known.is_none() {
-                let (addresses,) = sqlx::query_as::<_, (i64,)>(
-                    "SELECT COUNT(*) FROM (SELECT 1 FROM split_accruals LIMIT $1) AS a",
-                )
-                .bind(i64::from(c.max_accrual_addresses))
-                .fetch_one(&mut *tx)
-                .await?;
-                if addresses >= i64::from(c.max_accrual_addresses) {
-                    // Dropping the transaction rolls the credit back.
-                    return Ok(Credited::Full);
-                }
-            }
-            let (accrued,) = sqlx::query_as::<_, (i64,)>(ACCRUE)
-                .bind(c.owner_address)
-                .bind(to_i64(c.owner_sats))
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-            let accrued = to_u64(accrued);
-            let (open,) = sqlx::query_as::<_, (i64,)>(OPEN_PAYOUTS)
-                .bind(i64::from(c.max_open_payouts))
-                .fetch_one(&mut *tx)
-                .await?;
-            let credited =
-                if accrued >= c.min_payout_sats.max(1) && open < i64::from(c.max_open_payouts) {
-                    sqlx::query(
-                        "UPDATE split_accruals SET sats = sats - $2, updated_at = $3 \
-                     WHERE owner_address = $1",
-                    )
-                    .bind(c.owner_address)
-                    .bind(to_i64(accrued))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(INSERT_PAYOUT)
-                        .bind(&payout_id)
-                        .bind(c.owner_address)
-                        .bind(to_i64(accrued))
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    Credited::Queued {
-                        payout_id,
-                        amount_sats: accrued,
-                    }
-                } else {
-                    Credited::Accrued {
-                        accrued_sats: accrued,
-                    }
-                };
+            let credited = credit_in!(tx, &c, now, payout_id);
             tx.commit().await?;
-            Ok::<_, StoreError>(credited)
-        })?;
+            credited
+        });
         Ok(credited)
+    }
+
+    async fn record_split_payment(
+        &self,
+        payment: &PaymentRecord,
+        credit: Option<SplitCredit<'_>>,
+    ) -> Result<(bool, Option<Credited>), StoreError> {
+        let now = to_i64(now_secs());
+        let payout_id = random_hex()?;
+        let done = pool!(self, true, |pool| {
+            let mut tx = pool.begin().await?;
+            let recorded = crate::db::insert_payment!(tx, payment) > 0;
+            let credited = match &credit {
+                Some(c) => Some(credit_in!(tx, c, now, payout_id)),
+                None => None,
+            };
+            // Both or neither: an error above drops `tx`, rolling back.
+            tx.commit().await?;
+            (recorded, credited)
+        });
+        Ok(done)
     }
 
     async fn claim_payout(
@@ -618,5 +686,19 @@ impl PayoutStore for Store {
                 .await?
         });
         Ok(row.map_or(0, |(s,)| to_u64(s)))
+    }
+
+    async fn payout_merchants(&self, payout_id: &str) -> Result<Vec<i64>, StoreError> {
+        let rows = pool!(self, false, |pool| {
+            sqlx::query_as::<_, (i64,)>(
+                "SELECT DISTINCT p.merchant_id FROM split_credits c \
+                 JOIN payments p ON p.payment_hash = c.source \
+                 WHERE c.payout_id = $1 ORDER BY p.merchant_id",
+            )
+            .bind(payout_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 }
