@@ -6,9 +6,11 @@
 //! claims and counters (the merchant and its keys stay, so it can go on
 //! selling). With a session (`Authorization: Bearer l402s_…`): the same for
 //! the merchant its key is linked to, if any, plus the key's sessions
-//! (including the one presented) and its link. Nothing of any other merchant
-//! or key: unlike l402kit's, the body names nothing (an address in it is
-//! ignored), so no one can erase someone else's data. The log line carries
+//! (including the one presented) and its link; l402kit's body `{lightningAddress,
+//! token}` is accepted too, its `token` a session token when no credential
+//! header is sent. Nothing of any other merchant or key: unlike l402kit's,
+//! the address in the body is ignored, so no one can erase someone else's
+//! data. The log line carries
 //! counts and the merchant id only, never the key or a token.
 
 use std::collections::HashMap;
@@ -62,6 +64,9 @@ impl FromRequestParts<Shared> for Identity {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        if let Some(who) = crate::extract::acting(parts) {
+            return who.map(Identity::ApiKey);
+        }
         if !parts.headers.contains_key("x-api-key")
             && let Some(token) = presented_session(&parts.headers)
         {
@@ -71,11 +76,40 @@ impl FromRequestParts<Shared> for Identity {
     }
 }
 
-/// `POST /api/delete-data`.
+/// The longest session token accepted in a body.
+const MAX_BODY_TOKEN_CHARS: usize = 200;
+
+/// The identity of a request with no credential header: l402kit's body
+/// `{lightningAddress, token}` (platform.md), where `token` is an LNURL-auth
+/// session token. The address is ignored (the session says whose data goes).
+async fn body_session(inner: &Shared, request: Request) -> Result<Option<Identity>, ApiError> {
+    let body = read_body(request.into_body()).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let fields = Fields::parse(&body, &["lightningAddress", "token"])?;
+    match fields.opt_string("token", MAX_BODY_TOKEN_CHARS)? {
+        Some(token) => Ok(Some(Identity::Session(session(inner, token.trim()).await?))),
+        None => Ok(None),
+    }
+}
+
+/// `POST /api/delete-data`: the identity from `X-API-Key` or
+/// `Authorization: Bearer`, else from l402kit's body `token`.
 pub(crate) async fn delete_data(
     State(inner): State<Shared>,
-    identity: Identity,
+    identity: Result<Identity, ApiError>,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    let presented = request.headers().contains_key("x-api-key")
+        || request.headers().contains_key(http::header::AUTHORIZATION);
+    let identity = match identity {
+        Ok(identity) => identity,
+        // A credential header that does not authenticate is refused as it
+        // is; only a request with none may name its session in the body.
+        Err(refused) if presented => return Err(refused),
+        Err(refused) => body_session(&inner, request).await?.ok_or(refused)?,
+    };
     let (merchant_id, key, kind) = match &identity {
         Identity::ApiKey(who) => (Some(who.merchant.id), None, "api_key"),
         Identity::Session(s) => (

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::decode::Fields;
 use super::error::ApiError;
 use super::extract::{IdempotencyKey, Merchant};
+use super::passes::PassCheck;
 use super::{Inner, Shared, json, read_body, store_unavailable};
 
 /// The longest resource accepted.
@@ -66,7 +67,8 @@ impl Inner {
             };
             // Verification needs no database: a store failure is logged and
             // the payment is recorded at its next verification.
-            match self.store.record_payment(&payment).await {
+            // The payment and its owner's split credit, in one transaction.
+            match self.record_settled(&payment).await {
                 Ok(_) => {
                     self.remember_payment(hash.0);
                     // payment.received, unless a settlement notification
@@ -78,9 +80,6 @@ impl Inner {
                         payment.resource.as_deref(),
                     )
                     .await;
-                    // The owner's split (credited once per payment hash).
-                    self.payment_settled(merchant_id, &payment.payment_hash, payment.amount_sats)
-                        .await;
                 }
                 Err(e) => tracing::error!(error = %e, "producer: cannot record a payment"),
             }
@@ -213,6 +212,23 @@ pub(super) async fn verify(
             "resource is required: the resource the token is presented for",
         ));
     };
+    // The merchant's pass, for any route in its scope (passes.rs).
+    if let PassCheck::Pass(checked) = inner
+        .verify_pass(who.merchant.id, macaroon, preimage, resource)
+        .await?
+    {
+        let body = match checked {
+            Ok(verified) => {
+                let mut body = valid_json(&verified, who.merchant.id);
+                body["scope"] = body["resource"].take();
+                body["resource"] = json!(resource);
+                body["pass"] = json!(true);
+                body
+            }
+            Err((code, error)) => json!({"valid": false, "error": error, "code": code}),
+        };
+        return Ok(json(StatusCode::OK, body));
+    }
     let amount = match amount {
         Some(amount) => amount,
         None => match inner

@@ -18,6 +18,10 @@
 //! - `GET /api/pass` with `Authorization: L402 <macaroon>:<preimage>`: the
 //!   pass used as a credential, on every request until it expires
 //!   (`{access: true, scope, expiresAt}`; expired or forged: 401).
+//! - `POST /api/l402/challenges/verify` and l402kit's `POST /api/verify`
+//!   accept the selling merchant's pass for any route in its scope
+//!   ([`Inner::verify_pass`]); another merchant's pass, or an expired one,
+//!   is refused.
 
 use std::time::Duration;
 
@@ -157,6 +161,66 @@ impl Inner {
             .merchant(p.merchant_id.to_string())
             .resource(&p.scope)
             .amount_sats(p.price_sats)
+    }
+}
+
+/// What [`Inner::verify_pass`] found.
+pub(crate) enum PassCheck {
+    /// Not one of this merchant's passes: verify it as a per-request token.
+    NotAPass,
+    /// One of this merchant's passes, for `resource`: valid, or refused.
+    Pass(Result<::l402::Verified, (&'static str, String)>),
+}
+
+impl Inner {
+    /// The pass path of a verification: whether `macaroon` is a pass sold
+    /// here by `merchant_id` (its challenge was recorded as a pass and it
+    /// names the pass's scope) and, if so, whether it is genuine, paid
+    /// (`preimage`), unexpired and opens `resource` (scope `*`: every route
+    /// of the merchant).
+    pub(crate) async fn verify_pass(
+        &self,
+        merchant_id: i64,
+        macaroon: &str,
+        preimage: &str,
+        resource: &str,
+    ) -> Result<PassCheck, ApiError> {
+        let p = &self.passes.config;
+        if p.merchant_id != merchant_id {
+            return Ok(PassCheck::NotAPass);
+        }
+        // Only to choose the path: the signature is checked below.
+        let Ok(parsed) = macaroon.trim().parse::<::l402::Macaroon>() else {
+            return Ok(PassCheck::NotAPass);
+        };
+        let scope = format!("resource={}", p.scope);
+        if !parsed.caveats().any(|c| c == scope.as_bytes()) {
+            return Ok(PassCheck::NotAPass);
+        }
+        let Ok(identifier) = ::l402::Identifier::from_bytes(parsed.identifier()) else {
+            return Ok(PassCheck::NotAPass);
+        };
+        let sold = self
+            .store
+            .challenge(&identifier.payment_hash.to_string())
+            .await
+            .map_err(|e| store_unavailable(&e))?;
+        if !sold.is_some_and(|c| c.api == "pass" && c.merchant_id == merchant_id) {
+            return Ok(PassCheck::NotAPass);
+        }
+        let verified = self
+            .check(merchant_id, macaroon, preimage, &self.pass_context())
+            .await;
+        Ok(PassCheck::Pass(verified.and_then(|v| {
+            if p.scope == "*" || p.scope == resource {
+                Ok(v)
+            } else {
+                Err((
+                    "wrong_resource",
+                    format!("this pass opens {}, not {resource}", p.scope),
+                ))
+            }
+        })))
     }
 }
 

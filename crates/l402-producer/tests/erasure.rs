@@ -214,3 +214,56 @@ async fn a_session_erases_its_key_and_merchant_and_nothing_of_another_identity()
         );
     }
 }
+
+#[tokio::test]
+async fn l402kits_body_token_erases_its_sessions_identity_and_the_address_names_nothing() {
+    for (store, _keep) in stores("erase_body").await {
+        let s = start(store.clone()).await;
+        let (a, key_a, _) = s.merchant("a").await;
+        let (b, key_b, _) = s.merchant("b").await;
+        paid(&store, a, 1).await;
+        paid(&store, b, 1).await;
+        let (token_a, pub_a) = login(&s, 0x31).await;
+        let (token_b, pub_b) = login(&s, 0x32).await;
+        link(&s, a, &pub_a).await;
+        link(&s, b, &pub_b).await;
+
+        // l402kit's shape: {lightningAddress, token}, no header. The address
+        // (b's, say) is ignored: the session says whose data goes.
+        let body = json!({"lightningAddress": "b@example.com", "token": token_a});
+        let (status, erased) = delete_data(&s, None, None, body).await;
+        assert_eq!(status, 200, "{erased}");
+        assert_eq!(erased["paymentsDeleted"], 1);
+        assert_eq!(erased["sessionsDeleted"], 1);
+        assert_eq!(total(&s, &key_a).await, 0);
+        assert_eq!(total(&s, &key_b).await, 1);
+        assert_eq!(get(&s, "/api/stats", None, Some(&token_b)).await.0, 200);
+        // Used up: the same token erases nothing more.
+        let body = json!({"token": token_a});
+        let (status, refused) = delete_data(&s, None, None, body).await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (401, Some("invalid_session"))
+        );
+        // A header that does not authenticate is refused as it is, whatever
+        // the body says; a body without a token, or a bad one, is named.
+        let body = json!({"token": token_b});
+        let (status, refused) = delete_data(&s, Some("l402_sk_wrong"), None, body).await;
+        assert_eq!(status, 401, "{refused}");
+        assert_eq!(total(&s, &key_b).await, 1);
+        let (status, refused) =
+            delete_data(&s, None, None, json!({"lightningAddress": "b@example.com"})).await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (401, Some("unauthorized"))
+        );
+        let (status, refused) = delete_data(&s, None, None, json!({"token": 7})).await;
+        assert_eq!(
+            (status, refused["field"].as_str()),
+            (400, Some("token")),
+            "{refused}"
+        );
+        let (status, refused) = delete_data(&s, None, None, json!({"name": "x"})).await;
+        assert_eq!(status, 400, "{refused}");
+    }
+}

@@ -152,3 +152,131 @@ async fn a_pass_is_bought_used_until_it_expires_and_forgeries_are_refused() {
         assert_eq!((s, body), (200, json!({"active": false})));
     }
 }
+
+/// `POST /api/l402/challenges/verify` as `key`, for `resource`.
+async fn verify(server: &Server, key: &str, token: (&str, &str), resource: &str) -> Value {
+    let (s, body) = server
+        .post(
+            "/api/l402/challenges/verify",
+            Some(key),
+            // The price of a per-request token; a pass is priced by itself.
+            json!({"macaroon": token.0, "preimage": token.1, "resource": resource, "amountSats": 50}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn a_pass_verifies_for_its_merchants_routes_and_nowhere_else_until_it_expires() {
+    for (store, _keep) in stores("passes_verify").await {
+        // Merchant 1 sells passes for all of its routes.
+        let server = start_custom(store, None, |b| {
+            b.passes(
+                PassConfig::default()
+                    .price_sats(50)
+                    .merchant(1)
+                    .duration(Duration::from_secs(4)),
+            )
+        })
+        .await;
+        let (seller, seller_key, _) = server.merchant("seller").await;
+        assert_eq!(seller, 1);
+        let (_, other_key, _) = server.merchant("other").await;
+        let (s, offer) = get(&server, &format!("/api/dev-token?address={HOLDER}"), None).await;
+        assert_eq!(s, 200, "{offer}");
+        let macaroon = offer["macaroon"].as_str().unwrap().to_owned();
+        let preimage = pay(&server, offer["invoice"].as_str().unwrap()).await;
+        let token = (macaroon.as_str(), preimage.as_str());
+
+        // Any route of the seller, no price asked: the pass opens them all.
+        for route in ["/api/weather", "/api/forecast/7d"] {
+            let body = verify(&server, &seller_key, token, route).await;
+            assert_eq!(body["valid"], true, "{body}");
+            assert_eq!(body["pass"], true, "{body}");
+            assert_eq!(body["resource"], route, "{body}");
+            assert_eq!(body["scope"], "*", "{body}");
+        }
+        // Not another merchant's, not l402kit's (merchant 0), not unpaid.
+        let body = verify(&server, &other_key, token, "/api/weather").await;
+        assert_eq!(
+            (&body["valid"], &body["code"]),
+            (&json!(false), &json!("wrong_merchant")),
+            "{body}"
+        );
+        let (s, body) = server
+            .post(
+                "/api/verify",
+                None,
+                json!({"token": format!("{macaroon}:{preimage}")}),
+            )
+            .await;
+        assert_eq!((s, &body["valid"]), (200, &json!(false)), "{body}");
+        let wrong = "00".repeat(32);
+        let body = verify(&server, &seller_key, (&macaroon, &wrong), "/api/weather").await;
+        assert_eq!(body["valid"], false, "{body}");
+
+        // Expired: refused.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let body = verify(&server, &seller_key, token, "/api/weather").await;
+        assert_eq!(
+            (&body["valid"], &body["code"]),
+            (&json!(false), &json!("token_expired")),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pass_of_merchant_0_verifies_at_l402kits_verify_and_a_scoped_pass_only_for_its_route() {
+    // The server's own passes (merchant 0): l402kit's verify takes them.
+    let (store, _dir) = support::sqlite_store().await;
+    let server = start_custom(store, None, |b| {
+        b.passes(PassConfig::default().price_sats(20))
+    })
+    .await;
+    let (s, offer) = get(&server, &format!("/api/dev-token?address={HOLDER}"), None).await;
+    assert_eq!(s, 200, "{offer}");
+    let macaroon = offer["macaroon"].as_str().unwrap();
+    let preimage = pay(&server, offer["invoice"].as_str().unwrap()).await;
+    let (s, body) = server
+        .post(
+            "/api/verify",
+            None,
+            json!({"token": format!("L402 {macaroon}:{preimage}")}),
+        )
+        .await;
+    assert_eq!((s, &body["valid"]), (200, &json!(true)), "{body}");
+    // A merchant's verify never accepts merchant 0's pass.
+    let (_, key, _) = server.merchant("m").await;
+    let body = verify(&server, &key, (macaroon, &preimage), "/api/pro").await;
+    assert_eq!(body["valid"], false, "{body}");
+
+    // Merchant 1's pass for one route: that route only.
+    let (store, _dir) = support::sqlite_store().await;
+    let server = start_custom(store, None, |b| {
+        b.passes(
+            PassConfig::default()
+                .price_sats(20)
+                .merchant(1)
+                .scope("/api/pro"),
+        )
+    })
+    .await;
+    let (_, key, _) = server.merchant("m").await;
+    let (_, offer) = get(&server, &format!("/api/dev-token?address={HOLDER}"), None).await;
+    let macaroon = offer["macaroon"].as_str().unwrap();
+    let preimage = pay(&server, offer["invoice"].as_str().unwrap()).await;
+    let body = verify(&server, &key, (macaroon, &preimage), "/api/pro").await;
+    assert_eq!(
+        (&body["valid"], &body["pass"]),
+        (&json!(true), &json!(true)),
+        "{body}"
+    );
+    let body = verify(&server, &key, (macaroon, &preimage), "/api/other").await;
+    assert_eq!(
+        (&body["valid"], &body["code"]),
+        (&json!(false), &json!("wrong_resource")),
+        "{body}"
+    );
+}

@@ -416,3 +416,106 @@ async fn credits_are_once_per_payment_and_the_queue_and_accruals_are_bounded() {
         assert_eq!(store.payouts(10).await.unwrap().len(), 2);
     }
 }
+
+#[tokio::test]
+async fn split_paid_goes_to_the_merchant_whose_payment_was_split() {
+    for (store, _keep) in stores("splits_event").await {
+        let node = DevNode::builder().in_memory().open().await.unwrap();
+        let (owner_store, _dir) = support::sqlite_store().await;
+        let (_owner, address) = owner_server(&node, owner_store).await;
+        let operator = node.wallet("operator").await.unwrap();
+        operator.credit_sats(10_000).await.unwrap();
+        let server = start_custom(store, None, |b| {
+            b.splits(splits(&operator)).webhooks(
+                l402_producer::WebhookConfig::default()
+                    .allow_private_targets(true)
+                    .poll_interval(Duration::from_millis(50)),
+            )
+        })
+        .await;
+        let (merchant, key, _) = server.merchant("shop").await;
+        let (s, body) = server
+            .admin(
+                Method::POST,
+                &format!("/api/admin/merchants/{merchant}/owner-address"),
+                Some(json!({"ownerAddress": address})),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        // The merchant's endpoint, for split.paid only.
+        let (s, hook) = server
+            .post(
+                "/api/webhooks",
+                Some(&key),
+                json!({"url": format!("{}/nowhere", server.base), "events": ["split.paid"]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{hook}");
+
+        // A sale of the merchant, paid and verified: its split is paid.
+        let (s, c) = server
+            .post(
+                "/api/l402/challenges",
+                Some(&key),
+                json!({"resource": "/api/weather", "priceSats": 1000}),
+            )
+            .await;
+        assert_eq!(s, 200, "{c}");
+        let preimage = server.pay(c["invoice"].as_str().unwrap()).await;
+        let (s, v) = server
+            .post(
+                "/api/l402/challenges/verify",
+                Some(&key),
+                json!({"macaroon": c["macaroon"], "preimage": preimage,
+                       "resource": "/api/weather", "amountSats": 1000}),
+            )
+            .await;
+        assert_eq!((s, &v["valid"]), (200, &json!(true)), "{v}");
+        let (s, list) = server.admin(Method::GET, "/api/admin/payouts", None).await;
+        assert_eq!(s, 200, "{list}");
+        let id = list["payouts"][0]["id"].as_str().unwrap().to_owned();
+        wait_state(&server, &id, "paid").await;
+
+        // split.paid was queued for the merchant (once per payout: emitting
+        // it again is a no-op), not for the operator (merchant 0).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log: Value = server
+                .http
+                .get(format!("{}/api/webhooks/deliveries", server.base))
+                .header("X-Api-Key", &key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if log.to_string().contains("split.paid") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no split.paid delivery: {log}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let data = json!({});
+        let again = server
+            .producer
+            .emit(
+                merchant,
+                l402_producer::EventKind::SplitPaid,
+                &id,
+                data.clone(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(again, None, "split.paid was sent to merchant {merchant}");
+        let operator_event = server
+            .producer
+            .emit(0, l402_producer::EventKind::SplitPaid, &id, data)
+            .await
+            .unwrap();
+        assert!(
+            operator_event.is_some(),
+            "split.paid was not the operator's"
+        );
+    }
+}

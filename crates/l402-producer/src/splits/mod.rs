@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use ::l402::lightning_invoice::Currency;
 use l402_lightning::Wallet;
-use l402_store::{Credited, SplitCredit};
+use l402_store::{Credited, PaymentRecord, SplitCredit};
 use tokio::sync::Notify;
 
 use crate::Inner;
@@ -252,33 +252,67 @@ impl Inner {
         Ok((owner_sats, credited))
     }
 
-    /// A payment was recorded for the first time: credit its split, if its
-    /// challenge or its merchant names an owner address.
-    pub(crate) async fn payment_settled(&self, merchant_id: i64, payment_hash: &str, sats: u64) {
-        if self.splits.is_none() || sats == 0 {
-            return;
-        }
-        let owner = match self.store.challenge(payment_hash).await {
-            Ok(Some(c)) if c.owner_address.is_some() => c.owner_address,
-            Ok(_) => match self.store.owner_address(merchant_id).await {
-                Ok(owner) => owner,
-                Err(e) => {
-                    tracing::error!(error = %e, "splits: cannot read the owner address");
-                    return;
-                }
-            },
-            Err(e) => {
-                tracing::error!(error = %e, "splits: cannot read the challenge");
-                return;
+    /// Records a payment and credits its split (if its challenge or its
+    /// merchant names an owner address) in one store transaction
+    /// ([`l402_store::PayoutStore::record_split_payment`]): a crash between
+    /// the two cannot lose the credit of a recorded payment or double it
+    /// (credits are once per payment hash). Returns whether the payment was
+    /// new. Every path that learns of a payment (verification, settlement
+    /// notification, a paid route) records it here.
+    pub(crate) async fn record_settled(
+        &self,
+        payment: &PaymentRecord,
+    ) -> Result<bool, l402_store::StoreError> {
+        let owner = self.split_owner(payment).await?;
+        let credit = match (&self.splits, &owner) {
+            (Some(splits), Some(owner)) => {
+                let fee = splits.config.fee_sats(payment.amount_sats);
+                Some(SplitCredit {
+                    source: &payment.payment_hash,
+                    owner_address: owner,
+                    owner_sats: payment.amount_sats - fee,
+                    fee_sats: fee,
+                    min_payout_sats: splits.config.min_payout_sats,
+                    max_open_payouts: splits.config.max_open_payouts,
+                    max_accrual_addresses: splits.config.max_accrual_addresses,
+                })
             }
+            _ => None,
         };
-        let Some(owner) = owner else { return };
-        if owner.parse::<lnurl::LightningAddress>().is_err() {
-            tracing::warn!("splits: a payment's owner address is not a Lightning Address");
-            return;
+        let (new, credited) = self.store.record_split_payment(payment, credit).await?;
+        if let (Some(splits), Some(credited)) = (&self.splits, credited) {
+            if matches!(credited, Credited::Queued { .. }) {
+                splits.wake.notify_one();
+            }
+            if credited == Credited::Full {
+                tracing::error!(
+                    "splits: too many owner addresses accrue; a split was not credited"
+                );
+            }
         }
-        if let Err(e) = self.credit(payment_hash, &owner, sats).await {
-            tracing::error!(error = %e, "splits: cannot credit a settled payment");
+        Ok(new)
+    }
+
+    /// The owner address a payment's split goes to: the challenge's, else
+    /// the merchant's; none without splits, for nothing, or when it is not
+    /// a Lightning Address.
+    async fn split_owner(
+        &self,
+        payment: &PaymentRecord,
+    ) -> Result<Option<String>, l402_store::StoreError> {
+        if self.splits.is_none() || payment.amount_sats == 0 {
+            return Ok(None);
         }
+        let owner = match self.store.challenge(&payment.payment_hash).await? {
+            Some(c) if c.owner_address.is_some() => c.owner_address,
+            _ => self.store.owner_address(payment.merchant_id).await?,
+        };
+        Ok(owner.filter(|owner| {
+            let valid = owner.parse::<lnurl::LightningAddress>().is_ok();
+            if !valid {
+                tracing::warn!("splits: a payment's owner address is not a Lightning Address");
+            }
+            valid
+        }))
     }
 }

@@ -191,7 +191,9 @@ impl Inner {
         {
             Ok(true) => {
                 tracing::info!(payout = %payout.id, sats = payout.amount_sats, "splits: payout paid");
-                // The operator's (merchant 0's) webhook, once per payout.
+                // The webhook of each merchant whose payments the payout
+                // paid (the operator's, merchant 0, for manual splits only),
+                // once per payout.
                 let data = serde_json::json!({
                     "payoutId": payout.id,
                     "ownerAddress": payout.owner_address,
@@ -199,11 +201,27 @@ impl Inner {
                     "paymentHash": hash,
                     "feeMsat": paid.fee_msat,
                 });
-                let event = self
-                    .emit(0, crate::EventKind::SplitPaid, &payout.id, data, None)
-                    .await;
-                if let Err(e) = event {
-                    tracing::warn!(error = %e, "splits: cannot queue the split.paid event");
+                let merchants = match self.store.payout_merchants(&payout.id).await {
+                    Ok(found) if !found.is_empty() => found,
+                    Ok(_) => vec![0],
+                    Err(e) => {
+                        tracing::warn!(error = %e, "splits: cannot read whose payout was paid");
+                        vec![0]
+                    }
+                };
+                for merchant_id in merchants {
+                    let event = self
+                        .emit(
+                            merchant_id,
+                            crate::EventKind::SplitPaid,
+                            &payout.id,
+                            data.clone(),
+                            None,
+                        )
+                        .await;
+                    if let Err(e) = event {
+                        tracing::warn!(error = %e, "splits: cannot queue the split.paid event");
+                    }
                 }
             }
             Ok(false) => {}

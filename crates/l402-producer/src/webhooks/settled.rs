@@ -48,7 +48,8 @@ impl Producer {
             amount_sats: challenge.amount_sats,
             verified_at: l402_server::unix_now(),
         };
-        let new = inner.store.record_payment(&payment).await?;
+        // With its split credit, in one transaction (splits::record_settled).
+        let new = inner.record_settled(&payment).await?;
         inner
             .payment_event(
                 challenge.merchant_id,
