@@ -1,0 +1,171 @@
+//! The merchant's account routes' part of the OpenAPI document: webhook
+//! endpoints (`/api/webhooks`, `/api/webhooks/{id}`, `/api/webhooks/test`),
+//! erasure (`/api/delete-data`) and the admin's linking keys.
+
+use serde_json::{Value, json};
+
+use super::{body, error_response, merchant_id_param, ok};
+
+/// The account routes' paths.
+pub(super) fn paths() -> Value {
+    let unauthorized = error_response(
+        "Missing or invalid X-API-Key (or LNURL-auth session: `Authorization: Bearer l402s_…`)",
+    );
+    let forbidden = error_response("The merchant is suspended (`current_plan`)");
+    let admin_unauthorized =
+        error_response("Missing or invalid admin token, or no admin token configured");
+    let bad = error_response(
+        "Malformed JSON, a missing, unknown or wrong-typed field, or a value out of range; `field` names it",
+    );
+    let too_large = error_response(&format!(
+        "The body is larger than {} bytes",
+        crate::MAX_BODY_BYTES
+    ));
+    let keyed = json!([{"apiKey": []}]);
+    json!({
+        "/api/webhooks": {
+            "get": {
+                "summary": "The merchant's webhook endpoints (never their secrets)",
+                "security": keyed,
+                "responses": {"200": ok("Endpoints", "Webhooks"), "401": unauthorized, "403": forbidden}
+            },
+            "post": {
+                "summary": "Register an endpoint for some events (default: all); the signing secret is in this answer only",
+                "security": keyed,
+                "requestBody": body("WebhookRequest", true),
+                "responses": {
+                    "201": ok("Registered, with its secret", "WebhookCreated"),
+                    "400": bad,
+                    "401": unauthorized,
+                    "403": forbidden,
+                    "409": error_response(&format!("`too_many_endpoints`: the merchant has {} already", crate::webhooks::MAX_ENDPOINTS_PER_MERCHANT)),
+                    "413": too_large
+                }
+            }
+        },
+        "/api/webhooks/{id}": {"delete": {
+            "summary": "Delete one of the merchant's endpoints; its pending deliveries end `failed`",
+            "security": keyed,
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": {
+                "200": ok("Deleted", "WebhookDeleted"),
+                "401": unauthorized,
+                "403": forbidden,
+                "404": error_response("`not_found`: the merchant has no such endpoint")
+            }
+        }},
+        "/api/webhooks/test": {"post": {
+            "summary": "Queue a `webhook.test` event for one endpoint (`endpointId`) or each",
+            "security": keyed,
+            "requestBody": body("WebhookTestRequest", false),
+            "responses": {
+                "202": ok("Queued", "WebhookTest"),
+                "400": bad,
+                "401": unauthorized,
+                "403": forbidden,
+                "404": error_response("`not_found`: no such endpoint, or none registered")
+            }
+        }},
+        "/api/delete-data": {"post": {
+            "summary": "Erase the records of the identity that authenticated (its merchant's payments, challenges, claims, counters and webhook log; a session's key, sessions and link); l402kit's body `{lightningAddress, token}` names a session by `token` when no credential header is sent, and its address names nothing",
+            "security": keyed,
+            "requestBody": body("DeleteDataRequest", false),
+            "responses": {
+                "200": ok("What was erased", "Erased"),
+                "400": error_response("Without a credential header: a body that is not `{lightningAddress?, token?}`; `field` names it"),
+                "401": error_response("No credential (header or body `token`), or one that does not authenticate"),
+                "403": forbidden,
+                "413": too_large
+            }
+        }},
+        "/api/admin/merchants/{id}/linking-keys": {
+            "get": {
+                "summary": "The LNURL-auth linking keys whose sessions act for the merchant",
+                "security": [{"admin": []}],
+                "parameters": [merchant_id_param()],
+                "responses": {
+                    "200": ok("Keys", "LinkingKeys"),
+                    "400": error_response("`id` is not a merchant id"),
+                    "401": admin_unauthorized,
+                    "404": error_response("No such merchant")
+                }
+            },
+            "post": {
+                "summary": "Link a linking key (33-byte compressed public key, hex) to the merchant; linking it again moves it",
+                "security": [{"admin": []}],
+                "parameters": [merchant_id_param()],
+                "requestBody": body("LinkingKeyRequest", true),
+                "responses": {
+                    "201": ok("Linked", "LinkedKey"),
+                    "400": bad,
+                    "401": admin_unauthorized,
+                    "404": error_response("No such merchant")
+                }
+            }
+        }
+    })
+}
+
+/// The account routes' schemas.
+pub(super) fn schemas() -> Value {
+    let events = json!({"type": "array", "items": {"enum": ["payment.received", "split.paid", "pass.activated", "webhook.test"]}});
+    json!({
+        "WebhookRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["url"],
+            "properties": {"url": {"type": "string", "format": "uri", "maxLength": 2048}, "events": events}
+        },
+        "Webhooks": {
+            "type": "object",
+            "required": ["webhooks"],
+            "properties": {"webhooks": {"type": "array", "items": {"type": "object", "required": ["id", "url", "events", "createdAt"]}}}
+        },
+        "WebhookCreated": {
+            "type": "object",
+            "required": ["id", "url", "events", "secret", "createdAt"],
+            "properties": {"id": {"type": "string"}, "url": {"type": "string"}, "events": events, "secret": {"type": "string"}, "createdAt": {"type": "string"}}
+        },
+        "WebhookDeleted": {
+            "type": "object",
+            "required": ["ok", "id"],
+            "properties": {"ok": {"const": true}, "id": {"type": "string"}}
+        },
+        "WebhookTestRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {"endpointId": {"type": "string", "maxLength": 64}}
+        },
+        "WebhookTest": {
+            "type": "object",
+            "required": ["ok", "events"],
+            "properties": {"ok": {"const": true}, "events": {"type": "array", "items": {"type": "object", "required": ["eventId", "endpointId", "queued"]}}}
+        },
+        "DeleteDataRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {"lightningAddress": {"type": "string", "description": "Ignored"}, "token": {"type": "string", "description": "An LNURL-auth session token (used only without a credential header)"}}
+        },
+        "Erased": {
+            "type": "object",
+            "required": ["ok", "paymentsDeleted", "proDeleted", "challengesDeleted", "sessionsDeleted", "linkingKeysDeleted", "webhookDeliveriesDeleted"],
+            "properties": {"ok": {"const": true}}
+        },
+        "LinkingKeyRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["key"],
+            "properties": {"key": {"type": "string", "pattern": "^0[23][0-9a-f]{64}$"}}
+        },
+        "LinkedKey": {
+            "type": "object",
+            "required": ["merchantId", "key"],
+            "properties": {"merchantId": {"type": "integer"}, "key": {"type": "string"}}
+        },
+        "LinkingKeys": {
+            "type": "object",
+            "required": ["merchantId", "keys"],
+            "properties": {"merchantId": {"type": "integer"}, "keys": {"type": "array"}}
+        }
+    })
+}
