@@ -6,7 +6,6 @@
 
 mod support;
 
-use bitcoin::secp256k1::{Message, PublicKey, Secp256k1, SecretKey};
 use l402_store::{ChallengeRecord, ChallengeStore, PaymentRecord, PaymentStore, Store};
 use serde_json::{Value, json};
 use support::{Server, start, stores};
@@ -48,20 +47,7 @@ async fn paid(store: &Store, merchant: i64, n: u64) {
 
 /// Logs in with LNURL-auth (signed by the secp256k1 crate): the session token and key.
 async fn login(s: &Server, secret: u8) -> (String, String) {
-    let (_, body) = get(s, "/api/lnurl-auth", None, None).await;
-    let k1 = body["k1"].as_str().unwrap().to_owned();
-    let secp = Secp256k1::new();
-    let sk = SecretKey::from_slice(&[secret; 32]).unwrap();
-    let digest: [u8; 32] = hex::decode(&k1).unwrap().try_into().unwrap();
-    let sig = hex::encode(
-        secp.sign_ecdsa(&Message::from_digest(digest), &sk)
-            .serialize_der(),
-    );
-    let key = hex::encode(PublicKey::from_secret_key(&secp, &sk).serialize());
-    let callback = format!("/api/lnurl-auth?tag=login&k1={k1}&action=login&sig={sig}&key={key}");
-    assert_eq!(get(s, &callback, None, None).await.0, 200);
-    let (_, body) = get(s, &format!("/api/lnurl-auth?poll={k1}"), None, None).await;
-    (body["token"].as_str().unwrap().to_owned(), key)
+    s.login(secret).await
 }
 
 async fn get(s: &Server, path: &str, key: Option<&str>, bearer: Option<&str>) -> (u16, Value) {

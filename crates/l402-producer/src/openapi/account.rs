@@ -1,6 +1,7 @@
-//! The merchant's account routes' part of the OpenAPI document: webhook
-//! endpoints (`/api/webhooks`, `/api/webhooks/{id}`, `/api/webhooks/test`),
-//! erasure (`/api/delete-data`) and the admin's linking keys.
+//! The merchant's account routes' part of the OpenAPI document: LNURL-auth
+//! and sessions (`/api/lnurl-auth`, `/api/session`), webhook endpoints
+//! (`/api/webhooks`, `/api/webhooks/{id}`, `/api/webhooks/test`), erasure
+//! (`/api/delete-data`) and the admin's linking keys.
 
 use serde_json::{Value, json};
 
@@ -22,7 +23,32 @@ pub(super) fn paths() -> Value {
         crate::MAX_BODY_BYTES
     ));
     let keyed = json!([{"apiKey": []}]);
+    let query = |name: &str, description: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}, "description": description});
     json!({
+        "/api/lnurl-auth": {"get": {
+            "summary": "LUD-04 login, three ways: no parameters issues a single-use k1 and its bech32 lnurl; the wallet's callback (k1, sig, key) is accepted only for a DER ECDSA signature over the raw k1 by the compressed key; ?poll=<k1> answers the session once verified",
+            "parameters": [
+                query("k1", "The callback's k1 (64 hex)"),
+                query("sig", "The callback's DER signature (hex)"),
+                query("key", "The callback's compressed public key (66 hex)"),
+                query("poll", "A k1 to poll"),
+                query("tag", "`login`"),
+                query("action", "`login`")
+            ],
+            "responses": {
+                "200": ok("Issued (`LoginChallenge`), the callback's `{status: OK}`, or the poll's `{verified, token?}`", "LoginChallenge"),
+                "400": ok("LUD-04's `{status: ERROR, reason}` (with `code`, `message`): a parameter missing or malformed, a bad signature, an unknown, used or expired k1", "Lud04Error"),
+                "404": error_response("`unknown_k1`: polling a k1 never issued, expired or already polled"),
+                "503": error_response("Too many logins pending (`too_many_pending`), or the database is unavailable")
+            }
+        }},
+        "/api/session": {"delete": {
+            "summary": "Revoke the presented session (`Authorization: Bearer l402s_…`)",
+            "responses": {
+                "200": ok("Revoked", "SessionRevoked"),
+                "401": error_response("No session presented, or one unknown, expired or revoked")
+            }
+        }},
         "/api/webhooks": {
             "get": {
                 "summary": "The merchant's webhook endpoints (never their secrets)",
@@ -110,6 +136,26 @@ pub(super) fn paths() -> Value {
 pub(super) fn schemas() -> Value {
     let events = json!({"type": "array", "items": {"enum": ["payment.received", "split.paid", "pass.activated", "webhook.test"]}});
     json!({
+        "LoginChallenge": {
+            "type": "object",
+            "required": ["k1", "lnurl", "callback", "expiresAt"],
+            "properties": {
+                "k1": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "lnurl": {"type": "string", "description": "bech32 lnurl1… of the callback"},
+                "callback": {"type": "string", "format": "uri"},
+                "expiresAt": {"type": "string", "format": "date-time"}
+            }
+        },
+        "Lud04Error": {
+            "type": "object",
+            "required": ["status", "reason", "code", "message"],
+            "properties": {"status": {"const": "ERROR"}, "reason": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}}
+        },
+        "SessionRevoked": {
+            "type": "object",
+            "required": ["revoked"],
+            "properties": {"revoked": {"const": true}}
+        },
         "WebhookRequest": {
             "type": "object",
             "additionalProperties": false,

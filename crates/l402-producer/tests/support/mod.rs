@@ -180,6 +180,36 @@ impl Server {
         )
     }
 
+    /// An LNURL-auth login signed with the secret key `[secret; 32]` (the
+    /// wallet's side of LUD-04, with `secp256k1`): (session token, linking key).
+    pub async fn login(&self, secret: u8) -> (String, String) {
+        use bitcoin::secp256k1::{Message, PublicKey, Secp256k1, SecretKey};
+        let get = |path: String| async move {
+            let resp = self
+                .http
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        };
+        let (_, body) = get("/api/lnurl-auth".to_owned()).await;
+        let k1 = body["k1"].as_str().unwrap().to_owned();
+        let secp = Secp256k1::new();
+        let sk = SecretKey::from_slice(&[secret; 32]).unwrap();
+        let digest: [u8; 32] = hex::decode(&k1).unwrap().try_into().unwrap();
+        let sig = hex::encode(
+            secp.sign_ecdsa(&Message::from_digest(digest), &sk)
+                .serialize_der(),
+        );
+        let key = hex::encode(PublicKey::from_secret_key(&secp, &sk).serialize());
+        let callback =
+            format!("/api/lnurl-auth?tag=login&k1={k1}&action=login&sig={sig}&key={key}");
+        assert_eq!(get(callback).await.0, 200);
+        let (_, body) = get(format!("/api/lnurl-auth?poll={k1}")).await;
+        (body["token"].as_str().unwrap().to_owned(), key)
+    }
+
     pub async fn pay(&self, bolt11: &str) -> String {
         let buyer = self.node.wallet("buyer").await.unwrap();
         buyer.credit_sats(100_000).await.unwrap();
