@@ -10,16 +10,45 @@ use l402_store::Authenticated;
 use crate::Shared;
 use crate::error::ApiError;
 
+/// A merchant that a surface mounted in this process has authenticated by
+/// its own means (`l402 serve`'s dashboard: its session), carried as a
+/// request extension on the requests it sends to the producer's router in
+/// process: the merchant routes and `/api/delete-data` act for it as for
+/// its API key (403 when it is suspended). No request from the network
+/// carries one: only code in this process sets extensions.
+#[derive(Debug, Clone)]
+pub struct ActingMerchant(pub Authenticated);
+
+/// The [`ActingMerchant`] of a request, if any (403 when suspended).
+pub(crate) fn acting(parts: &Parts) -> Option<Result<Authenticated, ApiError>> {
+    let who = parts.extensions.get::<ActingMerchant>()?.0.clone();
+    Some(
+        if who.merchant.status == l402_store::MerchantStatus::Active {
+            Ok(who)
+        } else {
+            Err(ApiError::new(
+                http::StatusCode::FORBIDDEN,
+                "merchant_suspended",
+                format!("merchant {} is suspended", who.merchant.id),
+            ))
+        },
+    )
+}
+
 /// The merchant an `X-API-Key` authenticates, or (without that header) the
 /// merchant linked to the LNURL-auth session of `Authorization: Bearer
 /// l402s_…` (401 without a valid key or session, 403 for a suspended
-/// merchant or a session whose key is linked to none).
+/// merchant or a session whose key is linked to none), or an
+/// [`ActingMerchant`] set in process.
 pub(crate) struct Merchant(pub(crate) Authenticated);
 
 impl FromRequestParts<Shared> for Merchant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        if let Some(who) = acting(parts) {
+            return who.map(Merchant);
+        }
         if !parts.headers.contains_key("x-api-key")
             && let Some(token) = crate::lnurl_auth::presented_session(&parts.headers)
         {
