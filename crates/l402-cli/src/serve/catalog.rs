@@ -1,0 +1,368 @@
+//! The proxy's services at runtime: the configuration file's
+//! `[[services]]` (read-only, reloaded on SIGHUP) and those in the store
+//! (added through the producer's admin API, or by merchants through
+//! Lightning Enable's `POST /api/proxy`). [`Catalog`] implements the
+//! producer's [`ProxyCatalog`]: definitions are checked with the same code
+//! as the file's (`config::services::resolve_list`), and after each change
+//! the whole set is rebuilt and swapped into the [`LiveProxy`] the router
+//! falls back to; requests in flight finish on the set they started on.
+//!
+//! Merchants' proxies are mounted at `/l402/proxy/{proxyId}` and sell for
+//! their merchant (the producer's `merchant_sales_recorder`). Their
+//! upstream is resolved when the set is built, each address checked
+//! public (unless `[proxy] allow_private_upstreams`), and the first
+//! address allowed is the one connected to (the original host is sent as
+//! `Host`), so a name that later resolves elsewhere cannot reach an
+//! internal service.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use l402::Keyring;
+use l402_lightning::Receiver;
+use l402_metrics::Metrics;
+use l402_producer::{
+    CatalogFuture, PROXY_MOUNT, Producer, ProxyCatalog, ServiceOwner, ServiceRejected,
+};
+use l402_proxy::{LiveProxy, Proxy, ProxySet};
+use l402_store::{ProxyServiceStore, Store};
+use serde_json::Value;
+
+use crate::config::{Config, ServiceConfig, ServiceSpec};
+
+/// What a stored definition is called in errors and logs.
+const SOURCE: &str = "admin API";
+
+/// The services behind `l402 serve`'s proxy.
+pub(super) struct Catalog {
+    live: LiveProxy,
+    /// The configuration (its `services` replaced on SIGHUP).
+    config: RwLock<Config>,
+    store: Option<Arc<Store>>,
+    producer: Option<Producer>,
+    receiver: Arc<dyn Receiver>,
+    keys: Keyring,
+    metrics: Option<Arc<Metrics>>,
+    /// One rebuild at a time (the last one wins, with the latest data).
+    rebuilding: tokio::sync::Mutex<()>,
+}
+
+fn rejected(field: impl Into<String>, reason: impl Into<String>) -> ServiceRejected {
+    ServiceRejected {
+        field: field.into(),
+        reason: reason.into(),
+        private_upstream: false,
+    }
+}
+
+impl Catalog {
+    /// A catalog serving `config`'s services until [`Catalog::reload`]
+    /// adds the store's.
+    pub(super) fn new(
+        config: &Config,
+        initial: Option<Proxy>,
+        producer: Option<(Producer, Arc<Store>)>,
+        receiver: Arc<dyn Receiver>,
+        keys: Keyring,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
+        let (producer, store) = producer.unzip();
+        Catalog {
+            live: LiveProxy::new(ProxySet::new(initial)),
+            config: RwLock::new(config.clone()),
+            store,
+            producer,
+            receiver,
+            keys,
+            metrics,
+            rebuilding: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The service the router falls back to.
+    pub(super) fn live(&self) -> LiveProxy {
+        self.live.clone()
+    }
+
+    fn config(&self) -> Config {
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A stored definition checked as the file's services are; `None`
+    /// and the reason when it is refused.
+    fn resolve(definition: &Value) -> Result<ServiceSpec, ServiceRejected> {
+        let written: ServiceConfig = serde_json::from_value(definition.clone())
+            .map_err(|e| rejected("(body)", e.to_string()))?;
+        // Files on this machine are the operator's: not readable through
+        // the API (`${VAR}` from the environment is).
+        if let Some((name, _)) = written.headers.iter().find(|(_, v)| v.starts_with("!file")) {
+            return Err(rejected(
+                format!("headers.{name}"),
+                "!file: values are for the configuration file only",
+            ));
+        }
+        let env = |k: &str| std::env::var(k).ok();
+        let mut specs = crate::config::resolve_services(SOURCE, vec![written], None, &env)
+            .map_err(|e| {
+                let field = e
+                    .key
+                    .strip_prefix("services[0].")
+                    .unwrap_or(&e.key)
+                    .to_owned();
+                rejected(field, e.reason)
+            })?;
+        specs
+            .pop()
+            .ok_or_else(|| rejected("(body)", "no service in the definition"))
+    }
+
+    /// A merchant's service with its upstream resolved and checked: the
+    /// address connected to is the first allowed one, the host sent as
+    /// `Host`.
+    async fn pin(&self, mut spec: ServiceSpec) -> Result<ServiceSpec, ServiceRejected> {
+        let allow_private = self.config().allow_private_upstreams;
+        let (host, port) = spec
+            .address
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+            .ok_or_else(|| rejected("address", "must be host:port"))?;
+        let bare = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let found: Vec<SocketAddr> = tokio::net::lookup_host((bare.as_str(), port))
+            .await
+            .map_err(|e| rejected("address", format!("{host} does not resolve: {e}")))?
+            .collect();
+        let Some(addr) = found
+            .iter()
+            .find(|a| allow_private || l402::address::is_public(a.ip()))
+        else {
+            return Err(ServiceRejected {
+                field: "address".to_owned(),
+                reason: format!(
+                    "{host} resolves only to private, loopback or link-local addresses; \
+                     merchants' proxies must reach public hosts"
+                ),
+                private_upstream: true,
+            });
+        };
+        let host_header = if port == 80 {
+            host.clone()
+        } else {
+            format!("{host}:{port}")
+        };
+        spec.headers
+            .retain(|(k, _)| !k.eq_ignore_ascii_case("host"));
+        spec.headers.push(("host".to_owned(), host_header));
+        spec.address = addr.to_string();
+        Ok(spec)
+    }
+
+    /// The file's services changed (SIGHUP): what was added, removed and
+    /// changed, then the set rebuilt.
+    pub(super) async fn set_configured(&self, services: Vec<ServiceSpec>) -> String {
+        let summary = {
+            let mut config = self
+                .config
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let summary = changes(&config.services, &services);
+            config.services = services;
+            summary
+        };
+        self.rebuild().await;
+        summary
+    }
+
+    /// Builds the set from the file's services and the store's, and swaps
+    /// it in. A stored service that no longer loads is left out (and
+    /// logged); if the store cannot be read, the set in use is kept.
+    pub(super) async fn rebuild(&self) {
+        let _one = self.rebuilding.lock().await;
+        let config = self.config();
+        let stored = match &self.store {
+            Some(store) => match store.proxy_services().await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!(
+                        "warning: proxy: cannot read the stored services ({e}); the services in use are kept"
+                    );
+                    return;
+                }
+            },
+            None => Vec::new(),
+        };
+        let mut main = config.services.clone();
+        let mut mounts = Vec::new();
+        for row in stored {
+            if config.services.iter().any(|s| s.name == row.name) {
+                eprintln!(
+                    "warning: proxy: stored service {:?} is left out: the configuration file has a service of that name",
+                    row.name
+                );
+                continue;
+            }
+            let spec = serde_json::from_str::<Value>(&row.definition)
+                .map_err(|e| rejected("(definition)", e.to_string()))
+                .and_then(|d| Self::resolve(&d));
+            let spec = match (spec, row.merchant_id) {
+                (Ok(spec), Some(m)) => self.pin(spec).await.map(|s| (s, Some(m))),
+                (Ok(spec), None) => Ok((spec, None)),
+                (Err(e), _) => Err(e),
+            };
+            match spec {
+                Ok((spec, None)) => main.push(spec),
+                Ok((spec, Some(m))) => mounts.push((row.name, m, spec)),
+                Err(e) => eprintln!(
+                    "warning: proxy: stored service {:?} is left out: {}: {}",
+                    row.name, e.field, e.reason
+                ),
+            }
+        }
+        let recorder = self.producer.as_ref().map(Producer::sales_recorder);
+        let built = super::proxy::build_services(
+            &config,
+            &main,
+            self.receiver.clone(),
+            self.keys.clone(),
+            recorder,
+            self.metrics.clone(),
+        );
+        let mut set = match built {
+            Ok(main) => ProxySet::new(main).mount_base(PROXY_MOUNT),
+            Err(e) => {
+                eprintln!("warning: proxy: {e:#}; the services in use are kept");
+                return;
+            }
+        };
+        for (name, merchant, spec) in mounts {
+            let recorder = self
+                .producer
+                .as_ref()
+                .map(|p| p.merchant_sales_recorder(merchant));
+            match super::proxy::build_services(
+                &config,
+                std::slice::from_ref(&spec),
+                self.receiver.clone(),
+                self.keys.clone(),
+                recorder,
+                self.metrics.clone(),
+            ) {
+                Ok(Some(proxy)) => set = set.mount(name, proxy),
+                Ok(None) => {}
+                Err(e) => eprintln!("warning: proxy: stored service {name:?} is left out: {e:#}"),
+            }
+        }
+        self.live.replace(set);
+    }
+}
+
+/// On each SIGHUP: the configuration file read again and its services
+/// swapped in (what changed is printed); a file that does not load keeps
+/// the services in use, and says why.
+pub(super) fn reload_on_sighup(
+    catalog: Arc<Catalog>,
+    file: Option<std::path::PathBuf>,
+    overrides: crate::config::Overrides,
+) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            eprintln!("warning: SIGHUP cannot be caught: the configuration is not reloaded on it");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match crate::config::load(file.as_deref(), &overrides) {
+                Ok(config) => {
+                    let summary = catalog.set_configured(config.services).await;
+                    eprintln!("l402 serve: SIGHUP: services reloaded: {summary}");
+                }
+                Err(e) => eprintln!(
+                    "l402 serve: SIGHUP: configuration not reloaded, the services in use are kept: {e}"
+                ),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (catalog, file, overrides);
+}
+
+/// `added a, b; removed c; changed d` (or `no change`).
+fn changes(old: &[ServiceSpec], new: &[ServiceSpec]) -> String {
+    let names = |list: &[ServiceSpec]| list.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+    let added: Vec<String> = names(new)
+        .into_iter()
+        .filter(|n| !old.iter().any(|o| &o.name == n))
+        .collect();
+    let removed: Vec<String> = names(old)
+        .into_iter()
+        .filter(|n| !new.iter().any(|s| &s.name == n))
+        .collect();
+    let changed: Vec<String> = new
+        .iter()
+        .filter(|s| old.iter().any(|o| o.name == s.name && o != *s))
+        .map(|s| s.name.clone())
+        .collect();
+    let mut parts = Vec::new();
+    for (what, list) in [("added", added), ("removed", removed), ("changed", changed)] {
+        if !list.is_empty() {
+            parts.push(format!("{what} {}", list.join(", ")));
+        }
+    }
+    if parts.is_empty() {
+        "no change".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+impl ProxyCatalog for Catalog {
+    fn check<'a>(
+        &'a self,
+        definition: &'a Value,
+        owner: ServiceOwner,
+    ) -> CatalogFuture<'a, Result<(), ServiceRejected>> {
+        Box::pin(async move {
+            let spec = Self::resolve(definition)?;
+            if let ServiceOwner::Merchant(_) = owner {
+                self.pin(spec).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn configured(&self) -> Vec<Value> {
+        super::proxy::announced(&self.config().services)
+    }
+
+    fn reload(&self) -> CatalogFuture<'_, ()> {
+        Box::pin(self.rebuild())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn definitions_are_checked_as_the_file_is() {
+        let ok = Catalog::resolve(&json!({"name": "a", "address": "127.0.0.1:1", "price_sats": 3}));
+        assert_eq!(ok.unwrap().price_sats, 3);
+        let bad =
+            Catalog::resolve(&json!({"name": "a", "address": "127.0.0.1:1", "auth": "maybe"}));
+        assert_eq!(bad.unwrap_err().field, "auth");
+        let unknown = Catalog::resolve(&json!({"name": "a", "address": "x:1", "nope": 1}));
+        assert_eq!(unknown.unwrap_err().field, "(body)");
+        let file = Catalog::resolve(
+            &json!({"name": "a", "address": "127.0.0.1:1", "headers": {"k": "!file:/etc/passwd"}}),
+        );
+        assert_eq!(file.unwrap_err().field, "headers.k");
+    }
+}
