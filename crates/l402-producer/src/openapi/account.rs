@@ -1,7 +1,10 @@
 //! The merchant's account routes' part of the OpenAPI document: LNURL-auth
 //! and sessions (`/api/lnurl-auth`, `/api/session`), webhook endpoints
-//! (`/api/webhooks`, `/api/webhooks/{id}`, `/api/webhooks/test`), erasure
-//! (`/api/delete-data`) and the admin's linking keys.
+//! (`/api/webhooks`, `/api/webhooks/{id}`, `/api/webhooks/test`), the
+//! backends' signed payment notifications (`/api/webhooks/in/phoenixd`,
+//! `/api/webhooks/in/blink`, `/api/blink-webhook`), erasure
+//! (`/api/delete-data`), the admin's linking keys and the directory's
+//! `POST /api/register`.
 
 use serde_json::{Value, json};
 
@@ -24,7 +27,46 @@ pub(super) fn paths() -> Value {
     ));
     let keyed = json!([{"apiKey": []}]);
     let query = |name: &str, description: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}, "description": description});
+    let inbound = |summary: &str, signature: Value| {
+        json!({"post": {
+            "summary": summary,
+            "parameters": signature,
+            "responses": {
+                "200": ok("`{ok, known}` (`known: false`: not a challenge of this server), or `{ok, ignored}` for another event", "InboundAnswer"),
+                "400": error_response("A signed body that is not a payment notification, or whose payment hash is not 64 hex digits"),
+                "401": error_response("`bad_signature`: the signature is missing, wrong, or (Svix) its timestamp is more than 300 s from now"),
+                "404": error_response("`not_configured`: no secret for this sender is configured"),
+                "413": too_large.clone(),
+                "503": error_response("The database is unavailable: the sender should retry (never a 200 that loses the event)")
+            }
+        }})
+    };
+    let header = |name: &str| json!({"name": name, "in": "header", "required": true, "schema": {"type": "string"}});
+    let svix = json!([
+        header("svix-id"),
+        header("svix-timestamp"),
+        header("svix-signature")
+    ]);
+    let blink = "Blink's payment notification, Svix-signed (`v1,<base64 HMAC-SHA256(key, id.timestamp.body)>`): its `initiationVia.paymentHash` is recorded as settled if it is this server's challenge";
     json!({
+        "/api/webhooks/in/phoenixd": inbound(
+            "phoenixd's `payment_received` webhook, `X-Phoenix-Signature: hex(HMAC-SHA256(webhook-secret, body))`: the payment is recorded as settled if it is this server's challenge",
+            json!([header("x-phoenix-signature")])
+        ),
+        "/api/webhooks/in/blink": inbound(blink, svix.clone()),
+        "/api/blink-webhook": inbound(&format!("{blink} (seed 004's path)"), svix),
+        "/api/register": {"post": {
+            "summary": "List an API in the directory (idempotent on url, rate limited per client network); verified once its host serves the answer's nonce at /.well-known/l402.txt and it is registered again",
+            "requestBody": body("RegisterRequest", true),
+            "responses": {
+                "200": ok("Stored, with the nonce to serve", "Registered"),
+                "400": bad.clone(),
+                "409": error_response("`verification_required`: the url's listing is verified and its host does not serve the nonce of this registration"),
+                "413": too_large.clone(),
+                "429": error_response("Too many registrations from this client network; see Retry-After"),
+                "503": error_response("The directory is full (`directory_full`), or the database is unavailable")
+            }
+        }},
         "/api/lnurl-auth": {"get": {
             "summary": "LUD-04 login, three ways: no parameters issues a single-use k1 and its bech32 lnurl; the wallet's callback (k1, sig, key) is accepted only for a DER ECDSA signature over the raw k1 by the compressed key; ?poll=<k1> answers the session once verified",
             "parameters": [
@@ -136,6 +178,29 @@ pub(super) fn paths() -> Value {
 pub(super) fn schemas() -> Value {
     let events = json!({"type": "array", "items": {"enum": ["payment.received", "split.paid", "pass.activated", "webhook.test"]}});
     json!({
+        "RegisterRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["url", "name", "price_sats", "lightning_address"],
+            "properties": {
+                "url": {"type": "string", "format": "uri"},
+                "name": {"type": "string", "minLength": 2, "maxLength": 100},
+                "price_sats": {"type": "integer", "minimum": 1},
+                "lightning_address": {"type": "string", "maxLength": 320},
+                "description": {"type": "string", "maxLength": 500},
+                "category": {"enum": crate::CATEGORIES}
+            }
+        },
+        "Registered": {
+            "type": "object",
+            "required": ["ok", "id", "verified", "nonce", "wellKnown"],
+            "properties": {"ok": {"const": true}, "id": {"type": "string"}, "verified": {"type": "boolean"}, "nonce": {"type": "string"}, "wellKnown": {"type": "string", "format": "uri"}}
+        },
+        "InboundAnswer": {
+            "type": "object",
+            "required": ["ok"],
+            "properties": {"ok": {"const": true}, "known": {"type": "boolean"}, "ignored": {"type": "boolean"}}
+        },
         "LoginChallenge": {
             "type": "object",
             "required": ["k1", "lnurl", "callback", "expiresAt"],
