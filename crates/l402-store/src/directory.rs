@@ -59,6 +59,16 @@ pub trait DirectoryStore: Send + Sync {
         category: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Listing>, StoreError>;
+    /// At most `limit` listings paying one of a merchant's Lightning
+    /// Addresses, newest first: its owner address (splits), or one of its
+    /// usernames at `host` (this server's LUD-16 addresses); compared
+    /// without case.
+    async fn merchant_listings(
+        &self,
+        merchant_id: i64,
+        host: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Listing>, StoreError>;
 }
 
 macro_rules! pool {
@@ -94,6 +104,14 @@ const LIST_ALL: &str = "SELECT id, url, name, description, price_sats, category,
 const LIST_CATEGORY: &str = "SELECT id, url, name, description, price_sats, category, \
      lightning_address, nonce, verified, created_at, updated_at FROM directory_listings \
      WHERE category = $2 ORDER BY created_at DESC, id DESC LIMIT $1";
+
+const LIST_MERCHANT: &str = "SELECT id, url, name, description, price_sats, category, \
+     lightning_address, nonce, verified, created_at, updated_at FROM directory_listings \
+     WHERE LOWER(lightning_address) IN \
+     (SELECT LOWER(owner_address) FROM merchant_owner_addresses WHERE merchant_id = $1) \
+     OR LOWER(lightning_address) IN \
+     (SELECT LOWER(username || '@' || $2) FROM lightning_addresses WHERE merchant_id = $1) \
+     ORDER BY created_at DESC, id DESC LIMIT $3";
 
 type Row = (
     String,
@@ -186,6 +204,23 @@ impl DirectoryStore for Store {
                         .await?
                 }
             }
+        });
+        Ok(rows.into_iter().map(listing_of).collect())
+    }
+
+    async fn merchant_listings(
+        &self,
+        merchant_id: i64,
+        host: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Listing>, StoreError> {
+        let rows = pool!(self, false, |pool| {
+            sqlx::query_as::<_, Row>(LIST_MERCHANT)
+                .bind(merchant_id)
+                .bind(host.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows.into_iter().map(listing_of).collect())
     }

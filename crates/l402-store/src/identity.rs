@@ -408,6 +408,8 @@ impl IdentityStore for Store {
                     .rows_affected();
                 for sql in [
                     "DELETE FROM payment_rollup WHERE merchant_id = $1",
+                    "DELETE FROM route_rollup WHERE merchant_id = $1",
+                    "DELETE FROM challenge_rollup WHERE merchant_id = $1",
                     "DELETE FROM idempotency WHERE merchant_id = $1",
                     "DELETE FROM pruned_challenges WHERE merchant_id = $1",
                     "DELETE FROM verifications WHERE merchant_id = $1",

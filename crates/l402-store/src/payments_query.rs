@@ -101,12 +101,31 @@ pub trait PaymentsQuery: Send + Sync {
         merchant_id: i64,
         filter: &PaymentFilter,
     ) -> Result<Vec<PaymentRow>, StoreError>;
-    /// A merchant's revenue per resource, most sats first (at most `limit`).
+    /// Sends a merchant's rows matching `filter` (no offset, at most
+    /// [`MAX_PAYMENT_ROWS`]), newest first, to `sink` as the database reads
+    /// them, never holding them all (a CSV export); stops early when the
+    /// receiver is dropped. Returns how many rows were sent.
+    async fn export_payments(
+        &self,
+        merchant_id: i64,
+        filter: &PaymentFilter,
+        sink: tokio::sync::mpsc::Sender<PaymentRow>,
+    ) -> Result<u64, StoreError>;
+    /// A merchant's revenue per resource from UTC day `since_day` on, most
+    /// sats first (at most `limit`): the `route_rollup` rows of those days.
     async fn revenue_by_route(
         &self,
         merchant_id: i64,
+        since_day: u64,
         limit: u32,
     ) -> Result<Vec<RouteRevenue>, StoreError>;
+    /// Challenges issued by a merchant from UTC day `since_day` on, and
+    /// their sats: the `challenge_rollup` rows of those days.
+    async fn challenges_since(
+        &self,
+        merchant_id: i64,
+        since_day: u64,
+    ) -> Result<(u64, u64), StoreError>;
 }
 
 const PAID: &str = "SELECT p.payment_hash, p.resource, p.amount_sats, 'paid', p.verified_at \
@@ -118,9 +137,12 @@ const UNPAID: &str = "SELECT c.payment_hash, c.resource, c.amount_sats, \
      FROM challenges c WHERE c.merchant_id = $1 \
      AND (CAST($2 AS TEXT) IS NULL OR c.resource = $2) AND c.created_at >= $3 AND c.created_at < $4 \
      AND NOT EXISTS (SELECT 1 FROM payments q WHERE q.payment_hash = c.payment_hash)";
-const BY_ROUTE: &str = "SELECT COALESCE(resource, ''), COUNT(*), CAST(SUM(amount_sats) AS BIGINT) \
-     FROM payments WHERE merchant_id = $1 GROUP BY COALESCE(resource, '') \
-     ORDER BY 3 DESC, 1 LIMIT $2";
+const BY_ROUTE: &str = "SELECT resource, CAST(SUM(payments) AS BIGINT), CAST(SUM(sats) AS BIGINT) \
+     FROM route_rollup WHERE merchant_id = $1 AND day >= $2 GROUP BY resource \
+     ORDER BY 3 DESC, 1 LIMIT $3";
+const CHALLENGES: &str = "SELECT CAST(COALESCE(SUM(challenges), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(sats), 0) AS BIGINT) FROM challenge_rollup \
+     WHERE merchant_id = $1 AND day >= $2";
 
 const PAGE: &str = " ORDER BY 5 DESC, 1 DESC LIMIT $6 OFFSET $7";
 
@@ -137,6 +159,25 @@ macro_rules! reading {
 
 type Row = (String, Option<String>, i64, String, i64);
 
+fn query_text(state: PaymentState) -> String {
+    match state {
+        PaymentState::All => format!("SELECT * FROM ({PAID} UNION ALL {UNPAID}) r{PAGE}"),
+        PaymentState::Paid => format!("{PAID}{PAGE}"),
+        PaymentState::Unpaid => format!("{UNPAID} AND c.expires_at > $5{PAGE}"),
+        PaymentState::Expired => format!("{UNPAID} AND c.expires_at <= $5{PAGE}"),
+    }
+}
+
+fn row_of(r: Row) -> PaymentRow {
+    PaymentRow {
+        payment_hash: r.0,
+        resource: r.1,
+        amount_sats: to_u64(r.2),
+        state: PaymentState::parse(&r.3).unwrap_or_default(),
+        at: to_u64(r.4),
+    }
+}
+
 #[async_trait::async_trait]
 impl PaymentsQuery for Store {
     async fn payments(
@@ -144,12 +185,7 @@ impl PaymentsQuery for Store {
         merchant_id: i64,
         filter: &PaymentFilter,
     ) -> Result<Vec<PaymentRow>, StoreError> {
-        let query = match filter.state {
-            PaymentState::All => format!("SELECT * FROM ({PAID} UNION ALL {UNPAID}) r{PAGE}"),
-            PaymentState::Paid => format!("{PAID}{PAGE}"),
-            PaymentState::Unpaid => format!("{UNPAID} AND c.expires_at > $5{PAGE}"),
-            PaymentState::Expired => format!("{UNPAID} AND c.expires_at <= $5{PAGE}"),
-        };
+        let query = query_text(filter.state);
         let from = to_i64(filter.from.unwrap_or(0));
         let until = filter.until.map_or(i64::MAX, to_i64);
         let limit = i64::from(filter.limit.min(MAX_PAYMENT_ROWS));
@@ -166,26 +202,67 @@ impl PaymentsQuery for Store {
                 .fetch_all(pool)
                 .await?
         });
-        Ok(rows
-            .into_iter()
-            .map(|r| PaymentRow {
-                payment_hash: r.0,
-                resource: r.1,
-                amount_sats: to_u64(r.2),
-                state: PaymentState::parse(&r.3).unwrap_or_default(),
-                at: to_u64(r.4),
-            })
-            .collect())
+        Ok(rows.into_iter().map(row_of).collect())
+    }
+
+    async fn export_payments(
+        &self,
+        merchant_id: i64,
+        filter: &PaymentFilter,
+        sink: tokio::sync::mpsc::Sender<PaymentRow>,
+    ) -> Result<u64, StoreError> {
+        use futures_util::TryStreamExt;
+        let query = query_text(filter.state);
+        let from = to_i64(filter.from.unwrap_or(0));
+        let until = filter.until.map_or(i64::MAX, to_i64);
+        let limit = i64::from(filter.limit.min(MAX_PAYMENT_ROWS));
+        let mut sent = 0u64;
+        reading!(self, |pool| {
+            // Built only from the constants above: no input in the text.
+            let mut rows = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(query.clone()))
+                .bind(merchant_id)
+                .bind(filter.resource.as_deref())
+                .bind(from)
+                .bind(until)
+                .bind(to_i64(now_secs()))
+                .bind(limit)
+                .bind(0i64)
+                .fetch(pool);
+            while let Some(row) = rows.try_next().await? {
+                if sink.send(row_of(row)).await.is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+        });
+        Ok(sent)
+    }
+
+    async fn challenges_since(
+        &self,
+        merchant_id: i64,
+        since_day: u64,
+    ) -> Result<(u64, u64), StoreError> {
+        let (n, sats) = reading!(self, |pool| {
+            sqlx::query_as::<_, (i64, i64)>(CHALLENGES)
+                .bind(merchant_id)
+                .bind(to_i64(since_day))
+                .fetch_one(pool)
+                .await?
+        });
+        Ok((to_u64(n), to_u64(sats)))
     }
 
     async fn revenue_by_route(
         &self,
         merchant_id: i64,
+        since_day: u64,
         limit: u32,
     ) -> Result<Vec<RouteRevenue>, StoreError> {
         let rows: Vec<(String, i64, i64)> = reading!(self, |pool| {
             sqlx::query_as::<_, (String, i64, i64)>(BY_ROUTE)
                 .bind(merchant_id)
+                .bind(to_i64(since_day))
                 .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await?

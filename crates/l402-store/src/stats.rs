@@ -71,7 +71,8 @@ pub trait StatsStore: Send + Sync {
     ) -> Result<MerchantActivity, StoreError>;
     /// Payments and sats of all merchants.
     async fn global_totals(&self) -> Result<(u64, u64), StoreError>;
-    /// Rebuilds the rollup from the payments (after a bulk import).
+    /// Rebuilds the rollups (per day, per route, challenges per day) from the
+    /// payments and challenges (after a bulk import).
     async fn rebuild_payment_rollup(&self) -> Result<(), StoreError>;
 }
 
@@ -82,6 +83,18 @@ pub(crate) const ADD_ROLLUP: &str = "INSERT INTO payment_rollup \
      1, $4 WHERE 1 = 1 \
      ON CONFLICT (merchant_id, day, owner) DO UPDATE \
      SET payments = payment_rollup.payments + 1, sats = payment_rollup.sats + excluded.sats";
+/// Adds one recorded payment to its route's rollup row ($1 merchant, $2 day,
+/// $3 resource or '', $4 sats).
+pub(crate) const ADD_ROUTE_ROLLUP: &str = "INSERT INTO route_rollup \
+     (merchant_id, day, resource, payments, sats) VALUES ($1, $2, $3, 1, $4) \
+     ON CONFLICT (merchant_id, day, resource) DO UPDATE \
+     SET payments = route_rollup.payments + 1, sats = route_rollup.sats + excluded.sats";
+/// Adds one recorded challenge to its day's rollup row ($1 merchant, $2 day, $3 sats).
+pub(crate) const ADD_CHALLENGE_ROLLUP: &str = "INSERT INTO challenge_rollup \
+     (merchant_id, day, challenges, sats) VALUES ($1, $2, 1, $3) \
+     ON CONFLICT (merchant_id, day) DO UPDATE \
+     SET challenges = challenge_rollup.challenges + 1, \
+     sats = challenge_rollup.sats + excluded.sats";
 const TOTALS: &str = "SELECT CAST(COALESCE(SUM(payments), 0) AS BIGINT), \
      CAST(COALESCE(SUM(sats), 0) AS BIGINT) FROM payment_rollup WHERE merchant_id = $1";
 const BY_OWNER: &str = "SELECT owner, CAST(SUM(payments) AS BIGINT), CAST(SUM(sats) AS BIGINT) \
@@ -99,6 +112,14 @@ const REBUILD: &str = "INSERT INTO payment_rollup (merchant_id, day, owner, paym
      COUNT(*), CAST(SUM(p.amount_sats) AS BIGINT) \
      FROM payments p LEFT JOIN challenges c ON c.payment_hash = p.payment_hash \
      GROUP BY p.merchant_id, p.verified_at / 86400, COALESCE(c.owner_address, '')";
+
+const REBUILD_ROUTES: &str = "INSERT INTO route_rollup (merchant_id, day, resource, payments, sats) \
+     SELECT merchant_id, verified_at / 86400, COALESCE(resource, ''), COUNT(*), \
+     CAST(SUM(amount_sats) AS BIGINT) FROM payments \
+     GROUP BY merchant_id, verified_at / 86400, COALESCE(resource, '')";
+const REBUILD_CHALLENGES: &str = "INSERT INTO challenge_rollup (merchant_id, day, challenges, sats) \
+     SELECT merchant_id, created_at / 86400, COUNT(*), CAST(SUM(amount_sats) AS BIGINT) \
+     FROM challenges GROUP BY merchant_id, created_at / 86400";
 
 type RecentRow = (String, Option<String>, i64, Option<String>, i64);
 
@@ -194,6 +215,14 @@ impl StatsStore for Store {
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(REBUILD).execute(&mut *tx).await?;
+            for sql in [
+                "DELETE FROM route_rollup",
+                REBUILD_ROUTES,
+                "DELETE FROM challenge_rollup",
+                REBUILD_CHALLENGES,
+            ] {
+                sqlx::query(sql).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
         });
         Ok(())
