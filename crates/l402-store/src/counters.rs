@@ -232,7 +232,11 @@ impl ProxyCounters {
     }
 
     async fn maybe_prune(&self) -> Result<(), StoreError> {
-        if self.takes.fetch_add(1, Ordering::Relaxed) % self.prune_every == 0 {
+        if self
+            .takes
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(self.prune_every)
+        {
             self.prune().await?;
         }
         Ok(())
