@@ -414,13 +414,20 @@ async fn services_change_at_runtime_persist_and_sell_for_merchants() {
     let file = write_config(
         dir.path(),
         "l402.toml",
-        &base_config(up.addr, "[proxy]\nallow_private_upstreams = true\n"),
+        &format!(
+            "{}\n[[services]]\nname = \"gift\"\npathregexp = \"^/gift\"\naddress = \"{}\"\nauth = \"freebie 1\"\n",
+            base_config(up.addr, "[proxy]\nallow_private_upstreams = true\n"),
+            up.addr
+        ),
     );
     let server = start(l402(dir.path()), &["--config", &file]).await;
     let base = server.url();
     let api2 = Api::of(&server);
     assert_eq!(price_of(&format!("{base}/added/z")).await, 7);
     assert_eq!(price_of(&format!("{base}/local/z")).await, 1);
+    // One free request for this network: used before merchants' proxies
+    // are added, and not given again after those swaps.
+    assert_eq!(status_of(&format!("{base}/gift/a")).await.0, 200);
     let (status, created) = api2
         .call(Method::POST, proxy, proxy, Auth::Key(&key), le(&loopback))
         .await;
@@ -502,8 +509,10 @@ async fn services_change_at_runtime_persist_and_sell_for_merchants() {
         (409, Some("too_many_services")),
         "{e}"
     );
-    // The first proxy still sells after all those swaps.
+    // The first proxy still sells after all those swaps, and the freebie
+    // was not given anew.
     assert_eq!(price_of(&url).await, 4);
+    assert_eq!(price_of(&format!("{base}/gift/b")).await, 1);
     server.stop().await;
 
     // Every status the document lists for these paths was exercised.

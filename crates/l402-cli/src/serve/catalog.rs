@@ -15,6 +15,7 @@
 //! `Host`), so a name that later resolves elsewhere cannot reach an
 //! internal service.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
@@ -43,8 +44,17 @@ pub(super) struct Catalog {
     receiver: Arc<dyn Receiver>,
     keys: Keyring,
     metrics: Option<Arc<Metrics>>,
-    /// One rebuild at a time (the last one wins, with the latest data).
-    rebuilding: tokio::sync::Mutex<()>,
+    /// What the last rebuild built (one rebuild at a time): an unchanged
+    /// part is kept as it is, with its connection pool and its freebie
+    /// counts (a merchant's new proxy does not reset the others').
+    built: tokio::sync::Mutex<Built>,
+}
+
+/// The parts of the set in use, by the specs they were built from.
+#[derive(Default)]
+struct Built {
+    main: Option<(Vec<ServiceSpec>, Option<Proxy>)>,
+    mounts: HashMap<String, (i64, ServiceSpec, Proxy)>,
 }
 
 fn rejected(field: impl Into<String>, reason: impl Into<String>) -> ServiceRejected {
@@ -68,14 +78,17 @@ impl Catalog {
     ) -> Self {
         let (producer, store) = producer.unzip();
         Catalog {
-            live: LiveProxy::new(ProxySet::new(initial)),
+            live: LiveProxy::new(ProxySet::new(initial.clone())),
             config: RwLock::new(config.clone()),
             store,
             producer,
             receiver,
             keys,
             metrics,
-            rebuilding: tokio::sync::Mutex::new(()),
+            built: tokio::sync::Mutex::new(Built {
+                main: Some((config.services.clone(), initial)),
+                mounts: HashMap::new(),
+            }),
         }
     }
 
@@ -182,7 +195,7 @@ impl Catalog {
     /// it in. A stored service that no longer loads is left out (and
     /// logged); if the store cannot be read, the set in use is kept.
     pub(super) async fn rebuild(&self) {
-        let _one = self.rebuilding.lock().await;
+        let mut built = self.built.lock().await;
         let config = self.config();
         let stored = match &self.store {
             Some(store) => match store.proxy_services().await {
@@ -223,41 +236,65 @@ impl Catalog {
                 ),
             }
         }
-        let recorder = self.producer.as_ref().map(Producer::sales_recorder);
-        let built = super::proxy::build_services(
-            &config,
-            &main,
-            self.receiver.clone(),
-            self.keys.clone(),
-            recorder,
-            self.metrics.clone(),
-        );
-        let mut set = match built {
-            Ok(main) => ProxySet::new(main).mount_base(PROXY_MOUNT),
-            Err(e) => {
-                eprintln!("warning: proxy: {e:#}; the services in use are kept");
-                return;
+        let kept = match &built.main {
+            Some((specs, proxy)) if *specs == main => Some(proxy.clone()),
+            _ => None,
+        };
+        let main_proxy = match kept {
+            Some(proxy) => proxy,
+            None => {
+                let recorder = self.producer.as_ref().map(Producer::sales_recorder);
+                match super::proxy::build_services(
+                    &config,
+                    &main,
+                    self.receiver.clone(),
+                    self.keys.clone(),
+                    recorder,
+                    self.metrics.clone(),
+                ) {
+                    Ok(proxy) => proxy,
+                    Err(e) => {
+                        eprintln!("warning: proxy: {e:#}; the services in use are kept");
+                        return;
+                    }
+                }
             }
         };
+        let mut set = ProxySet::new(main_proxy.clone()).mount_base(PROXY_MOUNT);
+        let mut now = HashMap::new();
         for (name, merchant, spec) in mounts {
-            let recorder = self
-                .producer
-                .as_ref()
-                .map(|p| p.merchant_sales_recorder(merchant));
-            match super::proxy::build_services(
-                &config,
-                std::slice::from_ref(&spec),
-                self.receiver.clone(),
-                self.keys.clone(),
-                recorder,
-                self.metrics.clone(),
-            ) {
-                Ok(Some(proxy)) => set = set.mount(name, proxy),
-                Ok(None) => {}
-                Err(e) => eprintln!("warning: proxy: stored service {name:?} is left out: {e:#}"),
-            }
+            let proxy = match built.mounts.remove(&name) {
+                Some((m, s, proxy)) if m == merchant && s == spec => proxy,
+                _ => {
+                    let recorder = self
+                        .producer
+                        .as_ref()
+                        .map(|p| p.merchant_sales_recorder(merchant));
+                    match super::proxy::build_services(
+                        &config,
+                        std::slice::from_ref(&spec),
+                        self.receiver.clone(),
+                        self.keys.clone(),
+                        recorder,
+                        self.metrics.clone(),
+                    ) {
+                        Ok(Some(proxy)) => proxy,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            eprintln!("warning: proxy: stored service {name:?} is left out: {e:#}");
+                            continue;
+                        }
+                    }
+                }
+            };
+            set = set.mount(name.clone(), proxy.clone());
+            now.insert(name, (merchant, spec, proxy));
         }
         self.live.replace(set);
+        *built = Built {
+            main: Some((main, main_proxy)),
+            mounts: now,
+        };
     }
 }
 
