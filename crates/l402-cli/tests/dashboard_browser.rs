@@ -5,7 +5,9 @@
 //! under the CSP) and in the chart's data, the table filtered through its
 //! form and its CSV fetched with the browser's session cookie, a key
 //! created, used, revoked and refused, a form posted without its CSRF token
-//! refused; screenshots of each page at desktop and phone widths in
+//! refused; the routes, webhooks (a secret shown once, a test event),
+//! directory and danger-zone pages; screenshots of each page at desktop
+//! and phone widths in
 //! `target/dashboard-screenshots/`.
 //!
 //! Needs `chromedriver` and `chromium` (`bash scripts/chromium.sh install`);
@@ -421,6 +423,72 @@ async fn the_dashboard_in_chromium() {
             .unwrap()
             .contains(&format!("merchant {id}"))
     );
+
+    // The merchant's other pages, in the browser: routes and services, a
+    // webhook added through the form (its secret shown once), the
+    // directory, the danger zone's confirmation step.
+    c.goto(&format!("{base}/dashboard/routes")).await.unwrap();
+    let curl = text(
+        &c,
+        "section[data-offer='/api/demo/joke'] pre[data-cmd='curl']",
+    )
+    .await;
+    assert!(
+        curl.starts_with("curl -i '") && curl.ends_with("/api/demo/joke'"),
+        "{curl}"
+    );
+    shoot(&c, "routes").await;
+    c.goto(&format!("{base}/dashboard/webhooks")).await.unwrap();
+    c.find(Locator::Id("webhook-url"))
+        .await
+        .unwrap()
+        .send_keys("https://hooks.example.com/l402")
+        .await
+        .unwrap();
+    c.find(Locator::Id("webhook-add"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let secret = text(&c, "#new-secret").await;
+    assert!(secret.len() >= 32, "{secret}");
+    shoot(&c, "webhooks-created").await;
+    c.find(Locator::Css("td.actions button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("notice")).await.unwrap();
+    c.goto(&format!("{base}/dashboard/webhooks")).await.unwrap();
+    let page = c.source().await.unwrap();
+    assert!(!page.contains(&secret), "the secret is not shown again");
+    assert!(text(&c, "#deliveries").await.contains("webhook.test"));
+    shoot(&c, "webhooks").await;
+    c.goto(&format!("{base}/dashboard/directory"))
+        .await
+        .unwrap();
+    assert_eq!(text(&c, "#listings-count").await, "0");
+    shoot(&c, "directory").await;
+    c.goto(&format!("{base}/dashboard/danger")).await.unwrap();
+    c.find(Locator::Id("erase-confirm"))
+        .await
+        .unwrap()
+        .send_keys("not the id")
+        .await
+        .unwrap();
+    c.find(Locator::Id("erase"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("form-error"))
+        .await
+        .unwrap();
+    shoot(&c, "danger").await;
 
     c.close().await.unwrap();
     chromedriver.kill().await.ok();

@@ -1,5 +1,6 @@
 //! Page weight and first render: seeds a SQLite store with 100,000
-//! payments over a year (20 routes), signs the operator in, and prints the
+//! payments over a year (20 routes; `L402_EXAMPLE_PAYMENTS` for another
+//! count) and a challenge for each (plus one unpaid per four), signs the operator in, and prints the
 //! bytes of each page (HTML + CSS + JS it loads) and the time to render the
 //! overview for each range, the payments table and the CSV export.
 //!
@@ -18,6 +19,7 @@ use l402_producer::Producer;
 use l402_store::{StatsStore, Store};
 use tower::ServiceExt;
 
+/// Payments seeded unless `L402_EXAMPLE_PAYMENTS` says otherwise.
 const PAYMENTS: u64 = 100_000;
 const ADMIN: &str = "an admin token for the example";
 
@@ -50,6 +52,10 @@ fn cookie(headers: &http::HeaderMap, name: &str) -> String {
 
 #[tokio::main]
 async fn main() {
+    let payments: u64 = std::env::var("L402_EXAMPLE_PAYMENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PAYMENTS);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.sqlite");
     let store = Arc::new(Store::sqlite(&path).await.unwrap());
@@ -60,7 +66,20 @@ async fn main() {
             .unwrap();
         let mut tx = pool.begin().await.unwrap();
         let now = l402_server::unix_now();
-        for i in 0..PAYMENTS {
+        // A challenge per payment, and one unpaid for every four paid (a
+        // success rate of 80%).
+        for i in 0..payments + payments / 4 {
+            sqlx::query("INSERT INTO challenges (payment_hash, merchant_id, api, resource, amount_sats, invoice, macaroon, expires_at, created_at) VALUES ($1, 0, 'l402kit', $2, $3, 'lnbc', 'mac', $4, $5)")
+                .bind(format!("{i:064x}"))
+                .bind(format!("/api/route/{}", i % 20))
+                .bind(i64::try_from(1 + i % 100).unwrap())
+                .bind(i64::try_from(now - (i * 315) % (365 * 86_400) + 600).unwrap())
+                .bind(i64::try_from(now - (i * 315) % (365 * 86_400)).unwrap())
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        for i in 0..payments {
             sqlx::query("INSERT INTO payments (payment_hash, merchant_id, resource, amount_sats, verified_at) VALUES ($1, 0, $2, $3, $4)")
                 .bind(format!("{i:064x}"))
                 .bind(format!("/api/route/{}", i % 20))
@@ -74,7 +93,11 @@ async fn main() {
         pool.close().await;
     }
     store.rebuild_payment_rollup().await.unwrap();
-    println!("seeded {PAYMENTS} payments in {:?}", started.elapsed());
+    println!(
+        "seeded {payments} payments and {} challenges in {:?}",
+        payments + payments / 4,
+        started.elapsed()
+    );
 
     let node = DevNode::builder().in_memory().open().await.unwrap();
     let receiver = Arc::new(node.wallet("merchant").await.unwrap());
@@ -136,6 +159,27 @@ async fn main() {
             html.len() + css + js("live.js")
         );
     }
+    // The CSV streams: its first bytes come long before its last.
+    {
+        use futures_util::StreamExt;
+        let t = Instant::now();
+        let resp = router
+            .clone()
+            .oneshot(get("/dashboard/payments.csv"))
+            .await
+            .unwrap();
+        let mut body = resp.into_body().into_data_stream();
+        let first = body.next().await.unwrap().unwrap().len();
+        let to_first = t.elapsed();
+        let mut bytes = first;
+        while let Some(chunk) = body.next().await {
+            bytes += chunk.unwrap().len();
+        }
+        println!(
+            "payments.csv streamed: first {first} B after {to_first:?}, all {bytes} B after {:?}",
+            t.elapsed()
+        );
+    }
     for (name, uri, script) in [
         ("payments", "/dashboard/payments", ""),
         (
@@ -144,6 +188,10 @@ async fn main() {
             "",
         ),
         ("keys", "/dashboard/keys", ""),
+        ("routes", "/dashboard/routes", ""),
+        ("webhooks (merchant 0)", "/dashboard/webhooks", ""),
+        ("directory", "/dashboard/directory", ""),
+        ("danger zone (merchant 0)", "/dashboard/danger", ""),
         ("recent.json", "/dashboard/recent.json", ""),
         ("payments.csv (all rows)", "/dashboard/payments.csv", ""),
     ] {

@@ -80,7 +80,11 @@ impl Page<'_> {
             for (tab, href, label) in [
                 ("overview", "/dashboard", "Overview"),
                 ("payments", "/dashboard/payments", "Payments"),
+                ("routes", "/dashboard/routes", "Routes"),
                 ("keys", "/dashboard/keys", "Keys"),
+                ("webhooks", "/dashboard/webhooks", "Webhooks"),
+                ("directory", "/dashboard/directory", "Directory"),
+                ("danger", "/dashboard/danger", "Danger zone"),
             ] {
                 let on = if tab == self.tab { " class=\"on\"" } else { "" };
                 out.push_str(&format!("<a{on} href=\"{href}\">{label}</a>"));

@@ -13,6 +13,10 @@
 //! | `GET /dashboard/recent.json` | the live part of the overview |
 //! | `GET /dashboard/payments`, `GET /dashboard/payments.csv` | the payments table: route, state and date filters, pages, CSV |
 //! | `GET /dashboard/keys`, `POST /dashboard/keys`, `POST /dashboard/keys/revoke` | API keys: create (shown once), revoke, through the producer's admin API |
+//! | `GET /dashboard/routes` | the paid routes and proxied services: prices, shadow mode, freebies, ready `curl` and `l402 get` lines |
+//! | `GET /dashboard/webhooks`, `POST /dashboard/webhooks`, `POST /dashboard/webhooks/remove`, `POST /dashboard/webhooks/test` | webhook endpoints (the signing secret shown once), recent deliveries, a test event |
+//! | `GET /dashboard/directory` | the merchant's directory listings and whether each is verified |
+//! | `GET /dashboard/danger`, `POST /dashboard/danger/erase` | erase the merchant's data (`/api/delete-data`), after typing a confirmation |
 //! | `POST /dashboard/merchant`, `POST /dashboard/logout` | the operator switches merchant; sign out |
 //!
 //! Security: sessions are random ids in `HttpOnly; SameSite=Strict;
@@ -20,14 +24,19 @@
 //! ([`session::MAX_SESSIONS`]); every POST carries the session's CSRF token
 //! (403 without it); every answer carries a strict [`CSP`](html::CSP),
 //! `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`; every value is
-//! escaped ([`escape`]); a new API key is shown once and never again.
+//! escaped ([`escape`]); a new API key or webhook secret is shown once and
+//! never again; refused sign-ins are limited per client network
+//! ([`limit`]).
 //! Sessions live in this process: behind several instances, pin a client to
 //! one (or sign in again).
 //!
-//! Stats are the producer's own numbers (the store's
-//! [`StatsStore::activity`](l402_store::StatsStore::activity) rollup and
-//! [`PaymentStore::stats`](l402_store::PaymentStore::stats)); keys are
-//! created and revoked by the producer's admin routes, called in process.
+//! Stats are the producer's own numbers, read from rollups (the store's
+//! [`StatsStore::activity`](l402_store::StatsStore::activity) per day,
+//! [`PaymentsQuery::revenue_by_route`] per route and day,
+//! [`PaymentsQuery::challenges_since`] per day), never every payment; keys
+//! are created and revoked by the producer's admin routes, and webhooks and
+//! erasure go through the merchant routes as an
+//! [`ActingMerchant`](l402_producer::ActingMerchant), all called in process.
 
 // Handlers answer early with a ready response (a redirect, a 403); the
 // response is the error type on purpose, as in the dev node's HTTP API.
@@ -36,12 +45,17 @@
 
 pub mod chart;
 mod csv;
+mod danger;
+mod directory;
 mod html;
 mod keys;
+pub mod limit;
+mod offers;
 mod overview;
 mod payments;
 pub mod session;
 mod signin;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,17 +66,19 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, Request, StatusCode, header};
 use l402_producer::Producer;
-use l402_store::{PaymentsQuery, ProducerStore};
+use l402_store::{DirectoryStore, PaymentsQuery, ProducerStore};
 use serde_json::Value;
 use tower::ServiceExt;
 
 pub use csv::csv_cell;
 pub use html::{CSP, escape};
+pub use offers::{Offer, OfferKind, shell_quote};
 use session::{Session, Sessions};
 
-/// What the dashboard reads: the producer's store and its payments table.
-pub trait DashboardStore: ProducerStore + PaymentsQuery {}
-impl<T: ProducerStore + PaymentsQuery> DashboardStore for T {}
+/// What the dashboard reads: the producer's store, its payments table and
+/// the directory.
+pub trait DashboardStore: ProducerStore + PaymentsQuery + DirectoryStore {}
+impl<T: ProducerStore + PaymentsQuery + DirectoryStore> DashboardStore for T {}
 
 /// The dashboard, ready to be merged into a router. Cheap to clone.
 #[derive(Clone)]
@@ -83,6 +99,9 @@ pub(crate) struct Inner {
     pub(crate) admin_token: Option<String>,
     pub(crate) sessions: Sessions,
     pub(crate) secure_cookies: bool,
+    pub(crate) public_url: Option<String>,
+    pub(crate) offers: Vec<Offer>,
+    pub(crate) login_limit: limit::LoginLimit,
 }
 
 type Shared = Arc<Inner>;
@@ -96,6 +115,10 @@ pub struct DashboardBuilder {
     session_ttl: Duration,
     max_sessions: usize,
     secure_cookies: bool,
+    public_url: Option<String>,
+    offers: Vec<Offer>,
+    login_failures: (u32, Duration),
+    max_login_networks: usize,
 }
 
 impl std::fmt::Debug for DashboardBuilder {
@@ -134,6 +157,37 @@ impl DashboardBuilder {
         self
     }
 
+    /// The server's public base URL (`https://api.example.com`): the
+    /// `curl` and `l402 get` lines of the routes page use it, and the
+    /// directory page its host (the merchant's `user@host` addresses).
+    /// Without one, the lines use the request's `Host`.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        let url = url.into().trim_end_matches('/').to_owned();
+        self.public_url = Some(url).filter(|u| !u.is_empty());
+        self
+    }
+
+    /// The paid routes and proxied services the routes page lists.
+    pub fn offers(mut self, offers: Vec<Offer>) -> Self {
+        self.offers = offers;
+        self
+    }
+
+    /// Refused sign-ins allowed per client network (IPv4 /24, IPv6 /48) in
+    /// `window` before `POST /dashboard/login` answers 429
+    /// ([`limit::DEFAULT_MAX_FAILURES`] in [`limit::DEFAULT_WINDOW`] by default).
+    pub fn login_limit(mut self, failures: u32, window: Duration) -> Self {
+        self.login_failures = (failures, window);
+        self
+    }
+
+    /// The most client networks the sign-in limit tracks
+    /// ([`limit::DEFAULT_MAX_NETWORKS`] by default).
+    pub fn max_login_networks(mut self, n: usize) -> Self {
+        self.max_login_networks = n;
+        self
+    }
+
     /// The dashboard.
     pub fn build(self) -> Dashboard {
         Dashboard {
@@ -144,6 +198,13 @@ impl DashboardBuilder {
                 admin_token: self.admin_token,
                 sessions: Sessions::new(self.session_ttl, self.max_sessions),
                 secure_cookies: self.secure_cookies,
+                public_url: self.public_url,
+                offers: self.offers,
+                login_limit: limit::LoginLimit::new(
+                    self.login_failures.0,
+                    self.login_failures.1,
+                    self.max_login_networks,
+                ),
             }),
         }
     }
@@ -182,6 +243,10 @@ impl Dashboard {
             session_ttl: session::DEFAULT_SESSION_TTL,
             max_sessions: session::MAX_SESSIONS,
             secure_cookies: false,
+            public_url: None,
+            offers: Vec::new(),
+            login_failures: (limit::DEFAULT_MAX_FAILURES, limit::DEFAULT_WINDOW),
+            max_login_networks: limit::DEFAULT_MAX_NETWORKS,
         }
     }
 
@@ -195,6 +260,16 @@ impl Dashboard {
             .route("/dashboard/payments.csv", get(payments::csv))
             .route("/dashboard/keys", get(keys::page).post(keys::create))
             .route("/dashboard/keys/revoke", post(keys::revoke))
+            .route("/dashboard/routes", get(offers::page))
+            .route(
+                "/dashboard/webhooks",
+                get(webhooks::page).post(webhooks::create),
+            )
+            .route("/dashboard/webhooks/remove", post(webhooks::remove))
+            .route("/dashboard/webhooks/test", post(webhooks::test))
+            .route("/dashboard/directory", get(directory::page))
+            .route("/dashboard/danger", get(danger::page))
+            .route("/dashboard/danger/erase", post(danger::erase))
             .route("/dashboard/login", get(signin::page).post(signin::login))
             .route("/dashboard/login/lnurl", get(signin::lnurl))
             .route("/dashboard/login/lnurl/poll", get(signin::poll))
@@ -282,7 +357,48 @@ pub(crate) async fn call_api(
     headers: &[(&str, &str)],
     body: Option<Value>,
 ) -> Result<(StatusCode, Value), Response> {
+    call_api_as(inner, None, method, uri, headers, body).await
+}
+
+/// The merchant a session shows, as the producer's merchant routes see an
+/// authenticated merchant: `Ok(None)` for merchant 0 (the server's own
+/// paid routes, no merchant record) or an unknown id.
+pub(crate) async fn acting(
+    inner: &Inner,
+    session: &Session,
+) -> Result<Option<l402_producer::ActingMerchant>, Response> {
+    if session.merchant_id == 0 {
+        return Ok(None);
+    }
+    match inner.store.merchant(session.merchant_id).await {
+        Ok(Some(merchant)) => Ok(Some(l402_producer::ActingMerchant(
+            l402_store::Authenticated {
+                merchant,
+                key_id: "dashboard".to_owned(),
+            },
+        ))),
+        Ok(None) => Ok(None),
+        Err(_) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the database is unavailable; try again shortly",
+        )),
+    }
+}
+
+/// [`call_api`], acting for a merchant (the merchant routes).
+pub(crate) async fn call_api_as(
+    inner: &Inner,
+    merchant: Option<&l402_producer::ActingMerchant>,
+    method: http::Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Result<(StatusCode, Value), Response> {
     let mut request = Request::builder().method(method).uri(uri);
+    if let Some(m) = merchant {
+        request = request.extension(m.clone());
+    }
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
@@ -362,4 +478,45 @@ pub(crate) async fn nav_parts(inner: &Inner, session: &Session) -> (String, Opti
     }
     select.push_str("</select><button class=\"quiet\" type=\"submit\" formaction=\"/dashboard/merchant\">Switch</button>");
     (label, Some(select))
+}
+
+/// A signed-in page with its header (merchant label or switcher).
+pub(crate) async fn signed_in_page(
+    inner: &Inner,
+    session: &Session,
+    title: &str,
+    tab: &str,
+    body: String,
+    status: StatusCode,
+) -> Response {
+    let (merchant, switch) = nav_parts(inner, session).await;
+    html::Page {
+        title,
+        tab,
+        nav: Some(html::Nav {
+            merchant,
+            csrf: &session.csrf,
+            switch,
+        }),
+        scripts: &[],
+        body,
+    }
+    .render(status)
+}
+
+/// The page shown for merchant 0 (this server's own paid routes) where a
+/// page needs a merchant record.
+pub(crate) async fn no_merchant_page(
+    inner: &Inner,
+    session: &Session,
+    title: &str,
+    tab: &str,
+) -> Response {
+    let body = format!(
+        "<h1>{}</h1><section><p id=\"no-merchant\">Merchant {} is this server's own paid routes: \
+         it has no merchant record. Switch to a merchant to manage this.</p></section>",
+        escape(title),
+        session.merchant_id
+    );
+    signed_in_page(inner, session, title, tab, body, StatusCode::OK).await
 }

@@ -38,12 +38,25 @@ fn day_label(day: u64) -> String {
         .to_owned()
 }
 
-/// The chart's bars for `range` (`1d` hourly, `7d`/`30d` daily, `1y`/`all` monthly).
+/// The first UTC day of `range` (`1d` from yesterday: its hours overlap it).
+fn first_day(range: &str, today: u64) -> u64 {
+    match range {
+        "1d" => today.saturating_sub(1),
+        "7d" => today.saturating_sub(6),
+        "30d" => today.saturating_sub(29),
+        "1y" => today.saturating_sub(364),
+        _ => 0,
+    }
+}
+
+/// The chart's bars for `range` (`1d` hourly, `7d`/`30d` daily, `1y`/`all`
+/// monthly), from `a` (the rollup's days since the range's first day).
 async fn buckets(
     inner: &crate::Inner,
     merchant: i64,
     range: &str,
     now: u64,
+    a: &MerchantActivity,
 ) -> Option<Vec<Bucket>> {
     let today = now / DAY;
     if range == "1d" {
@@ -81,7 +94,6 @@ async fn buckets(
         _ => today + 1,
     };
     let since = today.saturating_sub(days - 1);
-    let a = inner.store.activity(merchant, since, 0).await.ok()?;
     if days <= 31 {
         let mut bars: Vec<Bucket> = (since..=today)
             .map(|d| Bucket {
@@ -90,7 +102,7 @@ async fn buckets(
                 sats: 0,
             })
             .collect();
-        for d in &a.by_day {
+        for d in a.by_day.iter().filter(|d| d.day >= since) {
             if let Some(b) =
                 bars.get_mut(usize::try_from(d.day.saturating_sub(since)).unwrap_or(usize::MAX))
             {
@@ -117,9 +129,15 @@ async fn buckets(
             });
         }
     }
-    for d in &a.by_day {
-        let month = day_label(d.day).get(..7).unwrap_or_default().to_owned();
-        if let Some(b) = bars.iter_mut().find(|b| b.label == month) {
+    // Days in order, months in order: one pass.
+    let mut i = 0;
+    for d in a.by_day.iter().filter(|d| d.day >= first) {
+        let month = day_label(d.day);
+        let month = month.get(..7).unwrap_or_default();
+        while bars.get(i).is_some_and(|b| b.label != month) {
+            i += 1;
+        }
+        if let Some(b) = bars.get_mut(i) {
             b.payments += d.payments;
             b.sats += d.sats;
         }
@@ -141,6 +159,18 @@ fn trend(a: &MerchantActivity, today: u64) -> (u64, u64, u64, u64) {
         }
     }
     (p7, s7, pp, sp)
+}
+
+/// Challenges paid over challenges issued, as a percentage (at most 100%:
+/// a payment of a challenge issued before the range counts in it).
+fn success_rate(paid: u64, challenges: u64) -> String {
+    if challenges == 0 {
+        return "—".to_owned();
+    }
+    format!(
+        "{:.1}%",
+        (paid.min(challenges) as f64 * 100.0 / challenges as f64)
+    )
 }
 
 fn change(now: u64, before: u64) -> String {
@@ -174,45 +204,46 @@ pub(crate) async fn page(
         .unwrap_or("30d");
     let now = l402_server::unix_now();
     let today = now / DAY;
+    let since = first_day(range, today);
+    // Everything below reads rollups (a few rows per day), never every
+    // payment: totals and days (payment_rollup), routes (route_rollup),
+    // challenges (challenge_rollup); the 1-day chart reads that day's rows.
     let Ok(a) = inner
         .store
-        .activity(m, today.saturating_sub(13), RECENT)
+        .activity(m, since.min(today.saturating_sub(13)), RECENT)
         .await
     else {
         return unavailable();
     };
-    let Ok(totals) = inner.store.stats(Some(m)).await else {
+    let Ok((challenges, _)) = inner.store.challenges_since(m, since).await else {
         return unavailable();
     };
-    let Ok(routes) = inner.store.revenue_by_route(m, 20).await else {
+    let Ok(routes) = inner.store.revenue_by_route(m, since, 20).await else {
         return unavailable();
     };
-    let Some(bars) = buckets(&inner, m, range, now).await else {
+    let Some(bars) = buckets(&inner, m, range, now, &a).await else {
         return unavailable();
     };
     let (p7, s7, pp, sp) = trend(&a, today);
-    let rate = if totals.challenges == 0 {
-        "—".to_owned()
-    } else {
-        format!(
-            "{:.1}%",
-            totals.payments as f64 * 100.0 / totals.challenges as f64
-        )
-    };
+    let paid: u64 = a
+        .by_day
+        .iter()
+        .filter(|d| d.day >= since)
+        .map(|d| d.payments)
+        .sum();
+    let rate = success_rate(paid, challenges);
     let mut body = format!(
         "<h1>Overview</h1><div class=\"cards\">\
          <div class=\"card\"><span>Revenue</span><b id=\"total-sats\">{} sats</b></div>\
          <div class=\"card\"><span>Payments</span><b id=\"total-payments\">{}</b></div>\
          <div class=\"card\"><span>Last 7 days</span><b id=\"sats-7d\">{s7} sats</b>{} vs previous 7 ({sp})</div>\
          <div class=\"card\"><span>Payments, 7 days</span><b id=\"payments-7d\">{p7}</b>{} vs previous 7 ({pp})</div>\
-         <div class=\"card\"><span>Success rate</span><b id=\"success-rate\">{rate}</b><span>{} paid of {} challenges</span></div>\
+         <div class=\"card\"><span>Success rate, {range}</span><b id=\"success-rate\">{rate}</b><span>{paid} paid of {challenges} challenges</span></div>\
          </div>",
         a.sats,
         a.payments,
         change(s7, sp),
         change(p7, pp),
-        totals.payments,
-        totals.challenges,
     );
     body.push_str("<section><h2>Revenue</h2><p class=\"ranges\">");
     for r in ["1d", "7d", "30d", "1y", "all"] {
@@ -221,7 +252,7 @@ pub(crate) async fn page(
     }
     body.push_str("</p>");
     body.push_str(&svg(&bars));
-    body.push_str("</section><section><h2>Revenue by route</h2><table id=\"by-route\"><thead><tr><th>Route</th><th class=\"num\">Payments</th><th class=\"num\">Sats</th></tr></thead><tbody>");
+    body.push_str(&format!("</section><section><h2>Revenue by route, {range}</h2><table id=\"by-route\"><thead><tr><th>Route</th><th class=\"num\">Payments</th><th class=\"num\">Sats</th></tr></thead><tbody>"));
     for r in &routes {
         body.push_str(&format!(
             "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",

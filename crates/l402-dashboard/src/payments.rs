@@ -209,7 +209,21 @@ pub(crate) async fn page(
     .render(StatusCode::OK)
 }
 
-/// `GET /dashboard/payments.csv`: the filtered rows (no pages), newest first.
+/// Rows per chunk of the CSV body.
+const CSV_CHUNK_ROWS: usize = 512;
+
+/// A CSV export under way.
+struct Export {
+    head: Option<String>,
+    first: Option<l402_store::PaymentRow>,
+    rows: tokio::sync::mpsc::Receiver<l402_store::PaymentRow>,
+    reader: Option<tokio::task::JoinHandle<Result<u64, l402_store::StoreError>>>,
+}
+
+/// `GET /dashboard/payments.csv`: the filtered rows (no pages), newest
+/// first, streamed as the database reads them (a bounded channel of rows,
+/// sent in chunks of [`CSV_CHUNK_ROWS`] lines): memory does not grow with
+/// the export, and the download starts at once.
 pub(crate) async fn csv(
     State(inner): State<Shared>,
     headers: HeaderMap,
@@ -227,23 +241,68 @@ pub(crate) async fn csv(
         Err(r) => return r,
     };
     filter.offset = 0;
-    let Ok(rows) = inner.store.payments(session.merchant_id, &filter).await else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            "the database is unavailable; try again shortly",
-        );
-    };
-    let mut out = crate::csv::line(&["time", "route", "state", "amount_sats", "payment_hash"]);
-    for r in &rows {
-        out.push_str(&crate::csv::line(&[
-            &l402_server::rfc3339(r.at),
-            r.resource.as_deref().unwrap_or(""),
-            r.state.as_str(),
-            &r.amount_sats.to_string(),
-            &r.payment_hash,
-        ]));
+    let (rows_tx, mut rows_rx) = tokio::sync::mpsc::channel(CSV_CHUNK_ROWS * 2);
+    let store = inner.store.clone();
+    let merchant = session.merchant_id;
+    let mut reader =
+        tokio::spawn(async move { store.export_payments(merchant, &filter, rows_tx).await });
+    // Whether the store answers at all decides the status: the first row
+    // (or the end) before the headers go out.
+    let first = rows_rx.recv().await;
+    let mut done = false;
+    if first.is_none() {
+        if !matches!((&mut reader).await, Ok(Ok(_))) {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the database is unavailable; try again shortly",
+            );
+        }
+        done = true;
     }
+    let head = crate::csv::line(&["time", "route", "state", "amount_sats", "payment_hash"]);
+    let state = Export {
+        head: Some(head),
+        first,
+        rows: rows_rx,
+        reader: (!done).then_some(reader),
+    };
+    let body = futures_util::stream::unfold(state, |mut e| async move {
+        let mut out = e.head.take().unwrap_or_default();
+        let mut n = 0;
+        loop {
+            let row = match e.first.take() {
+                Some(r) => r,
+                None if n < CSV_CHUNK_ROWS => match e.rows.recv().await {
+                    Some(r) => r,
+                    None => {
+                        // The end: a failed read aborts the download (no
+                        // final chunk) rather than passing for a short file.
+                        if let Some(reader) = e.reader.take()
+                            && !matches!(reader.await, Ok(Ok(_)))
+                        {
+                            tracing::warn!("dashboard: the CSV export's read failed midway");
+                            return Some((Err(std::io::Error::other("the export failed")), e));
+                        }
+                        break;
+                    }
+                },
+                None => break,
+            };
+            out.push_str(&crate::csv::line(&[
+                &l402_server::rfc3339(row.at),
+                row.resource.as_deref().unwrap_or(""),
+                row.state.as_str(),
+                &row.amount_sats.to_string(),
+                &row.payment_hash,
+            ]));
+            n += 1;
+        }
+        if out.is_empty() {
+            return None;
+        }
+        Some((Ok(out), e))
+    });
     secure(
         (
             [
@@ -253,7 +312,7 @@ pub(crate) async fn csv(
                     "attachment; filename=\"payments.csv\"",
                 ),
             ],
-            out,
+            axum::body::Body::from_stream(body),
         )
             .into_response(),
     )

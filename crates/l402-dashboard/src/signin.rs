@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::html::{Page, csrf_field, escape, secure};
+use crate::limit::Peer;
 use crate::session::{LOGIN_COOKIE, clear_cookie, cookie, random_hex, same};
 use crate::{Inner, Shared, call_api, checked, error};
 
@@ -86,6 +87,7 @@ fn signed_in_response(inner: &Inner, merchant_id: i64, admin: bool) -> Response 
 /// (double submit), then the secret is an API key or the admin token.
 pub(crate) async fn login(
     State(inner): State<Shared>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -98,10 +100,22 @@ pub(crate) async fn login(
             "the sign-in form's csrf token is missing or wrong; reload the page",
         );
     }
+    if let Err(wait) = inner.login_limit.check(peer) {
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_sign_ins",
+            &format!("too many refused sign-ins from your network; try again in {wait} s"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return response;
+    }
     let csrf = form.csrf.unwrap_or_default();
     let secret = form.secret.unwrap_or_default();
     let secret = secret.trim();
     let refuse = || {
+        inner.login_limit.failed(peer);
         login_page(
             &csrf,
             Some("That key or token is not valid."),

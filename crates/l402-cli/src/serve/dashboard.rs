@@ -2,18 +2,87 @@
 //! of [`l402_dashboard`], over this server's producer and store, signing
 //! the operator in with the same admin token as `/api/admin` (and managing
 //! keys through those routes). Cookies are `Secure` when `[producer]
-//! public_url` is https.
+//! public_url` is https. The routes page lists this configuration's paid
+//! routes (and the demo) and `[[services]]`, with their prices, shadow mode
+//! and freebies.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use l402_dashboard::Dashboard;
+use l402_dashboard::{Dashboard, Offer};
 use l402_producer::Producer;
+use l402_proxy::Auth;
 use l402_store::Store;
 
 use crate::config::Config;
+use crate::config::ServiceSpec;
+use crate::serve::DEMO_PATH;
+use crate::serve::app::DEMO_PRICE_SATS;
 use crate::state;
+
+/// The literal text a pattern starts with (`^/weather/.*` → `/weather/`),
+/// unescaping `\.`; `None` when that is empty.
+fn literal_prefix(pattern: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = pattern.strip_prefix('^').unwrap_or(pattern).chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(n) if !n.is_ascii_alphanumeric() => out.push(n),
+                _ => break,
+            },
+            '.' | '*' | '+' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '|' | '$' | '^' => break,
+            c => out.push(c),
+        }
+    }
+    Some(out).filter(|o| !o.is_empty())
+}
+
+fn service_offer(s: &ServiceSpec) -> Offer {
+    let path = s
+        .pathregexp
+        .as_deref()
+        .and_then(literal_prefix)
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or_else(|| "/".to_owned());
+    let patterns: Vec<String> = [("host", &s.hostregexp), ("path", &s.pathregexp)]
+        .iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| format!("{k} {v}")))
+        .collect();
+    let mut offer = Offer::service(&s.name, path, s.price_sats).shadow(s.shadow);
+    if let Some(host) = s.hostregexp.as_deref().and_then(literal_prefix) {
+        offer = offer.host(host);
+    }
+    if !patterns.is_empty() {
+        offer = offer.pattern(patterns.join(", "));
+    }
+    if let Some(d) = &s.description {
+        offer = offer.description(d);
+    }
+    match s.auth {
+        Auth::Off => offer.free(true),
+        Auth::Freebie(n) => offer.freebies(n),
+        _ => offer,
+    }
+}
+
+/// What the routes page lists: the demo, `[[routes]]`, `[[services]]`.
+fn offers(config: &Config) -> Vec<Offer> {
+    let mut out = Vec::new();
+    if config.demo {
+        out.push(Offer::route(DEMO_PATH, DEMO_PRICE_SATS).description("the demo joke"));
+    }
+    for r in &config.routes {
+        let mut offer = Offer::route(&r.path, r.price_sats);
+        if let Some(d) = &r.description {
+            offer = offer.description(d);
+        }
+        out.push(offer);
+    }
+    out.extend(config.services.iter().map(service_offer));
+    out
+}
 
 /// The dashboard's routes.
 pub fn router(
@@ -28,9 +97,28 @@ pub fn router(
         .public_url
         .as_deref()
         .is_some_and(|u| u.starts_with("https://"));
-    let dashboard = Dashboard::builder(producer.clone(), store)
+    let mut dashboard = Dashboard::builder(producer.clone(), store)
         .admin_token(token)
         .secure_cookies(https)
-        .build();
-    Ok(dashboard.router())
+        .offers(offers(config));
+    if let Some(url) = &config.producer.public_url {
+        dashboard = dashboard.public_url(url);
+    }
+    Ok(dashboard.build().router())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn patterns_give_a_path_to_try() {
+        assert_eq!(
+            super::literal_prefix("^/weather/.*").as_deref(),
+            Some("/weather/")
+        );
+        assert_eq!(
+            super::literal_prefix("^api\\.example\\.com$").as_deref(),
+            Some("api.example.com")
+        );
+        assert_eq!(super::literal_prefix(".*"), None);
+    }
 }
