@@ -1,0 +1,134 @@
+//! `l402 serve` with `[tls]`: the main listener speaks TLS, HTTP/1.1 or
+//! HTTP/2 as ALPN decides (axum's server detects h2). Handshakes run in
+//! tasks of their own, at most [`MAX_HANDSHAKES`] at once and each within
+//! [`HANDSHAKE_TIMEOUT`], so a slow client never holds up the others.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::serve::ListenerExt as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::config::{Config, Tls};
+
+/// The most TLS handshakes in progress at once; more connections wait.
+pub const MAX_HANDSHAKES: usize = 1024;
+
+/// How long a client has to finish its handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `https` with `[tls]`, else `http`.
+pub(super) fn scheme(config: &Config) -> &'static str {
+    if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// Serves `router` on `listener`, with TLS when `tls` is set, until
+/// `shutdown` completes (then gracefully).
+pub(super) async fn serve(
+    listener: TcpListener,
+    tls: Option<&Tls>,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let Some(tls) = tls else {
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        return Ok(());
+    };
+    let config = tls
+        .server_config()
+        .map_err(|(key, reason)| anyhow::anyhow!("{key}: {reason}"))?;
+    let listener = TlsListener::spawn(listener, TlsAcceptor::from(config))?;
+    // The proxy's X-Forwarded-Proto: https.
+    let app = router
+        .layer(axum::middleware::map_request(mark_https))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    // tap_io: axum knows a TapIo's address as its connect info.
+    axum::serve(listener.tap_io(|_| {}), app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Marks a request as received over TLS.
+async fn mark_https(mut request: axum::extract::Request) -> axum::extract::Request {
+    request
+        .extensions_mut()
+        .insert(axum::http::uri::Scheme::HTTPS);
+    request
+}
+
+/// Accepted TCP connections, handed to axum once their handshake is done.
+struct TlsListener {
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    fn spawn(listener: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<Self> {
+        let local = listener.local_addr()?;
+        let (tx, ready) = mpsc::channel(64);
+        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        tokio::spawn(async move {
+            loop {
+                let Ok(permit) = handshakes.clone().acquire_owned().await else {
+                    return;
+                };
+                let (tcp, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of descriptors, say: wait instead of spinning.
+                        tracing::debug!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                if tx.is_closed() {
+                    return;
+                }
+                let _ = tcp.set_nodelay(true);
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+                    match handshake.await {
+                        Ok(Ok(stream)) => {
+                            drop(permit);
+                            let _ = tx.send((stream, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { ready, local })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The accepting task ended: nothing more will come.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}

@@ -1,0 +1,518 @@
+//! TLS on both sides of `l402 serve`'s proxy, the real binary over real
+//! TLS (rustls, the certificates in `tests/fixtures`):
+//! - `protocol = "https"` upstreams verified against a CA file, pinned by
+//!   file or SHA-256 fingerprint, or the system's roots; HTTP/2 or HTTP/1.1
+//!   as the upstream's ALPN says; a certificate that is not the one
+//!   expected is a 502 `upstream_tls` and nothing reaches the upstream;
+//!   paid with `l402 get`;
+//! - `[tls]` in: `l402 get` pays over HTTPS, and a client offering h2 gets
+//!   HTTP/2;
+//! - gRPC (a real grpcio client) through the proxy to a grpcio server over
+//!   TLS, with trailers (needs grpcio: see `proxy_grpc.rs`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod get_support;
+mod proxy_support;
+mod serve_support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderMap, Uri, Version};
+use axum::routing::any;
+use bitcoin::hashes::{Hash, sha256};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::Command;
+use tokio_rustls::server::TlsStream;
+
+use serve_support::{l402, start};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The fixtures' leaf (`localhost`, `127.0.0.1`, issued by `ca.pem`).
+fn server_config(alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
+    let cert = CertificateDer::from_pem_file(fixture("server.pem")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(fixture("server.key")).unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// A listener handing axum TLS connections (handshakes inline: a test).
+struct Tls {
+    tcp: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for Tls {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, peer)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, peer);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// A real HTTPS upstream offering `alpn`, answering what it received (the
+/// HTTP version too) as JSON; `hits` counts the requests that reached it.
+struct HttpsUpstream {
+    addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+}
+
+async fn https_upstream(alpn: &[&[u8]]) -> HttpsUpstream {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let app = Router::new().fallback(any(
+        move |version: Version, uri: Uri, headers: HeaderMap| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+                axum::Json(json!({
+                    "version": format!("{version:?}"),
+                    "path": uri.path(),
+                    "headers": names,
+                }))
+            }
+        },
+    ));
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(server_config(alpn));
+    tokio::spawn(async move { axum::serve(Tls { tcp, acceptor }, app).await.unwrap() });
+    HttpsUpstream { addr, hits }
+}
+
+/// The SHA-256 fingerprint of the fixtures' leaf, as openssl prints it.
+fn leaf_fingerprint() -> String {
+    let der = CertificateDer::from_pem_file(fixture("server.pem")).unwrap();
+    let digest = sha256::Hash::hash(der.as_ref()).to_byte_array();
+    digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[tokio::test]
+async fn https_upstreams_are_verified_pinned_or_refused_and_paid_with_l402_get() {
+    let h2 = https_upstream(&[b"h2", b"http/1.1"]).await;
+    let h1 = https_upstream(&[b"http/1.1"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    let (ca, leaf) = (fixture("ca.pem"), fixture("server.pem"));
+    let (ca, leaf) = (ca.to_str().unwrap(), leaf.to_str().unwrap());
+    let (a2, a1) = (h2.addr, h1.addr);
+    let fingerprint = leaf_fingerprint();
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[demo]
+enabled = false
+
+[[services]]
+name = "by-ca"
+pathregexp = "^/ca/"
+address = "{a2}"
+protocol = "https"
+ca_file = "{ca}"
+price_sats = 5
+
+[[services]]
+name = "by-ca-h1"
+pathregexp = "^/h1/"
+address = "localhost:{port1}"
+protocol = "https"
+ca_file = "{ca}"
+auth = "off"
+
+[[services]]
+name = "pinned-file"
+pathregexp = "^/pinfile/"
+address = "{a2}"
+protocol = "https"
+pinned_cert = "{leaf}"
+auth = "off"
+
+[[services]]
+name = "pinned-sha"
+pathregexp = "^/pinsha/"
+address = "{a2}"
+protocol = "https"
+pinned_cert = "{fingerprint}"
+auth = "off"
+
+[[services]]
+name = "wrong-pin"
+pathregexp = "^/wrong/"
+address = "{a2}"
+protocol = "https"
+pinned_cert = "{ca}"
+auth = "off"
+
+[[services]]
+name = "system-roots"
+pathregexp = "^/system/"
+address = "{a2}"
+protocol = "https"
+auth = "off"
+
+[[services]]
+name = "not-tls"
+pathregexp = "^/plain/"
+address = "{plain}"
+protocol = "https"
+ca_file = "{ca}"
+auth = "off"
+"#,
+            port1 = a1.port(),
+            plain = proxy_support::upstream().await.addr,
+        ),
+    )
+    .unwrap();
+    let mut cmd = l402(dir.path());
+    // The test CA is no system root here, whatever the environment says.
+    cmd.env("SSL_CERT_FILE", fixture("server.pem"))
+        .env("SSL_CERT_DIR", dir.path());
+    let server = start(cmd, &["--config", config.to_str().unwrap()]).await;
+    let base = server.url();
+    let http = reqwest::Client::new();
+
+    // Paid with l402 get; the upstream was reached over TLS and, as its
+    // ALPN offers h2 first, HTTP/2.
+    let url = format!("{base}/ca/x?q=1");
+    let paid = get_support::get_json(dir.path(), &[&url], &[]).await;
+    assert_eq!(paid.code, Some(0), "{} {}", paid.json, paid.stderr);
+    assert_eq!(paid.json["status"], 200, "{}", paid.json);
+    assert_eq!(paid.json["receipt"]["amount_msat"], 5_000);
+    let seen = &paid.json["body_json"];
+    assert_eq!(seen["path"], "/ca/x", "{seen}");
+    assert_eq!(seen["version"], "HTTP/2.0", "{seen}");
+    assert!(
+        !seen["headers"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("authorization")),
+        "{seen}"
+    );
+    assert_eq!(h2.hits.load(Ordering::SeqCst), 1);
+
+    // An upstream that offers only http/1.1 gets HTTP/1.1, by host name.
+    let seen: Value = http
+        .get(format!("{base}/h1/y"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["version"], "HTTP/1.1", "{seen}");
+    assert_eq!(h1.hits.load(Ordering::SeqCst), 1);
+
+    // Pinned by file and by fingerprint: accepted.
+    for path in ["/pinfile/a", "/pinsha/b"] {
+        let resp = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let seen: Value = resp.json().await.unwrap();
+        assert_eq!(seen["path"], path);
+    }
+    assert_eq!(h2.hits.load(Ordering::SeqCst), 3);
+
+    // Not the pinned certificate, an issuer not among the roots, an
+    // upstream that does not speak TLS: 502 upstream_tls, nothing sent.
+    for (path, reason) in [
+        ("/wrong/a", "certificate"),
+        ("/system/a", "certificate"),
+        ("/plain/a", ""),
+    ] {
+        let resp = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(resp.status(), 502, "{path}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["code"], "upstream_tls", "{path}: {body}");
+        let message = body["message"].as_str().unwrap().to_lowercase();
+        assert!(message.contains("tls handshake"), "{path}: {body}");
+        assert!(message.contains(reason), "{path}: {body}");
+    }
+    assert_eq!(h2.hits.load(Ordering::SeqCst), 3, "nothing was forwarded");
+    server.stop().await;
+}
+
+/// Connects with TLS offering `alpn`, trusting the fixtures' CA; returns
+/// the stream and the protocol the server chose.
+async fn connect(
+    addr: &str,
+    alpn: &[&[u8]],
+) -> (tokio_rustls::client::TlsStream<TcpStream>, Vec<u8>) {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(fixture("ca.pem")).unwrap())
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let chosen = stream
+        .get_ref()
+        .1
+        .alpn_protocol()
+        .unwrap_or_default()
+        .to_vec();
+    (stream, chosen)
+}
+
+#[tokio::test]
+async fn serve_listens_with_tls_speaking_http2_and_l402_get_pays_over_https() {
+    let upstream = proxy_support::upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[demo]
+enabled = false
+
+[tls]
+cert_file = "{}"
+key_file = "{}"
+
+[[services]]
+name = "echo"
+pathregexp = "^/echo"
+address = "{}"
+price_sats = 3
+"#,
+            fixture("server.pem").display(),
+            fixture("server.key").display(),
+            upstream.addr
+        ),
+    )
+    .unwrap();
+    let server = start(l402(dir.path()), &["--config", config.to_str().unwrap()]).await;
+    let base = server.url();
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+    let addr = base.trim_start_matches("https://").to_owned();
+
+    // l402 get (and its dev wallet, on the same listener) over HTTPS,
+    // trusting the test CA.
+    let certs = tempfile::tempdir().unwrap();
+    let ca = fixture("ca.pem");
+    let trust = [
+        ("SSL_CERT_FILE", ca.to_str().unwrap()),
+        ("SSL_CERT_DIR", certs.path().to_str().unwrap()),
+    ];
+    let url = format!("{base}/echo/over-tls");
+    let paid = get_support::get_json(dir.path(), &[&url], &trust).await;
+    assert_eq!(paid.code, Some(0), "{} {}", paid.json, paid.stderr);
+    assert_eq!(paid.json["status"], 200, "{}", paid.json);
+    assert_eq!(paid.json["receipt"]["amount_msat"], 3_000);
+    assert_eq!(paid.json["body_json"]["path"], "/echo/over-tls");
+    let forwarded = &paid.json["body_json"]["headers"]["x-forwarded-proto"];
+    assert_eq!(forwarded[0], "https", "{}", paid.json);
+
+    // A client offering h2 gets it: ALPN, then the server's HTTP/2 SETTINGS.
+    let (mut h2, chosen) = connect(&addr, &[b"h2", b"http/1.1"]).await;
+    assert_eq!(chosen, b"h2");
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    h2.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    let mut head = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(5), h2.read_exact(&mut head))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head[3], 4, "the server's first HTTP/2 frame is SETTINGS");
+    // One offering only http/1.1 gets HTTP/1.1.
+    let (mut h1, chosen) = connect(&addr, &[b"http/1.1"]).await;
+    assert_eq!(chosen, b"http/1.1");
+    h1.write_all(b"GET /echo/x HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), h1.read_to_end(&mut answer)).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 402"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // curl (HTTP/2 over TLS, a third-party client) when installed.
+    let curl = Command::new("curl")
+        .args([
+            "--http2",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+        ])
+        .arg("--cacert")
+        .arg(&ca)
+        .arg(format!("{base}/echo/y"))
+        .output()
+        .await;
+    match curl {
+        Ok(out) => assert_eq!(String::from_utf8_lossy(&out.stdout), "2 402", "{out:?}"),
+        Err(e) => eprintln!("curl not run ({e}): ALPN and SETTINGS checked above"),
+    }
+
+    // A plain-text client on the TLS port: refused, nothing served.
+    let mut plain = TcpStream::connect(&addr).await.unwrap();
+    plain
+        .write_all(b"GET /echo/x HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut answer)).await;
+    assert!(
+        !answer.starts_with(b"HTTP/1.1"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    drop((h2, h1, plain));
+    server.stop().await;
+}
+
+fn grpcio_python() -> Option<PathBuf> {
+    let candidate = std::env::var_os("L402_GRPCIO_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let home = std::env::var_os("HOME")?;
+            Some(PathBuf::from(home).join(".cache/l402/grpcio-venv/bin/python"))
+        });
+    let ok = candidate.as_ref().is_some_and(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import grpc"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if ok {
+        return candidate;
+    }
+    assert!(
+        std::env::var_os("L402_REQUIRE_GRPCIO").is_none(),
+        "L402_REQUIRE_GRPCIO is set but grpcio is not available (bash scripts/grpcio.sh install)"
+    );
+    eprintln!("skipped: grpcio is not installed (bash scripts/grpcio.sh install)");
+    None
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../scripts/grpcio/{name}"))
+}
+
+#[tokio::test]
+async fn grpc_crosses_to_a_tls_upstream_over_h2_with_trailers() {
+    let Some(python) = grpcio_python() else {
+        return;
+    };
+    let mut upstream = Command::new(&python)
+        .arg(script("server_tls.py"))
+        .arg(fixture("server.pem"))
+        .arg(fixture("server.key"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(upstream.stdout.take().unwrap()).lines();
+    let port: u16 = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the gRPC server prints its port")
+        .unwrap()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[demo]
+enabled = false
+
+[[services]]
+name = "echo-grpc-tls"
+pathregexp = "^/echo\\.Echo/"
+address = "localhost:{port}"
+protocol = "https"
+ca_file = "{}"
+auth = "off"
+"#,
+            fixture("ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let server = start(l402(dir.path()), &["--config", config.to_str().unwrap()]).await;
+    let addr = server.url().trim_start_matches("http://").to_owned();
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        Command::new(&python)
+            .arg(script("client.py"))
+            .arg(&addr)
+            .arg("hello over tls")
+            .output(),
+    )
+    .await
+    .expect("the gRPC client finishes")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(answer["code"], "OK", "{answer}");
+    assert_eq!(answer["answer"]["message"], "hello over tls");
+    assert_eq!(answer["trailers"]["x-echo-trailer"], "kept");
+    server.stop().await;
+    drop(upstream.stdin.take());
+    let _ = tokio::time::timeout(Duration::from_secs(10), upstream.wait()).await;
+}
