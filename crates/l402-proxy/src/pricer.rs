@@ -386,6 +386,53 @@ mod tests {
         );
     }
 
+    /// A pricer on loopback answering every question with `body`.
+    async fn pricer_answering(body: String) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(head.as_bytes()).await;
+                    let _ = conn.write_all(body.as_bytes()).await;
+                });
+            }
+        });
+        format!("http://{addr}/price")
+    }
+
+    #[tokio::test]
+    async fn an_answer_past_the_bound_is_refused_and_the_fallback_used() {
+        let (parts, ()) = Request::builder().uri("/x").body(()).unwrap().into_parts();
+        let exact = format!(
+            r#"{{"price_sats": 7, "pad": "{}"}}"#,
+            " ".repeat(MAX_PRICER_ANSWER_BYTES - 28)
+        );
+        assert_eq!(exact.len(), MAX_PRICER_ANSWER_BYTES);
+        let url = pricer_answering(exact).await;
+        let pricer = Pricer::builder(url).build().unwrap();
+        assert_eq!(pricer.quote("s", &parts).await.unwrap(), 7);
+
+        let over = format!(
+            r#"{{"price_sats": 7, "pad": "{}"}}"#,
+            " ".repeat(MAX_PRICER_ANSWER_BYTES - 27)
+        );
+        let url = pricer_answering(over).await;
+        let pricer = Pricer::builder(&url).build().unwrap();
+        let e = pricer.quote("s", &parts).await.unwrap_err();
+        assert!(matches!(e, PricerError::BadAnswer(_)), "{e}");
+        let with_fallback = Pricer::builder(url).fallback_sats(2).build().unwrap();
+        assert_eq!(with_fallback.quote("s", &parts).await.unwrap(), 2);
+    }
+
     #[test]
     fn urls_are_checked() {
         assert!(Pricer::builder("http://127.0.0.1:1/price").build().is_ok());
