@@ -5,7 +5,7 @@
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use l402_store::{MerchantActivity, PaymentFilter, PaymentState};
+use l402_store::MerchantActivity;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -15,8 +15,6 @@ use crate::{Shared, error, nav_parts, signed_in};
 
 const DAY: u64 = 86_400;
 const RECENT: u32 = 20;
-/// The most payments the 1-day chart reads (hourly bars).
-const DAY_ROWS: u32 = 50_000;
 
 #[derive(Deserialize)]
 pub(crate) struct RangeQuery {
@@ -61,13 +59,7 @@ async fn buckets(
     let today = now / DAY;
     if range == "1d" {
         let from = now.saturating_sub(DAY) / 3600 * 3600;
-        let filter = PaymentFilter {
-            state: PaymentState::Paid,
-            from: Some(from),
-            limit: DAY_ROWS,
-            ..PaymentFilter::default()
-        };
-        let rows = inner.store.payments(merchant, &filter).await.ok()?;
+        let hours = inner.store.payments_by_hour(merchant, from).await.ok()?;
         let mut bars: Vec<Bucket> = (0..25)
             .map(|h| Bucket {
                 label: l402_server::rfc3339(from + h * 3600)
@@ -78,12 +70,12 @@ async fn buckets(
                 sats: 0,
             })
             .collect();
-        for r in rows {
-            let i = usize::try_from((r.at.saturating_sub(from)) / 3600)
+        for (start, payments, sats) in hours {
+            let i = usize::try_from(start.saturating_sub(from) / 3600)
                 .unwrap_or(0)
                 .min(24);
-            bars[i].payments += 1;
-            bars[i].sats += r.amount_sats;
+            bars[i].payments += payments;
+            bars[i].sats += sats;
         }
         return Some(bars);
     }
@@ -207,7 +199,8 @@ pub(crate) async fn page(
     let since = first_day(range, today);
     // Everything below reads rollups (a few rows per day), never every
     // payment: totals and days (payment_rollup), routes (route_rollup),
-    // challenges (challenge_rollup); the 1-day chart reads that day's rows.
+    // challenges (challenge_rollup); the 1-day chart counts its hours in
+    // the database (one index range of payments).
     let Ok(a) = inner
         .store
         .activity(m, since.min(today.saturating_sub(13)), RECENT)

@@ -84,6 +84,21 @@ async fn check(store: &Store) {
     assert_eq!((later.len(), later[0].payments), (1, 1));
     assert_eq!(store.challenges_since(m, 0).await.unwrap(), (3, 50));
     assert_eq!(store.challenges_since(m, DAY + 1).await.unwrap(), (1, 10));
+    // Per hour, counted in the database: payments 1 and 2 share an hour.
+    let hours = store.payments_by_hour(m, DAY * 86_400).await.unwrap();
+    assert_eq!(
+        hours,
+        [(DAY * 86_400, 2, 40), ((DAY + 1) * 86_400, 1, 10)],
+        "{}",
+        store.backend()
+    );
+    assert!(
+        store
+            .payments_by_hour(m, (DAY + 2) * 86_400)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.challenges_since(other, 0).await.unwrap(), (1, 99));
     // A rebuild gives the same numbers.
     store.rebuild_payment_rollup().await.unwrap();
