@@ -339,12 +339,12 @@ fn claim_of(row: ClaimRow) -> Claimed {
     }
 }
 
-/// Inserts one challenge on `$executor` (a pool or a transaction, of either
-/// database).
+/// Inserts one challenge and counts it in its day's `challenge_rollup` on
+/// `$executor` (a transaction, of either database).
 macro_rules! insert_challenge {
     ($executor:expr, $c:expr) => {{
         let c: &ChallengeRecord = $c;
-        sqlx::query(INSERT_CHALLENGE)
+        let inserted = sqlx::query(INSERT_CHALLENGE)
             .bind(&c.payment_hash)
             .bind(c.merchant_id)
             .bind(&c.api)
@@ -358,8 +358,17 @@ macro_rules! insert_challenge {
             .bind(to_i64(c.created_at))
             .bind(resource_key(&c.resource))
             .bind(to_i64(now_ms()))
-            .execute($executor)
-            .await?;
+            .execute(&mut *$executor)
+            .await?
+            .rows_affected();
+        if inserted > 0 {
+            sqlx::query(crate::stats::ADD_CHALLENGE_ROLLUP)
+                .bind(c.merchant_id)
+                .bind(to_i64(c.created_at / 86_400))
+                .bind(to_i64(c.amount_sats))
+                .execute(&mut *$executor)
+                .await?;
+        }
     }};
 }
 
@@ -372,7 +381,7 @@ impl ChallengeStore for Store {
         writing!(self, |pool| {
             let mut tx = pool.begin().await?;
             for c in challenges {
-                insert_challenge!(&mut *tx, c);
+                insert_challenge!(tx, c);
             }
             tx.commit().await?;
         });
@@ -415,7 +424,7 @@ impl ChallengeStore for Store {
     ) -> Result<(), StoreError> {
         writing!(self, |pool| {
             let mut tx = pool.begin().await?;
-            insert_challenge!(&mut *tx, c);
+            insert_challenge!(tx, c);
             sqlx::query(COMPLETE_CLAIM)
                 .bind(merchant_id)
                 .bind(scope)
@@ -510,30 +519,50 @@ impl ChallengeStore for Store {
     }
 }
 
+/// Inserts a payment and adds it to its day's rollups, on `$tx` (a
+/// transaction of either database); evaluates to the rows inserted (0 when
+/// it was recorded before). `record_payment` and
+/// `PayoutStore::record_split_payment` (with its split credit) use it.
+macro_rules! insert_payment {
+    ($tx:expr, $p:expr) => {{
+        let p: &crate::PaymentRecord = $p;
+        let done = sqlx::query(crate::sql::INSERT_PAYMENT)
+            .bind(&p.payment_hash)
+            .bind(p.merchant_id)
+            .bind(p.resource.as_deref())
+            .bind(crate::db::to_i64(p.amount_sats))
+            .bind(crate::db::to_i64(p.verified_at))
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+        if done > 0 {
+            sqlx::query(crate::stats::ADD_ROLLUP)
+                .bind(&p.payment_hash)
+                .bind(p.merchant_id)
+                .bind(crate::db::to_i64(p.verified_at / 86_400))
+                .bind(crate::db::to_i64(p.amount_sats))
+                .execute(&mut *$tx)
+                .await?;
+            sqlx::query(crate::stats::ADD_ROUTE_ROLLUP)
+                .bind(p.merchant_id)
+                .bind(crate::db::to_i64(p.verified_at / 86_400))
+                .bind(p.resource.as_deref().unwrap_or(""))
+                .bind(crate::db::to_i64(p.amount_sats))
+                .execute(&mut *$tx)
+                .await?;
+        }
+        done
+    }};
+}
+pub(crate) use insert_payment;
+
 #[async_trait::async_trait]
 impl PaymentStore for Store {
     async fn record_payment(&self, p: &PaymentRecord) -> Result<bool, StoreError> {
         let done = writing!(self, |pool| {
             // The payment and its day's rollup (the stats read), together.
             let mut tx = pool.begin().await?;
-            let done = sqlx::query(INSERT_PAYMENT)
-                .bind(&p.payment_hash)
-                .bind(p.merchant_id)
-                .bind(p.resource.as_deref())
-                .bind(to_i64(p.amount_sats))
-                .bind(to_i64(p.verified_at))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if done > 0 {
-                sqlx::query(crate::stats::ADD_ROLLUP)
-                    .bind(&p.payment_hash)
-                    .bind(p.merchant_id)
-                    .bind(to_i64(p.verified_at / 86_400))
-                    .bind(to_i64(p.amount_sats))
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let done = insert_payment!(tx, p);
             tx.commit().await?;
             done
         });

@@ -58,6 +58,7 @@
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
 compile_error!("l402-store needs the `sqlite` feature, the `postgres` feature, or both");
 
+mod counters;
 mod db;
 mod directory;
 mod error;
@@ -68,11 +69,13 @@ mod open;
 mod passes;
 mod payments_query;
 mod payouts;
+mod proxy_services;
 mod sql;
 mod stats;
 mod traits;
 mod webhooks;
 
+pub use counters::{CounterRate, DEFAULT_MAX_COUNTER_ROWS, ProxyCounters};
 pub use db::Store;
 pub use directory::{DirectoryStore, Listing, Upserted};
 pub use error::StoreError;
@@ -90,6 +93,7 @@ pub use payments_query::{
     MAX_PAYMENT_ROWS, PaymentFilter, PaymentRow, PaymentState, PaymentsQuery, RouteRevenue,
 };
 pub use payouts::{Credited, Payout, PayoutState, PayoutStore, Release, SplitCredit};
+pub use proxy_services::{ProxyService, ProxyServiceStore, ServiceInserted, ServiceLimits};
 pub use stats::{DayTotals, MerchantActivity, OwnerTotals, RecentPayment, StatsStore};
 pub use traits::{ChallengeStore, MerchantStore, PaymentStore, ProducerStore};
 pub use webhooks::{

@@ -66,6 +66,34 @@ fn migrator() -> Migrator {
             include_str!("../migrations/0007_lightning_address_splits_passes.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            8,
+            "proxy services".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0008_proxy_services.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            9,
+            "proxy counters".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0009_proxy_counters.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            10,
+            "route and challenge rollups".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0010_route_and_challenge_rollups.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            11,
+            "split credit payout".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0011_split_credit_payout.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

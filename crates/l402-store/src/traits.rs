@@ -112,6 +112,7 @@ pub trait ProducerStore:
     + crate::DirectoryStore
     + crate::PayoutStore
     + crate::PassStore
+    + crate::ProxyServiceStore
 {
 }
 
@@ -125,5 +126,6 @@ impl<T> ProducerStore for T where
         + crate::DirectoryStore
         + crate::PayoutStore
         + crate::PassStore
+        + crate::ProxyServiceStore
 {
 }

@@ -23,7 +23,10 @@ async fn race(a: &Arc<ProxyCounters>, b: &Arc<ProxyCounters>, rate: bool) -> usi
                     interval_ms: 60_000,
                     tolerance_ms: 7 * 60_000,
                 };
-                c.take_rate("rate:s:token", "ab", rate).await.unwrap().is_ok()
+                c.take_rate("rate:s:token", "ab", rate)
+                    .await
+                    .unwrap()
+                    .is_ok()
             } else {
                 let w = Duration::from_secs(60);
                 c.take_quota("freebie:s", "4:c00002", 5, w).await.unwrap()
