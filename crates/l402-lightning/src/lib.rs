@@ -148,8 +148,8 @@ pub mod nwc;
 pub mod phoenixd;
 mod receiver;
 pub mod settlement;
-#[cfg(any(feature = "lnd", feature = "cln"))]
-mod tls;
+#[cfg(any(feature = "lnd", feature = "cln", feature = "tls"))]
+pub mod tls;
 mod types;
 mod wallet;
 
