@@ -11,6 +11,8 @@
 //! | `GET /api/l402/status` | Lightning Enable's free status probe | none |
 //! | `POST /api/invoice`, `POST /api/verify` | l402kit's hosted API | none (rate limited per address) |
 //! | `/api/admin/...` | (this project) merchants, API keys, stats | `Authorization: Bearer <admin token>` |
+//! | `/api/admin/services` (`GET`, `POST`), `/api/admin/services/{name}` (`GET`, `PUT`, `DELETE`) | Aperture's admin API for the reverse proxy's services, served when the server sets a [`ProxyCatalog`] | admin token |
+//! | `POST /api/proxy` | Lightning Enable's proxy mode: `/l402/proxy/{proxyId}/...` sells for the merchant (with a [`ProxyCatalog`]) | `X-API-Key` |
 //! | `GET /api/openapi.json` | the OpenAPI 3.1 document of all of the above | none |
 //! | `GET /api/lnurl-auth` | l402kit's dashboard login, as LUD-04 (see [`IdentityConfig`]) | the wallet's signature |
 //! | `GET /api/stats`, `GET /api/global-stats` | l402kit's stats (the merchant's own; public totals) | `X-API-Key` or session; none |
@@ -18,9 +20,6 @@
 //! | `/api/webhooks` (`GET`, `POST`), `DELETE /api/webhooks/{id}`, `GET /api/webhooks/deliveries`, `POST /api/webhooks/test` | l402kit's SDK webhooks, signed the same way, queued and retried (see [`WebhookConfig`]) | `X-API-Key` or session |
 //! | `POST /api/webhooks/in/phoenixd`, `POST /api/webhooks/in/blink` (and `/api/blink-webhook`) | payment notifications pushed by backends | the sender's signature |
 //! | `POST /api/register`, `GET /api/apis.json` | l402kit's API directory, verified by a nonce (see [`DirectoryConfig`]) | none (rate limited per address) |
-//!
-//! The rows from `GET /api/lnurl-auth` on (and `DELETE /api/session`,
-//! `/api/admin/merchants/{id}/linking-keys`) are not in the OpenAPI document yet.
 //!
 //! Tokens are minted with the same [`l402::Minter`](::l402::Minter) and verified with the same
 //! [`l402::Verifier`](::l402::Verifier) as the [`L402Layer`](l402_server::L402Layer), and are bound to
@@ -128,6 +127,7 @@ mod lnaddress;
 mod lnurl_auth;
 mod openapi;
 mod passes;
+mod proxy_admin;
 mod ratelimit;
 mod record;
 mod splits;
@@ -157,11 +157,16 @@ use tower_http::cors::CorsLayer;
 
 pub use decode::MAX_BODY_BYTES;
 pub use directory::{CATEGORIES, DirectoryConfig, MAX_PROOF_BYTES};
+pub use extract::ActingMerchant;
 pub use l402_server::IDEMPOTENCY_WINDOW;
 pub use lnaddress::{MIN_SENDABLE_MSAT, valid_username};
 pub use lnurl_auth::{IdentityConfig, parse_linking_key};
-pub use openapi::openapi;
+pub use openapi::{PROXY_PATHS, openapi};
 pub use passes::PassConfig;
+pub use proxy_admin::{
+    CatalogFuture, MAX_PROXIES_PER_MERCHANT, MAX_STORED_SERVICES, PROXY_MOUNT, ProxyCatalog,
+    ServiceOwner, ServiceRejected,
+};
 pub use ratelimit::DEFAULT_MAX_TRACKED_CLIENTS;
 pub use splits::SplitsConfig;
 pub use splits::lnurl::{LightningAddress, LnurlError, check_invoice};
@@ -412,6 +417,7 @@ impl ProducerBuilder {
                 issuer: issuer(self.passes.duration),
                 config: self.passes,
             },
+            proxy_catalog: std::sync::OnceLock::new(),
         });
         if let Some(handle) = handle {
             handle.spawn(state::background(
@@ -575,6 +581,17 @@ fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
         ("/api/admin/merchants/{id}/status", post(admin::set_status)),
         ("/api/admin/stats", get(admin::stats)),
         (
+            "/api/admin/services",
+            get(proxy_admin::list).post(proxy_admin::create),
+        ),
+        (
+            "/api/admin/services/{name}",
+            get(proxy_admin::get_one)
+                .put(proxy_admin::update)
+                .delete(proxy_admin::remove),
+        ),
+        ("/api/proxy", post(proxy_admin::create_proxy)),
+        (
             "/api/openapi.json",
             get(|| async { json(StatusCode::OK, openapi()) }),
         ),
@@ -699,7 +716,29 @@ impl Producer {
     pub fn sales_recorder(&self) -> Arc<dyn l402_server::SalesRecorder> {
         Arc::new(record::SalesLog {
             inner: self.inner.clone(),
+            merchant_id: kit::KIT_MERCHANT,
+            api: "route",
         })
+    }
+
+    /// A [`SalesRecorder`](l402_server::SalesRecorder) like
+    /// [`Producer::sales_recorder`] that records for `merchant_id`, API
+    /// `"proxy"`: the sales of a merchant's proxy (`POST /api/proxy`) count
+    /// in that merchant's stats.
+    pub fn merchant_sales_recorder(&self, merchant_id: i64) -> Arc<dyn l402_server::SalesRecorder> {
+        Arc::new(record::SalesLog {
+            inner: self.inner.clone(),
+            merchant_id,
+            api: "proxy",
+        })
+    }
+
+    /// Serves the proxy's services through the admin API
+    /// (`/api/admin/services`) and Lightning Enable's `POST /api/proxy`;
+    /// without it those answer 404 `proxy_disabled`. Set once: a later
+    /// call is ignored (returns false).
+    pub fn set_proxy_catalog(&self, catalog: Arc<dyn ProxyCatalog>) -> bool {
+        self.inner.proxy_catalog.set(catalog).is_ok()
     }
 
     /// Deletes expired idempotency claims and unpaid challenges older than
@@ -738,24 +777,7 @@ impl Producer {
 mod tests {
     #[test]
     fn the_document_lists_exactly_the_routed_paths() {
-        // Platform routes not yet in the document (to be emptied).
-        let undocumented = [
-            "/api/lnurl-auth",
-            "/api/session",
-            "/api/delete-data",
-            "/api/webhooks",
-            "/api/webhooks/test",
-            "/api/webhooks/{id}",
-            "/api/webhooks/in/phoenixd",
-            "/api/webhooks/in/blink",
-            "/api/blink-webhook",
-            "/api/register",
-            "/api/admin/merchants/{id}/linking-keys",
-        ];
-        let mut routed: Vec<&str> = super::route_paths()
-            .into_iter()
-            .filter(|p| !undocumented.contains(p))
-            .collect();
+        let mut routed: Vec<&str> = super::route_paths();
         routed.sort_unstable();
         let doc = super::openapi();
         let mut documented: Vec<&str> = doc["paths"]
@@ -778,6 +800,7 @@ mod tests {
                 "/api/invoice",
                 "/api/verify",
                 "/api/admin",
+                "/api/proxy",
                 "/api/openapi.json",
                 "/api/lnurl-auth",
                 "/api/session",

@@ -5,7 +5,10 @@
 
 use serde_json::{Value, json};
 
+mod account;
 mod platform;
+mod services;
+pub use services::PROXY_PATHS;
 
 use super::DEFAULT_MAX_PRICE_SATS;
 use super::decode::MAX_BODY_BYTES;
@@ -45,8 +48,26 @@ fn merchant_id_param() -> Value {
 /// ```
 pub fn openapi() -> Value {
     let mut doc = core();
+    if let (Some(all), Value::Object(more)) = (doc["paths"].as_object_mut(), services::paths()) {
+        all.extend(more);
+    }
+    if let (Some(all), Value::Object(more)) = (
+        doc["components"]["schemas"].as_object_mut(),
+        services::schemas(),
+    ) {
+        all.extend(more);
+    }
     if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), platform::paths()) {
         paths.extend(more);
+    }
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), account::paths()) {
+        paths.extend(more);
+    }
+    if let (Some(all), Value::Object(more)) = (
+        doc["components"]["schemas"].as_object_mut(),
+        account::schemas(),
+    ) {
+        all.extend(more);
     }
     if let (Some(schemas), Value::Object(more)) = (
         doc["components"]["schemas"].as_object_mut(),

@@ -8,17 +8,20 @@ use l402_store::PaymentRecord;
 
 use super::Shared;
 use super::issue::record_of;
-use super::kit::KIT_MERCHANT;
 use l402_server::{BoxFuture, IssuedChallenge, Paid, RecordError, SalesRecorder};
 
 /// The producer's [`SalesRecorder`].
 pub(super) struct SalesLog {
     pub(super) inner: Shared,
+    /// Whose sales these are (0: this server's own).
+    pub(super) merchant_id: i64,
+    /// The API label of the challenges (`route`, `proxy`).
+    pub(super) api: &'static str,
 }
 
 impl SalesRecorder for SalesLog {
     fn challenge_issued(&self, issued: &IssuedChallenge) -> BoxFuture<Result<(), RecordError>> {
-        let record = record_of(issued, KIT_MERCHANT, "route", None, None);
+        let record = record_of(issued, self.merchant_id, self.api, None, None);
         let inner = self.inner.clone();
         Box::pin(async move {
             inner
@@ -35,14 +38,14 @@ impl SalesRecorder for SalesLog {
         }
         let payment = PaymentRecord {
             payment_hash: hash.to_string(),
-            merchant_id: KIT_MERCHANT,
+            merchant_id: self.merchant_id,
             resource: Some(paid.resource.clone()),
             amount_sats: paid.amount_sats,
             verified_at: l402_server::unix_now(),
         };
         let inner = self.inner.clone();
         Some(Box::pin(async move {
-            match inner.store.record_payment(&payment).await {
+            match inner.record_settled(&payment).await {
                 Ok(_) => inner.remember_payment(hash.0),
                 Err(e) => tracing::error!(error = %e, "producer: cannot record a payment"),
             }

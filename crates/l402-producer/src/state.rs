@@ -80,6 +80,9 @@ pub(crate) struct Inner {
     pub(crate) splits: Option<crate::splits::Splits>,
     /// Passes (time-based access).
     pub(crate) passes: crate::passes::Passes,
+    /// The reverse proxy's services, when the server runs one
+    /// ([`crate::Producer::set_proxy_catalog`]).
+    pub(crate) proxy_catalog: std::sync::OnceLock<Arc<dyn crate::ProxyCatalog>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
