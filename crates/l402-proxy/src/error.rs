@@ -32,6 +32,21 @@ pub enum ProxyError {
     /// The client asked for an upgrade the upstream cannot do here.
     #[error("{0}")]
     BadUpgrade(&'static str),
+    /// The TLS handshake with an `https` upstream failed: its certificate
+    /// was refused, or it does not speak TLS.
+    #[error("the TLS handshake with the upstream failed: {0}")]
+    UpstreamTls(String),
+    /// The service's pricer gave no price and there is no fallback.
+    #[error("the price of this request cannot be computed right now: {0}")]
+    PricerUnavailable(#[source] crate::pricer::PricerError),
+    /// A rate limit of the service refused the request.
+    #[error("{service}: too many requests: retry in {retry_after_secs} s")]
+    RateLimited {
+        /// The service.
+        service: String,
+        /// When to retry (`Retry-After`), in seconds.
+        retry_after_secs: u64,
+    },
 }
 
 impl ProxyError {
@@ -40,10 +55,14 @@ impl ProxyError {
         match self {
             ProxyError::NoService => StatusCode::NOT_FOUND,
             ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::Unreachable(_) | ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::Unreachable(_) | ProxyError::Upstream(_) | ProxyError::UpstreamTls(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+            ProxyError::PricerUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BadUpgrade(_) => StatusCode::BAD_REQUEST,
             ProxyError::NoInvoice(_) => StatusCode::UNAUTHORIZED,
+            ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -57,6 +76,9 @@ impl ProxyError {
             ProxyError::Upstream(_) => "upstream_failed",
             ProxyError::BadUpgrade(_) => "bad_upgrade",
             ProxyError::NoInvoice(_) => "credential_required",
+            ProxyError::UpstreamTls(_) => "upstream_tls",
+            ProxyError::PricerUnavailable(_) => "pricer_unavailable",
+            ProxyError::RateLimited { .. } => "rate_limited",
         }
     }
 
@@ -65,15 +87,19 @@ impl ProxyError {
         match self {
             ProxyError::NoService => "12",      // UNIMPLEMENTED
             ProxyError::BodyTooLarge(_) => "8", // RESOURCE_EXHAUSTED
-            ProxyError::Unreachable(_) | ProxyError::Upstream(_) => "14", // UNAVAILABLE
+            ProxyError::Unreachable(_)
+            | ProxyError::Upstream(_)
+            | ProxyError::UpstreamTls(_)
+            | ProxyError::PricerUnavailable(_) => "14", // UNAVAILABLE
             ProxyError::Timeout(_) => "4",      // DEADLINE_EXCEEDED
             ProxyError::BadUpgrade(_) => "3",   // INVALID_ARGUMENT
             ProxyError::NoInvoice(_) => "16",   // UNAUTHENTICATED
+            ProxyError::RateLimited { .. } => "8", // RESOURCE_EXHAUSTED
         }
     }
 
     /// The response: JSON, or gRPC's `200` + `grpc-status` for a gRPC
-    /// request.
+    /// request (with `Retry-After` when rate limited).
     pub fn response(&self, grpc: bool) -> Response<Bytes> {
         if grpc {
             let mut response = Response::new(Bytes::new());
@@ -86,9 +112,28 @@ impl ProxyError {
             if let Ok(message) = HeaderValue::from_str(&self.to_string()) {
                 headers.insert("grpc-message", message);
             }
+            if let Some(secs) = self.retry_after_secs() {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
             return response;
         }
-        ErrorBody::new(self.status(), self.code(), self.to_string()).response()
+        let body = ErrorBody::new(self.status(), self.code(), self.to_string());
+        match self.retry_after_secs() {
+            Some(secs) => body.retry_after(secs),
+            None => body,
+        }
+        .response()
+    }
+
+    /// When to ask again (`Retry-After`), for the errors that pass.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ProxyError::PricerUnavailable(_) => Some(crate::pricer::RETRY_AFTER_SECS),
+            ProxyError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        }
     }
 }
 
@@ -107,5 +152,22 @@ mod tests {
         let r = e.response(true);
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["grpc-status"], "4");
+    }
+
+    #[test]
+    fn rate_limited_says_when_to_retry() {
+        let e = ProxyError::RateLimited {
+            service: "llm".into(),
+            retry_after_secs: 7,
+        };
+        let r = e.response(false);
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "7");
+        let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(body["code"], "rate_limited");
+        let r = e.response(true);
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["grpc-status"], "8");
+        assert_eq!(r.headers()[header::RETRY_AFTER], "7");
     }
 }

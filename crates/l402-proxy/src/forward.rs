@@ -19,9 +19,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower_service::Service as TowerService;
+use tracing::Instrument;
 
 use crate::error::ProxyError;
 use crate::headers;
+use crate::observe::Observer;
 use crate::service::{Protocol, Service};
 use crate::upgrade;
 
@@ -32,13 +34,13 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type ProxyBody = BoxBody<Bytes, BoxError>;
 
 /// The body of requests sent upstream.
-type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// How long an idle upstream connection is kept in the pool.
-const POOL_IDLE: Duration = Duration::from_secs(90);
+pub(crate) const POOL_IDLE: Duration = Duration::from_secs(90);
 
 /// The most idle connections kept per upstream.
-const POOL_MAX_IDLE_PER_HOST: usize = 256;
+pub(crate) const POOL_MAX_IDLE_PER_HOST: usize = 256;
 
 /// The hyper clients every service shares: one per protocol, pooled.
 #[derive(Clone)]
@@ -71,11 +73,15 @@ impl Clients {
 /// upstream and streams the answer back. Upstream failures become JSON
 /// errors (502 `upstream_unreachable` / `upstream_failed`, 504
 /// `upstream_timeout`, 413 `body_too_large`), or `grpc-status` for gRPC
-/// clients; it never fails as a service.
+/// clients; it never fails as a service. `X-Forwarded-Proto` is `https`
+/// when the request's URI is (HTTP/2) or it carries the
+/// [`Scheme::HTTPS`](http::uri::Scheme::HTTPS) extension (a TLS listener's
+/// mark), else `http`.
 #[derive(Clone)]
 pub struct Forward {
     service: Arc<Service>,
     clients: Clients,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl std::fmt::Debug for Forward {
@@ -89,11 +95,19 @@ impl std::fmt::Debug for Forward {
 impl Forward {
     /// A forwarder to `service`'s upstream with its own connection pool.
     pub fn new(service: Service) -> Self {
-        Forward::with_clients(Arc::new(service), Clients::new())
+        Forward::with_clients(Arc::new(service), Clients::new(), None)
     }
 
-    pub(crate) fn with_clients(service: Arc<Service>, clients: Clients) -> Self {
-        Forward { service, clients }
+    pub(crate) fn with_clients(
+        service: Arc<Service>,
+        clients: Clients,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Self {
+        Forward {
+            service,
+            clients,
+            observer,
+        }
     }
 
     /// The service it forwards to.
@@ -104,8 +118,11 @@ impl Forward {
 
 /// Whether a request is gRPC (its errors are then gRPC statuses).
 pub(crate) fn is_grpc<B>(request: &Request<B>) -> bool {
-    request
-        .headers()
+    is_grpc_head(request.headers())
+}
+
+fn is_grpc_head(headers: &http::HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
@@ -200,9 +217,15 @@ impl Forward {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
+        // TLS in: an https URI (h2's :scheme), or the listener's mark.
+        let https = parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS)
+            || parts.extensions.get::<http::uri::Scheme>() == Some(&http::uri::Scheme::HTTPS);
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = Uri::builder()
-            .scheme("http")
+            .scheme(match service.protocol {
+                Protocol::Https => "https",
+                Protocol::Http | Protocol::H2c => "http",
+            })
             .authority(service.authority.clone())
             .path_and_query(service.upstream_path(path))
             .build()
@@ -213,28 +236,72 @@ impl Forward {
         if !service.forward_authorization {
             headers::strip_l402_credential(headers);
         }
-        headers::add_forwarded(headers, client_ip, host.as_deref(), "http");
+        let proto = if https { "https" } else { "http" };
+        headers::add_forwarded(headers, client_ip, host.as_deref(), proto);
         headers.remove(header::HOST);
         for (name, value) in &service.headers {
             headers.insert(name.clone(), value.clone());
         }
-        let client = match service.protocol {
-            Protocol::Http => {
-                parts.version = Version::HTTP_11;
-                &self.clients.http1
-            }
-            Protocol::H2c => {
-                parts.version = Version::HTTP_2;
-                &self.clients.h2c
-            }
+        parts.version = match service.protocol {
+            Protocol::Http => Version::HTTP_11,
+            Protocol::H2c => Version::HTTP_2,
+            // ALPN decides, but gRPC needs h2.
+            Protocol::Https if is_grpc_head(&parts.headers) => Version::HTTP_2,
+            Protocol::Https => Version::HTTP_11,
         };
         let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed_unsync();
         let upstream = Request::from_parts(parts, body);
+        // OpenTelemetry's HTTP client span (disabled, and free, unless a
+        // subscriber wants it): no query string, no header values.
+        let span = tracing::info_span!(
+            "upstream",
+            otel.name = %upstream.method(),
+            otel.kind = "client",
+            http.request.method = %upstream.method(),
+            url.path = upstream.uri().path(),
+            server.address = service.authority.host(),
+            server.port = service.authority.port_u16(),
+            l402.service = %service.name,
+            http.response.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        let sent = match (service.protocol, &service.https) {
+            (Protocol::Http, _) => self.clients.http1.request(upstream),
+            (Protocol::H2c, _) => self.clients.h2c.request(upstream),
+            (Protocol::Https, Some(https)) => https.request(upstream),
+            // Never sent in clear text instead.
+            (Protocol::Https, None) => {
+                return Err(ProxyError::UpstreamTls(
+                    "no TLS client is configured".into(),
+                ));
+            }
+        };
         let timeout = service.timeout;
-        let mut response = match tokio::time::timeout(timeout, client.request(upstream)).await {
+        let started = std::time::Instant::now();
+        let answered = tokio::time::timeout(timeout, sent)
+            .instrument(span.clone())
+            .await;
+        let status = match &answered {
+            Ok(Ok(response)) => Some(response.status().as_u16()),
+            _ => None,
+        };
+        match status {
+            Some(status) => span.record("http.response.status_code", status),
+            None if answered.is_err() => span.record("error.type", "timeout"),
+            None => span.record("error.type", "upstream_failed"),
+        };
+        if let Some(observer) = &self.observer {
+            observer.upstream(&service.name, started.elapsed(), status);
+        }
+        let mut response = match answered {
             Err(_) => return Err(ProxyError::Timeout(timeout.as_secs())),
             Ok(Err(e)) if over_limit(&e) => return Err(ProxyError::BodyTooLarge(limit)),
-            Ok(Err(e)) if e.is_connect() => return Err(ProxyError::Unreachable(Box::new(e))),
+            Ok(Err(e)) if e.is_connect() => {
+                return Err(match crate::tls::failure(&e) {
+                    Some(reason) => ProxyError::UpstreamTls(reason),
+                    None => ProxyError::Unreachable(Box::new(e)),
+                });
+            }
             Ok(Err(e)) => return Err(ProxyError::Upstream(Box::new(e))),
             Ok(Ok(response)) => response,
         };

@@ -17,9 +17,14 @@ use l402::Caveat;
 use l402_server::{ErrorBody, L402Layer, L402LayerBuilder, L402Service, ResponseBody};
 use tower_service::Service as TowerService;
 
+use crate::counters::SharedCounters;
 use crate::error::ProxyError;
 use crate::forward::{BoxError, Clients, Forward, ProxyBody, is_grpc};
 use crate::freebie::{DEFAULT_MAX_TRACKED_NETWORKS, Freebies};
+use crate::gate::{Gate, limited};
+use crate::limit::{DEFAULT_MAX_TRACKED_KEYS, LimitBy, LimitKey, Limiter};
+use crate::observe::Observer;
+use crate::pricer::{self, ServicePrice};
 use crate::service::{Auth, Service};
 use crate::shadow::{self, Passed};
 
@@ -41,14 +46,17 @@ pub type LayerFactory = Box<dyn Fn() -> L402LayerBuilder>;
 struct Route {
     service: Arc<Service>,
     forward: Forward,
-    /// The layer selling the service (none when nothing is sold).
-    paid: Option<L402Service<Forward>>,
+    /// The layer selling the service (none when nothing is sold), in
+    /// front of the per-token rate limit.
+    paid: Option<L402Service<Gate, ServicePrice>>,
     /// The same, answering 401 instead of a challenge (paths that never
     /// get an invoice).
-    no_invoice: Option<L402Service<Forward>>,
+    no_invoice: Option<L402Service<Gate, ServicePrice>>,
     freebies: Option<Freebies>,
+    /// The per-network rate limit, checked first.
+    per_network: Option<Arc<Limiter>>,
     /// The layer judging a shadow service's requests (which all pass).
-    shadow: Option<L402Service<Passed>>,
+    shadow: Option<L402Service<Passed, ServicePrice>>,
 }
 
 /// A tower service routing each request to the first [`Service`] whose
@@ -81,6 +89,7 @@ struct Route {
 #[derive(Clone)]
 pub struct Proxy {
     routes: Arc<[Route]>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -97,6 +106,9 @@ pub struct ProxyBuilder {
     layer: LayerFactory,
     services: Vec<Service>,
     max_tracked_networks: usize,
+    observer: Option<Arc<dyn Observer>>,
+    max_tracked_keys: usize,
+    shared: Option<Arc<dyn SharedCounters>>,
 }
 
 impl std::fmt::Debug for ProxyBuilder {
@@ -115,12 +127,29 @@ impl Proxy {
             layer: Box::new(layer),
             services: Vec::new(),
             max_tracked_networks: DEFAULT_MAX_TRACKED_NETWORKS,
+            observer: None,
+            max_tracked_keys: DEFAULT_MAX_TRACKED_KEYS,
+            shared: None,
         }
     }
 
     /// The services, in matching order.
     pub fn services(&self) -> impl Iterator<Item = &Service> {
         self.routes.iter().map(|r| r.service.as_ref())
+    }
+
+    /// The observer told of upstream calls and rate-limited requests
+    /// ([`ProxyBuilder::observer`]), if any.
+    pub fn observer(&self) -> Option<&Arc<dyn Observer>> {
+        self.observer.as_ref()
+    }
+
+    /// Tells the observer, if any, that a request to `service` was refused
+    /// by a rate limit (429).
+    pub fn note_rate_limited(&self, service: &str) {
+        if let Some(observer) = &self.observer {
+            observer.rate_limited(service);
+        }
     }
 }
 
@@ -138,21 +167,58 @@ impl ProxyBuilder {
         self
     }
 
+    /// Reports upstream latency and rate-limited requests to `observer`
+    /// (see [`crate::observe`]). The layers' own observer (requests,
+    /// verifications, challenges) is set by the [`LayerFactory`].
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The most keys (tokens or client networks) each rate limit tracks
+    /// in memory (default [`DEFAULT_MAX_TRACKED_KEYS`]).
+    pub fn max_tracked_keys(mut self, max: usize) -> Self {
+        self.max_tracked_keys = max;
+        self
+    }
+
+    /// Counts freebies and rate limits in `counters`, shared with every
+    /// proxy using the same store, instead of in memory.
+    pub fn shared_counters(mut self, counters: Arc<dyn SharedCounters>) -> Self {
+        self.shared = Some(counters);
+        self
+    }
+
     /// Builds the proxy: one layer per service that sells.
     pub fn build(self) -> Proxy {
         let clients = Clients::new();
+        let observer = self.observer.clone();
         let routes: Vec<Route> = self
             .services
             .into_iter()
             .map(|service| {
                 let service = Arc::new(service);
-                let forward = Forward::with_clients(service.clone(), clients.clone());
-                let sells = service.auth != Auth::Off && service.price_sats > 0;
+                let forward =
+                    Forward::with_clients(service.clone(), clients.clone(), observer.clone());
+                let sells = service.auth != Auth::Off
+                    && (service.price_sats > 0 || service.pricer.is_some());
+                let limiter = |by| {
+                    let limit = service.rate_limits.iter().find(|l| l.by() == by)?;
+                    let (max, shared) = (self.max_tracked_keys, self.shared.clone());
+                    Some(Arc::new(Limiter::new(&service.name, *limit, max, shared)))
+                };
+                let gate = Gate {
+                    forward: forward.clone(),
+                    per_token: limiter(LimitBy::Token),
+                    observer: observer.clone(),
+                };
+                let sold_as = service.sold_as();
                 let layer = || {
                     let mut b = (self.layer)()
-                        .price_sats(service.price_sats)
-                        .service(service.name.clone())
-                        .resource(service.name.clone());
+                        .pricing(ServicePrice(service.price_sats))
+                        .service(sold_as.clone())
+                        .resource(sold_as.clone())
+                        .route_label(service.name.clone());
                     if let Some(lifetime) = service.token_lifetime {
                         b = b.token_lifetime(lifetime);
                     }
@@ -165,10 +231,9 @@ impl ProxyBuilder {
                 let shadow = (sells && service.shadow)
                     .then(|| tower_layer::Layer::layer(&layer().build(), Passed));
                 let sells = sells && !service.shadow;
-                let paid =
-                    sells.then(|| tower_layer::Layer::layer(&layer().build(), forward.clone()));
+                let paid = sells.then(|| tower_layer::Layer::layer(&layer().build(), gate.clone()));
                 let no_invoice = (sells && !service.no_invoice_paths.is_empty()).then(|| {
-                    let l: L402Layer = layer()
+                    let l: L402Layer<ServicePrice> = layer()
                         .on_rejection(|rejection| {
                             Some(
                                 ErrorBody::new(
@@ -180,24 +245,33 @@ impl ProxyBuilder {
                             )
                         })
                         .build();
-                    tower_layer::Layer::layer(&l, forward.clone())
+                    tower_layer::Layer::layer(&l, gate.clone())
                 });
                 let freebies = match service.auth {
-                    Auth::Freebie(n) if sells => Some(Freebies::new(n, self.max_tracked_networks)),
+                    Auth::Freebie(n) if sells => {
+                        let f = Freebies::new(n, self.max_tracked_networks);
+                        Some(match &self.shared {
+                            Some(shared) => f.shared(&service.name, shared.clone()),
+                            None => f,
+                        })
+                    }
                     _ => None,
                 };
+                let per_network = limiter(LimitBy::Network);
                 Route {
                     service,
                     forward,
                     paid,
                     no_invoice,
                     freebies,
+                    per_network,
                     shadow,
                 }
             })
             .collect();
         Proxy {
             routes: routes.into(),
+            observer,
         }
     }
 }
@@ -254,44 +328,96 @@ where
         let grpc = is_grpc(&request);
         let path = request.uri().path();
         let host = host_of(&request);
-        let Some(route) = self.routes.iter().find(|r| r.service.matches(host, path)) else {
+        let Some(index) = self
+            .routes
+            .iter()
+            .position(|r| r.service.matches(host, path))
+        else {
             return answer(&ProxyError::NoService, grpc);
         };
-        let service = &route.service;
-        if let Some(judge) = &route.shadow
-            && !service.is_free(path)
-        {
-            let refused = service.is_no_invoice(path) && !presents_credential(request.headers());
-            let judge = (!refused).then(|| judge.clone());
-            return forward_shadow(judge, &route.forward, request, service.price_sats);
+        let route = &self.routes[index];
+        // The server's request span, if it declares the field (telemetry).
+        tracing::Span::current().record("l402.service", route.service.name.as_str());
+        let shared_freebie = route.freebies.as_ref().is_some_and(Freebies::is_shared);
+        if route.per_network.is_none() && !shared_freebie {
+            // In memory, without waiting.
+            let free = freebie_ip(route, &request)
+                .zip(route.freebies.as_ref())
+                .is_some_and(|(ip, freebies)| freebies.take(ip));
+            return dispatch(route, request, grpc, free);
         }
-        let Some(paid) = route.paid.as_ref().filter(|_| !service.is_free(path)) else {
-            return forward_free(&route.forward, request);
-        };
-        let no_invoice = service.is_no_invoice(path);
-        if !presents_credential(request.headers()) {
-            if let Some(freebies) = &route.freebies
-                && client_ip(&request).is_some_and(|ip| freebies.take(ip))
+        let routes = self.routes.clone();
+        let observer = self.observer.clone();
+        Box::pin(async move {
+            let route = &routes[index];
+            if let Some(limiter) = &route.per_network
+                && let Some(ip) = client_ip(&request)
+                && let Err(wait) = limiter.take(LimitKey::network(ip)).await
             {
-                return forward_free(&route.forward, request);
+                let answer = limited(&route.service.name, wait, grpc, observer.as_ref());
+                return Ok(answer.map(ResponseBody::full));
             }
-            if no_invoice {
-                return answer(&ProxyError::NoInvoice(service.name.clone()), grpc);
-            }
-        }
-        let mut layer = match (&route.no_invoice, no_invoice) {
-            (Some(layer), true) => layer.clone(),
-            _ => paid.clone(),
-        };
-        let future = layer.call(request);
-        Box::pin(future)
+            let free = match (freebie_ip(route, &request), &route.freebies) {
+                (Some(ip), Some(freebies)) => freebies.take_shared(ip).await,
+                _ => false,
+            };
+            dispatch(route, request, grpc, free).await
+        })
     }
+}
+
+/// The client's address, when a request to `route` would use a freebie
+/// (a sold, non-free path, asked without a credential).
+fn freebie_ip(route: &Route, request: &Request<RequestBody>) -> Option<IpAddr> {
+    let sold = route.paid.is_some() && !route.service.is_free(request.uri().path());
+    (route.freebies.is_some() && sold && !presents_credential(request.headers()))
+        .then(|| client_ip(request))
+        .flatten()
+}
+
+/// Routes a request within its service; `free`: a freebie was granted.
+fn dispatch(route: &Route, request: Request<RequestBody>, grpc: bool, free: bool) -> ProxyFuture {
+    let path = request.uri().path();
+    let service = &route.service;
+    if let Some(judge) = &route.shadow
+        && !service.is_free(path)
+    {
+        let refused = service.is_no_invoice(path) && !presents_credential(request.headers());
+        let judge = (!refused).then(|| judge.clone());
+        if let Some(pricer) = service.pricer.clone() {
+            let forward = route.forward.clone();
+            return pricer::priced(pricer, &service.name, request, grpc, move |r, price| {
+                forward_shadow(judge, &forward, r, price)
+            });
+        }
+        return forward_shadow(judge, &route.forward, request, service.price_sats);
+    }
+    let Some(paid) = route.paid.as_ref().filter(|_| !service.is_free(path)) else {
+        return forward_free(&route.forward, request);
+    };
+    if free {
+        return forward_free(&route.forward, request);
+    }
+    let no_invoice = service.is_no_invoice(path);
+    if no_invoice && !presents_credential(request.headers()) {
+        return answer(&ProxyError::NoInvoice(service.name.clone()), grpc);
+    }
+    let mut layer = match (&route.no_invoice, no_invoice) {
+        (Some(layer), true) => layer.clone(),
+        _ => paid.clone(),
+    };
+    if let Some(pricer) = service.pricer.clone() {
+        return pricer::priced(pricer, &service.name, request, grpc, move |r, _| {
+            Box::pin(layer.call(r))
+        });
+    }
+    Box::pin(layer.call(request))
 }
 
 /// Shadow mode: the layer judges a copy of the request's head (`None`:
 /// refused without asking it), the request is forwarded whatever it says.
 fn forward_shadow(
-    judge: Option<L402Service<Passed>>,
+    judge: Option<L402Service<Passed, ServicePrice>>,
     forward: &Forward,
     request: Request<RequestBody>,
     price_sats: u64,

@@ -8,6 +8,8 @@ use http::header::{HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery};
 use regex::Regex;
 
+use crate::limit::RateLimit;
+
 /// The default time an upstream has to send its response headers.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -22,6 +24,9 @@ pub enum Protocol {
     Http,
     /// HTTP/2 in clear text with prior knowledge (h2c): gRPC upstreams.
     H2c,
+    /// TLS, then HTTP/1.1 or HTTP/2 as ALPN decides (gRPC asks for h2).
+    /// The certificate is checked as [`ServiceBuilder::trust`] says.
+    Https,
 }
 
 impl Protocol {
@@ -30,6 +35,7 @@ impl Protocol {
         match self {
             Protocol::Http => "http",
             Protocol::H2c => "h2c",
+            Protocol::Https => "https",
         }
     }
 }
@@ -78,6 +84,24 @@ pub enum ServiceError {
     /// A duration or size is zero.
     #[error("{0}: must be more than zero")]
     Zero(&'static str),
+    /// The upstream's TLS settings are unusable (or set for a clear-text
+    /// upstream).
+    #[error("{key}: {reason}")]
+    Tls {
+        /// The setting (`ca_file`, `pinned_cert`, `protocol`).
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The pricer's settings are unusable.
+    #[error("price: {0}")]
+    Pricer(String),
+    /// The realm is not a plain identifier.
+    #[error("realm: {0:?} must be 1-64 letters, digits, '-' or '_'")]
+    Realm(String),
+    /// Two rate limits count by the same thing.
+    #[error("rate_limits: more than one limit per {0}")]
+    RateLimits(&'static str),
 }
 
 /// A service behind the proxy: which requests it takes (host and path
@@ -119,6 +143,11 @@ pub struct Service {
     pub(crate) max_body_bytes: u64,
     pub(crate) forward_authorization: bool,
     pub(crate) shadow: bool,
+    /// The pooled client of an `https` upstream.
+    pub(crate) https: Option<crate::tls::HttpsClient>,
+    pub(crate) pricer: Option<std::sync::Arc<crate::pricer::Pricer>>,
+    pub(crate) realm: Option<String>,
+    pub(crate) rate_limits: Vec<RateLimit>,
 }
 
 impl fmt::Debug for Service {
@@ -133,6 +162,8 @@ impl fmt::Debug for Service {
             .field("price_sats", &self.price_sats)
             .field("auth", &self.auth)
             .field("shadow", &self.shadow)
+            .field("realm", &self.realm)
+            .field("rate_limits", &self.rate_limits)
             .field(
                 "headers",
                 &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
@@ -166,6 +197,31 @@ impl Service {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             forward_authorization: false,
             shadow: false,
+            trust: None,
+            pricer: None,
+            realm: None,
+            rate_limits: Vec::new(),
+        }
+    }
+
+    /// The realm whose tokens this service accepts (see
+    /// [`ServiceBuilder::realm`]), if any.
+    pub fn realm(&self) -> Option<&str> {
+        self.realm.as_deref()
+    }
+
+    /// The rate limits (see [`ServiceBuilder::rate_limit`]).
+    pub fn rate_limits(&self) -> &[RateLimit] {
+        &self.rate_limits
+    }
+
+    /// What its tokens are sold as: the `services=` caveat and the resource.
+    /// A realm's is `realm.<name>` (a service name holds no `.`, so the two
+    /// never meet).
+    pub(crate) fn sold_as(&self) -> String {
+        match &self.realm {
+            Some(realm) => format!("realm.{realm}"),
+            None => self.name.clone(),
         }
     }
 
@@ -193,6 +249,11 @@ impl Service {
     /// How the upstream is spoken to.
     pub fn protocol(&self) -> Protocol {
         self.protocol
+    }
+
+    /// The service's pricer, when its prices are dynamic.
+    pub fn pricer(&self) -> Option<&crate::pricer::Pricer> {
+        self.pricer.as_deref()
     }
 
     /// Whether the service runs in shadow mode (see
@@ -258,6 +319,10 @@ pub struct ServiceBuilder {
     max_body_bytes: u64,
     forward_authorization: bool,
     shadow: bool,
+    trust: Option<crate::tls::UpstreamTrust>,
+    pricer: Option<crate::pricer::Pricer>,
+    realm: Option<String>,
+    rate_limits: Vec<RateLimit>,
 }
 
 impl fmt::Debug for ServiceBuilder {
@@ -371,19 +436,56 @@ impl ServiceBuilder {
         self
     }
 
+    /// One payment covers the realm: a token bought on any service of
+    /// realm `name` is accepted by all of them (its caveats name the realm,
+    /// `services=realm.<name>:0`, instead of the service). A token is good
+    /// where the price is what was paid, so give a realm's services one
+    /// price.
+    pub fn realm(mut self, name: impl Into<String>) -> Self {
+        self.realm = Some(name.into());
+        self
+    }
+
+    /// A rate limit (at most one per [`LimitBy`](crate::LimitBy)): `429`
+    /// with `Retry-After` past it. See [`RateLimit`].
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limits.push(limit);
+        self
+    }
+
+    /// Which certificate an [`Protocol::Https`] upstream must present
+    /// (default [`UpstreamTrust::SystemRoots`](crate::UpstreamTrust)). A
+    /// certificate refused is a 502 `upstream_tls`: nothing is sent.
+    pub fn trust(mut self, trust: crate::tls::UpstreamTrust) -> Self {
+        self.trust = Some(trust);
+        self
+    }
+
+    /// Prices each request with `pricer` (see [`Pricer`](crate::Pricer))
+    /// instead of the fixed price.
+    pub fn pricer(mut self, pricer: crate::pricer::Pricer) -> Self {
+        self.pricer = Some(pricer);
+        self
+    }
+
     /// Checks every setting and builds the service.
     ///
     /// # Errors
     /// The first [`ServiceError`].
     pub fn build(self) -> Result<Service, ServiceError> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 64
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !name_ok {
+        if !identifier(&self.name) {
             return Err(ServiceError::Name(self.name));
+        }
+        if let Some(realm) = self.realm.as_ref().filter(|r| !identifier(r)) {
+            return Err(ServiceError::Realm(realm.clone()));
+        }
+        for (i, limit) in self.rate_limits.iter().enumerate() {
+            if let Some(key) = limit.zero_setting() {
+                return Err(ServiceError::Zero(key));
+            }
+            if self.rate_limits[..i].iter().any(|l| l.by() == limit.by()) {
+                return Err(ServiceError::RateLimits(limit.by().as_str()));
+            }
         }
         let authority: Authority = self
             .address
@@ -444,6 +546,19 @@ impl ServiceBuilder {
         if self.max_body_bytes == 0 {
             return Err(ServiceError::Zero("max_body_bytes"));
         }
+        let https = match (self.protocol, &self.trust) {
+            (Protocol::Https, trust) => {
+                let config = trust.clone().unwrap_or_default().client_config()?;
+                Some(crate::tls::https_client(config))
+            }
+            (_, Some(_)) => {
+                return Err(ServiceError::Tls {
+                    key: "protocol",
+                    reason: "a CA or a pinned certificate needs protocol https".to_owned(),
+                });
+            }
+            (_, None) => None,
+        };
         Ok(Service {
             name: self.name,
             host,
@@ -462,8 +577,21 @@ impl ServiceBuilder {
             max_body_bytes: self.max_body_bytes,
             forward_authorization: self.forward_authorization,
             shadow: self.shadow,
+            https,
+            pricer: self.pricer.map(std::sync::Arc::new),
+            realm: self.realm,
+            rate_limits: self.rate_limits,
         })
     }
+}
+
+/// 1-64 letters, digits, `-` or `_`.
+fn identifier(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -508,6 +636,27 @@ mod tests {
             ok().timeout(Duration::ZERO).build().unwrap_err(),
             ServiceError::Zero("timeout")
         );
+        assert_eq!(
+            ok().realm("a.b").build().unwrap_err(),
+            ServiceError::Realm("a.b".into())
+        );
+        let limit = |by| RateLimit::new(by, 1, Duration::from_secs(1));
+        assert_eq!(
+            ok().rate_limit(limit(crate::LimitBy::Token))
+                .rate_limit(limit(crate::LimitBy::Token))
+                .build()
+                .unwrap_err(),
+            ServiceError::RateLimits("token")
+        );
+        assert_eq!(
+            ok().rate_limit(limit(crate::LimitBy::Network).burst(0))
+                .build()
+                .unwrap_err(),
+            ServiceError::Zero("rate_limits.burst")
+        );
+        let realm = ok().realm("paid-api").build().unwrap();
+        assert_eq!(realm.sold_as(), "realm.paid-api");
+        assert_eq!(ok().build().unwrap().sold_as(), "a");
     }
 
     #[test]
