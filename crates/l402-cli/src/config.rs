@@ -14,8 +14,11 @@ pub use self::metrics::{Metrics, MetricsConfig};
 pub use self::platform::{Passes, PassesFileConfig, Splits, SplitsFileConfig};
 pub use self::producer::{Producer, ProducerConfig};
 pub use self::remote::{Remote, RemoteConfig, RemoteOverrides};
-pub use self::services::{ServiceConfig, ServiceSpec};
+pub(crate) use self::services::resolve_list as resolve_services;
+pub use self::services::{ProxyFileConfig, ServiceConfig, ServiceSpec};
 pub use self::store::{Store, StoreConfig, StoreTarget};
+pub use self::telemetry::{Telemetry, TelemetryConfig};
+pub use self::tls::{Tls, TlsConfig};
 pub use self::webhooks::{DirectoryFileConfig, Webhooks, WebhooksConfig};
 use crate::node::{EnvFields, KINDS, NodeFields, NodeSpec};
 use crate::serve::DEMO_PATH;
@@ -62,9 +65,18 @@ pub struct FileConfig {
     /// `[[services]]`: upstreams proxied and sold.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    /// `[proxy]`: rules for services added at runtime.
+    #[serde(default)]
+    pub proxy: ProxyFileConfig,
     /// `[metrics]`: Prometheus metrics at `/metrics`.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[tls]`: listen with TLS (HTTP/1.1 and HTTP/2).
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// `[telemetry]`: OpenTelemetry spans over OTLP.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
     /// `[splits]`: owners' shares paid to their Lightning Addresses.
     #[serde(default)]
     pub splits: SplitsFileConfig,
@@ -273,8 +285,15 @@ pub struct Config {
     pub mcp: Mcp,
     /// The proxied services, in matching order.
     pub services: Vec<ServiceSpec>,
+    /// `[proxy] allow_private_upstreams`: merchants' proxies may target
+    /// private and loopback addresses.
+    pub allow_private_upstreams: bool,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// TLS on the main listener, when set.
+    pub tls: Option<Tls>,
+    /// OpenTelemetry spans.
+    pub telemetry: Telemetry,
     /// Splits.
     pub splits: Splits,
     /// Passes.
@@ -327,6 +346,10 @@ pub struct Overrides {
     pub remote: RemoteOverrides,
     /// `--aperture-config`: an Aperture YAML whose services are added.
     pub aperture: Option<PathBuf>,
+    /// `--tls-cert` / `L402_TLS_CERT_FILE`, `--tls-key` / `L402_TLS_KEY_FILE`.
+    pub tls_cert: Option<PathBuf>,
+    /// See `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// The node variables (`L402_PHOENIXD_*`, `L402_LND_*`, `LND_REST_HOST`,
     /// `L402_CLN_*`...), read by [`EnvVars::from_process`].
     pub env: EnvVars,
@@ -628,6 +651,14 @@ fn resolve(
     let demo = overrides.demo.or(file.demo.enabled).unwrap_or(true);
     let demo_price_url = demo::price_url(source, file.demo.price_url)?;
     let metrics = metrics::resolve(source, file.metrics, listen)?;
+    let tls = tls::resolve(
+        source,
+        file.tls,
+        overrides.tls_cert.as_deref(),
+        overrides.tls_key.as_deref(),
+        base_dir,
+    )?;
+    let telemetry = telemetry::resolve(source, file.telemetry, &|k| std::env::var(k).ok())?;
     let mut routes = Vec::with_capacity(file.routes.len());
     for (i, route) in file.routes.into_iter().enumerate() {
         let key = |k: &str| format!("routes[{i}].{k}");
@@ -715,7 +746,10 @@ fn resolve(
         webhooks,
         mcp,
         services,
+        allow_private_upstreams: file.proxy.allow_private_upstreams.unwrap_or(false),
         metrics,
+        tls,
+        telemetry,
         splits,
         passes,
         demo_price_url,
@@ -730,6 +764,8 @@ mod producer;
 mod remote;
 mod services;
 mod store;
+mod telemetry;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod webhooks;

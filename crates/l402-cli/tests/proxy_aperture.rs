@@ -1,7 +1,8 @@
 //! `l402 serve --aperture-config`: an Aperture `sample-conf.yaml`-style
-//! file (its top-level settings, three services of which two cannot be
-//! honoured) is read; the server says which keys it does not support, and
-//! the service it can run is proxied and paid for with `l402 get`.
+//! file (its top-level settings, three services: one plain, one https, one
+//! with a dynamic price) is read; the server says which keys it does not
+//! support or honours differently, and the plain service is proxied and
+//! paid for with `l402 get`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod get_support;
@@ -83,8 +84,12 @@ prometheus:
     )
     .await;
     let services = server.info["services"].as_array().unwrap();
-    assert_eq!(services.len(), 1, "{}", server.info);
+    assert_eq!(services.len(), 3, "{}", server.info);
     assert_eq!(services[0]["name"], "service1");
+    // An https upstream (verified, unlike Aperture), a dynamic price (an
+    // HTTP pricer where Aperture's gRPC one was).
+    assert_eq!(services[1]["protocol"], "https");
+    assert_eq!(services[2]["pricer"], "http://127.0.0.1:10010/price");
     // Aperture: a price of 0 is 1 sat.
     assert_eq!(services[0]["price_sats"], 1);
 
@@ -96,6 +101,16 @@ prometheus:
     assert_eq!(resp.status(), 401);
     let resp = http.get(format!("{base}/other")).send().await.unwrap();
     assert_eq!(resp.status(), 404);
+    // No HTTP pricer answers at service3's address: 503, nothing minted.
+    let resp = http
+        .get(format!("{base}/x"))
+        .header("host", "service3.com:8083")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "pricer_unavailable", "{body}");
 
     let url = format!("{base}/api/data");
     let paid = get_support::get_json(dir.path(), &[&url], &[]).await;
@@ -111,8 +126,8 @@ prometheus:
         "listenaddr, staticroot, servestatic, debuglevel, insecure, authenticator, dbbackend, sqlite, prometheus: not read",
         "services[0].constraints: not written into tokens",
         "services[0].ratelimits: not enforced yet",
-        "services[1].protocol: \"https\" upstreams are not supported yet: service \"service2\" is left out",
-        "services[2].dynamicprice: a price server is not supported yet",
+        "services[1].protocol: the upstream's certificate is verified against the system's roots (Aperture skips verification)",
+        "services[2].dynamicprice: Aperture's pricer speaks gRPC",
     ] {
         assert!(stderr.contains(note), "{note:?} not in:\n{stderr}");
     }

@@ -12,6 +12,8 @@ use serde::Deserialize;
 use super::{ConfigError, err};
 
 pub mod aperture;
+pub mod limits;
+pub mod upstream;
 
 /// The most `[[services]]`.
 const MAX_SERVICES: usize = 256;
@@ -22,6 +24,8 @@ const MAX_SERVICES: usize = 256;
 pub struct ServiceConfig {
     /// The service's name (its tokens' `services=` caveat).
     pub name: String,
+    /// What it sells, for the discovery document (`/.well-known/l402.json`).
+    pub description: Option<String>,
     /// A regular expression the `Host` must match (default: any).
     pub hostregexp: Option<String>,
     /// An exact host (port ignored); shorthand for a `hostregexp`.
@@ -30,8 +34,18 @@ pub struct ServiceConfig {
     pub pathregexp: Option<String>,
     /// The upstream, `host:port`.
     pub address: String,
-    /// `http` (default) or `h2c` (HTTP/2 without TLS: gRPC).
+    /// `http` (default), `h2c` (HTTP/2 without TLS: gRPC) or `https`
+    /// (HTTP/1.1 or HTTP/2 by ALPN).
     pub protocol: Option<String>,
+    /// `https`: a PEM file of the CAs the upstream's certificate must chain
+    /// to (default: the system's roots).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// `https`: trust exactly this certificate: a PEM file, or its SHA-256
+    /// fingerprint (64 hex digits, colons allowed).
+    pub pinned_cert: Option<String>,
+    /// A dynamic price: `{ pricer = "http://...", timeout_ms, fallback_sats }`
+    /// (instead of `price_sats`).
+    pub price: Option<upstream::PriceConfig>,
     /// The price of a request in sats (default 1, as Aperture).
     pub price_sats: Option<i64>,
     /// `on` (default), `off` or `freebie N`.
@@ -63,6 +77,23 @@ pub struct ServiceConfig {
     /// Shadow mode: price and mint, but forward everything, with
     /// `x-l402-shadow` headers saying what would have happened.
     pub shadow: Option<bool>,
+    /// One payment covers the realm: a token bought on any service with
+    /// this realm is accepted by all of them.
+    pub realm: Option<String>,
+    /// `[{ per = "token" | "network", requests, per_secs, burst }]`: 429
+    /// with `Retry-After` past them.
+    #[serde(default)]
+    pub rate_limits: Vec<limits::RateLimitConfig>,
+}
+
+/// `[proxy]`: rules for services added at runtime (the admin API,
+/// Lightning Enable's `POST /api/proxy`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyFileConfig {
+    /// Merchants' proxies may target private, loopback and link-local
+    /// addresses (default false).
+    pub allow_private_upstreams: Option<bool>,
 }
 
 /// `[services.rewrite]`
@@ -78,14 +109,18 @@ pub struct RewriteConfig {
 pub struct ServiceSpec {
     /// Name.
     pub name: String,
+    /// What it sells (discovery).
+    pub description: Option<String>,
     /// Host pattern.
     pub hostregexp: Option<String>,
     /// Path pattern.
     pub pathregexp: Option<String>,
     /// Upstream `host:port`.
     pub address: String,
-    /// `http` or `h2c`.
+    /// `http`, `h2c` or `https`.
     pub protocol: Protocol,
+    /// An `https` upstream's trust and a dynamic price.
+    pub upstream: upstream::UpstreamSpec,
     /// Price in sats.
     pub price_sats: u64,
     /// Who may pass without paying.
@@ -110,6 +145,8 @@ pub struct ServiceSpec {
     pub forward_authorization: bool,
     /// Shadow mode.
     pub shadow: bool,
+    /// Realm and rate limits.
+    pub limits: limits::LimitsSpec,
 }
 
 impl fmt::Debug for ServiceSpec {
@@ -163,6 +200,8 @@ impl ServiceSpec {
         for c in &self.capabilities {
             b = b.capability(c);
         }
+        b = self.upstream.apply(b)?;
+        b = self.limits.apply(b);
         b.build()
     }
 }
@@ -182,13 +221,13 @@ pub fn parse_auth(text: &str) -> Result<Auth, String> {
     }
 }
 
-/// `protocol = "http" | "h2c"`.
+/// `protocol = "http" | "h2c" | "https"`.
 pub fn parse_protocol(text: &str) -> Result<Protocol, String> {
     match text {
         "http" => Ok(Protocol::Http),
         "h2c" => Ok(Protocol::H2c),
-        "https" => Err("\"https\" upstreams are not supported yet: use http or h2c".to_owned()),
-        other => Err(format!("{other:?} is not \"http\" or \"h2c\"")),
+        "https" => Ok(Protocol::Https),
+        other => Err(format!("{other:?} is not \"http\", \"h2c\" or \"https\"")),
     }
 }
 
@@ -237,6 +276,9 @@ pub fn header_value(
     out.push_str(rest);
     Ok(out)
 }
+
+/// The longest service description (discovery).
+const MAX_DESCRIPTION_CHARS: usize = 1000;
 
 /// The longest token lifetime a service may set (10 years).
 const MAX_TOKEN_LIFETIME_SECS: u64 = 10 * 365 * 86_400;
@@ -290,7 +332,7 @@ fn read_bounded(path: &Path) -> Result<String, String> {
 }
 
 /// One list of services checked: each names its key in `services[i].<key>`.
-fn resolve_list(
+pub(crate) fn resolve_list(
     source: &str,
     services: Vec<ServiceConfig>,
     base_dir: Option<&Path>,
@@ -327,6 +369,21 @@ fn resolve_list(
         };
         let protocol = parse_protocol(s.protocol.as_deref().unwrap_or("http"))
             .map_err(|r| err(source, &key("protocol"), r))?;
+        if s.price.is_some() && s.price_sats.is_some() {
+            return Err(err(
+                source,
+                &key("price"),
+                "set price_sats or price (a pricer), not both",
+            ));
+        }
+        let upstream = upstream::UpstreamSpec::resolve(
+            protocol,
+            s.ca_file.as_deref(),
+            s.pinned_cert.as_deref(),
+            s.price,
+            base_dir,
+        )
+        .map_err(|(k, r)| err(source, &key(k), r))?;
         let price_sats = match s.price_sats {
             None => 1,
             Some(p) => u64::try_from(p)
@@ -359,12 +416,23 @@ fn resolve_list(
                 "must be between 1 and 3600",
             ));
         }
+        if let Some(d) = &s.description
+            && d.chars().count() > MAX_DESCRIPTION_CHARS
+        {
+            return Err(err(
+                source,
+                &key("description"),
+                format!("at most {MAX_DESCRIPTION_CHARS} characters"),
+            ));
+        }
         let spec = ServiceSpec {
             name: s.name,
+            description: s.description,
             hostregexp,
             pathregexp: s.pathregexp,
             address: s.address,
             protocol,
+            upstream,
             price_sats,
             auth,
             free_paths: s.free_paths,
@@ -379,6 +447,8 @@ fn resolve_list(
                 .unwrap_or(l402_proxy::DEFAULT_MAX_BODY_BYTES),
             forward_authorization: s.forward_authorization.unwrap_or(false),
             shadow: s.shadow.unwrap_or(false),
+            limits: limits::LimitsSpec::resolve(s.realm, s.rate_limits)
+                .map_err(|(k, r)| err(source, &key(&k), r))?,
         };
         // The proxy's own checks (patterns, address, header names...),
         // named by the key they are about.
@@ -391,6 +461,10 @@ fn resolve_list(
                 l402_proxy::ServiceError::Rewrite(_) => "rewrite.prefix".to_owned(),
                 l402_proxy::ServiceError::Capability(_) => "capabilities".to_owned(),
                 l402_proxy::ServiceError::Zero(k) => (*k).to_owned(),
+                l402_proxy::ServiceError::Tls { key: k, .. } => (*k).to_owned(),
+                l402_proxy::ServiceError::Pricer(_) => "price".to_owned(),
+                l402_proxy::ServiceError::Realm(_) => "realm".to_owned(),
+                l402_proxy::ServiceError::RateLimits(_) => "rate_limits".to_owned(),
                 _ => "(service)".to_owned(),
             };
             let reason = e.to_string();
@@ -401,6 +475,12 @@ fn resolve_list(
         })?;
         out.push(spec);
     }
+    let realms: Vec<_> = out
+        .iter()
+        .map(|s| (s.limits.realm.as_deref(), s.name.as_str(), s.price_sats))
+        .collect();
+    limits::check_realm_prices(&realms)
+        .map_err(|(i, why)| err(source, &format!("services[{i}].realm"), why))?;
     Ok(out)
 }
 

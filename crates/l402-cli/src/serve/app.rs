@@ -113,7 +113,6 @@ impl App {
 
     /// Lists another paid endpoint in the discovery document (a proxied
     /// service's, say: served elsewhere, listed here).
-    #[allow(dead_code)] // [[services]] are to be listed through it
     pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
         self.extra_endpoints.push(endpoint);
         self

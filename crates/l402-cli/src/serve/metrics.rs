@@ -34,6 +34,20 @@ pub const METRICS_PATH: &str = "/metrics";
 /// How often the backend is probed for `l402_backend_up`.
 pub const PROBE_EVERY: Duration = Duration::from_secs(30);
 
+/// The proxy's reports (`[[services]]`: upstream latency, rate-limited
+/// requests) into the registry.
+pub struct ProxyMetrics(pub Arc<Metrics>);
+
+impl l402_proxy::observe::Observer for ProxyMetrics {
+    fn upstream(&self, service: &str, elapsed: Duration, _status: Option<u16>) {
+        self.0.upstream(service, elapsed);
+    }
+
+    fn rate_limited(&self, service: &str) {
+        self.0.rate_limited(service);
+    }
+}
+
 /// The registry of this server.
 pub fn registry(receiver: Option<&Arc<dyn Receiver>>) -> Arc<Metrics> {
     let backend = receiver.map_or("remote", |r| backend_label(r.backend()));

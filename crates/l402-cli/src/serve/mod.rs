@@ -9,6 +9,8 @@
 //! lifetimes and paid routes.
 
 mod app;
+mod catalog;
+mod counters;
 mod dashboard;
 mod demo;
 mod mcp;
@@ -16,6 +18,8 @@ mod metrics;
 mod proxy;
 mod remote;
 mod settlements;
+mod telemetry;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -66,7 +70,16 @@ Configuration (TOML), all keys optional:
   [metrics]   enabled (false; true when listen is set), listen
               (\"127.0.0.1:9402\": /metrics there, unauthenticated); without
               listen, /metrics on the main listener behind the admin token
+  [telemetry] otlp_endpoint (\"http://127.0.0.1:4318\", or
+              OTEL_EXPORTER_OTLP_ENDPOINT): OpenTelemetry spans per request
+              and per upstream call over OTLP/HTTP; service_name (\"l402\")
+  [tls]       cert_file, key_file (PEM; or --tls-cert/--tls-key): listen with
+              TLS, HTTP/1.1 and HTTP/2 (ALPN)
   [[routes]]  path, price_sats, body | file, content_type, description
+  [proxy]     allow_private_upstreams (false: merchants' proxies, POST
+              /api/proxy, must reach public addresses); services added
+              through /api/admin/services are stored; SIGHUP reloads the
+              file's [[services]]
   [store]     url (\"postgres://...\"; default SQLite <data dir>/store.sqlite),
               schema, max_connections (16)
   [remote]    url, api_key | api_key_file, timeout_secs (10),
@@ -198,27 +211,20 @@ pub struct Args {
     /// printed at start.
     #[arg(long, env = "L402_APERTURE_CONFIG", value_name = "FILE")]
     aperture_config: Option<PathBuf>,
+
+    /// Listen with TLS (HTTP/1.1 and HTTP/2): the PEM certificate chain
+    /// (with --tls-key; replaces [tls] cert_file).
+    #[arg(long, env = "L402_TLS_CERT_FILE", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert (replaces [tls] key_file).
+    #[arg(long, env = "L402_TLS_KEY_FILE", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
 }
 
 /// Runs the server until interrupted.
 pub async fn run(global: &Global, args: Args) -> ExitCode {
-    init_logging();
-    let overrides = Overrides {
-        listen: args.listen.clone(),
-        backend: args.backend.clone(),
-        lnbits_url: args.lnbits_url.clone(),
-        lnbits_invoice_key: args.lnbits_invoice_key.clone(),
-        demo: args.no_demo.then_some(false),
-        database_url: args.database_url.clone(),
-        database_schema: args.database_schema.clone(),
-        trusted_proxies: args.trusted_proxies.clone(),
-        remote: config::RemoteOverrides {
-            url: args.remote_url.clone(),
-            api_key: args.remote_api_key.clone(),
-        },
-        env: config::EnvVars::from_process(),
-        aperture: args.aperture_config.clone(),
-    };
+    let overrides = overrides(&args);
     let config = match config::load(args.config.as_deref(), &overrides) {
         Ok(c) => c,
         Err(e) => {
@@ -227,6 +233,8 @@ pub async fn run(global: &Global, args: Args) -> ExitCode {
             return ExitCode::from(exit::CONFIG);
         }
     };
+    // Logs, and the span exporter when [telemetry] names an endpoint.
+    let telemetry = telemetry::init(&config.telemetry);
     for warning in &config.warnings {
         eprintln!("warning: {warning}");
     }
@@ -242,12 +250,37 @@ pub async fn run(global: &Global, args: Args) -> ExitCode {
             return ExitCode::from(exit::LISTEN);
         }
     };
-    match serve(global, &args, config, listener).await {
+    let served = serve(global, &args, config, listener, &telemetry).await;
+    telemetry.shutdown().await;
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(exit::START)
         }
+    }
+}
+
+/// The values of flags and the environment that override the file (read
+/// again on SIGHUP).
+fn overrides(args: &Args) -> Overrides {
+    Overrides {
+        listen: args.listen.clone(),
+        backend: args.backend.clone(),
+        lnbits_url: args.lnbits_url.clone(),
+        lnbits_invoice_key: args.lnbits_invoice_key.clone(),
+        demo: args.no_demo.then_some(false),
+        database_url: args.database_url.clone(),
+        database_schema: args.database_schema.clone(),
+        trusted_proxies: args.trusted_proxies.clone(),
+        remote: config::RemoteOverrides {
+            url: args.remote_url.clone(),
+            api_key: args.remote_api_key.clone(),
+        },
+        env: config::EnvVars::from_process(),
+        aperture: args.aperture_config.clone(),
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
     }
 }
 
@@ -295,15 +328,6 @@ fn check_dev_exposure(config: &Config, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("L402_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 struct DevParts {
     node: DevNode,
     buyer_admin_key: String,
@@ -315,13 +339,16 @@ async fn serve(
     args: &Args,
     config: Config,
     listener: tokio::net::TcpListener,
+    telemetry: &telemetry::Guard,
 ) -> anyhow::Result<()> {
     let data_dir = &global.data_dir;
     state::create_data_dir(data_dir)?;
     if let Some(remote) = &config.remote {
         // No node, no secret, no store: the producer holds them.
-        let app = with_routes(App::remote(remote.producer()?), &config);
-        return remote::serve(global, &config, remote, app, listener).await;
+        let producer = remote.producer()?;
+        let services = proxy::build_remote(&config, producer.clone())?;
+        let app = with_routes(App::remote(producer), &config);
+        return remote::serve(global, &config, remote, app, services, listener, telemetry).await;
     }
     let keys = state::keyring(data_dir)?;
 
@@ -423,9 +450,37 @@ async fn serve(
         metrics.clone(),
     );
 
-    // [[services]]: sold through layers like the paid routes' own.
+    // [[services]]: sold through layers like the paid routes' own; their
+    // freebies and rate limits counted in PostgreSQL when the store is.
+    let store = producer.as_ref().map(|(_, s, _)| s.as_ref());
+    counters::install(counters::shared(data_dir, &config, store).await?);
     let recorder = producer.as_ref().map(|(p, _, _)| p.sales_recorder());
-    let services = proxy::build(&config, receiver.clone(), keys.clone(), recorder)?;
+    let services = proxy::build(
+        &config,
+        receiver.clone(),
+        keys.clone(),
+        recorder,
+        metrics.clone(),
+    )?;
+    // The services at runtime: the file's (reloaded on SIGHUP) and the
+    // store's (admin API, merchants' proxies), swapped in without a restart.
+    let catalog = (producer.is_some() || services.is_some()).then(|| {
+        Arc::new(catalog::Catalog::new(
+            &config,
+            services,
+            producer.as_ref().map(|(p, s, _)| (p.clone(), s.clone())),
+            receiver.clone(),
+            keys.clone(),
+            metrics.clone(),
+        ))
+    });
+    if let Some(catalog) = &catalog {
+        if let Some((producer, _, _)) = &producer {
+            producer.set_proxy_catalog(catalog.clone());
+        }
+        catalog.rebuild().await;
+        catalog::reload_on_sighup(catalog.clone(), args.config.clone(), overrides(args));
+    }
     let mut app = with_routes(App::new(receiver, keys), &config)
         .token_lifetime(Duration::from_secs(config.token_lifetime_secs))
         .invoice_expiry(Duration::from_secs(config.invoice_expiry_secs));
@@ -471,13 +526,13 @@ async fn serve(
             router = router.merge(mcp::router(producer, config.mcp.http(), routes));
         }
     }
-    if let Some(services) = services {
+    if let Some(catalog) = &catalog {
         // Last: every request no route above takes.
-        router = router.fallback_service(services);
+        router = router.fallback_service(catalog.live());
     }
 
     let addr = listener.local_addr()?;
-    let base = format!("http://{addr}");
+    let base = format!("{}://{addr}", tls::scheme(&config));
 
     let dev_wallet = dev.as_ref().map(|d| DevWalletFile {
         url: format!("{base}/dev"),
@@ -503,12 +558,8 @@ async fn serve(
         producer_info.as_ref(),
     );
 
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let router = telemetry::instrument(router, telemetry, addr);
+    tls::serve(listener, config.tls.as_ref(), router, shutdown).await?;
     if let Some((producer, store, _)) = producer {
         if let Err(e) = producer.flush().await {
             eprintln!("warning: verification counts not written: {e}");
@@ -554,6 +605,9 @@ fn with_routes(mut app: App, config: &Config) -> App {
             body: route.body.clone().into(),
             content_type: route.content_type.clone(),
         });
+    }
+    for endpoint in proxy::endpoints(&config.services) {
+        app = app.endpoint(endpoint);
     }
     app
 }

@@ -11,10 +11,13 @@ use std::time::Duration;
 use l402::Keyring;
 use l402_lightning::Receiver;
 use l402_proxy::Proxy;
-use l402_server::{L402Layer, SalesRecorder};
+use l402_server::discovery::Endpoint;
+use l402_server::{L402Layer, L402LayerBuilder, RemoteProducer, SalesRecorder};
 use serde_json::{Value, json};
 
+use super::metrics::ProxyMetrics;
 use crate::config::{Config, ServiceSpec};
+use l402_metrics::Metrics;
 
 /// The proxy for `config`'s services, or `None` when there are none.
 ///
@@ -25,28 +28,118 @@ pub(super) fn build(
     receiver: Arc<dyn Receiver>,
     keys: Keyring,
     recorder: Option<Arc<dyn SalesRecorder>>,
+    metrics: Option<Arc<Metrics>>,
 ) -> anyhow::Result<Option<Proxy>> {
-    if config.services.is_empty() {
-        return Ok(None);
-    }
+    build_services(config, &config.services, receiver, keys, recorder, metrics)
+}
+
+/// The proxy for `services` (the configuration's, or those added at
+/// runtime: `serve/catalog.rs`), sold as [`build`]'s.
+///
+/// # Errors
+/// A service the proxy refuses.
+pub(super) fn build_services(
+    config: &Config,
+    services: &[ServiceSpec],
+    receiver: Arc<dyn Receiver>,
+    keys: Keyring,
+    recorder: Option<Arc<dyn SalesRecorder>>,
+    metrics: Option<Arc<Metrics>>,
+) -> anyhow::Result<Option<Proxy>> {
     let lifetime = Duration::from_secs(config.token_lifetime_secs);
     let expiry = Duration::from_secs(config.invoice_expiry_secs);
-    let mut proxy = Proxy::builder(move || {
-        let layer = L402Layer::builder(receiver.clone(), keys.clone())
+    let observer = metrics.clone();
+    let layers = move || {
+        let mut layer = L402Layer::builder(receiver.clone(), keys.clone())
             .token_lifetime(lifetime)
             .invoice_expiry(expiry);
-        match &recorder {
-            Some(recorder) => layer.recorder(recorder.clone()),
-            None => layer,
+        if let Some(recorder) = &recorder {
+            layer = layer.recorder(recorder.clone());
         }
-    });
-    for spec in &config.services {
+        if let Some(metrics) = &observer {
+            layer = layer.observer(metrics.clone());
+        }
+        layer
+    };
+    with_layers(services, layers, metrics)
+}
+
+/// The proxy for `config`'s services sold through a remote producer API
+/// (`[remote]`): challenges and verification are the producer's, as for
+/// the paid routes; token lifetime and invoice expiry too.
+///
+/// # Errors
+/// A service the proxy refuses (already checked when the config was read).
+pub(super) fn build_remote(
+    config: &Config,
+    producer: RemoteProducer,
+) -> anyhow::Result<Option<Proxy>> {
+    let layers = move || L402Layer::remote(producer.clone());
+    with_layers(&config.services, layers, None)
+}
+
+fn with_layers(
+    services: &[ServiceSpec],
+    layers: impl Fn() -> L402LayerBuilder + 'static,
+    metrics: Option<Arc<Metrics>>,
+) -> anyhow::Result<Option<Proxy>> {
+    if services.is_empty() {
+        return Ok(None);
+    }
+    let mut proxy = Proxy::builder(layers);
+    if let Some(counters) = super::counters::installed() {
+        proxy = proxy.shared_counters(counters);
+    }
+    if let Some(metrics) = metrics {
+        proxy = proxy.observer(Arc::new(ProxyMetrics(metrics)));
+    }
+    for spec in services {
         let service = spec
             .build()
             .map_err(|e| anyhow::anyhow!("services: {}: {e}", spec.name))?;
         proxy = proxy.service(service);
     }
     Ok(Some(proxy.build()))
+}
+
+/// The services as the discovery document lists them: one entry per
+/// service that sells (any method; `path` the literal start of its path
+/// pattern, `path_pattern` the pattern itself), with its name, price and
+/// description. Free services (`auth = off`, price 0) are not listed.
+pub(super) fn endpoints(services: &[ServiceSpec]) -> Vec<Endpoint> {
+    services
+        .iter()
+        .filter(|s| s.auth != l402_proxy::Auth::Off && s.price_sats > 0)
+        .map(|s| {
+            let path = s
+                .pathregexp
+                .as_deref()
+                .map_or("/".to_owned(), literal_start);
+            let description = s
+                .description
+                .clone()
+                .unwrap_or_else(|| format!("{} (proxied)", s.name));
+            Endpoint::new("ANY", path, s.price_sats)
+                .description(description)
+                .service(s.name.clone())
+                .patterns(s.pathregexp.clone(), s.hostregexp.clone())
+        })
+        .collect()
+}
+
+/// The literal text a path pattern starts with (`^/api/v1/.*` -> `/api/v1/`),
+/// `/` when it starts with none.
+fn literal_start(pattern: &str) -> String {
+    let rest = pattern.strip_prefix('^').unwrap_or(pattern);
+    let literal: String = rest
+        .chars()
+        .take_while(|c| !"\\.+*?()|[]{}^$".contains(*c))
+        .collect();
+    if literal.starts_with('/') {
+        literal
+    } else {
+        "/".to_owned()
+    }
 }
 
 /// The services as the JSON announcement lists them (no header values).
@@ -59,6 +152,7 @@ pub(super) fn announced(services: &[ServiceSpec]) -> Vec<Value> {
                 "address": s.address,
                 "protocol": s.protocol.as_str(),
                 "price_sats": s.price_sats,
+                "pricer": s.upstream.pricer.as_ref().map(|p| p.url.as_str()),
                 "shadow": s.shadow,
                 "auth": match s.auth {
                     l402_proxy::Auth::On => "on".to_owned(),

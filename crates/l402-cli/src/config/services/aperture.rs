@@ -1,9 +1,11 @@
 //! `l402 serve --aperture-config aperture.yaml`: Aperture's `services`
 //! section (its `sample-conf.yaml` shape) read as `[[services]]`. What it
 //! cannot honour is said, key by key: the rest of the file (l402 serve's own
-//! settings apply), and per service `tlscertpath`, `constraints`,
-//! `ratelimits`, a non-`l402` `authscheme`; a service that needs what is not
-//! there (an `https` upstream, `dynamicprice`) is left out, loudly.
+//! settings apply), and per service `constraints`, `ratelimits`, a
+//! non-`l402` `authscheme`. What differs is said too: an `https` upstream's
+//! certificate is verified (`tlscertpath` pinned, else the system's roots;
+//! Aperture skips verification), and `dynamicprice` becomes an HTTP pricer
+//! at `http://<grpcaddress>/price` (Aperture's speaks gRPC).
 
 use std::collections::BTreeMap;
 
@@ -126,24 +128,20 @@ pub fn read(yaml: &str) -> Result<ApertureServices, String> {
             }
         }
         let protocol = string("protocol")?.unwrap_or_else(|| "http".to_owned());
-        if protocol != "http" {
+        if protocol != "http" && protocol != "https" {
             out.notes.push(format!(
-                "{}: {protocol:?} upstreams are not supported yet: service {name:?} is left out",
+                "{}: {protocol:?} upstreams are not supported: service {name:?} is left out",
                 at("protocol")
             ));
             continue;
         }
-        let dynamic = matches!(get("dynamicprice"), Some(Value::Mapping(d))
-            if d.get("enabled").is_some_and(|e| matches!(e, Value::Bool(true))));
-        if dynamic {
-            out.notes.push(format!(
-                "{}: a price server is not supported yet: service {name:?} is left out",
-                at("dynamicprice")
-            ));
+        let pinned_cert = https_trust(&protocol, string("tlscertpath")?, &at, &mut out.notes);
+        let Ok(dynamic_price) = dynamic_price(get("dynamicprice"), &name, &at, &mut out.notes)
+        else {
             continue;
-        }
+        };
+        let dynamic = dynamic_price.is_some();
         for (key, what) in [
-            ("tlscertpath", "only used for https upstreams"),
             ("constraints", "not written into tokens"),
             ("ratelimits", "not enforced yet"),
         ] {
@@ -197,12 +195,16 @@ pub fn read(yaml: &str) -> Result<ApertureServices, String> {
             .filter(|t| *t > 0);
         out.services.push(ServiceConfig {
             name,
+            description: None,
             hostregexp: string("hostregexp")?,
             host: None,
             pathregexp: string("pathregexp")?,
             address: string("address")?.ok_or_else(|| format!("{}: required", at("address")))?,
             protocol: Some(protocol),
-            price_sats: Some(price),
+            ca_file: None,
+            pinned_cert,
+            price: dynamic_price,
+            price_sats: (!dynamic).then_some(price),
             auth: string("auth")?,
             free_paths: texts(get("authwhitelistpaths"), &at("authwhitelistpaths"))?,
             no_invoice_paths: texts(
@@ -217,9 +219,102 @@ pub fn read(yaml: &str) -> Result<ApertureServices, String> {
             max_body_bytes: None,
             forward_authorization: None,
             shadow: None,
+            ..ServiceConfig::default()
         });
     }
     Ok(out)
+}
+
+/// An `https` upstream's trust: Aperture does not verify the backend's
+/// certificate (`InsecureSkipVerify`); l402 does, against `tlscertpath`
+/// pinned when given, else the system's roots.
+fn https_trust(
+    protocol: &str,
+    tlscertpath: Option<String>,
+    at: &dyn Fn(&str) -> String,
+    notes: &mut Vec<String>,
+) -> Option<String> {
+    match (protocol, tlscertpath) {
+        ("https", Some(path)) => {
+            notes.push(format!(
+                "{}: pinned: the upstream must present exactly this certificate (Aperture \
+                 skips verification)",
+                at("tlscertpath")
+            ));
+            Some(path)
+        }
+        ("https", None) => {
+            notes.push(format!(
+                "{}: the upstream's certificate is verified against the system's roots \
+                 (Aperture skips verification); set ca_file or pinned_cert in [[services]] \
+                 for a private one",
+                at("protocol")
+            ));
+            None
+        }
+        (_, Some(_)) => {
+            notes.push(format!(
+                "{}: only used for https upstreams",
+                at("tlscertpath")
+            ));
+            None
+        }
+        (_, None) => None,
+    }
+}
+
+/// Aperture's `dynamicprice`, when enabled, as an HTTP pricer at the same
+/// address; what differs is said. `Err`: the service is left out (said).
+fn dynamic_price(
+    section: Option<&Value>,
+    name: &str,
+    at: &dyn Fn(&str) -> String,
+    notes: &mut Vec<String>,
+) -> Result<Option<super::upstream::PriceConfig>, ()> {
+    let Some(Value::Mapping(d)) = section else {
+        return Ok(None);
+    };
+    if !d
+        .get("enabled")
+        .is_some_and(|e| matches!(e, Value::Bool(true)))
+    {
+        return Ok(None);
+    }
+    let Some(address) = d.get("grpcaddress").and_then(text) else {
+        notes.push(format!(
+            "{}: no pricer address: service {name:?} is left out",
+            at("dynamicprice.grpcaddress")
+        ));
+        return Err(());
+    };
+    let url = format!("http://{address}/price");
+    notes.push(format!(
+        "{}: Aperture's pricer speaks gRPC (pricesrpc.Prices/GetPrice); l402 POSTs JSON \
+         {{service, method, path, query, headers, body_size}} to {url} and reads \
+         {{\"price_sats\"}}: put an HTTP pricer there (until one answers, requests get 503 \
+         pricer_unavailable)",
+        at("dynamicprice")
+    ));
+    for (key, what) in [
+        ("insecure", "ignored: the pricer is reached over plain HTTP"),
+        (
+            "tlscertpath",
+            "ignored: the pricer is reached over plain HTTP",
+        ),
+        ("metered", "not supported: one price per request"),
+        ("usagetailbytes", "not supported: one price per request"),
+    ] {
+        if d.get(key)
+            .is_some_and(|v| !v.is_null() && !matches!(v, Value::Bool(false)))
+        {
+            notes.push(format!("{}: {what}", at(&format!("dynamicprice.{key}"))));
+        }
+    }
+    Ok(Some(super::upstream::PriceConfig {
+        pricer: url,
+        timeout_ms: None,
+        fallback_sats: None,
+    }))
 }
 
 #[cfg(test)]
@@ -264,9 +359,26 @@ services:
     address: "127.0.0.1:8083"
     dynamicprice:
       enabled: true
+      grpcaddress: "127.0.0.1:9000"
+      metered: true
+  - name: "service4"
+    address: "127.0.0.1:8084"
+    dynamicprice:
+      enabled: true
+  - name: "service5"
+    address: "127.0.0.1:8085"
+    protocol: https
+    tlscertpath: "backend.pem"
 "#;
         let got = read(yaml).unwrap();
-        assert_eq!(got.services.len(), 1);
+        let names: Vec<_> = got.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["service1", "service2", "service3", "service5"]);
+        assert_eq!(got.services[1].protocol.as_deref(), Some("https"));
+        assert!(got.services[1].pinned_cert.is_none());
+        let dynamic = got.services[2].price.as_ref().unwrap();
+        assert_eq!(dynamic.pricer, "http://127.0.0.1:9000/price");
+        assert_eq!(got.services[2].price_sats, None);
+        assert_eq!(got.services[3].pinned_cert.as_deref(), Some("backend.pem"));
         let s = &got.services[0];
         assert_eq!(s.price_sats, Some(1));
         assert_eq!(s.capabilities, ["add", "subtract"]);
@@ -278,8 +390,11 @@ services:
             "listenaddr, authenticator: not read",
             "services[0].constraints",
             "services[0].ratelimits",
-            "services[1].protocol",
-            "services[2].dynamicprice",
+            "services[1].protocol: the upstream's certificate is verified",
+            "services[2].dynamicprice: Aperture's pricer speaks gRPC",
+            "services[2].dynamicprice.metered: not supported",
+            "services[3].dynamicprice.grpcaddress: no pricer address",
+            "services[4].tlscertpath: pinned",
         ] {
             assert!(notes.contains(key), "{key} missing from:\n{notes}");
         }
