@@ -91,6 +91,31 @@ impl Api {
         let body = (!body.is_null()).then(|| body.to_string().into_bytes());
         self.call(method, template, path, Auth::Admin, body).await
     }
+
+    /// `method /api/admin/services/{name}` as the admin.
+    async fn service(&self, method: Method, name: &str, body: Value) -> (u16, Value) {
+        let path = format!("/api/admin/services/{name}");
+        self.admin(method, "/api/admin/services/{name}", &path, body)
+            .await
+    }
+
+    /// `POST /api/proxy` (Lightning Enable's proxy mode) with `auth`.
+    async fn proxy(&self, auth: Auth<'_>, body: Option<Vec<u8>>) -> (u16, Value) {
+        self.call(Method::POST, "/api/proxy", "/api/proxy", auth, body)
+            .await
+    }
+}
+
+/// A refusal: `want` with the error `code` in the body.
+#[track_caller]
+fn refused((status, e): (u16, Value), want: u16, code: &str) {
+    assert_eq!((status, e["code"].as_str()), (want, Some(code)), "{e}");
+}
+
+/// A refusal: `want` naming the `field` that was wrong.
+#[track_caller]
+fn refused_field((status, e): (u16, Value), want: u16, field: &str) {
+    assert_eq!((status, e["field"].as_str()), (want, Some(field)), "{e}");
 }
 
 /// A merchant and its API key, made through the admin API.
@@ -217,24 +242,16 @@ async fn services_change_at_runtime_persist_and_sell_for_merchants() {
         (400, Some("invalid_service"), Some("auth")),
         "{e}"
     );
-    let (status, e) = api.admin(Method::POST, list, list, added.clone()).await;
-    assert_eq!(
-        (status, e["code"].as_str()),
-        (409, Some("service_exists")),
-        "{e}"
+    refused(
+        api.admin(Method::POST, list, list, added.clone()).await,
+        409,
+        "service_exists",
     );
-    let (status, e) = api
-        .admin(
-            Method::POST,
-            list,
-            list,
-            json!({"name": "fixed", "address": "127.0.0.1:1"}),
-        )
-        .await;
-    assert_eq!(
-        (status, e["code"].as_str()),
-        (409, Some("service_exists")),
-        "{e}"
+    let fixed = json!({"name": "fixed", "address": "127.0.0.1:1"});
+    refused(
+        api.admin(Method::POST, list, list, fixed).await,
+        409,
+        "service_exists",
     );
     let big = vec![b' '; l402_producer::MAX_BODY_BYTES + 10];
     let (status, _) = api
@@ -253,49 +270,26 @@ async fn services_change_at_runtime_persist_and_sell_for_merchants() {
     assert_eq!(status, 401);
 
     // One service; the price changed: new invoices ask the new amount.
-    let (status, got) = api
-        .admin(Method::GET, one, "/api/admin/services/added", Value::Null)
-        .await;
+    let (status, got) = api.service(Method::GET, "added", Value::Null).await;
     assert_eq!((status, &got["name"]), (200, &json!("added")), "{got}");
-    let (status, _) = api
-        .admin(Method::GET, one, "/api/admin/services/fixed", Value::Null)
-        .await;
+    let (status, _) = api.service(Method::GET, "fixed", Value::Null).await;
     assert_eq!(status, 200);
     let (status, changed) = api
-        .admin(
-            Method::PUT,
-            one,
-            "/api/admin/services/added",
-            json!({"price_sats": 7}),
-        )
+        .service(Method::PUT, "added", json!({"price_sats": 7}))
         .await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(price_of(&format!("{base}/added/y")).await, 7);
-    let (status, e) = api
-        .admin(
-            Method::PUT,
-            one,
-            "/api/admin/services/added",
-            json!({"timeout_secs": 0}),
-        )
-        .await;
-    assert_eq!(
-        (status, e["field"].as_str()),
-        (400, Some("timeout_secs")),
-        "{e}"
+    refused_field(
+        api.service(Method::PUT, "added", json!({"timeout_secs": 0}))
+            .await,
+        400,
+        "timeout_secs",
     );
-    let (status, e) = api
-        .admin(
-            Method::PUT,
-            one,
-            "/api/admin/services/fixed",
-            json!({"price_sats": 1}),
-        )
-        .await;
-    assert_eq!(
-        (status, e["code"].as_str()),
-        (409, Some("service_read_only")),
-        "{e}"
+    refused(
+        api.service(Method::PUT, "fixed", json!({"price_sats": 1}))
+            .await,
+        409,
+        "service_read_only",
     );
     for m in [Method::GET, Method::PUT, Method::DELETE] {
         let body = (m == Method::PUT).then(|| b"{}".to_vec());
@@ -323,31 +317,20 @@ async fn services_change_at_runtime_persist_and_sell_for_merchants() {
     let temp = json!({"name": "temp", "pathregexp": "^/temp", "address": up.addr.to_string()});
     assert_eq!(api.admin(Method::POST, list, list, temp).await.0, 201);
     assert_eq!(price_of(&format!("{base}/temp/x")).await, 1);
-    let (status, gone) = api
-        .admin(Method::DELETE, one, "/api/admin/services/temp", Value::Null)
-        .await;
+    let (status, gone) = api.service(Method::DELETE, "temp", Value::Null).await;
     assert_eq!((status, &gone["deleted"]), (200, &json!("temp")));
-    let (status, e) = status_of(&format!("{base}/temp/x")).await;
-    assert_eq!(
-        (status, e["code"].as_str()),
-        (404, Some("no_service")),
-        "{e}"
+    refused(
+        status_of(&format!("{base}/temp/x")).await,
+        404,
+        "no_service",
     );
-    let (status, e) = api
-        .admin(
-            Method::DELETE,
-            one,
-            "/api/admin/services/fixed",
-            Value::Null,
-        )
-        .await;
-    assert_eq!(
-        (status, e["code"].as_str()),
-        (409, Some("service_read_only"))
+    refused(
+        api.service(Method::DELETE, "fixed", Value::Null).await,
+        409,
+        "service_read_only",
     );
 
     // Lightning Enable's proxy mode: merchants may not reach loopback here.
-    let proxy = "/api/proxy";
     let (mid, key) = merchant(&api, "weather merchant").await;
     let le = |target: &str| {
         Some(
@@ -357,46 +340,24 @@ async fn services_change_at_runtime_persist_and_sell_for_merchants() {
         )
     };
     let loopback = format!("http://{}/v1", up.addr);
-    let (status, e) = api
-        .call(Method::POST, proxy, proxy, Auth::Key(&key), le(&loopback))
-        .await;
-    assert_eq!(
-        (status, e["code"].as_str()),
-        (403, Some("private_upstream")),
-        "{e}"
+    refused(
+        api.proxy(Auth::Key(&key), le(&loopback)).await,
+        403,
+        "private_upstream",
     );
-    let (status, e) = api
-        .call(
-            Method::POST,
-            proxy,
-            proxy,
-            Auth::Key(&key),
-            le(&format!("http://localhost:{}/v1", up.addr.port())),
-        )
-        .await;
-    assert_eq!(
-        (status, e["code"].as_str()),
-        (403, Some("private_upstream")),
-        "{e}"
+    let localhost = format!("http://localhost:{}/v1", up.addr.port());
+    refused(
+        api.proxy(Auth::Key(&key), le(&localhost)).await,
+        403,
+        "private_upstream",
     );
-    let (status, e) = api
-        .call(
-            Method::POST,
-            proxy,
-            proxy,
-            Auth::Key(&key),
-            le("https://example.com/v1"),
-        )
-        .await;
-    assert_eq!(
-        (status, e["code"].as_str()),
-        (400, Some("unsupported_scheme")),
-        "{e}"
+    refused(
+        api.proxy(Auth::Key(&key), le("https://example.com/v1"))
+            .await,
+        400,
+        "unsupported_scheme",
     );
-    let (status, _) = api
-        .call(Method::POST, proxy, proxy, Auth::None, le(&loopback))
-        .await;
-    assert_eq!(status, 401);
+    assert_eq!(api.proxy(Auth::None, le(&loopback)).await.0, 401);
     // The operator may (the admin API's services are the operator's).
     let (status, body) = api
         .admin(
@@ -428,9 +389,7 @@ async fn services_change_at_runtime_persist_and_sell_for_merchants() {
     // One free request for this network: used before merchants' proxies
     // are added, and not given again after those swaps.
     assert_eq!(status_of(&format!("{base}/gift/a")).await.0, 200);
-    let (status, created) = api2
-        .call(Method::POST, proxy, proxy, Auth::Key(&key), le(&loopback))
-        .await;
+    let (status, created) = api2.proxy(Auth::Key(&key), le(&loopback)).await;
     assert_eq!(status, 201, "{created}");
     let id = created["proxyId"].as_str().unwrap().to_owned();
     assert!(id.starts_with("premium-weather-api-"), "{id}");
@@ -439,19 +398,11 @@ async fn services_change_at_runtime_persist_and_sell_for_merchants() {
     assert_eq!(created["defaultPriceSats"], 4);
     assert_eq!(created["isActive"], true);
     assert_eq!(created["proxyUrl"], format!("/l402/proxy/{id}"));
-    let (status, e) = api2
-        .call(
-            Method::POST,
-            proxy,
-            proxy,
-            Auth::Key(&key),
-            Some(br#"{"name":"x","defaultPriceSats":4}"#.to_vec()),
-        )
-        .await;
-    assert_eq!(
-        (status, e["field"].as_str()),
-        (400, Some("targetBaseUrl")),
-        "{e}"
+    let no_target = br#"{"name":"x","defaultPriceSats":4}"#.to_vec();
+    refused_field(
+        api2.proxy(Auth::Key(&key), Some(no_target)).await,
+        400,
+        "targetBaseUrl",
     );
 
     let url = format!("{base}/l402/proxy/{id}/forecast?city=nyc");
@@ -496,18 +447,13 @@ async fn services_change_at_runtime_persist_and_sell_for_merchants() {
 
     // The bound: at most MAX_PROXIES_PER_MERCHANT proxies per merchant.
     for _ in 1..l402_producer::MAX_PROXIES_PER_MERCHANT {
-        let (status, e) = api2
-            .call(Method::POST, proxy, proxy, Auth::Key(&key), le(&loopback))
-            .await;
+        let (status, e) = api2.proxy(Auth::Key(&key), le(&loopback)).await;
         assert_eq!(status, 201, "{e}");
     }
-    let (status, e) = api2
-        .call(Method::POST, proxy, proxy, Auth::Key(&key), le(&loopback))
-        .await;
-    assert_eq!(
-        (status, e["code"].as_str()),
-        (409, Some("too_many_services")),
-        "{e}"
+    refused(
+        api2.proxy(Auth::Key(&key), le(&loopback)).await,
+        409,
+        "too_many_services",
     );
     // The first proxy still sells after all those swaps, and the freebie
     // was not given anew.
