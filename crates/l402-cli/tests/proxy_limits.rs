@@ -17,7 +17,7 @@ use std::path::Path;
 
 use l402_lightning::Wallet;
 use pg_support::{DropSchema, pg_url, unique_schema};
-use proxy_support::upstream;
+use proxy_support::{Upstream, upstream};
 use serde_json::Value;
 use serve_support::{Server, dev_wallet, l402, start};
 
@@ -44,21 +44,33 @@ async fn bought_credential(dir: &Path, url: &str) -> String {
     run.json["authorization"].as_str().unwrap().to_owned()
 }
 
-async fn status(http: &reqwest::Client, url: &str, credential: Option<&str>) -> u16 {
+/// A data directory, a real upstream and `l402 serve` in front of it with
+/// `services` (TOML, where `{addr}` stands for the upstream's address).
+async fn serve(services: &str) -> (tempfile::TempDir, Upstream, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstream().await;
+    let services = services.replace("{addr}", &up.addr.to_string());
+    let file = write_config(dir.path(), &services);
+    let server = start(l402(dir.path()), &["--config", &file]).await;
+    (dir, up, server)
+}
+
+/// `GET url`, with `credential` as its `Authorization` if there is one.
+async fn get(http: &reqwest::Client, url: &str, credential: Option<&str>) -> reqwest::Response {
     let mut req = http.get(url);
     if let Some(c) = credential {
         req = req.header("authorization", c);
     }
-    req.send().await.unwrap().status().as_u16()
+    req.send().await.unwrap()
+}
+
+async fn status(http: &reqwest::Client, url: &str, credential: Option<&str>) -> u16 {
+    get(http, url, credential).await.status().as_u16()
 }
 
 /// A 429's `Retry-After` (seconds) and its JSON `code`.
 async fn refused(http: &reqwest::Client, url: &str, credential: Option<&str>) -> (u64, String) {
-    let mut req = http.get(url);
-    if let Some(c) = credential {
-        req = req.header("authorization", c);
-    }
-    let resp = req.send().await.unwrap();
+    let resp = get(http, url, credential).await;
     assert_eq!(resp.status(), 429, "{url}");
     let retry: u64 = resp.headers()["retry-after"]
         .to_str()
@@ -75,30 +87,24 @@ async fn buyer_sats(dir: &Path) -> u64 {
 
 #[tokio::test]
 async fn rate_limits_per_token_and_per_network() {
-    let dir = tempfile::tempdir().unwrap();
-    let http_up = upstream().await;
-    let addr = http_up.addr;
-    let file = write_config(
-        dir.path(),
-        &format!(
-            r#"
+    let (dir, _up, server) = serve(
+        r#"
 [[services]]
 name = "metered"
 pathregexp = "^/metered"
 address = "{addr}"
 price_sats = 2
-rate_limits = [{{ per = "token", requests = 3, per_secs = 600 }}]
+rate_limits = [{ per = "token", requests = 3, per_secs = 600 }]
 
 [[services]]
 name = "crowded"
 pathregexp = "^/crowded"
 address = "{addr}"
 auth = "off"
-rate_limits = [{{ per = "network", requests = 1, per_secs = 3600, burst = 2 }}]
-"#
-        ),
-    );
-    let server: Server = start(l402(dir.path()), &["--config", &file]).await;
+rate_limits = [{ per = "network", requests = 1, per_secs = 3600, burst = 2 }]
+"#,
+    )
+    .await;
     let base = server.url();
     let http = reqwest::Client::new();
 
@@ -141,13 +147,8 @@ rate_limits = [{{ per = "network", requests = 1, per_secs = 3600, burst = 2 }}]
 
 #[tokio::test]
 async fn a_realm_token_opens_its_realm_and_nothing_else() {
-    let dir = tempfile::tempdir().unwrap();
-    let http_up = upstream().await;
-    let addr = http_up.addr;
-    let file = write_config(
-        dir.path(),
-        &format!(
-            r#"
+    let (dir, _up, server) = serve(
+        r#"
 [[services]]
 name = "search"
 pathregexp = "^/search"
@@ -167,10 +168,9 @@ name = "market"
 pathregexp = "^/market"
 address = "{addr}"
 price_sats = 7
-"#
-        ),
-    );
-    let server = start(l402(dir.path()), &["--config", &file]).await;
+"#,
+    )
+    .await;
     let base = server.url();
     let http = reqwest::Client::new();
 
