@@ -42,28 +42,15 @@ trait Sql {
     async fn count(&self, table: &str) -> i64;
 }
 
-struct Sqlite(sqlx::SqlitePool);
+/// A pool of either database (SQLite or PostgreSQL).
+struct Db<D: sqlx::Database>(sqlx::Pool<D>);
 
-impl Sql for Sqlite {
-    async fn run(&self, sql: &str) {
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&self.0)
-            .await
-            .unwrap();
-    }
-    async fn count(&self, table: &str) -> i64 {
-        let (n,): (i64,) =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                .fetch_one(&self.0)
-                .await
-                .unwrap();
-        n
-    }
-}
-
-struct Postgres(sqlx::PgPool);
-
-impl Sql for Postgres {
+impl<D: sqlx::Database> Sql for Db<D>
+where
+    for<'c> &'c sqlx::Pool<D>: sqlx::Executor<'c, Database = D>,
+    i64: for<'r> sqlx::Decode<'r, D> + sqlx::Type<D>,
+    usize: sqlx::ColumnIndex<D::Row>,
+{
     async fn run(&self, sql: &str) {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
             .execute(&self.0)
@@ -71,12 +58,12 @@ impl Sql for Postgres {
             .unwrap();
     }
     async fn count(&self, table: &str) -> i64 {
-        let (n,): (i64,) =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                .fetch_one(&self.0)
-                .await
-                .unwrap();
-        n
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        let row = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&self.0)
+            .await
+            .unwrap();
+        sqlx::Row::get(&row, 0)
     }
 }
 
@@ -166,7 +153,7 @@ async fn a_payment_and_its_split_credit_are_written_together_or_not_at_all_on_sq
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.sqlite");
     let store = Store::sqlite(&path).await.unwrap();
-    let db = Sqlite(
+    let db = Db(
         sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
             .await
             .unwrap(),
@@ -214,7 +201,7 @@ async fn a_payment_and_its_split_credit_are_written_together_or_not_at_all_on_po
         .connect(&url)
         .await
         .unwrap();
-    let db = Postgres(pool);
+    let db = Db(pool);
     db.run(
         "CREATE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql AS \
          $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
