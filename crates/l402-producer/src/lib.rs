@@ -115,6 +115,7 @@
 
 mod admin;
 mod batch;
+mod builder;
 mod decode;
 mod directory;
 mod erasure;
@@ -130,31 +131,29 @@ mod passes;
 mod proxy_admin;
 mod ratelimit;
 mod record;
+mod routes;
 mod splits;
 mod state;
 mod stats;
 pub use stats::recent_payment;
 mod webhooks;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use ::l402::{Keyring, Verifier};
+use ::l402::Keyring;
 use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post};
 use bytes::Bytes;
 use http::StatusCode;
-use ipnet::IpNet;
 use l402_lightning::Receiver;
-use l402_server::Issuer;
-use l402_server::idempotency::Claims;
 use l402_store::{ProducerStore, StoreError};
 use sha2::{Digest, Sha256};
-use tower_http::cors::CorsLayer;
 
+pub use builder::{
+    ConfigError, DEFAULT_CHALLENGE_RETENTION, DEFAULT_MAX_PRICE_SATS,
+    DEFAULT_RATE_LIMIT_PER_MINUTE, DEFAULT_RECORD_QUEUE, ProducerBuilder, check_trusted_proxy,
+};
 pub use decode::MAX_BODY_BYTES;
 pub use directory::{CATEGORIES, DirectoryConfig, MAX_PROOF_BYTES};
 pub use extract::ActingMerchant;
@@ -168,6 +167,7 @@ pub use proxy_admin::{
     ServiceOwner, ServiceRejected,
 };
 pub use ratelimit::DEFAULT_MAX_TRACKED_CLIENTS;
+pub use routes::{reserved_prefixes, route_paths};
 pub use splits::SplitsConfig;
 pub use splits::lnurl::{LightningAddress, LnurlError, check_invoice};
 pub use webhooks::{
@@ -177,17 +177,7 @@ pub use webhooks::{
 
 use batch::Batcher;
 use error::ApiError;
-use ratelimit::{ClientAddr, RateLimiter};
 pub(crate) use state::{Inner, now_ms, store_unavailable};
-
-/// The default per-address limit of the l402kit-compatible `POST /api/invoice`.
-pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 20;
-/// The highest price a challenge may ask, in sats (1 BTC).
-pub const DEFAULT_MAX_PRICE_SATS: u64 = 100_000_000;
-/// How long a challenge that was never paid is kept by default.
-pub const DEFAULT_CHALLENGE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-/// The default bound on challenge records waiting to be written.
-pub const DEFAULT_RECORD_QUEUE: usize = 1024;
 
 /// The producer API, ready to be served. Cheap to clone.
 #[derive(Clone)]
@@ -203,270 +193,6 @@ impl std::fmt::Debug for Producer {
             .finish_non_exhaustive()
     }
 }
-
-/// Why a [`ProducerBuilder`] setting was refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A trusted proxy is neither an IP address nor a CIDR block.
-    #[error("trusted proxy {0:?} is not an IP address or a CIDR block (10.0.0.0/8)")]
-    TrustedProxy(String),
-}
-
-/// Configures a [`Producer`].
-#[must_use]
-pub struct ProducerBuilder {
-    store: Arc<dyn ProducerStore>,
-    receiver: Arc<dyn Receiver>,
-    keys: Keyring,
-    admin_token: Option<String>,
-    rate_limit_per_minute: u32,
-    max_tracked_clients: usize,
-    trusted_proxies: Vec<IpNet>,
-    token_lifetime: Duration,
-    invoice_expiry: Duration,
-    max_price_sats: u64,
-    key_cache_ttl: Duration,
-    flush_interval: Duration,
-    challenge_retention: Duration,
-    record_queue: usize,
-    record_queue_timeout: Duration,
-    identity: IdentityConfig,
-    webhooks: WebhookConfig,
-    directory: DirectoryConfig,
-    splits: Option<SplitsConfig>,
-    passes: PassConfig,
-}
-
-impl std::fmt::Debug for ProducerBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProducerBuilder")
-            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
-            .field("trusted_proxies", &self.trusted_proxies)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ProducerBuilder {
-    /// The admin token for `/api/admin/...` (no admin API without one).
-    /// Only its hash is kept; presented tokens are compared in constant time.
-    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
-        self.admin_token = Some(token.into()).filter(|t| !t.is_empty());
-        self
-    }
-
-    /// Requests per minute per client (an IPv4 address or an IPv6 /64) on
-    /// `POST /api/invoice` (default 20; 0 turns the limit off).
-    pub fn rate_limit_per_minute(mut self, n: u32) -> Self {
-        self.rate_limit_per_minute = n;
-        self
-    }
-
-    /// The most clients the rate limit tracks (default
-    /// [`DEFAULT_MAX_TRACKED_CLIENTS`]); past it the least recently seen is
-    /// forgotten.
-    pub fn max_tracked_clients(mut self, n: usize) -> Self {
-        self.max_tracked_clients = n.max(1);
-        self
-    }
-
-    /// The proxies in front of this server (IP addresses or CIDR blocks):
-    /// `X-Forwarded-For` is honoured only on connections from them, and the
-    /// client is the right-most hop that is not one of them. Default: none
-    /// (the peer address is the client).
-    ///
-    /// # Errors
-    /// [`ConfigError::TrustedProxy`] for an entry that is neither.
-    pub fn trusted_proxies<I, S>(mut self, proxies: I) -> Result<Self, ConfigError>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        self.trusted_proxies = proxies
-            .into_iter()
-            .map(|p| parse_trusted_proxy(p.as_ref()))
-            .collect::<Result<_, _>>()?;
-        Ok(self)
-    }
-
-    /// How long tokens from `POST /api/l402/challenges` stay valid (default 1 hour).
-    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
-        self.token_lifetime = lifetime;
-        self
-    }
-
-    /// How long invoices stay payable (default 10 minutes).
-    pub fn invoice_expiry(mut self, expiry: Duration) -> Self {
-        self.invoice_expiry = expiry;
-        self
-    }
-
-    /// The highest price accepted, in sats (default 100,000,000).
-    pub fn max_price_sats(mut self, sats: u64) -> Self {
-        self.max_price_sats = sats.max(1);
-        self
-    }
-
-    /// How long an authenticated API key is remembered (default 5 s).
-    pub fn key_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.key_cache_ttl = ttl;
-        self
-    }
-
-    /// How often verification counts are written (default 1 s); expired
-    /// idempotency claims and old unpaid challenges are deleted every 60
-    /// of these.
-    pub fn flush_interval(mut self, interval: Duration) -> Self {
-        self.flush_interval = interval.max(Duration::from_millis(10));
-        self
-    }
-
-    /// How long a challenge that was never paid is kept (default 7 days; at
-    /// least the invoice expiry).
-    pub fn challenge_retention(mut self, retention: Duration) -> Self {
-        self.challenge_retention = retention;
-        self
-    }
-
-    /// The most anonymous challenge records waiting to be written (default
-    /// [`DEFAULT_RECORD_QUEUE`]), and how long a request waits for room
-    /// before it answers 503 `store_busy` (default 2 s).
-    pub fn record_queue(mut self, capacity: usize, timeout: Duration) -> Self {
-        self.record_queue = capacity.max(1);
-        self.record_queue_timeout = timeout;
-        self
-    }
-
-    /// LNURL-auth and sessions (`GET /api/lnurl-auth`): the public URL,
-    /// lifetimes and bounds (see [`IdentityConfig`]).
-    pub fn identity(mut self, config: IdentityConfig) -> Self {
-        self.identity = config;
-        self
-    }
-
-    /// Webhooks out: retries, bounds, timeouts and which targets are
-    /// allowed (see [`WebhookConfig`]).
-    pub fn webhooks(mut self, config: WebhookConfig) -> Self {
-        self.webhooks = config;
-        self
-    }
-
-    /// Splits and payouts to owners' Lightning Addresses, paid by the
-    /// config's wallet (see [`SplitsConfig`]); off by default.
-    pub fn splits(mut self, config: SplitsConfig) -> Self {
-        self.splits = Some(config);
-        self
-    }
-
-    /// Passes: time-based access (see [`PassConfig`]).
-    pub fn passes(mut self, config: PassConfig) -> Self {
-        self.passes = config;
-        self
-    }
-
-    /// The API directory: its rate limit, bound, fetch timeout and which
-    /// hosts are allowed (see [`DirectoryConfig`]).
-    pub fn directory(mut self, config: DirectoryConfig) -> Self {
-        self.directory = config;
-        self
-    }
-
-    /// Builds the producer. Inside a Tokio runtime this also starts the task
-    /// that writes challenge records in batches and the one that flushes
-    /// counters and deletes expired records; they stop when the last clone
-    /// of the producer is dropped.
-    pub fn build(self) -> Producer {
-        let handle = tokio::runtime::Handle::try_current().ok();
-        let batcher = handle.as_ref().map(|h| {
-            Batcher::start(
-                self.store.clone(),
-                h,
-                self.record_queue,
-                self.record_queue_timeout,
-            )
-        });
-        let issuer = |lifetime| {
-            Issuer::builder(self.receiver.clone(), self.keys.clone())
-                .token_lifetime(lifetime)
-                .invoice_expiry(self.invoice_expiry)
-                .build()
-        };
-        let inner = Arc::new(Inner {
-            store: self.store.clone(),
-            receiver: self.receiver.clone(),
-            issuer: issuer(self.token_lifetime),
-            kit_issuer: issuer(KIT_TOKEN_LIFETIME),
-            claims: Claims::default(),
-            verifier: Verifier::new(self.keys.clone()),
-            admin_token_hash: self.admin_token.map(|t| sha256(t.as_bytes())),
-            limiter: RateLimiter::new(self.rate_limit_per_minute, self.max_tracked_clients),
-            clients: ClientAddr::new(self.trusted_proxies),
-            max_price_sats: self.max_price_sats,
-            key_cache_ttl: self.key_cache_ttl,
-            challenge_retention: self.challenge_retention.max(self.invoice_expiry),
-            batcher,
-            keys: Mutex::new(HashMap::new()),
-            counts: Mutex::new(HashMap::new()),
-            paid: Mutex::new(HashSet::new()),
-            flushing: tokio::sync::Mutex::new(()),
-            identity: self.identity,
-            webhooks: webhooks::Webhooks::new(self.webhooks, self.keys.clone()),
-            directory: directory::Directory::new(self.directory, self.max_tracked_clients),
-            splits: self.splits.map(splits::Splits::new),
-            passes: passes::Passes {
-                issuer: issuer(self.passes.duration),
-                config: self.passes,
-            },
-            proxy_catalog: std::sync::OnceLock::new(),
-        });
-        if let Some(handle) = handle {
-            handle.spawn(state::background(
-                Arc::downgrade(&inner),
-                self.flush_interval,
-            ));
-            // The webhook delivery worker: one per producer.
-            handle.spawn(webhooks::run(
-                Arc::downgrade(&inner),
-                inner.webhooks.wake.clone(),
-            ));
-            if let Some(splits) = &inner.splits {
-                // The payout queue's worker: one per producer.
-                handle.spawn(splits::worker::run(
-                    Arc::downgrade(&inner),
-                    splits.config.poll,
-                ));
-            }
-        }
-        Producer { inner }
-    }
-}
-
-/// Checks one entry of [`ProducerBuilder::trusted_proxies`] (an IP address
-/// or a CIDR block, surrounding spaces ignored) by the same rule the builder
-/// applies, so that a configuration can be refused before anything starts.
-///
-/// ```
-/// assert!(l402_producer::check_trusted_proxy("10.0.0.0/8").is_ok());
-/// assert!(l402_producer::check_trusted_proxy(" ::1 ").is_ok());
-/// assert!(l402_producer::check_trusted_proxy("10.0.0.0/33").is_err());
-/// assert!(l402_producer::check_trusted_proxy("proxy.local").is_err());
-/// ```
-///
-/// # Errors
-/// [`ConfigError::TrustedProxy`] for an entry that is neither.
-pub fn check_trusted_proxy(proxy: &str) -> Result<(), ConfigError> {
-    parse_trusted_proxy(proxy).map(|_| ())
-}
-
-fn parse_trusted_proxy(proxy: &str) -> Result<IpNet, ConfigError> {
-    let text = proxy.trim();
-    text.parse::<IpNet>()
-        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| ConfigError::TrustedProxy(text.to_owned()))
-}
-
-/// l402kit's tokens expire an hour after they are minted.
-const KIT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
@@ -486,15 +212,6 @@ async fn read_body(body: Body) -> Result<Bytes, ApiError> {
         })
 }
 
-fn method_not_allowed() -> Response {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this method is not allowed on this path",
-    )
-    .into_response()
-}
-
 fn json(status: StatusCode, value: serde_json::Value) -> Response {
     let mut response = (status, axum::Json(value)).into_response();
     response.headers_mut().insert(
@@ -506,127 +223,6 @@ fn json(status: StatusCode, value: serde_json::Value) -> Response {
 
 type Shared = Arc<Inner>;
 
-fn route(method: MethodRouter<Shared>) -> MethodRouter<Shared> {
-    method.fallback(|| async { method_not_allowed() })
-}
-
-const KIT_PATHS: &[&str] = &["/api/invoice", "/api/verify"];
-
-/// The paths [`Producer::router`] serves, from its one route table, in
-/// axum's syntax (`{id}` stands for one segment).
-///
-/// ```
-/// let paths = l402_producer::route_paths();
-/// assert!(paths.contains(&"/api/l402/challenges/verify"));
-/// assert!(paths.contains(&"/api/admin/merchants/{id}/keys"));
-/// ```
-pub fn route_paths() -> Vec<&'static str> {
-    routes()
-        .into_iter()
-        .chain(platform_routes())
-        .map(|(path, _)| path)
-        .collect()
-}
-
-/// The namespaces the producer API owns, for routers it is merged with: the
-/// first two segments of each of its [`route_paths`] (`/api/l402`,
-/// `/api/admin`, `/api/invoice`, …), each once. A path equal to one of them,
-/// or under one (`/api/l402/anything`), is the producer's.
-///
-/// ```
-/// let reserved = l402_producer::reserved_prefixes();
-/// assert!(reserved.contains(&"/api/l402"));
-/// assert!(reserved.contains(&"/api/openapi.json"));
-/// ```
-pub fn reserved_prefixes() -> Vec<&'static str> {
-    let mut prefixes: Vec<&'static str> = Vec::new();
-    for path in route_paths() {
-        // "/api/l402/challenges" → "/api/l402"; "/api/invoice" stays.
-        let end = path
-            .match_indices('/')
-            .nth(2)
-            .map_or(path.len(), |(i, _)| i);
-        let prefix = &path[..end];
-        if !prefixes.contains(&prefix) {
-            prefixes.push(prefix);
-        }
-    }
-    prefixes
-}
-
-/// Every route, by path: the OpenAPI document lists exactly these paths (a
-/// unit test checks it), and an integration test exercises each documented
-/// method and status and checks that the undocumented methods answer 405.
-fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
-    vec![
-        ("/api/l402/challenges", post(l402::create)),
-        ("/api/l402/challenges/verify", post(l402::verify)),
-        ("/api/l402/stats", get(l402::stats)),
-        ("/api/l402/status", get(l402::status)),
-        // CORS for these (KIT_PATHS) is added by `Producer::router`.
-        ("/api/invoice", post(kit::invoice)),
-        ("/api/verify", post(kit::verify)),
-        (
-            "/api/admin/merchants",
-            get(admin::list_merchants).post(admin::create_merchant),
-        ),
-        (
-            "/api/admin/merchants/{id}/keys",
-            get(admin::list_keys).post(admin::create_key),
-        ),
-        (
-            "/api/admin/merchants/{id}/keys/{key_id}",
-            delete(admin::revoke_key),
-        ),
-        ("/api/admin/merchants/{id}/status", post(admin::set_status)),
-        ("/api/admin/stats", get(admin::stats)),
-        (
-            "/api/admin/services",
-            get(proxy_admin::list).post(proxy_admin::create),
-        ),
-        (
-            "/api/admin/services/{name}",
-            get(proxy_admin::get_one)
-                .put(proxy_admin::update)
-                .delete(proxy_admin::remove),
-        ),
-        ("/api/proxy", post(proxy_admin::create_proxy)),
-        (
-            "/api/openapi.json",
-            get(|| async { json(StatusCode::OK, openapi()) }),
-        ),
-    ]
-}
-
-/// l402kit's platform routes (identity, stats, erasure): served and
-/// reserved like the others, not yet in the OpenAPI document.
-fn platform_routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
-    let mut routes = vec![
-        ("/api/lnurl-auth", get(lnurl_auth::lnurl_auth)),
-        ("/api/session", delete(lnurl_auth::revoke)),
-        ("/api/stats", get(stats::stats)),
-        ("/api/global-stats", get(stats::global)),
-        ("/api/delete-data", post(erasure::delete_data)),
-        ("/api/webhooks", get(webhooks::list).post(webhooks::create)),
-        ("/api/webhooks/deliveries", get(webhooks::deliveries)),
-        ("/api/webhooks/test", post(webhooks::test)),
-        ("/api/webhooks/{id}", delete(webhooks::remove)),
-        ("/api/webhooks/in/phoenixd", post(webhooks::phoenixd)),
-        ("/api/webhooks/in/blink", post(webhooks::blink)),
-        ("/api/blink-webhook", post(webhooks::blink)),
-        ("/api/register", post(directory::register)),
-        ("/api/apis.json", get(directory::list)),
-        (
-            "/api/admin/merchants/{id}/linking-keys",
-            get(erasure::linked_keys).post(erasure::link_key),
-        ),
-    ];
-    routes.extend(lnaddress::routes());
-    routes.extend(splits::api::routes());
-    routes.extend(passes::routes());
-    routes
-}
-
 impl Producer {
     /// Starts a producer storing in `store`, minting invoices with `receiver`
     /// and signing tokens with `keys` (the same keyring as the L402 layer),
@@ -636,28 +232,7 @@ impl Producer {
         receiver: Arc<dyn Receiver>,
         keys: Keyring,
     ) -> ProducerBuilder {
-        ProducerBuilder {
-            store,
-            receiver,
-            keys,
-            admin_token: None,
-            rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
-            max_tracked_clients: DEFAULT_MAX_TRACKED_CLIENTS,
-            trusted_proxies: Vec::new(),
-            token_lifetime: l402_server::issuer::DEFAULT_TOKEN_LIFETIME,
-            invoice_expiry: l402_server::issuer::DEFAULT_INVOICE_EXPIRY,
-            max_price_sats: DEFAULT_MAX_PRICE_SATS,
-            key_cache_ttl: Duration::from_secs(5),
-            flush_interval: Duration::from_secs(1),
-            challenge_retention: DEFAULT_CHALLENGE_RETENTION,
-            record_queue: DEFAULT_RECORD_QUEUE,
-            record_queue_timeout: Duration::from_secs(2),
-            identity: IdentityConfig::default(),
-            webhooks: WebhookConfig::default(),
-            directory: DirectoryConfig::default(),
-            splits: None,
-            passes: PassConfig::default(),
-        }
+        ProducerBuilder::new(store, receiver, keys)
     }
 
     /// The API's routes. Serve with
@@ -666,19 +241,7 @@ impl Producer {
     /// without connection info, the rate-limited `POST /api/invoice`
     /// answers 500 `no_client_address` (the limit is never silently off).
     pub fn router(&self) -> Router {
-        routes()
-            .into_iter()
-            .chain(platform_routes())
-            .fold(Router::new(), |router, (path, method)| {
-                let method = route(method);
-                // l402kit's API is called from browsers too: CORS for any origin.
-                if KIT_PATHS.contains(&path) {
-                    router.route(path, method.layer(CorsLayer::permissive()))
-                } else {
-                    router.route(path, method)
-                }
-            })
-            .with_state(self.inner.clone())
+        routes::router(self.inner.clone())
     }
 
     /// A [`SalesRecorder`](l402_server::SalesRecorder) that keeps the sales of
@@ -751,6 +314,18 @@ impl Producer {
         self.inner.prune().await
     }
 
+    /// The client of a request from TCP peer `peer`: the peer itself, or,
+    /// when the peer is one of [`ProducerBuilder::trusted_proxies`], the
+    /// right-most `X-Forwarded-For` hop that is not a trusted proxy (the
+    /// rule the producer's own rate limit uses). `None` without a peer.
+    pub fn client_ip(
+        &self,
+        headers: &http::HeaderMap,
+        peer: Option<std::net::IpAddr>,
+    ) -> Option<std::net::IpAddr> {
+        self.inner.client_addr(headers, peer)
+    }
+
     /// Challenge records refused because the record queue was full.
     pub fn records_refused(&self) -> u64 {
         self.inner.batcher.as_ref().map_or(0, Batcher::refused)
@@ -769,63 +344,5 @@ impl Producer {
     /// [`StoreError`] if the store fails (the counts are kept for the next try).
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.inner.flush().await
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    #[test]
-    fn the_document_lists_exactly_the_routed_paths() {
-        let mut routed: Vec<&str> = super::route_paths();
-        routed.sort_unstable();
-        let doc = super::openapi();
-        let mut documented: Vec<&str> = doc["paths"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        documented.sort_unstable();
-        assert_eq!(routed, documented);
-    }
-
-    #[test]
-    fn every_route_is_under_a_reserved_prefix() {
-        let reserved = super::reserved_prefixes();
-        assert_eq!(
-            reserved,
-            [
-                "/api/l402",
-                "/api/invoice",
-                "/api/verify",
-                "/api/admin",
-                "/api/proxy",
-                "/api/openapi.json",
-                "/api/lnurl-auth",
-                "/api/session",
-                "/api/stats",
-                "/api/global-stats",
-                "/api/delete-data",
-                "/api/webhooks",
-                "/api/blink-webhook",
-                "/api/register",
-                "/api/apis.json",
-                "/.well-known/lnurlp",
-                "/api/lnurlp",
-                "/api/split",
-                "/api/pro-check",
-                "/api/dev-token",
-                "/api/pass"
-            ]
-        );
-        for path in super::route_paths() {
-            assert!(
-                reserved
-                    .iter()
-                    .any(|p| path == *p || path.starts_with(&format!("{p}/"))),
-                "{path}"
-            );
-        }
     }
 }
