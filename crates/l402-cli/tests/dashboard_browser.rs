@@ -83,20 +83,22 @@ async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+async fn goto(c: &Client, base: &str, path: &str) {
+    c.goto(&format!("{base}{path}")).await.unwrap();
+}
+
+async fn click(c: &Client, at: Locator<'_>) {
+    c.find(at).await.unwrap().click().await.unwrap();
+}
+
+async fn type_into(c: &Client, at: Locator<'_>, keys: &str) {
+    c.find(at).await.unwrap().send_keys(keys).await.unwrap();
+}
+
 async fn sign_in(c: &Client, base: &str, secret: &str) {
-    c.goto(&format!("{base}/dashboard/login")).await.unwrap();
-    c.find(Locator::Id("secret"))
-        .await
-        .unwrap()
-        .send_keys(secret)
-        .await
-        .unwrap();
-    c.find(Locator::Id("signin"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    goto(&c, &base, "/dashboard/login").await;
+    type_into(&c, Locator::Id("secret"), secret).await;
+    click(&c, Locator::Id("signin")).await;
     c.wait()
         .for_element(Locator::Id("total-payments"))
         .await
@@ -178,7 +180,7 @@ async fn the_dashboard_in_chromium() {
     let key = k["key"].as_str().unwrap().to_owned();
 
     let c = browser().await;
-    c.goto(&format!("{base}/dashboard/login")).await.unwrap();
+    goto(&c, &base, "/dashboard/login").await;
     shoot(&c, "login").await;
 
     // The operator's overview (merchant 0: the server's own routes), open
@@ -200,7 +202,7 @@ async fn the_dashboard_in_chromium() {
         "live update: {live}"
     );
     // The chart's data after a reload.
-    c.goto(&format!("{base}/dashboard?range=7d")).await.unwrap();
+    goto(&c, &base, "/dashboard?range=7d").await;
     let bar = c
         .find(Locator::Css("svg.chart rect[data-sats=\"21\"]"))
         .await
@@ -213,19 +215,9 @@ async fn the_dashboard_in_chromium() {
     shoot(&c, "overview").await;
 
     // The table, filtered through its form; the CSV with the session cookie.
-    c.goto(&format!("{base}/dashboard/payments")).await.unwrap();
-    c.find(Locator::Id("f-route"))
-        .await
-        .unwrap()
-        .send_keys("/api/nothing")
-        .await
-        .unwrap();
-    c.find(Locator::Id("f-apply"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    goto(&c, &base, "/dashboard/payments").await;
+    type_into(&c, Locator::Id("f-route"), "/api/nothing").await;
+    click(&c, Locator::Id("f-apply")).await;
     c.wait().for_element(Locator::Id("payments")).await.unwrap();
     assert!(
         c.find_all(Locator::Css("#payments tr[data-hash]"))
@@ -236,18 +228,8 @@ async fn the_dashboard_in_chromium() {
     let route = c.find(Locator::Id("f-route")).await.unwrap();
     route.clear().await.unwrap();
     route.send_keys("/api/demo/joke").await.unwrap();
-    c.find(Locator::Css("#f-state option[value=\"paid\"]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Id("f-apply"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("#f-state option[value=\"paid\"]")).await;
+    click(&c, Locator::Id("f-apply")).await;
     c.wait()
         .for_element(Locator::Css("#payments tr[data-hash]"))
         .await
@@ -296,28 +278,13 @@ async fn the_dashboard_in_chromium() {
     assert_eq!(r.status(), 403);
 
     // Sign out; the merchant signs in with its key and manages keys.
-    c.find(Locator::Css("header form button:last-child"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("header form button:last-child")).await;
     c.wait().for_element(Locator::Id("secret")).await.unwrap();
     sign_in(&c, &base, &key).await;
     assert_eq!(text(&c, "#total-payments").await, "0");
-    c.goto(&format!("{base}/dashboard/keys")).await.unwrap();
-    c.find(Locator::Id("key-label"))
-        .await
-        .unwrap()
-        .send_keys("from the browser")
-        .await
-        .unwrap();
-    c.find(Locator::Id("key-create"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    goto(&c, &base, "/dashboard/keys").await;
+    type_into(&c, Locator::Id("key-label"), "from the browser").await;
+    click(&c, Locator::Id("key-create")).await;
     let new_key = c
         .wait()
         .for_element(Locator::Id("new-key"))
@@ -341,7 +308,7 @@ async fn the_dashboard_in_chromium() {
         }
     };
     assert_eq!(stats(new_key.clone()).await, 200);
-    c.goto(&format!("{base}/dashboard/keys")).await.unwrap();
+    goto(&c, &base, "/dashboard/keys").await;
     let page = c.source().await.unwrap();
     assert!(!page.contains(&new_key), "the key is shown once");
     let row = c
@@ -361,12 +328,7 @@ async fn the_dashboard_in_chromium() {
     // Sign out, then in again by LNURL-auth: the page shows the QR code and
     // the lnurl; a wallet (the secp256k1 crate) signs k1; the page polls
     // and opens the merchant's dashboard.
-    c.find(Locator::Css("header form button:last-child"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("header form button:last-child")).await;
     c.wait()
         .for_element(Locator::Id("lnurl-link"))
         .await
@@ -427,7 +389,7 @@ async fn the_dashboard_in_chromium() {
     // The merchant's other pages, in the browser: routes and services, a
     // webhook added through the form (its secret shown once), the
     // directory, the danger zone's confirmation step.
-    c.goto(&format!("{base}/dashboard/routes")).await.unwrap();
+    goto(&c, &base, "/dashboard/routes").await;
     let curl = text(
         &c,
         "section[data-offer='/api/demo/joke'] pre[data-cmd='curl']",
@@ -438,52 +400,30 @@ async fn the_dashboard_in_chromium() {
         "{curl}"
     );
     shoot(&c, "routes").await;
-    c.goto(&format!("{base}/dashboard/webhooks")).await.unwrap();
-    c.find(Locator::Id("webhook-url"))
-        .await
-        .unwrap()
-        .send_keys("https://hooks.example.com/l402")
-        .await
-        .unwrap();
-    c.find(Locator::Id("webhook-add"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    goto(&c, &base, "/dashboard/webhooks").await;
+    type_into(
+        &c,
+        Locator::Id("webhook-url"),
+        "https://hooks.example.com/l402",
+    )
+    .await;
+    click(&c, Locator::Id("webhook-add")).await;
     let secret = text(&c, "#new-secret").await;
     assert!(secret.len() >= 32, "{secret}");
     shoot(&c, "webhooks-created").await;
-    c.find(Locator::Css("td.actions button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("td.actions button")).await;
     c.wait().for_element(Locator::Id("notice")).await.unwrap();
-    c.goto(&format!("{base}/dashboard/webhooks")).await.unwrap();
+    goto(&c, &base, "/dashboard/webhooks").await;
     let page = c.source().await.unwrap();
     assert!(!page.contains(&secret), "the secret is not shown again");
     assert!(text(&c, "#deliveries").await.contains("webhook.test"));
     shoot(&c, "webhooks").await;
-    c.goto(&format!("{base}/dashboard/directory"))
-        .await
-        .unwrap();
+    goto(&c, &base, "/dashboard/directory").await;
     assert_eq!(text(&c, "#listings-count").await, "0");
     shoot(&c, "directory").await;
-    c.goto(&format!("{base}/dashboard/danger")).await.unwrap();
-    c.find(Locator::Id("erase-confirm"))
-        .await
-        .unwrap()
-        .send_keys("not the id")
-        .await
-        .unwrap();
-    c.find(Locator::Id("erase"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    goto(&c, &base, "/dashboard/danger").await;
+    type_into(&c, Locator::Id("erase-confirm"), "not the id").await;
+    click(&c, Locator::Id("erase")).await;
     c.wait()
         .for_element(Locator::Id("form-error"))
         .await

@@ -45,16 +45,7 @@ pub(crate) async fn page(State(inner): State<Shared>, headers: HeaderMap) -> Res
     if session.merchant_id == 0 {
         return crate::no_merchant_page(&inner, &session, "Danger zone", "danger").await;
     }
-    let body = form(&session, None);
-    signed_in_page(
-        &inner,
-        &session,
-        "Danger zone",
-        "danger",
-        body,
-        StatusCode::OK,
-    )
-    .await
+    show(&inner, &session, form(&session, None), StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -63,9 +54,13 @@ pub(crate) struct EraseForm {
     confirm: Option<String>,
 }
 
-async fn refuse(inner: &Inner, session: &Session, status: StatusCode, message: &str) -> Response {
-    let body = form(session, Some(message));
+/// The danger zone page with `body`.
+async fn show(inner: &Inner, session: &Session, body: String, status: StatusCode) -> Response {
     signed_in_page(inner, session, "Danger zone", "danger", body, status).await
+}
+
+async fn refuse(inner: &Inner, session: &Session, status: StatusCode, message: &str) -> Response {
+    show(inner, session, form(session, Some(message)), status).await
 }
 
 /// `POST /dashboard/danger/erase`.
@@ -119,15 +114,7 @@ pub(crate) async fn erase(
                 n("webhookDeliveriesDeleted"),
                 session.merchant_id
             );
-            signed_in_page(
-                &inner,
-                &session,
-                "Danger zone",
-                "danger",
-                body,
-                StatusCode::OK,
-            )
-            .await
+            show(&inner, &session, body, StatusCode::OK).await
         }
         Ok((status, v)) => secure((status, axum::Json(v)).into_response()),
         Err(r) => r,

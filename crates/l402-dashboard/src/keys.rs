@@ -9,9 +9,9 @@ use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::html::{Nav, Page, csrf_field, escape, secure};
+use crate::html::{csrf_field, escape, secure};
 use crate::session::Session;
-use crate::{Inner, Shared, call_api, checked, error, nav_parts, signed_in};
+use crate::{Inner, Shared, call_api, checked, error, signed_in};
 
 const MAX_LABEL_CHARS: usize = 200;
 
@@ -54,19 +54,8 @@ async fn render(
                 "<h1>API keys</h1><section><p id=\"no-keys\">Merchant {m} has no API keys: \
                  it is this server's own paid routes. Switch to a merchant to manage its keys.</p></section>"
             );
-            let (merchant, switch) = nav_parts(inner, session).await;
-            return Page {
-                title: "API keys",
-                tab: "keys",
-                nav: Some(Nav {
-                    merchant,
-                    csrf: &session.csrf,
-                    switch,
-                }),
-                scripts: &[],
-                body,
-            }
-            .render(StatusCode::OK);
+            return crate::signed_in_page(inner, session, "API keys", "keys", body, StatusCode::OK)
+                .await;
         }
         Ok((status, v)) => {
             let message = v["message"].as_str().unwrap_or("cannot list keys");
@@ -113,19 +102,7 @@ async fn render(
         ));
     }
     body.push_str("</tbody></table></section>");
-    let (merchant, switch) = nav_parts(inner, session).await;
-    Page {
-        title: "API keys",
-        tab: "keys",
-        nav: Some(Nav {
-            merchant,
-            csrf: &session.csrf,
-            switch,
-        }),
-        scripts: &[],
-        body,
-    }
-    .render(status)
+    crate::signed_in_page(inner, session, "API keys", "keys", body, status).await
 }
 
 /// `GET /dashboard/keys`.

@@ -158,6 +158,18 @@ async fn checked_merchant(
     }
 }
 
+/// A form about one endpoint: its session (CSRF checked), merchant and
+/// endpoint id.
+async fn endpoint_form(
+    inner: &Inner,
+    headers: &HeaderMap,
+    form: &WebhookForm,
+) -> Result<(Session, ActingMerchant, String), Response> {
+    let (session, who) = checked_merchant(inner, headers, form.csrf.as_deref()).await?;
+    let id = endpoint_id(form)?.to_owned();
+    Ok((session, who, id))
+}
+
 fn endpoint_id(form: &WebhookForm) -> Result<&str, Response> {
     let id = form.endpoint_id.as_deref().unwrap_or("");
     if id.is_empty()
@@ -235,12 +247,8 @@ pub(crate) async fn remove(
     headers: HeaderMap,
     Form(form): Form<WebhookForm>,
 ) -> Response {
-    let (_, who) = match checked_merchant(&inner, &headers, form.csrf.as_deref()).await {
+    let (_, who, id) = match endpoint_form(&inner, &headers, &form).await {
         Ok(v) => v,
-        Err(r) => return r,
-    };
-    let id = match endpoint_id(&form) {
-        Ok(id) => id,
         Err(r) => return r,
     };
     let uri = format!("/api/webhooks/{id}");
@@ -257,12 +265,8 @@ pub(crate) async fn test(
     headers: HeaderMap,
     Form(form): Form<WebhookForm>,
 ) -> Response {
-    let (session, who) = match checked_merchant(&inner, &headers, form.csrf.as_deref()).await {
+    let (session, who, id) = match endpoint_form(&inner, &headers, &form).await {
         Ok(v) => v,
-        Err(r) => return r,
-    };
-    let id = match endpoint_id(&form) {
-        Ok(id) => id.to_owned(),
         Err(r) => return r,
     };
     let body = json!({"endpointId": id});
