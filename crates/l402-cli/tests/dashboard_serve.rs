@@ -354,7 +354,7 @@ async fn webhooks_directory_routes_danger_zone_and_the_sign_in_limit() {
     let config = data.join("l402.toml");
     std::fs::write(
         &config,
-        "[producer]\npublic_url = \"https://shop.example\"\n\n\
+        "[producer]\npublic_url = \"https://shop.example\"\ntrusted_proxies = [\"127.0.0.0/8\"]\n\n\
          [webhooks]\nallow_private_targets = true\nfirst_retry_secs = 1\nmax_retry_secs = 2\n\n\
          [directory]\nallow_private_targets = true\n\n\
          [[routes]]\npath = \"/api/report\"\nprice_sats = 7\nbody = \"paid\"\ndescription = \"the <daily> report\"\n\n\
@@ -562,12 +562,15 @@ async fn webhooks_directory_routes_danger_zone_and_the_sign_in_limit() {
         .unwrap();
     let (pre, _) = dashboard_support::set_cookie(&login, "l402_dashboard_login").unwrap();
     let csrf = field(&login.text().await.unwrap(), "name=\"csrf\"");
-    let attempt = |secret: String| {
+    // The server trusts 127.0.0.0/8 as a reverse proxy: the limit keys on
+    // the client it forwarded for (X-Forwarded-For), not on the proxy.
+    let attempt = |secret: String, client: &'static str| {
         let (wrong, base, pre, csrf) = (wrong.clone(), base.clone(), pre.clone(), csrf.clone());
         async move {
             wrong
                 .post(format!("{base}/dashboard/login"))
                 .header(COOKIE, pre)
+                .header("x-forwarded-for", client)
                 .form(&[("csrf", csrf.as_str()), ("secret", secret.as_str())])
                 .send()
                 .await
@@ -575,12 +578,19 @@ async fn webhooks_directory_routes_danger_zone_and_the_sign_in_limit() {
         }
     };
     for _ in 0..10 {
-        assert_eq!(attempt("l402k_wrong".into()).await.status(), 401);
+        let r = attempt("l402k_wrong".into(), "203.0.113.5").await;
+        assert_eq!(r.status(), 401);
     }
-    let r = attempt(key.clone()).await;
+    let r = attempt(key.clone(), "203.0.113.77").await;
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["code"], "too_many_sign_ins");
+    // Another client behind the same proxy is not limited: it signs in.
+    let r = attempt(key.clone(), "198.51.100.7").await;
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    // A forged hop left of the one the proxy wrote proves nothing.
+    let r = attempt(key.clone(), "198.51.100.7, 203.0.113.9").await;
+    assert_eq!(r.status(), 429);
     server.stop().await;
 }

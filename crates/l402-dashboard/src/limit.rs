@@ -6,8 +6,11 @@
 //! past the bound, expired windows go first, then the oldest.
 //!
 //! The client is the TCP peer (`l402 serve` passes it as axum's
-//! `ConnectInfo`); behind a reverse proxy every client shares the proxy's
-//! network, so the limit then guards the whole server.
+//! `ConnectInfo`) or, when the peer is one of the producer's trusted
+//! proxies, the client it forwarded for
+//! ([`Producer::client_ip`](l402_producer::Producer::client_ip), the rule
+//! of the producer's own rate limit): behind a trusted reverse proxy each
+//! client network has its own limit.
 
 use std::collections::HashMap;
 use std::convert::Infallible;

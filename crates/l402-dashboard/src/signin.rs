@@ -100,6 +100,8 @@ pub(crate) async fn login(
             "the sign-in form's csrf token is missing or wrong; reload the page",
         );
     }
+    // Behind a trusted reverse proxy, the client it forwarded for.
+    let peer = inner.producer.client_ip(&headers, peer);
     if let Err(wait) = inner.login_limit.check(peer) {
         let mut response = error(
             StatusCode::TOO_MANY_REQUESTS,
