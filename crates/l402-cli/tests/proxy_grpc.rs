@@ -9,85 +9,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod get_support;
+mod python_support;
 mod serve_support;
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
-
-use serde_json::Value;
+use python_support::{GRPCIO, GrpcServer, grpc_call as call};
 use serve_support::{l402, start};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
-
-fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("L402_GRPCIO_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let home = std::env::var_os("HOME")?;
-            Some(PathBuf::from(home).join(".cache/l402/grpcio-venv/bin/python"))
-        });
-    let ok = candidate.as_ref().is_some_and(|p| {
-        std::process::Command::new(p)
-            .args(["-c", "import grpc"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if ok {
-        return candidate;
-    }
-    assert!(
-        std::env::var_os("L402_REQUIRE_GRPCIO").is_none(),
-        "L402_REQUIRE_GRPCIO is set but grpcio is not available (bash scripts/grpcio.sh install)"
-    );
-    eprintln!("skipped: grpcio is not installed (bash scripts/grpcio.sh install)");
-    None
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../scripts/grpcio/{name}"))
-}
-
-/// Calls `/echo.Echo/Say` through `addr` with the Python client.
-async fn call(python: &Path, addr: &str, message: &str, authorization: Option<&str>) -> Value {
-    let mut cmd = Command::new(python);
-    cmd.arg(script("client.py")).arg(addr).arg(message);
-    if let Some(a) = authorization {
-        cmd.arg(a);
-    }
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("the gRPC client finishes")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
-}
 
 #[tokio::test]
 async fn a_grpc_call_is_challenged_as_aperture_does_then_paid_with_trailers() {
-    let Some(python) = python() else { return };
-    // The real gRPC server; it stops when its stdin closes.
-    let mut upstream = Command::new(&python)
-        .arg(script("server.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(upstream.stdout.take().unwrap()).lines();
-    let port: u16 = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("the gRPC server prints its port")
-        .unwrap()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let Some(python) = GRPCIO.python() else {
+        return;
+    };
+    let upstream = GrpcServer::start(&python, None).await;
+    let port = upstream.port;
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("serve.toml");
@@ -150,6 +84,5 @@ price_sats = 7
     assert_ne!(refused["code"], "OK", "{refused}");
 
     server.stop().await;
-    drop(upstream.stdin.take());
-    let _ = tokio::time::timeout(Duration::from_secs(10), upstream.wait()).await;
+    upstream.stop().await;
 }

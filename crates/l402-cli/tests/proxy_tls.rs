@@ -13,11 +13,11 @@
 
 mod get_support;
 mod proxy_support;
+mod python_support;
 mod serve_support;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -29,11 +29,12 @@ use bitcoin::hashes::{Hash, sha256};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
 use tokio_rustls::server::TlsStream;
 
+use python_support::{GRPCIO, GrpcServer, grpc_call};
 use serve_support::{l402, start};
 
 fn fixture(name: &str) -> PathBuf {
@@ -417,57 +418,14 @@ price_sats = 3
     server.stop().await;
 }
 
-fn grpcio_python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("L402_GRPCIO_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let home = std::env::var_os("HOME")?;
-            Some(PathBuf::from(home).join(".cache/l402/grpcio-venv/bin/python"))
-        });
-    let ok = candidate.as_ref().is_some_and(|p| {
-        std::process::Command::new(p)
-            .args(["-c", "import grpc"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if ok {
-        return candidate;
-    }
-    assert!(
-        std::env::var_os("L402_REQUIRE_GRPCIO").is_none(),
-        "L402_REQUIRE_GRPCIO is set but grpcio is not available (bash scripts/grpcio.sh install)"
-    );
-    eprintln!("skipped: grpcio is not installed (bash scripts/grpcio.sh install)");
-    None
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../scripts/grpcio/{name}"))
-}
-
 #[tokio::test]
 async fn grpc_crosses_to_a_tls_upstream_over_h2_with_trailers() {
-    let Some(python) = grpcio_python() else {
+    let Some(python) = GRPCIO.python() else {
         return;
     };
-    let mut upstream = Command::new(&python)
-        .arg(script("server_tls.py"))
-        .arg(fixture("server.pem"))
-        .arg(fixture("server.key"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(upstream.stdout.take().unwrap()).lines();
-    let port: u16 = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("the gRPC server prints its port")
-        .unwrap()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let tls = (fixture("server.pem"), fixture("server.key"));
+    let upstream = GrpcServer::start(&python, Some((&tls.0, &tls.1))).await;
+    let port = upstream.port;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("serve.toml");
     std::fs::write(
@@ -491,28 +449,10 @@ auth = "off"
     .unwrap();
     let server = start(l402(dir.path()), &["--config", config.to_str().unwrap()]).await;
     let addr = server.url().trim_start_matches("http://").to_owned();
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        Command::new(&python)
-            .arg(script("client.py"))
-            .arg(&addr)
-            .arg("hello over tls")
-            .output(),
-    )
-    .await
-    .expect("the gRPC client finishes")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answer: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let answer = grpc_call(&python, &addr, "hello over tls", None).await;
     assert_eq!(answer["code"], "OK", "{answer}");
     assert_eq!(answer["answer"]["message"], "hello over tls");
     assert_eq!(answer["trailers"]["x-echo-trailer"], "kept");
     server.stop().await;
-    drop(upstream.stdin.take());
-    let _ = tokio::time::timeout(Duration::from_secs(10), upstream.wait()).await;
+    upstream.stop().await;
 }

@@ -8,33 +8,15 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::get_support::l402;
+use super::get_support::run_json;
+
+#[path = "../python_support/mod.rs"]
+mod python_support;
 
 /// The SDK's interpreter: `L402_MCP_PYTHON`, else the cached venv; `None`
 /// (the test is skipped, saying so) unless `L402_REQUIRE_MCP_PYTHON` is set.
 pub fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("L402_MCP_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let home = std::env::var_os("HOME")?;
-            Some(PathBuf::from(home).join(".cache/l402/mcp-venv/bin/python"))
-        });
-    let ok = candidate.as_ref().is_some_and(|p| {
-        std::process::Command::new(p)
-            .args(["-c", "import mcp.client.stdio, mcp.client.streamable_http"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if ok {
-        return candidate;
-    }
-    assert!(
-        std::env::var_os("L402_REQUIRE_MCP_PYTHON").is_none(),
-        "L402_REQUIRE_MCP_PYTHON is set but the MCP Python SDK is not available \
-         (bash scripts/mcp-python.sh install)"
-    );
-    eprintln!("skipped: the MCP Python SDK is not installed (bash scripts/mcp-python.sh install)");
-    None
+    python_support::MCP.python()
 }
 
 /// The buying agent's policy: loopback allowed (the test's server), a
@@ -62,30 +44,12 @@ pub fn write_policy(dir: &Path) -> PathBuf {
 /// A new merchant of the server in `data` (`l402 merchant`): its id, API
 /// key and the key's id.
 pub async fn merchant(data: &Path, name: &str) -> (i64, String, String) {
-    let out = l402(data)
-        .args(["--json", "merchant", "create", name])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    let out = l402(data)
-        .args(["--json", "merchant", "key", "create", &id.to_string()])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let made = run_json(data, &["merchant", "create", name], &[]).await;
+    assert_eq!(made.code, Some(0), "{}", made.stderr);
+    let id = made.json["id"].as_i64().unwrap();
+    let key = run_json(data, &["merchant", "key", "create", &id.to_string()], &[]).await;
+    assert_eq!(key.code, Some(0), "{}", key.stderr);
+    let key = key.json;
     (
         id,
         key["key"].as_str().unwrap().to_owned(),
