@@ -7,11 +7,13 @@
 //! endpoint needs the admin token.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod metrics_support;
 mod serve_support;
 
 use std::path::Path;
 use std::time::Duration;
 
+use metrics_support::{promtool_accepts, sample};
 use serve_support::{Server, get_regtest, l402, start};
 
 /// Ports of this file's own metrics listeners (the helper's range).
@@ -29,40 +31,12 @@ fn write_config(dir: &Path, metrics: &str) -> std::path::PathBuf {
     path
 }
 
-/// The value of the sample whose series (name and labels) is `series`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.parse().ok())
-}
-
 async fn scrape(url: &str, token: Option<&str>) -> reqwest::Response {
     let mut request = reqwest::Client::new().get(url);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
     request.send().await.unwrap()
-}
-
-/// promtool's path: `L402_PROMTOOL`, else `promtool` on PATH. With
-/// `L402_REQUIRE_PROMTOOL=1` its absence fails the test.
-fn promtool() -> Option<String> {
-    let candidate = std::env::var("L402_PROMTOOL").unwrap_or_else(|_| "promtool".to_owned());
-    let found = std::process::Command::new(&candidate)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if found {
-        return Some(candidate);
-    }
-    assert!(
-        std::env::var("L402_REQUIRE_PROMTOOL").as_deref() != Ok("1"),
-        "L402_REQUIRE_PROMTOOL=1 but no promtool: export L402_PROMTOOL=\"$(bash scripts/promtool.sh path)\""
-    );
-    eprintln!(
-        "promtool not found: `promtool check metrics` NOT run (bash scripts/promtool.sh path)"
-    );
-    None
 }
 
 #[tokio::test]
@@ -194,23 +168,7 @@ async fn a_purchase_shows_in_the_counters_and_promtool_accepts_them() {
     assert!(!text.contains(&hash), "a payment hash in the metrics");
     assert!(!text.contains(macaroon));
 
-    if let Some(promtool) = promtool() {
-        let mut child = std::process::Command::new(promtool)
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "promtool check metrics: {}{}\n{text}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    promtool_accepts(&text);
     server.stop().await;
 }
 

@@ -9,23 +9,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod get_support;
+mod metrics_support;
 mod proxy_support;
 mod serve_support;
 
 use std::path::Path;
 use std::time::Duration;
 
+use metrics_support::{promtool_accepts, sample};
 use serde_json::Value;
 use serve_support::{Server, l402, start};
 
 const ADMIN_TOKEN: &str = "a-proxy-metrics-admin-token";
-
-/// The value of the sample whose series (name and labels) is `series`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.parse().ok())
-}
 
 fn services(upstream: std::net::SocketAddr) -> String {
     format!(
@@ -46,6 +41,19 @@ auth = "off"
     )
 }
 
+/// `dir/name`: no demo, `head`, then [`services`] in front of `upstream`.
+fn write_config(
+    dir: &Path,
+    name: &str,
+    head: &str,
+    upstream: std::net::SocketAddr,
+) -> std::path::PathBuf {
+    let config = dir.join(name);
+    let text = format!("[demo]\nenabled = false\n{head}{}", services(upstream));
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
 async fn scrape(base: &str) -> String {
     let response = reqwest::Client::new()
         .get(format!("{base}/metrics"))
@@ -57,40 +65,12 @@ async fn scrape(base: &str) -> String {
     response.text().await.unwrap()
 }
 
-/// promtool's path: `L402_PROMTOOL`, else `promtool` on PATH. With
-/// `L402_REQUIRE_PROMTOOL=1` its absence fails the test.
-fn promtool() -> Option<String> {
-    let candidate = std::env::var("L402_PROMTOOL").unwrap_or_else(|_| "promtool".to_owned());
-    let found = std::process::Command::new(&candidate)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if found {
-        return Some(candidate);
-    }
-    assert!(
-        std::env::var("L402_REQUIRE_PROMTOOL").as_deref() != Ok("1"),
-        "L402_REQUIRE_PROMTOOL=1 but no promtool: export L402_PROMTOOL=\"$(bash scripts/promtool.sh path)\""
-    );
-    eprintln!(
-        "promtool not found: `promtool check metrics` NOT run (bash scripts/promtool.sh path)"
-    );
-    None
-}
-
 #[tokio::test]
 async fn proxied_requests_show_upstream_latency_and_outcomes_by_service() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = proxy_support::upstream().await;
-    let config = dir.path().join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[demo]\nenabled = false\n[metrics]\nenabled = true\n{}",
-            services(upstream.addr)
-        ),
-    )
-    .unwrap();
+    let metrics = "[metrics]\nenabled = true\n";
+    let config = write_config(dir.path(), "serve.toml", metrics, upstream.addr);
     let mut cmd = l402(dir.path());
     cmd.env("L402_ADMIN_TOKEN", ADMIN_TOKEN);
     let server: Server = start(cmd, &["--config", config.to_str().unwrap()]).await;
@@ -163,23 +143,7 @@ async fn proxied_requests_show_upstream_latency_and_outcomes_by_service() {
     assert!(!text.contains("/weather/today"), "a raw path as a label");
     assert!(!text.contains("Oslo"));
 
-    if let Some(promtool) = promtool() {
-        let mut child = std::process::Command::new(promtool)
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "promtool check metrics: {}{}\n{text}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    promtool_accepts(&text);
     server.stop().await;
 }
 
@@ -187,15 +151,8 @@ async fn proxied_requests_show_upstream_latency_and_outcomes_by_service() {
 async fn the_discovery_document_lists_the_services_that_sell() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = proxy_support::upstream().await;
-    let config = dir.path().join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[demo]\nenabled = false\n[[routes]]\npath = \"/api/report\"\nprice_sats = 5\nbody = \"r\"\n{}",
-            services(upstream.addr)
-        ),
-    )
-    .unwrap();
+    let route = "[[routes]]\npath = \"/api/report\"\nprice_sats = 5\nbody = \"r\"\n";
+    let config = write_config(dir.path(), "serve.toml", route, upstream.addr);
     let server = start(l402(dir.path()), &["--config", config.to_str().unwrap()]).await;
     let doc: Value = reqwest::get(format!("{}/.well-known/l402.json", server.url()))
         .await
@@ -282,15 +239,9 @@ async fn with_remote_the_services_sell_through_the_producer() {
     let upstream = proxy_support::upstream().await;
     let app_dir = dir.path().join("app");
     std::fs::create_dir_all(&app_dir).unwrap();
-    let config = app_dir.join("remote.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[demo]\nenabled = false\n[remote]\nurl = \"{producer_url}\"\napi_key = \"{key}\"\ntimeout_secs = 3\n{}",
-            services(upstream.addr)
-        ),
-    )
-    .unwrap();
+    let remote =
+        format!("[remote]\nurl = \"{producer_url}\"\napi_key = \"{key}\"\ntimeout_secs = 3\n");
+    let config = write_config(&app_dir, "remote.toml", &remote, upstream.addr);
     let app = start(l402(&app_dir), &["--config", config.to_str().unwrap()]).await;
     assert_eq!(app.info["backend"], "remote");
     assert_eq!(app.info["services"][0]["name"], "weather", "{}", app.info);
