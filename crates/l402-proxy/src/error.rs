@@ -14,6 +14,11 @@ pub enum ProxyError {
     /// No configured service takes this host and path.
     #[error("no service is configured for this host and path")]
     NoService,
+    /// The path has a `.` or `..` segment (raw or percent-encoded) and
+    /// would be forwarded under a prefix it could leave (a merchant's
+    /// proxy, a rewrite prefix).
+    #[error("the path has a `.` or `..` segment (raw or percent-encoded): not forwarded")]
+    BadPath,
     /// The request body is larger than the service allows.
     #[error("the request body is larger than {0} bytes")]
     BodyTooLarge(u64),
@@ -60,7 +65,7 @@ impl ProxyError {
             }
             ProxyError::PricerUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::BadUpgrade(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BadUpgrade(_) | ProxyError::BadPath => StatusCode::BAD_REQUEST,
             ProxyError::NoInvoice(_) => StatusCode::UNAUTHORIZED,
             ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
@@ -75,6 +80,7 @@ impl ProxyError {
             ProxyError::Timeout(_) => "upstream_timeout",
             ProxyError::Upstream(_) => "upstream_failed",
             ProxyError::BadUpgrade(_) => "bad_upgrade",
+            ProxyError::BadPath => "bad_path",
             ProxyError::NoInvoice(_) => "credential_required",
             ProxyError::UpstreamTls(_) => "upstream_tls",
             ProxyError::PricerUnavailable(_) => "pricer_unavailable",
@@ -92,7 +98,7 @@ impl ProxyError {
             | ProxyError::UpstreamTls(_)
             | ProxyError::PricerUnavailable(_) => "14", // UNAVAILABLE
             ProxyError::Timeout(_) => "4",      // DEADLINE_EXCEEDED
-            ProxyError::BadUpgrade(_) => "3",   // INVALID_ARGUMENT
+            ProxyError::BadUpgrade(_) | ProxyError::BadPath => "3", // INVALID_ARGUMENT
             ProxyError::NoInvoice(_) => "16",   // UNAUTHENTICATED
             ProxyError::RateLimited { .. } => "8", // RESOURCE_EXHAUSTED
         }

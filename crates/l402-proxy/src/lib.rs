@@ -13,7 +13,7 @@
 //! | headers | hop-by-hop removed, `X-Forwarded-For/-Proto/-Host` added, the client's L402 `Authorization` removed unless [`ServiceBuilder::forward_authorization`], the service's headers set (values never logged) |
 //! | tokens | good for the whole service (`services=<name>:0`, `resource=<name>`), as Aperture's; capabilities as `<name>_capabilities=` caveats |
 //! | unpaid gRPC | `200` + `grpc-status: 13`, `grpc-message: payment required` (Aperture's answer) |
-//! | errors | JSON [`ErrorBody`](l402_server::ErrorBody): 404 `no_service`, 413 `body_too_large`, 502 `upstream_unreachable` / `upstream_failed`, 504 `upstream_timeout`, 401 `credential_required`; gRPC clients get a `grpc-status` |
+//! | errors | JSON [`ErrorBody`](l402_server::ErrorBody): 400 `bad_path` (a `.`/`..` segment under a mount or rewrite prefix), 404 `no_service`, 413 `body_too_large`, 502 `upstream_unreachable` / `upstream_failed`, 504 `upstream_timeout`, 401 `credential_required`; gRPC clients get a `grpc-status` |
 //! | free access | [`Auth::Off`], free paths, [`Auth::Freebie`] per client network (bounded) |
 //! | rate limits | [`RateLimit`] per token or per client network: `429` + `Retry-After` (gRPC `8`); in memory (bounded) or [`counters::SharedCounters`] across proxies |
 //! | realms | [`ServiceBuilder::realm`]: one token accepted by every service of the realm |
@@ -30,6 +30,7 @@ mod headers;
 mod limit;
 mod live;
 pub mod observe;
+mod path;
 mod pricer;
 mod proxy;
 mod service;

@@ -158,6 +158,14 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> ProxyFuture {
         let set = self.current();
+        if let Some((_, tail)) = set.mounted_for(request.uri().path())
+            && crate::path::has_dot_segment(tail)
+        {
+            let response = ProxyError::BadPath
+                .response(is_grpc(&request))
+                .map(ResponseBody::full);
+            return Box::pin(std::future::ready(Ok(response)));
+        }
         let mounted = set
             .mounted_for(request.uri().path())
             .and_then(|(proxy, tail)| Some((proxy.clone(), with_path(request.uri(), tail)?)));

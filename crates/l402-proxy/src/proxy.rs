@@ -336,6 +336,9 @@ where
             return answer(&ProxyError::NoService, grpc);
         };
         let route = &self.routes[index];
+        if route.service.rewrite_prefix.is_some() && crate::path::has_dot_segment(path) {
+            return answer(&ProxyError::BadPath, grpc);
+        }
         // The server's request span, if it declares the field (telemetry).
         tracing::Span::current().record("l402.service", route.service.name.as_str());
         let shared_freebie = route.freebies.as_ref().is_some_and(Freebies::is_shared);

@@ -3,7 +3,7 @@
 //! that lists them (`/.well-known/l402.json`) and, when set, an observer
 //! (metrics) on every paid route.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -59,7 +59,32 @@ pub struct App {
     recorder: Option<Arc<dyn SalesRecorder>>,
     observer: Option<Arc<dyn Observer>>,
     demo_settings: DemoSettings,
-    extra_endpoints: Vec<Endpoint>,
+    services: ServiceEndpoints,
+}
+
+/// The proxied services' entries in the discovery document, replaced
+/// whenever the service set changes (admin API, merchants' proxies,
+/// SIGHUP, another instance's change): the document is assembled from them
+/// on each request. Cheap to clone: clones share the list.
+#[derive(Clone, Debug, Default)]
+pub struct ServiceEndpoints(Arc<RwLock<Arc<Vec<Endpoint>>>>);
+
+impl ServiceEndpoints {
+    /// Lists `endpoints` from now on.
+    pub fn set(&self, endpoints: Vec<Endpoint>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(endpoints);
+    }
+
+    /// The endpoints listed now.
+    pub fn get(&self) -> Arc<Vec<Endpoint>> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// Who mints and verifies: this process, or a remote producer API.
@@ -94,7 +119,7 @@ impl App {
             recorder: None,
             observer: None,
             demo_settings: DemoSettings::default(),
-            extra_endpoints: Vec::new(),
+            services: ServiceEndpoints::default(),
         }
     }
 
@@ -111,16 +136,17 @@ impl App {
         self
     }
 
-    /// Lists another paid endpoint in the discovery document (a proxied
-    /// service's, say: served elsewhere, listed here).
-    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
-        self.extra_endpoints.push(endpoint);
+    /// Lists the proxied services' endpoints held by `services` (read on
+    /// each request for the discovery document).
+    pub fn service_endpoints(mut self, services: ServiceEndpoints) -> Self {
+        self.services = services;
         self
     }
 
-    /// The discovery catalog: the demo's paid endpoints (while it is on),
-    /// the paid routes, then the extra endpoints.
-    pub fn catalog(&self) -> Catalog {
+    /// The discovery catalog without the proxied services' endpoints
+    /// (added per request): the demo's paid endpoints (while it is on),
+    /// then the paid routes.
+    fn fixed_catalog(&self) -> Catalog {
         let mut catalog = Catalog::new("l402")
             .description("Paid HTTP endpoints: pay per request over Lightning (L402)");
         if self.demo {
@@ -140,9 +166,6 @@ impl App {
                 .unwrap_or_else(|| format!("GET {}", route.path));
             catalog
                 .push(Endpoint::new("GET", &route.path, route.price_sats).description(description));
-        }
-        for endpoint in &self.extra_endpoints {
-            catalog.push(endpoint.clone());
         }
         catalog
     }
@@ -255,11 +278,15 @@ impl App {
             "routes": index,
             "discovery": WELL_KNOWN_PATH,
         }));
-        let catalog = Arc::new(self.catalog());
+        let fixed = Arc::new(self.fixed_catalog());
+        let services = self.services.clone();
         router = router.route(
             WELL_KNOWN_PATH,
             get(move || {
-                let catalog = catalog.clone();
+                let mut catalog = (*fixed).clone();
+                for endpoint in services.get().iter() {
+                    catalog.push(endpoint.clone());
+                }
                 async move {
                     let (parts, body) = catalog.response().into_parts();
                     Response::from_parts(parts, axum::body::Body::from(body))

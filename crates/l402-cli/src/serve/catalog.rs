@@ -19,9 +19,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
-use l402::Keyring;
-use l402_lightning::Receiver;
-use l402_metrics::Metrics;
 use l402_producer::{
     CatalogFuture, PROXY_MOUNT, Producer, ProxyCatalog, ServiceOwner, ServiceRejected,
 };
@@ -29,6 +26,8 @@ use l402_proxy::{LiveProxy, Proxy, ProxySet};
 use l402_store::{ProxyServiceStore, Store};
 use serde_json::Value;
 
+use super::app::ServiceEndpoints;
+use super::proxy::ProxyContext;
 use crate::config::{Config, ServiceConfig, ServiceSpec};
 
 /// What a stored definition is called in errors and logs.
@@ -41,9 +40,11 @@ pub(super) struct Catalog {
     config: RwLock<Config>,
     store: Option<Arc<Store>>,
     producer: Option<Producer>,
-    receiver: Arc<dyn Receiver>,
-    keys: Keyring,
-    metrics: Option<Arc<Metrics>>,
+    /// What the proxies are built with (sales recorded by the producer's
+    /// recorder; a merchant's by its merchant's).
+    context: ProxyContext,
+    /// The discovery document's services, replaced after each rebuild.
+    discovery: ServiceEndpoints,
     /// What the last rebuild built (one rebuild at a time): an unchanged
     /// part is kept as it is, with its connection pool and its freebie
     /// counts (a merchant's new proxy does not reset the others').
@@ -72,9 +73,8 @@ impl Catalog {
         config: &Config,
         initial: Option<Proxy>,
         producer: Option<(Producer, Arc<Store>)>,
-        receiver: Arc<dyn Receiver>,
-        keys: Keyring,
-        metrics: Option<Arc<Metrics>>,
+        context: ProxyContext,
+        discovery: ServiceEndpoints,
     ) -> Self {
         let (producer, store) = producer.unzip();
         Catalog {
@@ -82,9 +82,8 @@ impl Catalog {
             config: RwLock::new(config.clone()),
             store,
             producer,
-            receiver,
-            keys,
-            metrics,
+            context,
+            discovery,
             built: tokio::sync::Mutex::new(Built {
                 main: Some((config.services.clone(), initial)),
                 mounts: HashMap::new(),
@@ -242,23 +241,13 @@ impl Catalog {
         };
         let main_proxy = match kept {
             Some(proxy) => proxy,
-            None => {
-                let recorder = self.producer.as_ref().map(Producer::sales_recorder);
-                match super::proxy::build_services(
-                    &config,
-                    &main,
-                    self.receiver.clone(),
-                    self.keys.clone(),
-                    recorder,
-                    self.metrics.clone(),
-                ) {
-                    Ok(proxy) => proxy,
-                    Err(e) => {
-                        eprintln!("warning: proxy: {e:#}; the services in use are kept");
-                        return;
-                    }
+            None => match super::proxy::build_services(&config, &main, &self.context) {
+                Ok(proxy) => proxy,
+                Err(e) => {
+                    eprintln!("warning: proxy: {e:#}; the services in use are kept");
+                    return;
                 }
-            }
+            },
         };
         let mut set = ProxySet::new(main_proxy.clone()).mount_base(PROXY_MOUNT);
         let mut now = HashMap::new();
@@ -270,13 +259,11 @@ impl Catalog {
                         .producer
                         .as_ref()
                         .map(|p| p.merchant_sales_recorder(merchant));
+                    let context = self.context.recording(recorder);
                     match super::proxy::build_services(
                         &config,
                         std::slice::from_ref(&spec),
-                        self.receiver.clone(),
-                        self.keys.clone(),
-                        recorder,
-                        self.metrics.clone(),
+                        &context,
                     ) {
                         Ok(Some(proxy)) => proxy,
                         Ok(None) => continue,
@@ -291,6 +278,11 @@ impl Catalog {
             now.insert(name, (merchant, spec, proxy));
         }
         self.live.replace(set);
+        let mut endpoints = super::proxy::endpoints(&main);
+        for (name, (_, spec, _)) in &now {
+            endpoints.extend(super::proxy::mounted_endpoints(PROXY_MOUNT, name, spec));
+        }
+        self.discovery.set(endpoints);
         *built = Built {
             main: Some((main, main_proxy)),
             mounts: now,

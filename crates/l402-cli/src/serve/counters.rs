@@ -2,11 +2,11 @@
 //! store: l402-proxy's [`SharedCounters`] on l402-store's
 //! [`ProxyCounters`]. With SQLite (one process) the proxy counts in memory.
 //!
-//! The counters are installed once, at start ([`install`]), and every proxy
-//! built afterwards (the file's, SIGHUP's, the admin API's) counts in them:
-//! a rebuilt proxy keeps the counts. One `l402 serve` runs per process.
+//! The counters are made once, at start ([`shared`]), and handed to every
+//! proxy built afterwards (the file's, SIGHUP's, the admin API's) through
+//! [`super::proxy::Seller`]: a rebuilt proxy keeps the counts.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use l402_proxy::counters::{CounterError, Quota, Rate, SharedCounters};
@@ -51,8 +51,10 @@ fn counts(config: &Config) -> bool {
         .any(|s| matches!(s.auth, l402_proxy::Auth::Freebie(_)) || !s.limits.rate_limits.is_empty())
 }
 
-/// Shared counters when the store is PostgreSQL and a service counts:
-/// `store` (the producer's) if open, else the store opened here.
+/// Shared counters when the store is PostgreSQL and a service may count:
+/// one of the file's does, or services can be added at runtime (`store`,
+/// the producer's, is open). `store` is used if open, else the store is
+/// opened here.
 ///
 /// # Errors
 /// The store cannot be opened.
@@ -61,7 +63,9 @@ pub(super) async fn shared(
     config: &Config,
     store: Option<&Store>,
 ) -> anyhow::Result<Option<Arc<dyn SharedCounters>>> {
-    if !counts(config) || !matches!(config.store.target, StoreTarget::Postgres { .. }) {
+    if !(counts(config) || store.is_some())
+        || !matches!(config.store.target, StoreTarget::Postgres { .. })
+    {
         return Ok(None);
     }
     let store = match store {
@@ -69,18 +73,4 @@ pub(super) async fn shared(
         None => crate::state::open_store(data_dir, &config.store).await?,
     };
     Ok(Some(Arc::new(StoreCounters(ProxyCounters::new(store)))))
-}
-
-static INSTALLED: OnceLock<Arc<dyn SharedCounters>> = OnceLock::new();
-
-/// Makes `counters` the ones every proxy built from now on counts in.
-pub(super) fn install(counters: Option<Arc<dyn SharedCounters>>) {
-    if let Some(counters) = counters {
-        let _ = INSTALLED.set(counters);
-    }
-}
-
-/// The counters [`install`]ed, if any.
-pub(super) fn installed() -> Option<Arc<dyn SharedCounters>> {
-    INSTALLED.get().cloned()
 }

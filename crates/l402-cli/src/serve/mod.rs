@@ -453,15 +453,17 @@ async fn serve(
     // [[services]]: sold through layers like the paid routes' own; their
     // freebies and rate limits counted in PostgreSQL when the store is.
     let store = producer.as_ref().map(|(_, s, _)| s.as_ref());
-    counters::install(counters::shared(data_dir, &config, store).await?);
-    let recorder = producer.as_ref().map(|(p, _, _)| p.sales_recorder());
-    let services = proxy::build(
-        &config,
-        receiver.clone(),
-        keys.clone(),
-        recorder,
-        metrics.clone(),
-    )?;
+    let context = proxy::ProxyContext {
+        receiver: receiver.clone(),
+        keys: keys.clone(),
+        recorder: producer.as_ref().map(|(p, _, _)| p.sales_recorder()),
+        metrics: metrics.clone(),
+        counters: counters::shared(data_dir, &config, store).await?,
+    };
+    let services = proxy::build(&config, &context)?;
+    // The discovery document's services: the catalog's, kept current.
+    let discovery = app::ServiceEndpoints::default();
+    discovery.set(proxy::endpoints(&config.services));
     // The services at runtime: the file's (reloaded on SIGHUP) and the
     // store's (admin API, merchants' proxies), swapped in without a restart.
     let catalog = (producer.is_some() || services.is_some()).then(|| {
@@ -469,9 +471,8 @@ async fn serve(
             &config,
             services,
             producer.as_ref().map(|(p, s, _)| (p.clone(), s.clone())),
-            receiver.clone(),
-            keys.clone(),
-            metrics.clone(),
+            context,
+            discovery.clone(),
         ))
     });
     if let Some(catalog) = &catalog {
@@ -482,6 +483,7 @@ async fn serve(
         catalog::reload_on_sighup(catalog.clone(), args.config.clone(), overrides(args));
     }
     let mut app = with_routes(App::new(receiver, keys), &config)
+        .service_endpoints(discovery)
         .token_lifetime(Duration::from_secs(config.token_lifetime_secs))
         .invoice_expiry(Duration::from_secs(config.invoice_expiry_secs));
     if let Some((producer, _, _)) = &producer {
@@ -606,10 +608,9 @@ fn with_routes(mut app: App, config: &Config) -> App {
             content_type: route.content_type.clone(),
         });
     }
-    for endpoint in proxy::endpoints(&config.services) {
-        app = app.endpoint(endpoint);
-    }
-    app
+    let services = app::ServiceEndpoints::default();
+    services.set(proxy::endpoints(&config.services));
+    app.service_endpoints(services)
 }
 
 struct ProducerInfo {

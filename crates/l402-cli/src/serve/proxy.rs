@@ -11,6 +11,7 @@ use std::time::Duration;
 use l402::Keyring;
 use l402_lightning::Receiver;
 use l402_proxy::Proxy;
+use l402_proxy::counters::SharedCounters;
 use l402_server::discovery::Endpoint;
 use l402_server::{L402Layer, L402LayerBuilder, RemoteProducer, SalesRecorder};
 use serde_json::{Value, json};
@@ -19,18 +20,43 @@ use super::metrics::ProxyMetrics;
 use crate::config::{Config, ServiceSpec};
 use l402_metrics::Metrics;
 
+/// What every proxy `l402 serve` builds sells and counts with, handed
+/// explicitly to each build (at start, on SIGHUP, after an admin API or
+/// merchant change): the backend's receiver, the keys that sign tokens,
+/// where sales are recorded, the metrics, and the freebie and rate-limit
+/// counters shared across instances (PostgreSQL), so a rebuilt proxy keeps
+/// the counts.
+#[derive(Clone)]
+pub(super) struct ProxyContext {
+    /// Issues and checks the invoices.
+    pub(super) receiver: Arc<dyn Receiver>,
+    /// Signs and verifies the tokens.
+    pub(super) keys: Keyring,
+    /// Records the sales (the producer's store), if any.
+    pub(super) recorder: Option<Arc<dyn SalesRecorder>>,
+    /// Counts requests, challenges and upstream calls, if `[metrics]` is on.
+    pub(super) metrics: Option<Arc<Metrics>>,
+    /// Freebies and rate limits shared with other instances, if any.
+    pub(super) counters: Option<Arc<dyn SharedCounters>>,
+}
+
+impl ProxyContext {
+    /// The same context, its sales recorded by `recorder` instead (a
+    /// merchant's proxy sells for its merchant).
+    pub(super) fn recording(&self, recorder: Option<Arc<dyn SalesRecorder>>) -> Self {
+        ProxyContext {
+            recorder,
+            ..self.clone()
+        }
+    }
+}
+
 /// The proxy for `config`'s services, or `None` when there are none.
 ///
 /// # Errors
 /// A service the proxy refuses (already checked when the config was read).
-pub(super) fn build(
-    config: &Config,
-    receiver: Arc<dyn Receiver>,
-    keys: Keyring,
-    recorder: Option<Arc<dyn SalesRecorder>>,
-    metrics: Option<Arc<Metrics>>,
-) -> anyhow::Result<Option<Proxy>> {
-    build_services(config, &config.services, receiver, keys, recorder, metrics)
+pub(super) fn build(config: &Config, context: &ProxyContext) -> anyhow::Result<Option<Proxy>> {
+    build_services(config, &config.services, context)
 }
 
 /// The proxy for `services` (the configuration's, or those added at
@@ -41,13 +67,17 @@ pub(super) fn build(
 pub(super) fn build_services(
     config: &Config,
     services: &[ServiceSpec],
-    receiver: Arc<dyn Receiver>,
-    keys: Keyring,
-    recorder: Option<Arc<dyn SalesRecorder>>,
-    metrics: Option<Arc<Metrics>>,
+    context: &ProxyContext,
 ) -> anyhow::Result<Option<Proxy>> {
     let lifetime = Duration::from_secs(config.token_lifetime_secs);
     let expiry = Duration::from_secs(config.invoice_expiry_secs);
+    let ProxyContext {
+        receiver,
+        keys,
+        recorder,
+        metrics,
+        counters,
+    } = context.clone();
     let observer = metrics.clone();
     let layers = move || {
         let mut layer = L402Layer::builder(receiver.clone(), keys.clone())
@@ -61,7 +91,7 @@ pub(super) fn build_services(
         }
         layer
     };
-    with_layers(services, layers, metrics)
+    with_layers(services, layers, metrics, counters)
 }
 
 /// The proxy for `config`'s services sold through a remote producer API
@@ -75,19 +105,20 @@ pub(super) fn build_remote(
     producer: RemoteProducer,
 ) -> anyhow::Result<Option<Proxy>> {
     let layers = move || L402Layer::remote(producer.clone());
-    with_layers(&config.services, layers, None)
+    with_layers(&config.services, layers, None, None)
 }
 
 fn with_layers(
     services: &[ServiceSpec],
     layers: impl Fn() -> L402LayerBuilder + 'static,
     metrics: Option<Arc<Metrics>>,
+    counters: Option<Arc<dyn SharedCounters>>,
 ) -> anyhow::Result<Option<Proxy>> {
     if services.is_empty() {
         return Ok(None);
     }
     let mut proxy = Proxy::builder(layers);
-    if let Some(counters) = super::counters::installed() {
+    if let Some(counters) = counters {
         proxy = proxy.shared_counters(counters);
     }
     if let Some(metrics) = metrics {
@@ -123,6 +154,24 @@ pub(super) fn endpoints(services: &[ServiceSpec]) -> Vec<Endpoint> {
                 .description(description)
                 .service(s.name.clone())
                 .patterns(s.pathregexp.clone(), s.hostregexp.clone())
+        })
+        .collect()
+}
+
+/// A merchant's proxy mounted at `<base><name>` as the discovery document
+/// lists it: the path under the mount, the pattern anchored there (an
+/// unanchored pattern is not listed: it matches anywhere after the mount).
+pub(super) fn mounted_endpoints(base: &str, name: &str, spec: &ServiceSpec) -> Vec<Endpoint> {
+    let mount = format!("{}/{name}", base.trim_end_matches('/'));
+    endpoints(std::slice::from_ref(spec))
+        .into_iter()
+        .map(|mut e| {
+            e.path = format!("{mount}{}", e.path);
+            e.path_pattern = e.path_pattern.and_then(|p| {
+                p.strip_prefix('^')
+                    .map(|rest| format!("^{}{rest}", regex::escape(&mount)))
+            });
+            e
         })
         .collect()
 }
