@@ -9,9 +9,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod get_support;
+mod proxy_support;
 mod python_support;
 mod serve_support;
 
+use proxy_support::write_serve_config;
 use python_support::{GRPCIO, GrpcServer, grpc_call as call};
 use serve_support::{l402, start};
 
@@ -24,14 +26,10 @@ async fn a_grpc_call_is_challenged_as_aperture_does_then_paid_with_trailers() {
     let port = upstream.port;
 
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_serve_config(
+        dir.path(),
+        &format!(
             r#"
-[demo]
-enabled = false
-
 [[services]]
 name = "echo-grpc"
 pathregexp = "^/echo\\.Echo/"
@@ -40,9 +38,8 @@ protocol = "h2c"
 price_sats = 7
 "#
         ),
-    )
-    .unwrap();
-    let server = start(l402(dir.path()), &["--config", config.to_str().unwrap()]).await;
+    );
+    let server = start(l402(dir.path()), &["--config", &config]).await;
     let base = server.url();
     let addr = base.trim_start_matches("http://").to_owned();
 

@@ -16,6 +16,7 @@ use axum::Router;
 use axum::routing::post;
 use serde_json::{Value, json};
 
+use proxy_support::write_serve_config;
 use serve_support::{l402, start};
 
 /// The pricer: `/llm/big` 11 sats, `/llm/free` 0, `/llm/slow` answers too
@@ -57,15 +58,11 @@ async fn a_pricer_sets_each_requests_price_and_its_failures_are_bounded() {
         l.local_addr().unwrap()
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("serve.toml");
     let up = upstream.addr;
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_serve_config(
+        dir.path(),
+        &format!(
             r#"
-[demo]
-enabled = false
-
 [[services]]
 name = "llm"
 pathregexp = "^/llm/"
@@ -85,9 +82,8 @@ address = "{up}"
 price = {{ pricer = "http://{closed}/price", fallback_sats = 4 }}
 "#
         ),
-    )
-    .unwrap();
-    let server = start(l402(dir.path()), &["--config", config.to_str().unwrap()]).await;
+    );
+    let server = start(l402(dir.path()), &["--config", &config]).await;
     let base = server.url();
     let http = reqwest::Client::new();
     let challenge = |path: &'static str| {

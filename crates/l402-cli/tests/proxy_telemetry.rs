@@ -23,6 +23,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message;
+use proxy_support::write_serve_config;
 use serve_support::{l402, start};
 
 /// A span as received: its name, kind, ids and attributes as text.
@@ -97,14 +98,10 @@ async fn a_paid_proxied_request_is_exported_as_otlp_spans() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = proxy_support::upstream().await;
     let (collector, spans) = receiver().await;
-    let config = dir.path().join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_serve_config(
+        dir.path(),
+        &format!(
             r#"
-[demo]
-enabled = false
-
 [telemetry]
 otlp_endpoint = "{collector}"
 service_name = "shop"
@@ -117,9 +114,8 @@ price_sats = 3
 "#,
             upstream.addr
         ),
-    )
-    .unwrap();
-    let server = start(l402(dir.path()), &["--config", config.to_str().unwrap()]).await;
+    );
+    let server = start(l402(dir.path()), &["--config", &config]).await;
     let url = format!("{}/weather/today?city=Oslo", server.url());
     let run = get_support::get_json(dir.path(), &[&url], &[]).await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);

@@ -34,6 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
 use tokio_rustls::server::TlsStream;
 
+use proxy_support::write_serve_config;
 use python_support::{GRPCIO, GrpcServer, grpc_call};
 use serve_support::{l402, start};
 
@@ -133,18 +134,14 @@ async fn https_upstreams_are_verified_pinned_or_refused_and_paid_with_l402_get()
     let h2 = https_upstream(&[b"h2", b"http/1.1"]).await;
     let h1 = https_upstream(&[b"http/1.1"]).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("serve.toml");
     let (ca, leaf) = (fixture("ca.pem"), fixture("server.pem"));
     let (ca, leaf) = (ca.to_str().unwrap(), leaf.to_str().unwrap());
     let (a2, a1) = (h2.addr, h1.addr);
     let fingerprint = leaf_fingerprint();
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_serve_config(
+        dir.path(),
+        &format!(
             r#"
-[demo]
-enabled = false
-
 [[services]]
 name = "by-ca"
 pathregexp = "^/ca/"
@@ -203,13 +200,12 @@ auth = "off"
             port1 = a1.port(),
             plain = proxy_support::upstream().await.addr,
         ),
-    )
-    .unwrap();
+    );
     let mut cmd = l402(dir.path());
     // The test CA is no system root here, whatever the environment says.
     cmd.env("SSL_CERT_FILE", fixture("server.pem"))
         .env("SSL_CERT_DIR", dir.path());
-    let server = start(cmd, &["--config", config.to_str().unwrap()]).await;
+    let server = start(cmd, &["--config", &config]).await;
     let base = server.url();
     let http = reqwest::Client::new();
 
@@ -307,14 +303,10 @@ async fn connect(
 async fn serve_listens_with_tls_speaking_http2_and_l402_get_pays_over_https() {
     let upstream = proxy_support::upstream().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_serve_config(
+        dir.path(),
+        &format!(
             r#"
-[demo]
-enabled = false
-
 [tls]
 cert_file = "{}"
 key_file = "{}"
@@ -329,9 +321,8 @@ price_sats = 3
             fixture("server.key").display(),
             upstream.addr
         ),
-    )
-    .unwrap();
-    let server = start(l402(dir.path()), &["--config", config.to_str().unwrap()]).await;
+    );
+    let server = start(l402(dir.path()), &["--config", &config]).await;
     let base = server.url();
     assert!(base.starts_with("https://127.0.0.1:"), "{base}");
     let addr = base.trim_start_matches("https://").to_owned();
@@ -427,14 +418,10 @@ async fn grpc_crosses_to_a_tls_upstream_over_h2_with_trailers() {
     let upstream = GrpcServer::start(&python, Some((&tls.0, &tls.1))).await;
     let port = upstream.port;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_serve_config(
+        dir.path(),
+        &format!(
             r#"
-[demo]
-enabled = false
-
 [[services]]
 name = "echo-grpc-tls"
 pathregexp = "^/echo\\.Echo/"
@@ -445,9 +432,8 @@ auth = "off"
 "#,
             fixture("ca.pem").display()
         ),
-    )
-    .unwrap();
-    let server = start(l402(dir.path()), &["--config", config.to_str().unwrap()]).await;
+    );
+    let server = start(l402(dir.path()), &["--config", &config]).await;
     let addr = server.url().trim_start_matches("http://").to_owned();
     let answer = grpc_call(&python, &addr, "hello over tls", None).await;
     assert_eq!(answer["code"], "OK", "{answer}");

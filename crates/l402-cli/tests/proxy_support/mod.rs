@@ -1,7 +1,8 @@
 //! Real upstreams for the proxy tests, on loopback: an HTTP server that
 //! echoes what it received (method, path, headers, body digest), an SSE
 //! stream held open until the test releases it, a slow route, and a
-//! websocket echo server (tokio-tungstenite) that records its handshake.
+//! websocket echo server (tokio-tungstenite) that records its handshake;
+//! and the `serve.toml` the tests put in front of them.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,6 +12,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +29,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response as WsResponse};
+
+/// Writes `dir/serve.toml`: no demo, then `config` (TOML). Its path.
+pub fn write_serve_config(dir: &Path, config: &str) -> String {
+    let path = dir.join("serve.toml");
+    std::fs::write(&path, format!("[demo]\nenabled = false\n{config}")).unwrap();
+    path.to_str().unwrap().to_owned()
+}
 
 /// Bytes the upstream serves at `/base/echo/big` (through a `/base` rewrite).
 pub const BIG_LEN: usize = 3 * 1024 * 1024 + 7;
