@@ -96,9 +96,9 @@ async fn type_into(c: &Client, at: Locator<'_>, keys: &str) {
 }
 
 async fn sign_in(c: &Client, base: &str, secret: &str) {
-    goto(&c, &base, "/dashboard/login").await;
-    type_into(&c, Locator::Id("secret"), secret).await;
-    click(&c, Locator::Id("signin")).await;
+    goto(c, base, "/dashboard/login").await;
+    type_into(c, Locator::Id("secret"), secret).await;
+    click(c, Locator::Id("signin")).await;
     c.wait()
         .for_element(Locator::Id("total-payments"))
         .await

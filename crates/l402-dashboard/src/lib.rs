@@ -21,8 +21,9 @@
 //!
 //! Security: sessions are random ids in `HttpOnly; SameSite=Strict;
 //! Path=/dashboard` cookies, stored as their SHA-256, expiring and bounded
-//! ([`session::MAX_SESSIONS`]); every POST carries the session's CSRF token
-//! (403 without it); every answer carries a strict [`CSP`](html::CSP),
+//! ([`session::MAX_SESSIONS`]); every POST carries the session's CSRF token,
+//! derived from the session id under the server's secret
+//! ([`session::csrf_token`]) (403 without it); every answer carries a strict [`CSP`](html::CSP),
 //! `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`; every value is
 //! escaped ([`escape`]); a new API key or webhook secret is shown once and
 //! never again; refused sign-ins are limited per client network
@@ -119,6 +120,7 @@ pub struct DashboardBuilder {
     offers: Vec<Offer>,
     login_failures: (u32, Duration),
     max_login_networks: usize,
+    secret: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for DashboardBuilder {
@@ -188,15 +190,24 @@ impl DashboardBuilder {
         self
     }
 
+    /// The secret the sessions' CSRF tokens are derived under
+    /// ([`session::csrf_token`]): instances that share it accept each
+    /// other's tokens. Without one, a random secret of this process.
+    pub fn secret(mut self, secret: [u8; 32]) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
     /// The dashboard.
     pub fn build(self) -> Dashboard {
+        let secret = self.secret.unwrap_or_else(session::random_secret);
         Dashboard {
             inner: Arc::new(Inner {
                 api: self.producer.router(),
                 producer: self.producer,
                 store: self.store,
                 admin_token: self.admin_token,
-                sessions: Sessions::new(self.session_ttl, self.max_sessions),
+                sessions: Sessions::new(self.session_ttl, self.max_sessions, secret),
                 secure_cookies: self.secure_cookies,
                 public_url: self.public_url,
                 offers: self.offers,
@@ -247,6 +258,7 @@ impl Dashboard {
             offers: Vec::new(),
             login_failures: (limit::DEFAULT_MAX_FAILURES, limit::DEFAULT_WINDOW),
             max_login_networks: limit::DEFAULT_MAX_NETWORKS,
+            secret: None,
         }
     }
 

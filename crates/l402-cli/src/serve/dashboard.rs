@@ -84,6 +84,21 @@ fn offers(config: &Config) -> Vec<Offer> {
     out
 }
 
+/// The dashboard's CSRF secret, derived from the server secret (the
+/// keyring's current key, under a label no minted token id takes: token
+/// ids are random after their key id): instances sharing the server secret
+/// (`L402_SERVER_SECRET`) accept each other's forms.
+fn csrf_secret(keyring: &l402::Keyring) -> anyhow::Result<[u8; 32]> {
+    let mut label = [0u8; 32];
+    label[..4].copy_from_slice(&keyring.current_key_id().to_be_bytes());
+    let name = b"l402 dashboard csrf secret";
+    label[4..4 + name.len()].copy_from_slice(name);
+    keyring
+        .root_key(&l402::TokenId(label))
+        .map(|k| *k.as_bytes())
+        .ok_or_else(|| anyhow::anyhow!("the keyring lacks its current key"))
+}
+
 /// The dashboard's routes.
 pub fn router(
     producer: &Producer,
@@ -98,6 +113,7 @@ pub fn router(
         .as_deref()
         .is_some_and(|u| u.starts_with("https://"));
     let mut dashboard = Dashboard::builder(producer.clone(), store)
+        .secret(csrf_secret(&state::keyring(data_dir)?)?)
         .admin_token(token)
         .secure_cookies(https)
         .offers(offers(config));
