@@ -3,7 +3,19 @@
 //! shape or mempool.space's `/api/v1/prices`). Without it the demo answers
 //! a fixed price labelled as a demo price.
 
+use serde::Deserialize;
+
 use super::{ConfigError, err};
+
+/// `[demo]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoConfig {
+    /// Serve the demo endpoint (default true).
+    pub enabled: Option<bool>,
+    /// Where the BTC price demo reads the price (default: a fixed demo price).
+    pub price_url: Option<String>,
+}
 
 /// `[demo] price_url`, checked: an http(s) URL with a host.
 pub(super) fn price_url(source: &str, url: Option<String>) -> Result<Option<String>, ConfigError> {
