@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::StoreError;
-use crate::db::{Db, Store, now_ms, to_i64, to_u64};
+use crate::db::{Store, now_ms, to_i64, to_u64, writing};
 
 /// The default most rows kept.
 pub const DEFAULT_MAX_COUNTER_ROWS: u64 = 1_000_000;
@@ -54,17 +54,6 @@ pub struct ProxyCounters {
     max_rows: u64,
     prune_every: u64,
     takes: AtomicU64,
-}
-
-macro_rules! pool {
-    ($store:expr, |$pool:ident| $body:expr) => {
-        match &$store.db {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite { writer: $pool, .. } => $body,
-            #[cfg(feature = "postgres")]
-            Db::Postgres($pool) => $body,
-        }
-    };
 }
 
 /// The later of the stored arrival time and now ($3).
@@ -117,7 +106,7 @@ impl ProxyCounters {
              ON CONFLICT (scope, counter_key) DO UPDATE SET value = {LATER}, expires_ms = {LATER} \
              WHERE {LATER} - $3 <= $5 RETURNING value"
         );
-        let taken = pool!(self.store, |pool| {
+        let taken = writing!(self.store, |pool| {
             sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
                 .bind(scope)
                 .bind(key)
@@ -132,7 +121,7 @@ impl ProxyCounters {
         }
         // Empty: when does it hold one again? (Read after the refusal; only
         // the Retry-After depends on it.)
-        let tat = pool!(self.store, |pool| {
+        let tat = writing!(self.store, |pool| {
             sqlx::query_scalar::<_, i64>(
                 "SELECT value FROM proxy_counters WHERE scope = $1 AND counter_key = $2",
             )
@@ -164,7 +153,7 @@ impl ProxyCounters {
         self.maybe_prune().await?;
         let now = to_i64(now_ms());
         let window = to_i64(u64::try_from(window.as_millis()).unwrap_or(u64::MAX));
-        let taken = pool!(self.store, |pool| {
+        let taken = writing!(self.store, |pool| {
             sqlx::query_scalar::<_, i64>(
                 "INSERT INTO proxy_counters (scope, counter_key, value, expires_ms) \
                  VALUES ($1, $2, 1, $3 + $4) \
@@ -194,7 +183,7 @@ impl ProxyCounters {
     /// [`StoreError`] if the database fails.
     pub async fn prune(&self) -> Result<u64, StoreError> {
         let now = to_i64(now_ms());
-        let expired = pool!(self.store, |pool| {
+        let expired = writing!(self.store, |pool| {
             sqlx::query("DELETE FROM proxy_counters WHERE expires_ms <= $1")
                 .bind(now)
                 .execute(pool)
@@ -205,7 +194,7 @@ impl ProxyCounters {
         if over == 0 {
             return Ok(expired);
         }
-        let dropped = pool!(self.store, |pool| {
+        let dropped = writing!(self.store, |pool| {
             sqlx::query(
                 "DELETE FROM proxy_counters WHERE (scope, counter_key) IN \
                  (SELECT scope, counter_key FROM proxy_counters ORDER BY expires_ms LIMIT $1)",
@@ -223,7 +212,7 @@ impl ProxyCounters {
     /// # Errors
     /// [`StoreError`] if the database fails.
     pub async fn rows(&self) -> Result<u64, StoreError> {
-        let n = pool!(self.store, |pool| {
+        let n = writing!(self.store, |pool| {
             sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM proxy_counters")
                 .fetch_one(pool)
                 .await?

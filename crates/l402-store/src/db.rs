@@ -34,9 +34,9 @@ macro_rules! reading {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.db {
             #[cfg(feature = "sqlite")]
-            Db::Sqlite { reader: $pool, .. } => $body,
+            $crate::db::Db::Sqlite { reader: $pool, .. } => $body,
             #[cfg(feature = "postgres")]
-            Db::Postgres($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
         }
     };
 }
@@ -47,12 +47,30 @@ macro_rules! writing {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.db {
             #[cfg(feature = "sqlite")]
-            Db::Sqlite { writer: $pool, .. } => $body,
+            $crate::db::Db::Sqlite { writer: $pool, .. } => $body,
             #[cfg(feature = "postgres")]
-            Db::Postgres($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
         }
     };
 }
+
+/// Runs `$body` with `$pool` bound to the pool that writes when `$write`
+/// is true, else to the pool that reads (one pool on PostgreSQL).
+macro_rules! pool {
+    ($store:expr, $write:expr, |$pool:ident| $body:expr) => {
+        match &$store.db {
+            #[cfg(feature = "sqlite")]
+            $crate::db::Db::Sqlite { reader, writer } => {
+                let $pool = if $write { writer } else { reader };
+                $body
+            }
+            #[cfg(feature = "postgres")]
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+pub(crate) use {pool, reading, writing};
 
 /// The store on SQLite or PostgreSQL. Cheap to clone (pools are shared).
 ///

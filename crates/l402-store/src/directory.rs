@@ -1,7 +1,7 @@
 //! The API directory (migration 6): one listing per URL, newest first.
 
 use crate::StoreError;
-use crate::db::{Db, Store, to_i64, to_u64};
+use crate::db::{Store, pool, to_i64, to_u64};
 
 /// A directory listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,20 +69,6 @@ pub trait DirectoryStore: Send + Sync {
         host: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Listing>, StoreError>;
-}
-
-macro_rules! pool {
-    ($store:expr, $write:expr, |$pool:ident| $body:expr) => {
-        match &$store.db {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite { reader, writer } => {
-                let $pool = if $write { writer } else { reader };
-                $body
-            }
-            #[cfg(feature = "postgres")]
-            Db::Postgres($pool) => $body,
-        }
-    };
 }
 
 const COLUMNS: &str = "id, url, name, description, price_sats, category, lightning_address, \

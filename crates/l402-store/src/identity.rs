@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::db::{Db, Store, now_ms, now_secs, to_i64, to_u64};
+use crate::db::{Store, now_ms, now_secs, pool, to_i64, to_u64};
 use crate::sql::{MerchantRow, merchant_of};
 use crate::{Merchant, StoreError};
 
@@ -145,20 +145,6 @@ fn is_token(presented: &str) -> bool {
                 && s.bytes()
                     .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         })
-}
-
-macro_rules! pool {
-    ($store:expr, $write:expr, |$pool:ident| $body:expr) => {
-        match &$store.db {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite { reader, writer } => {
-                let $pool = if $write { writer } else { reader };
-                $body
-            }
-            #[cfg(feature = "postgres")]
-            Db::Postgres($pool) => $body,
-        }
-    };
 }
 
 const PURGE_K1: &str = "DELETE FROM lnurl_challenges WHERE k1 IN \

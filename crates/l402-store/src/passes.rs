@@ -2,7 +2,7 @@
 //! tier, generalised), one per payment.
 
 use crate::StoreError;
-use crate::db::{Db, Store, to_i64, to_u64};
+use crate::db::{Store, pool, to_i64, to_u64};
 
 /// A pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,20 +38,6 @@ pub trait PassStore: Send + Sync {
         scope: &str,
         now: u64,
     ) -> Result<Option<Pass>, StoreError>;
-}
-
-macro_rules! pool {
-    ($store:expr, $write:expr, |$pool:ident| $body:expr) => {
-        match &$store.db {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite { reader, writer } => {
-                let $pool = if $write { writer } else { reader };
-                $body
-            }
-            #[cfg(feature = "postgres")]
-            Db::Postgres($pool) => $body,
-        }
-    };
 }
 
 type Row = (String, i64, String, String, i64, i64);

@@ -7,7 +7,7 @@
 //! bulk import) are listed as paid all the same.
 
 use crate::StoreError;
-use crate::db::{Db, Store, now_secs, to_i64, to_u64};
+use crate::db::{Store, now_secs, reading, to_i64, to_u64};
 
 /// The most rows one query returns (a page or a CSV export).
 pub const MAX_PAYMENT_ROWS: u32 = 100_000;
@@ -157,17 +157,6 @@ const CHALLENGES: &str = "SELECT CAST(COALESCE(SUM(challenges), 0) AS BIGINT), \
 
 const PAGE: &str = " ORDER BY 5 DESC, 1 DESC LIMIT $6 OFFSET $7";
 
-macro_rules! reading {
-    ($store:expr, |$pool:ident| $body:expr) => {
-        match &$store.db {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite { reader: $pool, .. } => $body,
-            #[cfg(feature = "postgres")]
-            Db::Postgres($pool) => $body,
-        }
-    };
-}
-
 type Row = (String, Option<String>, i64, String, i64);
 
 fn query_text(state: PaymentState) -> String {
@@ -177,6 +166,25 @@ fn query_text(state: PaymentState) -> String {
         PaymentState::Unpaid => format!("{UNPAID} AND c.expires_at > $5{PAGE}"),
         PaymentState::Expired => format!("{UNPAID} AND c.expires_at <= $5{PAGE}"),
     }
+}
+
+/// `query` (from [`query_text`]) with its parameters bound in the order its
+/// text numbers them: the merchant ($1), the resource ($2), `from` ($3,
+/// default 0), `until` ($4, default no end), now ($5), the limit ($6,
+/// capped at [`MAX_PAYMENT_ROWS`]) and `$offset` ($7). A macro, so that one
+/// binding serves each backend's pool.
+macro_rules! page {
+    ($query:expr, $merchant_id:expr, $filter:expr, $offset:expr) => {
+        // Built only from the constants above: no input in the text.
+        sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe($query))
+            .bind($merchant_id)
+            .bind($filter.resource.as_deref())
+            .bind(to_i64($filter.from.unwrap_or(0)))
+            .bind($filter.until.map_or(i64::MAX, to_i64))
+            .bind(to_i64(now_secs()))
+            .bind(i64::from($filter.limit.min(MAX_PAYMENT_ROWS)))
+            .bind($offset)
+    };
 }
 
 fn row_of(r: Row) -> PaymentRow {
@@ -197,19 +205,8 @@ impl PaymentsQuery for Store {
         filter: &PaymentFilter,
     ) -> Result<Vec<PaymentRow>, StoreError> {
         let query = query_text(filter.state);
-        let from = to_i64(filter.from.unwrap_or(0));
-        let until = filter.until.map_or(i64::MAX, to_i64);
-        let limit = i64::from(filter.limit.min(MAX_PAYMENT_ROWS));
         let rows: Vec<Row> = reading!(self, |pool| {
-            // Built only from the constants above: no input in the text.
-            sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(query.clone()))
-                .bind(merchant_id)
-                .bind(filter.resource.as_deref())
-                .bind(from)
-                .bind(until)
-                .bind(to_i64(now_secs()))
-                .bind(limit)
-                .bind(to_i64(filter.offset))
+            page!(query.clone(), merchant_id, filter, to_i64(filter.offset))
                 .fetch_all(pool)
                 .await?
         });
@@ -224,21 +221,9 @@ impl PaymentsQuery for Store {
     ) -> Result<u64, StoreError> {
         use futures_util::TryStreamExt;
         let query = query_text(filter.state);
-        let from = to_i64(filter.from.unwrap_or(0));
-        let until = filter.until.map_or(i64::MAX, to_i64);
-        let limit = i64::from(filter.limit.min(MAX_PAYMENT_ROWS));
         let mut sent = 0u64;
         reading!(self, |pool| {
-            // Built only from the constants above: no input in the text.
-            let mut rows = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(query.clone()))
-                .bind(merchant_id)
-                .bind(filter.resource.as_deref())
-                .bind(from)
-                .bind(until)
-                .bind(to_i64(now_secs()))
-                .bind(limit)
-                .bind(0i64)
-                .fetch(pool);
+            let mut rows = page!(query.clone(), merchant_id, filter, 0i64).fetch(pool);
             while let Some(row) = rows.try_next().await? {
                 if sink.send(row_of(row)).await.is_err() {
                     break;

@@ -11,7 +11,7 @@
 //! paid again: it is looked up, and goes back to `pending` only when the
 //! wallet proves the invoice was not paid.
 
-use crate::db::{Db, Store, now_secs, to_i64, to_u64};
+use crate::db::{Store, now_secs, pool, to_i64, to_u64};
 use crate::{MerchantStore, PaymentRecord, StoreError};
 
 /// Where a payout is.
@@ -226,20 +226,6 @@ pub trait PayoutStore: Send + Sync {
     /// split credits), lowest id first; empty for a payout of manual splits
     /// only.
     async fn payout_merchants(&self, payout_id: &str) -> Result<Vec<i64>, StoreError>;
-}
-
-macro_rules! pool {
-    ($store:expr, $write:expr, |$pool:ident| $body:expr) => {
-        match &$store.db {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite { reader, writer } => {
-                let $pool = if $write { writer } else { reader };
-                $body
-            }
-            #[cfg(feature = "postgres")]
-            Db::Postgres($pool) => $body,
-        }
-    };
 }
 
 const COLUMNS: &str = "id, owner_address, amount_sats, state, payment_hash, bolt11, preimage, \

@@ -4,7 +4,7 @@
 //! kept as written (JSON), and checked again whenever it is loaded.
 
 use crate::StoreError;
-use crate::db::{Db, Store, now_secs, to_i64, to_u64};
+use crate::db::{Store, now_secs, pool, to_i64, to_u64};
 
 /// A stored proxy service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,20 +70,6 @@ pub trait ProxyServiceStore: Send + Sync {
     ) -> Result<Option<ProxyService>, StoreError>;
     /// Deletes a service; whether it existed.
     async fn delete_proxy_service(&self, name: &str) -> Result<bool, StoreError>;
-}
-
-macro_rules! pool {
-    ($store:expr, $write:expr, |$pool:ident| $body:expr) => {
-        match &$store.db {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite { reader, writer } => {
-                let $pool = if $write { writer } else { reader };
-                $body
-            }
-            #[cfg(feature = "postgres")]
-            Db::Postgres($pool) => $body,
-        }
-    };
 }
 
 const LIST: &str = "SELECT name, merchant_id, definition, meta, created_at, updated_at \

@@ -5,7 +5,7 @@
 //! cost does not grow with the number of payments.
 
 use crate::StoreError;
-use crate::db::{Db, Store, to_i64, to_u64};
+use crate::db::{Store, pool, to_i64, to_u64};
 
 /// Count and sats.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -122,20 +122,6 @@ const REBUILD_CHALLENGES: &str = "INSERT INTO challenge_rollup (merchant_id, day
      FROM challenges GROUP BY merchant_id, created_at / 86400";
 
 type RecentRow = (String, Option<String>, i64, Option<String>, i64);
-
-macro_rules! pool {
-    ($store:expr, $write:expr, |$pool:ident| $body:expr) => {
-        match &$store.db {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite { reader, writer } => {
-                let $pool = if $write { writer } else { reader };
-                $body
-            }
-            #[cfg(feature = "postgres")]
-            Db::Postgres($pool) => $body,
-        }
-    };
-}
 
 #[async_trait::async_trait]
 impl StatsStore for Store {

@@ -9,7 +9,9 @@
 //! delivery is claimed again. Only the lease holder may finish it.
 
 use crate::StoreError;
-use crate::db::{Db, Store, to_i64, to_u64};
+// Every query here runs on the pool that writes (`writing!`: SQLite's single
+// writer, so claims are serialized and a read sees the latest commit).
+use crate::db::{Db, Store, to_i64, to_u64, writing};
 
 /// A registered endpoint. Its signing secret is not here: the producer
 /// derives it from the server secret and [`WebhookEndpoint::secret_nonce`].
@@ -193,19 +195,6 @@ pub trait WebhookStore: Send + Sync {
     async fn erase_webhooks(&self, merchant_id: i64) -> Result<u64, StoreError>;
 }
 
-/// Every query here runs on the pool that writes (SQLite's single writer:
-/// claims are serialized, and a read sees the latest commit).
-macro_rules! writer {
-    ($store:expr, |$pool:ident| $body:expr) => {
-        match &$store.db {
-            #[cfg(feature = "sqlite")]
-            Db::Sqlite { writer: $pool, .. } => $body,
-            #[cfg(feature = "postgres")]
-            Db::Postgres($pool) => $body,
-        }
-    };
-}
-
 pub(crate) fn random_hex(bytes: usize) -> Result<String, StoreError> {
     let mut b = vec![0u8; bytes];
     getrandom::getrandom(&mut b).map_err(|e| StoreError::Random(e.to_string()))?;
@@ -306,7 +295,7 @@ impl WebhookStore for Store {
         ep: &WebhookEndpoint,
         max_per_merchant: u32,
     ) -> Result<bool, StoreError> {
-        let done = writer!(self, |pool| {
+        let done = writing!(self, |pool| {
             sqlx::query(ADD_ENDPOINT)
                 .bind(&ep.id)
                 .bind(ep.merchant_id)
@@ -323,7 +312,7 @@ impl WebhookStore for Store {
     }
 
     async fn endpoints(&self, merchant_id: i64) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        let rows = writer!(self, |pool| {
+        let rows = writing!(self, |pool| {
             sqlx::query_as::<_, EndpointRow>(ENDPOINTS)
                 .bind(merchant_id)
                 .fetch_all(pool)
@@ -334,7 +323,7 @@ impl WebhookStore for Store {
 
     async fn delete_endpoint(&self, merchant_id: i64, id: &str) -> Result<bool, StoreError> {
         let now = to_i64(crate::db::now_ms());
-        let done = writer!(self, |pool| {
+        let done = writing!(self, |pool| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(DELETE_ENDPOINT)
                 .bind(merchant_id)
@@ -374,7 +363,7 @@ impl WebhookStore for Store {
         for _ in &endpoints {
             ids.push(format!("wd_{}", random_hex(12)?));
         }
-        writer!(self, |pool| {
+        writing!(self, |pool| {
             let mut tx = pool.begin().await?;
             let stored = sqlx::query(INSERT_EVENT)
                 .bind(event.id)
@@ -437,7 +426,7 @@ impl WebhookStore for Store {
         let owner = random_hex(12)?;
         let now = to_i64(now_ms);
         let until = to_i64(now_ms.saturating_add(lease_ms));
-        let rows = writer!(self, |pool| {
+        let rows = writing!(self, |pool| {
             let lock = match &self.db {
                 #[cfg(feature = "postgres")]
                 Db::Postgres(_) => "FOR UPDATE SKIP LOCKED",
@@ -502,7 +491,7 @@ impl WebhookStore for Store {
                 ("failed", *status, Some(error.as_str()), now, Some(now))
             }
         };
-        let done = writer!(self, |pool| {
+        let done = writing!(self, |pool| {
             sqlx::query(FINISH)
                 .bind(id)
                 .bind(lease_owner)
@@ -523,7 +512,7 @@ impl WebhookStore for Store {
         merchant_id: i64,
         limit: u32,
     ) -> Result<Vec<DeliveryInfo>, StoreError> {
-        let rows = writer!(self, |pool| {
+        let rows = writing!(self, |pool| {
             sqlx::query_as::<_, DeliveryRow>(DELIVERIES)
                 .bind(merchant_id)
                 .bind(i64::from(limit))
@@ -549,7 +538,7 @@ impl WebhookStore for Store {
     }
 
     async fn next_due(&self) -> Result<Option<u64>, StoreError> {
-        let row = writer!(self, |pool| {
+        let row = writing!(self, |pool| {
             sqlx::query_as::<_, (Option<i64>,)>(NEXT_DUE)
                 .fetch_one(pool)
                 .await?
@@ -558,7 +547,7 @@ impl WebhookStore for Store {
     }
 
     async fn prune_webhooks(&self, before_ms: u64, limit: u32) -> Result<u64, StoreError> {
-        let done = writer!(self, |pool| {
+        let done = writing!(self, |pool| {
             let a = sqlx::query(PRUNE_DELIVERIES)
                 .bind(to_i64(before_ms))
                 .bind(i64::from(limit))
@@ -577,7 +566,7 @@ impl WebhookStore for Store {
     }
 
     async fn erase_webhooks(&self, merchant_id: i64) -> Result<u64, StoreError> {
-        let done = writer!(self, |pool| {
+        let done = writing!(self, |pool| {
             let mut tx = pool.begin().await?;
             let n = sqlx::query("DELETE FROM webhook_deliveries WHERE merchant_id = $1")
                 .bind(merchant_id)
