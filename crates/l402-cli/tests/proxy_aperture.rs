@@ -54,6 +54,9 @@ services:
         requests: 5
         per: 1s
         burst: 100
+      - pathregexp: '^/api/free.*$'
+        requests: 1
+        per: 1s
 
   - name: "service2"
     hostregexp: "service2.com:8083"
@@ -125,12 +128,15 @@ prometheus:
     for note in [
         "listenaddr, staticroot, servestatic, debuglevel, insecure, authenticator, dbbackend, sqlite, prometheus: not read",
         "services[0].constraints: not written into tokens",
-        "services[0].ratelimits: not enforced yet",
+        "services[0].ratelimits[1].pathregexp: \"^/api/free.*$\": l402's rate limits apply to the whole service (no per-path form)",
         "services[1].protocol: the upstream's certificate is verified against the system's roots (Aperture skips verification)",
         "services[2].dynamicprice: Aperture's pricer speaks gRPC",
     ] {
         assert!(stderr.contains(note), "{note:?} not in:\n{stderr}");
     }
+    // The limit on the service's own paths is taken (per token and per
+    // network): no note for it.
+    assert!(!stderr.contains("ratelimits[0]"), "{stderr}");
 }
 
 #[tokio::test]

@@ -1,8 +1,12 @@
 //! `l402 serve --aperture-config aperture.yaml`: Aperture's `services`
 //! section (its `sample-conf.yaml` shape) read as `[[services]]`. What it
 //! cannot honour is said, key by key: the rest of the file (l402 serve's own
-//! settings apply), and per service `constraints`, `ratelimits`, a
-//! non-`l402` `authscheme`. What differs is said too: an `https` upstream's
+//! settings apply), and per service `constraints`, a non-`l402`
+//! `authscheme`, and the `ratelimits` l402 has no form for: l402's rate
+//! limits cover a whole service (no per-path form), so one `ratelimits`
+//! entry without a path pattern (or one matching every path) becomes a
+//! per-token and a per-network `rate_limits` pair, and the others are
+//! named as not enforced. What differs is said too: an `https` upstream's
 //! certificate is verified (`tlscertpath` pinned, else the system's roots;
 //! Aperture skips verification), and `dynamicprice` becomes an HTTP pricer
 //! at `http://<grpcaddress>/price` (Aperture's speaks gRPC).
@@ -11,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde_yaml_ng::Value;
 
+use super::limits::RateLimitConfig;
 use super::{RewriteConfig, ServiceConfig};
 
 /// The most bytes read from an Aperture configuration.
@@ -141,14 +146,17 @@ pub fn read(yaml: &str) -> Result<ApertureServices, String> {
             continue;
         };
         let dynamic = dynamic_price.is_some();
-        for (key, what) in [
-            ("constraints", "not written into tokens"),
-            ("ratelimits", "not enforced yet"),
-        ] {
-            if get(key).is_some_and(|v| !v.is_null()) {
-                out.notes.push(format!("{}: {what}", at(key)));
-            }
+        if get("constraints").is_some_and(|v| !v.is_null()) {
+            out.notes
+                .push(format!("{}: not written into tokens", at("constraints")));
         }
+        let service_path = string("pathregexp")?;
+        let rate_limits = rate_limits(
+            get("ratelimits"),
+            service_path.as_deref(),
+            &at,
+            &mut out.notes,
+        );
         if let Some(scheme) = string("authscheme")?
             && scheme != "l402"
         {
@@ -219,10 +227,132 @@ pub fn read(yaml: &str) -> Result<ApertureServices, String> {
             max_body_bytes: None,
             forward_authorization: None,
             shadow: None,
+            rate_limits,
             ..ServiceConfig::default()
         });
     }
     Ok(out)
+}
+
+/// Path patterns that match every path: a `ratelimits` entry with one of
+/// these covers the whole service.
+const EVERY_PATH: &[&str] = &["", ".*", "^.*", "^.*$", "^/.*", "^/.*$", "/.*", "^/"];
+
+/// Aperture's `ratelimits` (`[{pathregexp, requests, per, burst}]`, a token
+/// bucket per token, or per client network when unauthenticated) as
+/// `rate_limits`: the first entry for the whole service (no `pathregexp`,
+/// one matching every path, or the service's own) becomes a limit per
+/// token and one per network (which counts every request from the network,
+/// paid or not). l402's rate limits have no per-path form: an entry with a
+/// narrower `pathregexp`, a second whole-service entry, or a period under
+/// a second or not in whole seconds is named in a note and not enforced.
+fn rate_limits(
+    v: Option<&Value>,
+    service_path: Option<&str>,
+    at: &dyn Fn(&str) -> String,
+    notes: &mut Vec<String>,
+) -> Vec<RateLimitConfig> {
+    let entries = match v {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Sequence(entries)) => entries,
+        Some(_) => {
+            notes.push(format!(
+                "{}: must be a list: not enforced",
+                at("ratelimits")
+            ));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (j, entry) in entries.iter().enumerate() {
+        let key = |k: &str| at(&format!("ratelimits[{j}].{k}"));
+        let field = |k: &str| match entry {
+            Value::Mapping(m) => m.get(k).filter(|v| !v.is_null()),
+            _ => None,
+        };
+        if let Some(pattern) = field("pathregexp").and_then(text)
+            && !EVERY_PATH.contains(&pattern.as_str())
+            && service_path != Some(pattern.as_str())
+        {
+            notes.push(format!(
+                "{}: {pattern:?}: l402's rate limits apply to the whole service \
+                 (no per-path form): this limit is not enforced",
+                key("pathregexp")
+            ));
+            continue;
+        }
+        let requests = field("requests")
+            .and_then(Value::as_u64)
+            .and_then(|r| u32::try_from(r).ok())
+            .filter(|r| *r > 0);
+        let Some(requests) = requests else {
+            notes.push(format!(
+                "{}: must be a positive whole number: this limit is not enforced",
+                key("requests")
+            ));
+            continue;
+        };
+        let per = field("per")
+            .and_then(text)
+            .unwrap_or_else(|| "1s".to_owned());
+        let Some(per_secs) = go_duration_secs(&per) else {
+            notes.push(format!(
+                "{}: {per:?}: l402 counts over whole seconds (1s or more): \
+                 this limit is not enforced",
+                key("per")
+            ));
+            continue;
+        };
+        let burst = field("burst")
+            .and_then(Value::as_u64)
+            .and_then(|b| u32::try_from(b).ok())
+            .filter(|b| *b > 0);
+        if !out.is_empty() {
+            notes.push(format!(
+                "{}: only one whole-service limit is taken (per token and per network): \
+                 this one is not enforced",
+                at(&format!("ratelimits[{j}]"))
+            ));
+            continue;
+        }
+        for by in ["token", "network"] {
+            out.push(RateLimitConfig {
+                per: by.to_owned(),
+                requests,
+                per_secs: Some(per_secs),
+                burst,
+            });
+        }
+    }
+    out
+}
+
+/// A Go duration (`1s`, `1m30s`, `2h`, `1500ms`) in whole seconds; `None`
+/// if it is not one, is under a second, or is not whole seconds.
+fn go_duration_secs(text: &str) -> Option<u64> {
+    let mut ms: u64 = 0;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return None,
+        };
+        ms = ms.checked_add(n.checked_mul(scale)?)?;
+        rest = &rest[unit_len..];
+    }
+    (ms >= 1_000 && ms.is_multiple_of(1_000)).then_some(ms / 1_000)
 }
 
 /// An `https` upstream's trust: Aperture does not verify the backend's
@@ -347,6 +477,11 @@ services:
       - pathregexp: '^/looprpc.*$'
         requests: 5
         per: 1s
+      - requests: 10
+        per: 1m
+        burst: 3
+      - requests: 1
+        per: 500ms
     headers:
       X-Key: "!file+hex:key.bin"
     rewrite:
@@ -385,11 +520,27 @@ services:
         assert_eq!(s.token_lifetime_secs, Some(31_557_600));
         assert_eq!(s.free_paths, ["^/freebieservice.*$"]);
         assert_eq!(s.rewrite.prefix.as_deref(), Some("/api"));
+        let limits: Vec<_> = s
+            .rate_limits
+            .iter()
+            .map(|r| (r.per.as_str(), r.requests, r.per_secs, r.burst))
+            .collect();
+        assert_eq!(
+            limits,
+            [
+                ("token", 10, Some(60), Some(3)),
+                ("network", 10, Some(60), Some(3))
+            ]
+        );
+        assert_eq!(super::go_duration_secs("1m30s"), Some(90));
+        assert_eq!(super::go_duration_secs("1500ms"), None);
+        assert_eq!(super::go_duration_secs("2x"), None);
         let notes = got.notes.join("\n");
         for key in [
             "listenaddr, authenticator: not read",
             "services[0].constraints",
-            "services[0].ratelimits",
+            "services[0].ratelimits[0].pathregexp: \"^/looprpc.*$\": l402's rate limits apply to the whole service",
+            "services[0].ratelimits[2].per: \"500ms\"",
             "services[1].protocol: the upstream's certificate is verified",
             "services[2].dynamicprice: Aperture's pricer speaks gRPC",
             "services[2].dynamicprice.metered: not supported",
