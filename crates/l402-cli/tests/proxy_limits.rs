@@ -19,7 +19,7 @@ use l402_lightning::Wallet;
 use pg_support::{DropSchema, pg_url, unique_schema};
 use proxy_support::{Upstream, upstream};
 use serde_json::Value;
-use serve_support::{Server, dev_wallet, l402, start};
+use serve_support::{Server, dev_wallet, l402, refused_start, start};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -231,13 +231,7 @@ price_sats = 6
 realm = "r"
 "#,
     );
-    let out = l402(dir.path())
-        .args(["serve", "--config", &file, "--listen", "127.0.0.1:0"])
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused_start(l402(dir.path()), &["--config", &file]).await;
     assert!(
         stderr.contains("services[1].realm") && stderr.contains("one price"),
         "{stderr}"

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use metrics_support::{promtool_accepts, sample};
 use serde_json::Value;
-use serve_support::{Server, l402, start};
+use serve_support::{Server, l402, refused_start, start};
 
 const ADMIN_TOKEN: &str = "a-proxy-metrics-admin-token";
 
@@ -198,13 +198,8 @@ async fn a_service_description_longer_than_the_bound_is_refused() {
         ),
     )
     .unwrap();
-    let out = l402(dir.path())
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let config = config.to_str().unwrap();
+    let stderr = refused_start(l402(dir.path()), &["--config", config]).await;
     assert!(
         stderr.contains("services[0].description") && stderr.contains("1000"),
         "{stderr}"

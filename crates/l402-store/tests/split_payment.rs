@@ -88,22 +88,17 @@ where
 {
     let merchant = store.create_merchant("m").await.unwrap().id;
     let p = payment(merchant);
-    // The second statement (the credit) fails: the payment is not recorded.
-    db.run(&fail("split_credits")).await;
-    let err = store
-        .record_split_payment(&p, Some(credit(&p.payment_hash)))
-        .await;
-    assert!(err.is_err(), "{err:?}");
-    nothing_written(db, store).await;
-    db.run(&heal("split_credits")).await;
-    // The first (the payment) fails: the credit is not written.
-    db.run(&fail("payments")).await;
-    let err = store
-        .record_split_payment(&p, Some(credit(&p.payment_hash)))
-        .await;
-    assert!(err.is_err(), "{err:?}");
-    nothing_written(db, store).await;
-    db.run(&heal("payments")).await;
+    // The second statement (the credit) fails: the payment is not recorded;
+    // the first (the payment) fails: the credit is not written.
+    for table in ["split_credits", "payments"] {
+        db.run(&fail(table)).await;
+        let err = store
+            .record_split_payment(&p, Some(credit(&p.payment_hash)))
+            .await;
+        assert!(err.is_err(), "{table}: {err:?}");
+        nothing_written(db, store).await;
+        db.run(&heal(table)).await;
+    }
 
     // Both succeed, together; the payout queued knows whose payment it pays.
     let (new, credited) = store

@@ -82,6 +82,20 @@ pub async fn start(cmd: Command, args: &[&str]) -> Server {
     start_with_stderr(cmd, args, "127.0.0.1:0", Stdio::inherit()).await
 }
 
+/// Runs `<cmd> serve <args> --listen 127.0.0.1:0`, which must refuse to
+/// start (a configuration it does not accept): its stderr.
+pub async fn refused_start(mut cmd: Command, args: &[&str]) -> String {
+    let out = cmd
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// [`start`] on a fixed `listen` address (a server that must come back on
 /// the same port after a restart).
 pub async fn start_on(cmd: Command, listen: &str, args: &[&str]) -> Server {
