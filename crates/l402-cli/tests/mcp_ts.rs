@@ -12,10 +12,9 @@ mod get_support;
 mod mcp_support;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use get_support::Serve;
-use mcp_support::{merchant, write_policy};
+use mcp_support::{agent_report, merchant, write_policy};
 use serde_json::{Value, json};
 
 /// The agent: `L402_MCP_TS_CLIENT`, else the cached install; `None` (the
@@ -58,14 +57,7 @@ async fn run(client: &Path, data: &Path, mode: &str, steps: Value, target: &[Str
     for var in get_support::INHERITED_CONFIG {
         node.env_remove(var);
     }
-    let out = tokio::time::timeout(Duration::from_secs(120), node.output())
-        .await
-        .expect("the agent finishes")
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "agent failed: {stderr}");
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)))
+    agent_report(node, 120).await
 }
 
 fn names(report: &Value) -> Vec<String> {

@@ -142,7 +142,13 @@ pub async fn run_agent(
     for (k, v) in env {
         command.env(k, v);
     }
-    let out = tokio::time::timeout(std::time::Duration::from_secs(180), command.output())
+    agent_report(command, 180).await
+}
+
+/// Runs an agent (`command`) for at most `secs` seconds: the JSON report it
+/// prints, or the test fails with its stderr.
+pub async fn agent_report(mut command: tokio::process::Command, secs: u64) -> Value {
+    let out = tokio::time::timeout(std::time::Duration::from_secs(secs), command.output())
         .await
         .expect("the agent finishes")
         .unwrap();
