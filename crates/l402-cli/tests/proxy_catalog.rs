@@ -3,15 +3,21 @@
 //! merchant's `POST /api/proxy`) appear in `/.well-known/l402.json` and
 //! leave it when deleted; a path with a `.` or `..` segment (raw or
 //! `%2e`-encoded) under a merchant's mount or a rewrite prefix is refused
-//! with 400 `bad_path` and never reaches the upstream.
+//! with 400 `bad_path` and never reaches the upstream; two instances on
+//! one PostgreSQL (`L402_TEST_DATABASE_URL`; without it that test says so
+//! and passes, unless `L402_REQUIRE_POSTGRES=1`): a service added through
+//! one answers on the other within the poll interval, without SIGHUP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../l402-store/tests/pg_support/mod.rs"]
+mod pg_support;
 mod proxy_support;
 mod serve_support;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use pg_support::{DropSchema, pg_url, unique_schema};
 use proxy_support::upstream;
 use serve_support::{Server, l402, start};
 
@@ -174,4 +180,79 @@ async fn runtime_services_are_discovered_and_dot_segments_refused() {
     let doc = discovery(&base).await;
     assert!(listed(&doc, "added").is_none(), "{doc}");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_service_added_on_one_instance_answers_on_the_other() {
+    let Some(url) = pg_url() else { return };
+    let schema = unique_schema("catalog");
+    let _drop = DropSchema {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    let up = upstream().await;
+    let instance = |dir: &std::path::Path| {
+        let file = dir.join("l402.toml");
+        std::fs::write(&file, "[demo]\nenabled = false\n").unwrap();
+        let mut cmd = l402(dir);
+        cmd.env("L402_DATABASE_URL", &url)
+            .env("L402_DATABASE_SCHEMA", &schema)
+            .env("L402_PROXY_POLL_SECS", "1")
+            .env(
+                "L402_SERVER_SECRET",
+                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            );
+        (cmd, file.display().to_string())
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ((cmd_a, file_a), (cmd_b, file_b)) = (instance(dir_a.path()), instance(dir_b.path()));
+    let a = start(cmd_a, &["--config", &file_a]).await;
+    let b = start(cmd_b, &["--config", &file_b]).await;
+    let (base_a, base_b) = (a.url(), b.url());
+    let http = reqwest::Client::new();
+    let status = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(format!("{base_b}/shared/x")).await, 404);
+
+    let resp = http
+        .post(format!("{base_a}/api/admin/services"))
+        .bearer_auth(admin_token(&a))
+        .json(&json!({"name": "shared", "pathregexp": "^/shared", "address": up.addr.to_string(), "price_sats": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    assert_eq!(status(format!("{base_a}/shared/x")).await, 402);
+    // B polls every second: sold there within a few, listed too.
+    let started = std::time::Instant::now();
+    while status(format!("{base_b}/shared/x")).await != 402 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the service added on A never reached B"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let doc = discovery(&base_b).await;
+    assert!(listed(&doc, "shared").is_some(), "{doc}");
+
+    // Deleted on A: gone from B too.
+    let resp = http
+        .delete(format!("{base_a}/api/admin/services/shared"))
+        .bearer_auth(admin_token(&a))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let started = std::time::Instant::now();
+    while status(format!("{base_b}/shared/x")).await != 404 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the service deleted on A still answers on B"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    a.stop().await;
+    b.stop().await;
 }

@@ -45,6 +45,9 @@ pub(super) struct Catalog {
     context: ProxyContext,
     /// The discovery document's services, replaced after each rebuild.
     discovery: ServiceEndpoints,
+    /// The stored services the last rebuild read ([`fingerprint`]): what
+    /// [`follow_store`] compares the store with.
+    seen: std::sync::atomic::AtomicU64,
     /// What the last rebuild built (one rebuild at a time): an unchanged
     /// part is kept as it is, with its connection pool and its freebie
     /// counts (a merchant's new proxy does not reset the others').
@@ -84,6 +87,7 @@ impl Catalog {
             producer,
             context,
             discovery,
+            seen: std::sync::atomic::AtomicU64::new(0),
             built: tokio::sync::Mutex::new(Built {
                 main: Some((config.services.clone(), initial)),
                 mounts: HashMap::new(),
@@ -208,6 +212,8 @@ impl Catalog {
             },
             None => Vec::new(),
         };
+        self.seen
+            .store(fingerprint(&stored), std::sync::atomic::Ordering::Relaxed);
         let mut main = config.services.clone();
         let mut mounts = Vec::new();
         for row in stored {
@@ -288,6 +294,44 @@ impl Catalog {
             mounts: now,
         };
     }
+}
+
+/// A digest of the stored services' rows (names, owners, definitions):
+/// another instance's change through the admin API or `POST /api/proxy`
+/// changes it.
+fn fingerprint(rows: &[l402_store::ProxyService]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    rows.len().hash(&mut hasher);
+    for row in rows {
+        (&row.name, row.merchant_id, &row.definition).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Every `every`, the store's services read and, when they differ from
+/// those the set was last built from (another `l402 serve` on the same
+/// PostgreSQL changed them), the set rebuilt and swapped in: no SIGHUP
+/// needed. A store that cannot be read is tried again next time.
+pub(super) fn follow_store(catalog: Arc<Catalog>, every: std::time::Duration) {
+    let Some(store) = catalog.store.clone() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let Ok(rows) = store.proxy_services().await else {
+                continue;
+            };
+            let seen = catalog.seen.load(std::sync::atomic::Ordering::Relaxed);
+            if fingerprint(&rows) != seen {
+                catalog.rebuild().await;
+            }
+        }
+    });
 }
 
 /// On each SIGHUP: the configuration file read again and its services

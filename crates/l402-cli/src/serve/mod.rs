@@ -79,7 +79,8 @@ Configuration (TOML), all keys optional:
   [proxy]     allow_private_upstreams (false: merchants' proxies, POST
               /api/proxy, must reach public addresses); services added
               through /api/admin/services are stored; SIGHUP reloads the
-              file's [[services]]
+              file's [[services]]; instances on one PostgreSQL pick up
+              each other's stored services every L402_PROXY_POLL_SECS (5)
   [store]     url (\"postgres://...\"; default SQLite <data dir>/store.sqlite),
               schema, max_connections (16)
   [remote]    url, api_key | api_key_file, timeout_secs (10),
@@ -481,6 +482,12 @@ async fn serve(
         }
         catalog.rebuild().await;
         catalog::reload_on_sighup(catalog.clone(), args.config.clone(), overrides(args));
+        // Other instances on the same PostgreSQL: their changes picked up.
+        if matches!(config.store.target, StoreTarget::Postgres { .. })
+            && let Some(every) = store_poll_interval()?
+        {
+            catalog::follow_store(catalog.clone(), every);
+        }
     }
     let mut app = with_routes(App::new(receiver, keys), &config)
         .service_endpoints(discovery)
@@ -575,6 +582,18 @@ async fn serve(
         eprintln!("l402 serve: stopped");
     }
     Ok(())
+}
+
+/// How often the stored services are compared with the store (PostgreSQL,
+/// shared by instances): `L402_PROXY_POLL_SECS` (default 5; 0: never).
+fn store_poll_interval() -> anyhow::Result<Option<Duration>> {
+    let secs = match std::env::var("L402_PROXY_POLL_SECS") {
+        Ok(v) => v.trim().parse::<u64>().map_err(|_| {
+            anyhow::anyhow!("L402_PROXY_POLL_SECS: {v:?} is not a whole number of seconds")
+        })?,
+        Err(_) => 5,
+    };
+    Ok((secs > 0).then(|| Duration::from_secs(secs.min(3600))))
 }
 
 /// `[passes] enabled = false`: the pass routes answer 404.
