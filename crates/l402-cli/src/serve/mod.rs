@@ -9,6 +9,8 @@
 //! lifetimes and paid routes.
 
 mod app;
+mod args;
+mod banner;
 mod catalog;
 mod counters;
 mod dashboard;
@@ -22,7 +24,6 @@ mod telemetry;
 mod tls;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,13 +32,15 @@ use l402_lightning::dev::DevNode;
 use l402_lightning::lnbits::LnbitsClient;
 use l402_lightning::{Receiver, Wallet};
 use l402_producer::Producer;
-use serde_json::json;
 
-use crate::config::{self, Backend, Config, Overrides, StoreTarget};
+use crate::config::{self, Backend, Config, StoreTarget};
 use crate::devwallet::{self, DevWalletFile};
 use crate::{Global, state};
 pub use app::DEMO_PATH;
 use app::{App, DEMO_PRICE_SATS, PaidRoute};
+pub use args::Args;
+use args::overrides;
+use banner::{ProducerInfo, announce};
 
 /// Exit codes (documented in `l402 serve --help`).
 mod exit {
@@ -48,180 +51,6 @@ mod exit {
 
 /// Fake sats the dev buyer wallet is topped up to at start.
 const DEV_BUYER_FUNDS_SATS: u64 = 1_000_000;
-
-/// Flags of `l402 serve`.
-#[derive(Debug, clap::Args)]
-#[command(after_help = "\
-Configuration (TOML), all keys optional:
-  listen = \"127.0.0.1:8402\"
-  [backend]   kind = \"dev\" | \"lnbits\" | \"phoenixd\" | \"lnd\" | \"cln\",
-              timeout_secs (10), pay_timeout_secs (60), and per kind:
-              lnbits:   url, invoice_key
-              phoenixd: url, password | password_file
-              lnd:      url, macaroon_hex | macaroon_file (the binary
-                        .macaroon), tls_cert_file (LND's tls.cert, pinned)
-              cln:      socket (the node's lightning-rpc), or
-                        url + rune + tls_cert_file (clnrest, pinned)
-              (relative files: next to the config file)
-  [tokens]    lifetime_secs (3600), invoice_expiry_secs (600)
-  [demo]      enabled (true), price_url (the BTC price demo's source, a
-              CoinGecko simple/price or mempool.space prices URL; default:
-              a fixed price labelled as a demo price)
-  [metrics]   enabled (false; true when listen is set), listen
-              (\"127.0.0.1:9402\": /metrics there, unauthenticated); without
-              listen, /metrics on the main listener behind the admin token
-  [telemetry] otlp_endpoint (\"http://127.0.0.1:4318\", or
-              OTEL_EXPORTER_OTLP_ENDPOINT): OpenTelemetry spans per request
-              and per upstream call over OTLP/HTTP; service_name (\"l402\")
-  [tls]       cert_file, key_file (PEM; or --tls-cert/--tls-key): listen with
-              TLS, HTTP/1.1 and HTTP/2 (ALPN)
-  [[routes]]  path, price_sats, body | file, content_type, description
-  [proxy]     allow_private_upstreams (false: merchants' proxies, POST
-              /api/proxy, must reach public addresses); services added
-              through /api/admin/services are stored; SIGHUP reloads the
-              file's [[services]]; instances on one PostgreSQL pick up
-              each other's stored services every L402_PROXY_POLL_SECS (5)
-  [store]     url (\"postgres://...\"; default SQLite <data dir>/store.sqlite),
-              schema, max_connections (16)
-  [remote]    url, api_key | api_key_file, timeout_secs (10),
-              connect_timeout_secs (3), max_in_flight (256),
-              recheck_secs (60: how long a revoked key keeps working): sell the
-              routes through a remote producer API (an `l402 serve`, or
-              Lightning Enable) instead of a backend; no [backend], no
-              producer API here. Or L402_REMOTE_URL + L402_REMOTE_API_KEY.
-              Producer unreachable: 503 + Retry-After for new challenges
-              and unknown credentials; verified ones work until they expire
-  [producer]  enabled (true), rate_limit_per_minute (20), max_price_sats,
-              trusted_proxies ([]: the proxies in front of the server,
-              IP addresses or CIDR blocks, e.g. [\"10.0.0.0/8\", \"::1\"];
-              X-Forwarded-For is read only from them, right-most hop
-              that is not one; or L402_TRUSTED_PROXIES=\"10.0.0.0/8,::1\"),
-              public_url (\"https://pay.example.com\": LNURL-auth callbacks;
-              default: the request's Host over http),
-              trust_forwarded_for (deprecated: true means
-              trusted_proxies = [\"127.0.0.0/8\", \"::1\"])
-  [webhooks]  allow_private_targets (false: merchants' endpoints must be
-              public addresses), max_attempts (12), first_retry_secs (5),
-              max_retry_secs (3600), max_queued (10000 per merchant),
-              timeout_secs (10), phoenixd_secret_file, blink_secret_file
-              (Svix whsec_...: turn on /api/webhooks/in/phoenixd, /blink)
-  [directory] allow_private_targets (false), per_hour (10), max_listings (10000)
-  [splits]    enabled (false), fee_bps (0), minimum_sats (10), secret_file
-              (or L402_SPLIT_SECRET: the x-split-secret of POST /api/split),
-              allow_http (false), retry_secs (30); paid from the node's wallet
-              (the dev node's merchant wallet; not with an LNbits invoice key)
-  [passes]    enabled (true), days (30), price (9000 sats): /api/dev-token
-
-The server secret that signs tokens is <data dir>/server-secret (created on
-first start), or L402_SERVER_SECRET (64 hex digits) to share it between
-instances. The producer API's admin token is <data dir>/admin-token, or
-L402_ADMIN_TOKEN. Instances sharing one PostgreSQL and one server secret
-verify each other's tokens and share idempotency and stats.
-
-LNbits, one naming scheme for both commands:
-  L402_LNBITS_URL          the LNbits base URL (serve and get)
-  L402_LNBITS_INVOICE_KEY  the invoice key: receiving, for serve
-  L402_LNBITS_ADMIN_KEY    the admin key: paying, for get (serve never needs it)
-
-phoenixd, LND and Core Lightning, the same variables for serve (with
---backend KIND) and get; each replaces its key of [backend]:
-  L402_PHOENIXD_URL, L402_PHOENIXD_PASSWORD, L402_PHOENIXD_PASSWORD_FILE
-  L402_LND_URL (or LND_REST_HOST), L402_LND_MACAROON_HEX (or LND_MACAROON_HEX),
-  L402_LND_MACAROON_FILE, L402_LND_TLS_CERT_FILE (or LND_TLS_CERT_PATH)
-  L402_CLN_SOCKET, or L402_CLN_URL + L402_CLN_RUNE + L402_CLN_TLS_CERT_FILE
-Nostr Wallet Connect ([backend] kind = nwc, connection = a nostr+walletconnect:// string):
-  L402_NWC_CONNECTION (or NWC_CONNECTION_STRING), L402_NWC_CONNECTION_FILE
-Secrets are never printed; the banner shows the kind and URL only.
-
-Exit codes:
-  0  stopped (Ctrl-C or SIGTERM)
-  1  could not start: data directory, server secret, backend or store
-  2  invalid configuration (names the file or variable, the key and why)
-  3  cannot listen on the address (in use, not permitted, not this
-     machine's); nothing was started or written: pick another address with
-     --listen <addr> / L402_LISTEN, or listen = \"<addr>\" in the config")]
-pub struct Args {
-    /// Configuration file (TOML).
-    #[arg(long, short = 'c', env = "L402_CONFIG", value_name = "FILE")]
-    config: Option<PathBuf>,
-
-    /// Address to listen on [default: 127.0.0.1:8402].
-    #[arg(long, env = "L402_LISTEN", value_name = "ADDR")]
-    listen: Option<String>,
-
-    /// Lightning backend: dev (embedded, default), lnbits, phoenixd, lnd, cln or nwc.
-    #[arg(long, env = "L402_BACKEND", value_name = "KIND")]
-    backend: Option<String>,
-
-    /// LNbits base URL (with --backend lnbits).
-    #[arg(long, env = "L402_LNBITS_URL", value_name = "URL")]
-    lnbits_url: Option<String>,
-
-    /// LNbits invoice key (with --backend lnbits).
-    #[arg(
-        long,
-        env = "L402_LNBITS_INVOICE_KEY",
-        value_name = "KEY",
-        hide_env_values = true
-    )]
-    lnbits_invoice_key: Option<String>,
-
-    /// Do not serve the demo endpoint.
-    #[arg(long)]
-    no_demo: bool,
-
-    /// PostgreSQL URL for the producer API's store (default: SQLite in the data directory).
-    #[arg(
-        long,
-        env = "L402_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    database_url: Option<String>,
-
-    /// Proxies in front of the server, comma-separated IP addresses or CIDR
-    /// blocks (replaces the config's producer.trusted_proxies; "" for none).
-    #[arg(long, env = "L402_TRUSTED_PROXIES", value_name = "LIST")]
-    trusted_proxies: Option<String>,
-
-    /// PostgreSQL schema (default public).
-    #[arg(long, env = "L402_DATABASE_SCHEMA", value_name = "NAME")]
-    database_schema: Option<String>,
-
-    /// Sell the paid routes through this producer API (its base URL)
-    /// instead of a Lightning backend.
-    #[arg(long, env = "L402_REMOTE_URL", value_name = "URL")]
-    remote_url: Option<String>,
-
-    /// The merchant API key for --remote-url.
-    #[arg(
-        long,
-        env = "L402_REMOTE_API_KEY",
-        value_name = "KEY",
-        hide_env_values = true
-    )]
-    remote_api_key: Option<String>,
-
-    /// Let the dev node's server listen on a non-loopback address. It moves no
-    /// real money, and anyone who reaches it can pay from its wallets.
-    #[arg(long)]
-    allow_public_dev_node: bool,
-
-    /// Also proxy and sell the `services` of an Aperture configuration
-    /// (YAML, sample-conf.yaml's shape); the keys it cannot honour are
-    /// printed at start.
-    #[arg(long, env = "L402_APERTURE_CONFIG", value_name = "FILE")]
-    aperture_config: Option<PathBuf>,
-
-    /// Listen with TLS (HTTP/1.1 and HTTP/2): the PEM certificate chain
-    /// (with --tls-key; replaces [tls] cert_file).
-    #[arg(long, env = "L402_TLS_CERT_FILE", value_name = "FILE")]
-    tls_cert: Option<PathBuf>,
-
-    /// The PEM private key of --tls-cert (replaces [tls] key_file).
-    #[arg(long, env = "L402_TLS_KEY_FILE", value_name = "FILE")]
-    tls_key: Option<PathBuf>,
-}
 
 /// Runs the server until interrupted.
 pub async fn run(global: &Global, args: Args) -> ExitCode {
@@ -259,29 +88,6 @@ pub async fn run(global: &Global, args: Args) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(exit::START)
         }
-    }
-}
-
-/// The values of flags and the environment that override the file (read
-/// again on SIGHUP).
-fn overrides(args: &Args) -> Overrides {
-    Overrides {
-        listen: args.listen.clone(),
-        backend: args.backend.clone(),
-        lnbits_url: args.lnbits_url.clone(),
-        lnbits_invoice_key: args.lnbits_invoice_key.clone(),
-        demo: args.no_demo.then_some(false),
-        database_url: args.database_url.clone(),
-        database_schema: args.database_schema.clone(),
-        trusted_proxies: args.trusted_proxies.clone(),
-        remote: config::RemoteOverrides {
-            url: args.remote_url.clone(),
-            api_key: args.remote_api_key.clone(),
-        },
-        env: config::EnvVars::from_process(),
-        aperture: args.aperture_config.clone(),
-        tls_cert: args.tls_cert.clone(),
-        tls_key: args.tls_key.clone(),
     }
 }
 
@@ -630,118 +436,6 @@ fn with_routes(mut app: App, config: &Config) -> App {
     let services = app::ServiceEndpoints::default();
     services.set(proxy::endpoints(&config.services));
     app.service_endpoints(services)
-}
-
-struct ProducerInfo {
-    store: &'static str,
-    admin_token_file: Option<PathBuf>,
-}
-
-fn announce(
-    global: &Global,
-    config: &Config,
-    base: &str,
-    dev_wallet: Option<&DevWalletFile>,
-    producer: Option<&ProducerInfo>,
-) {
-    let demo_url = config.demo.then(|| format!("{base}{DEMO_PATH}"));
-    if global.json {
-        let line = json!({
-            "event": "listening",
-            "url": base,
-            "backend": config.backend.kind(),
-            "backend_url": config.backend.location(),
-            "real_lightning": !matches!(config.backend, Backend::Dev),
-            "demo_url": demo_url,
-            "demo_price_sats": config.demo.then_some(DEMO_PRICE_SATS),
-            "routes": config.routes.iter().map(|r| json!({"path": r.path, "price_sats": r.price_sats})).collect::<Vec<_>>(),
-            "services": proxy::announced(&config.services),
-            "dev_wallet": dev_wallet.map(|w| json!({"url": w.url, "file": devwallet::path(&global.data_dir)})),
-            "data_dir": global.data_dir,
-            "producer": producer.map(|p| json!({
-                "url": format!("{base}/api/l402"),
-                "openapi": format!("{base}/api/openapi.json"),
-                "store": p.store,
-                "admin_token_file": p.admin_token_file,
-            })),
-        });
-        println!("{line}");
-        return;
-    }
-    println!("l402 serve: listening on {base}");
-    match &config.backend {
-        Backend::Dev => println!(
-            "  backend:  embedded dev node - NOT A REAL LIGHTNING NODE, no real money moves"
-        ),
-        Backend::Lnbits { url, .. } => println!("  backend:  LNbits at {url}"),
-        Backend::Node(node) => println!("  backend:  {} at {}", node.label(), node.location()),
-    }
-    println!("  data:     {}", global.data_dir.display());
-    if let Some(p) = producer {
-        let store = match &config.store.target {
-            StoreTarget::Sqlite => format!(
-                "SQLite {}",
-                global.data_dir.join(state::STORE_FILE).display()
-            ),
-            StoreTarget::Postgres { .. } => "PostgreSQL".to_owned(),
-        };
-        println!("  producer: POST {base}/api/l402/challenges (X-API-Key; store: {store})");
-        println!(
-            "            merchants and keys: l402 merchant --help; API: {base}/api/openapi.json"
-        );
-        match &p.admin_token_file {
-            Some(f) => println!("            admin token: {}", f.display()),
-            None => println!("            admin token: from L402_ADMIN_TOKEN"),
-        }
-    }
-    for route in &config.routes {
-        println!(
-            "  paid:     GET {base}{}  ({} sats)",
-            route.path, route.price_sats
-        );
-    }
-    proxy::print_banner(&config.services);
-    let Some(demo_url) = demo_url else { return };
-    println!("  demo:     GET {demo_url}  ({DEMO_PRICE_SATS} sats)");
-    if let Some(wallet) = dev_wallet {
-        println!(
-            "  wallet:   {} (LNbits API; buyer admin key {})",
-            wallet.url, wallet.admin_key
-        );
-        println!();
-        println!("Pay the demo with curl and jq (each step is one shell command):");
-        println!("  1. C=$(curl -s {demo_url})");
-        println!(
-            "     -> 402 Payment Required; the JSON body holds .l402.invoice and .l402.macaroon"
-        );
-        println!(
-            "  2. P=$(curl -s -X POST {}/api/v1/payments -H 'X-Api-Key: {}' -H 'Content-Type: application/json' -d \"$(echo \"$C\" | jq -c '{{out: true, bolt11: .l402.invoice}}')\" | jq -r .preimage)",
-            wallet.url, wallet.admin_key
-        );
-        println!("     -> the dev wallet pays the invoice; .preimage is the proof of payment");
-        println!(
-            "  3. curl -s {demo_url} -H \"Authorization: L402 $(echo \"$C\" | jq -r .l402.macaroon):$P\""
-        );
-        println!("     -> 200 and a joke");
-        println!("Or: {} {demo_url}", get_command(&global.data_dir));
-    }
-}
-
-/// How to run `l402 get` against this server: with its data directory
-/// unless that is the default one, so `get` finds the dev wallet.
-fn get_command(data_dir: &std::path::Path) -> String {
-    if data_dir == crate::paths::data_dir(None) {
-        return "l402 get".to_owned();
-    }
-    let dir = data_dir.to_string_lossy();
-    let plain = dir
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c));
-    if plain {
-        format!("l402 --data-dir {dir} get")
-    } else {
-        format!("l402 --data-dir '{}' get", dir.replace('\'', "'\\''"))
-    }
 }
 
 /// Installs the SIGINT and SIGTERM handlers now, before the server says it
