@@ -41,7 +41,7 @@ pub(super) async fn serve(
 ) -> anyhow::Result<()> {
     let Some(tls) = tls else {
         let app = router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
+        axum::serve(listener.tap_io(nodelay), app)
             .with_graceful_shutdown(shutdown)
             .await?;
         return Ok(());
@@ -59,6 +59,14 @@ pub(super) async fn serve(
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
+}
+
+/// Sends small answers at once (no Nagle delay behind an unacknowledged
+/// segment), as nginx's `tcp_nodelay on` does on keep-alive connections.
+fn nodelay(stream: &mut TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!("TCP_NODELAY not set: {e}");
+    }
 }
 
 /// Marks a request as received over TLS.
