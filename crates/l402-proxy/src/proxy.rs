@@ -143,14 +143,6 @@ impl Proxy {
     pub fn observer(&self) -> Option<&Arc<dyn Observer>> {
         self.observer.as_ref()
     }
-
-    /// Tells the observer, if any, that a request to `service` was refused
-    /// by a rate limit (429).
-    pub fn note_rate_limited(&self, service: &str) {
-        if let Some(observer) = &self.observer {
-            observer.rate_limited(service);
-        }
-    }
 }
 
 impl ProxyBuilder {
