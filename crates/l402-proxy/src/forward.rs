@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header;
+use http::header::{self, HeaderValue};
 use http::{Request, Response, Uri, Version};
 use http_body_util::combinators::{BoxBody, UnsyncBoxBody};
 use http_body_util::{BodyExt, Limited};
@@ -22,6 +22,7 @@ use tower_service::Service as TowerService;
 use tracing::Instrument;
 
 use crate::error::ProxyError;
+use crate::h1::{H1Error, H1Pool};
 use crate::headers;
 use crate::observe::Observer;
 use crate::service::{Protocol, Service};
@@ -42,9 +43,12 @@ pub(crate) const POOL_IDLE: Duration = Duration::from_secs(90);
 /// The most idle connections kept per upstream.
 pub(crate) const POOL_MAX_IDLE_PER_HOST: usize = 256;
 
-/// The hyper clients every service shares: one per protocol, pooled.
+/// The hyper clients every service shares: one per protocol, pooled (plain
+/// HTTP/1.1 without an upgrade goes through the service's [`H1Pool`]).
 #[derive(Clone)]
-pub(crate) struct Clients {
+pub(crate) struct Clients(Arc<ClientPair>);
+
+struct ClientPair {
     http1: Client<HttpConnector, UpstreamBody>,
     h2c: Client<HttpConnector, UpstreamBody>,
 }
@@ -65,7 +69,7 @@ impl Clients {
             .pool_idle_timeout(POOL_IDLE)
             .http2_only(true)
             .build(connector);
-        Clients { http1, h2c }
+        Clients(Arc::new(ClientPair { http1, h2c }))
     }
 }
 
@@ -81,6 +85,8 @@ impl Clients {
 pub struct Forward {
     service: Arc<Service>,
     clients: Clients,
+    /// Plain HTTP/1.1 upstreams' own pool (see [`crate::h1`]).
+    h1: Option<H1Pool>,
     observer: Option<Arc<dyn Observer>>,
 }
 
@@ -103,9 +109,12 @@ impl Forward {
         clients: Clients,
         observer: Option<Arc<dyn Observer>>,
     ) -> Self {
+        let h1 = (service.protocol == Protocol::Http)
+            .then(|| H1Pool::new(service.authority.clone(), POOL_MAX_IDLE_PER_HOST, POOL_IDLE));
         Forward {
             service,
             clients,
+            h1,
             observer,
         }
     }
@@ -211,33 +220,24 @@ impl Forward {
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
         let (mut parts, body) = request.into_parts();
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
+        let host = parts.headers.get(header::HOST).cloned().or_else(|| {
+            let authority = parts.uri.authority()?;
+            HeaderValue::from_str(authority.as_str()).ok()
+        });
         // TLS in: an https URI (h2's :scheme), or the listener's mark.
         let https = parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS)
             || parts.extensions.get::<http::uri::Scheme>() == Some(&http::uri::Scheme::HTTPS);
-        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let uri = Uri::builder()
-            .scheme(match service.protocol {
-                Protocol::Https => "https",
-                Protocol::Http | Protocol::H2c => "http",
-            })
-            .authority(service.authority.clone())
-            .path_and_query(service.upstream_path(path))
-            .build()
-            .map_err(|e| ProxyError::Upstream(Box::new(e)))?;
-        parts.uri = uri;
+        // Plain HTTP/1.1 without an upgrade: the pool driven on this task
+        // (origin-form URI, `Host` from the pool); the rest: hyper's client.
+        let pooled = self.h1.as_ref().filter(|_| !wants_upgrade);
+        parts.uri = upstream_uri(service, &parts.uri, pooled.is_none())?;
         let headers = &mut parts.headers;
         headers::strip_hop_by_hop(headers, wants_upgrade);
         if !service.forward_authorization {
             headers::strip_l402_credential(headers);
         }
         let proto = if https { "https" } else { "http" };
-        headers::add_forwarded(headers, client_ip, host.as_deref(), proto);
+        headers::add_forwarded(headers, client_ip, host, proto);
         headers.remove(header::HOST);
         for (name, value) in &service.headers {
             headers.insert(name.clone(), value.clone());
@@ -265,9 +265,51 @@ impl Forward {
             http.response.status_code = tracing::field::Empty,
             error.type = tracing::field::Empty,
         );
+        let exchange = async {
+            match pooled {
+                Some(pool) => match pool.send(upstream).await {
+                    Ok(mut response) => {
+                        headers::strip_hop_by_hop(response.headers_mut(), false);
+                        Ok(response.map(|body| body.map_err(BoxError::from).boxed()))
+                    }
+                    Err(H1Error::Connect(e)) => Err(ProxyError::Unreachable(e)),
+                    Err(H1Error::Exchange(e)) if over_limit(&e) => {
+                        Err(ProxyError::BodyTooLarge(limit))
+                    }
+                    Err(H1Error::Exchange(e)) => Err(ProxyError::Upstream(Box::new(e))),
+                },
+                None => self.via_client(upstream, client_upgrade).await,
+            }
+        };
+        let timeout = service.timeout;
+        let started = std::time::Instant::now();
+        let answered = tokio::time::timeout(timeout, exchange)
+            .instrument(span.clone())
+            .await
+            .unwrap_or(Err(ProxyError::Timeout(timeout.as_secs())));
+        let status = answered.as_ref().ok().map(|r| r.status().as_u16());
+        match (status, &answered) {
+            (Some(status), _) => span.record("http.response.status_code", status),
+            (None, Err(ProxyError::Timeout(_))) => span.record("error.type", "timeout"),
+            (None, _) => span.record("error.type", "upstream_failed"),
+        };
+        if let Some(observer) = &self.observer {
+            observer.upstream(&service.name, started.elapsed(), status);
+        }
+        answered
+    }
+
+    /// Sends through hyper's pooled clients (h2c, https, upgrades), and
+    /// tunnels an accepted upgrade.
+    async fn via_client(
+        &self,
+        upstream: Request<UpstreamBody>,
+        client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let service = &self.service;
         let sent = match (service.protocol, &service.https) {
-            (Protocol::Http, _) => self.clients.http1.request(upstream),
-            (Protocol::H2c, _) => self.clients.h2c.request(upstream),
+            (Protocol::Http, _) => self.clients.0.http1.request(upstream),
+            (Protocol::H2c, _) => self.clients.0.h2c.request(upstream),
             (Protocol::Https, Some(https)) => https.request(upstream),
             // Never sent in clear text instead.
             (Protocol::Https, None) => {
@@ -276,34 +318,18 @@ impl Forward {
                 ));
             }
         };
-        let timeout = service.timeout;
-        let started = std::time::Instant::now();
-        let answered = tokio::time::timeout(timeout, sent)
-            .instrument(span.clone())
-            .await;
-        let status = match &answered {
-            Ok(Ok(response)) => Some(response.status().as_u16()),
-            _ => None,
-        };
-        match status {
-            Some(status) => span.record("http.response.status_code", status),
-            None if answered.is_err() => span.record("error.type", "timeout"),
-            None => span.record("error.type", "upstream_failed"),
-        };
-        if let Some(observer) = &self.observer {
-            observer.upstream(&service.name, started.elapsed(), status);
-        }
-        let mut response = match answered {
-            Err(_) => return Err(ProxyError::Timeout(timeout.as_secs())),
-            Ok(Err(e)) if over_limit(&e) => return Err(ProxyError::BodyTooLarge(limit)),
-            Ok(Err(e)) if e.is_connect() => {
+        let mut response = match sent.await {
+            Ok(response) => response,
+            Err(e) if over_limit(&e) => {
+                return Err(ProxyError::BodyTooLarge(service.max_body_bytes));
+            }
+            Err(e) if e.is_connect() => {
                 return Err(match crate::tls::failure(&e) {
                     Some(reason) => ProxyError::UpstreamTls(reason),
                     None => ProxyError::Unreachable(Box::new(e)),
                 });
             }
-            Ok(Err(e)) => return Err(ProxyError::Upstream(Box::new(e))),
-            Ok(Ok(response)) => response,
+            Err(e) => return Err(ProxyError::Upstream(Box::new(e))),
         };
         let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
         if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
@@ -314,4 +340,28 @@ impl Forward {
         }
         Ok(response.map(|body| body.map_err(BoxError::from).boxed()))
     }
+}
+
+/// The URI sent upstream: the request's path and query (under the
+/// service's rewrite prefix), in absolute form for hyper's client
+/// (`absolute`), else in origin form.
+fn upstream_uri(service: &Service, uri: &Uri, absolute: bool) -> Result<Uri, ProxyError> {
+    let bad = |e: http::Error| ProxyError::Upstream(Box::new(e));
+    let mut parts = http::uri::Parts::default();
+    parts.path_and_query = Some(match (&service.rewrite_prefix, uri.path_and_query()) {
+        (None, Some(path)) => path.clone(),
+        (_, path) => {
+            let path = path.map_or("/", |p| p.as_str());
+            http::uri::PathAndQuery::try_from(service.upstream_path(path))
+                .map_err(|e| bad(e.into()))?
+        }
+    });
+    if absolute {
+        parts.scheme = Some(match service.protocol {
+            Protocol::Https => http::uri::Scheme::HTTPS,
+            Protocol::Http | Protocol::H2c => http::uri::Scheme::HTTP,
+        });
+        parts.authority = Some(service.authority.clone());
+    }
+    Uri::from_parts(parts).map_err(|e| bad(e.into()))
 }

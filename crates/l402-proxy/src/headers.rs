@@ -40,6 +40,13 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 /// `upgrade`, `Connection: upgrade` and `Upgrade` are kept (the handshake
 /// must reach the other side). `TE: trailers` is kept.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Most messages carry none: one pass over the names, no removals.
+    let any = headers
+        .keys()
+        .any(|name| *name == header::UPGRADE || HOP_BY_HOP.contains(name));
+    if !any {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -69,18 +76,33 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 /// Aperture's gRPC macaroon metadata: the buyer's credential is for this
 /// proxy, not for the upstream. Other schemes pass.
 pub(crate) fn strip_l402_credential(headers: &mut HeaderMap) {
-    let others: Vec<HeaderValue> = headers
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .filter(|v| !is_l402(v.as_bytes()))
-        .cloned()
-        .collect();
-    headers.remove(header::AUTHORIZATION);
-    for value in others {
-        headers.append(header::AUTHORIZATION, value);
+    const GRPC_MACAROON: HeaderName = HeaderName::from_static("grpc-metadata-macaroon");
+    const MACAROON: HeaderName = HeaderName::from_static("macaroon");
+    let values = headers.get_all(header::AUTHORIZATION);
+    let (mut l402, mut others) = (0, 0);
+    for value in values {
+        if is_l402(value.as_bytes()) {
+            l402 += 1;
+        } else {
+            others += 1;
+        }
     }
-    headers.remove("grpc-metadata-macaroon");
-    headers.remove("macaroon");
+    if l402 > 0 && others == 0 {
+        headers.remove(header::AUTHORIZATION);
+    } else if l402 > 0 {
+        let others: Vec<HeaderValue> = headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .filter(|v| !is_l402(v.as_bytes()))
+            .cloned()
+            .collect();
+        headers.remove(header::AUTHORIZATION);
+        for value in others {
+            headers.append(header::AUTHORIZATION, value);
+        }
+    }
+    headers.remove(GRPC_MACAROON);
+    headers.remove(MACAROON);
 }
 
 pub(crate) fn is_l402(value: &[u8]) -> bool {
@@ -98,16 +120,20 @@ pub(crate) fn is_l402(value: &[u8]) -> bool {
 pub(crate) fn add_forwarded(
     headers: &mut HeaderMap,
     client: Option<IpAddr>,
-    host: Option<&str>,
+    host: Option<HeaderValue>,
     proto: &'static str,
 ) {
     const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
     if let Some(ip) = client {
+        let mut text = IpText::default();
+        let ip = text.format(ip);
         let value = match headers.get(&XFF).and_then(|v| v.to_str().ok()) {
-            Some(before) if !before.trim().is_empty() => format!("{before}, {ip}"),
-            _ => ip.to_string(),
+            Some(before) if !before.trim().is_empty() => {
+                HeaderValue::from_str(&format!("{before}, {ip}"))
+            }
+            _ => HeaderValue::from_str(ip),
         };
-        if let Ok(value) = HeaderValue::from_str(&value) {
+        if let Ok(value) = value {
             headers.insert(XFF, value);
         }
     }
@@ -115,8 +141,45 @@ pub(crate) fn add_forwarded(
         HeaderName::from_static("x-forwarded-proto"),
         HeaderValue::from_static(proto),
     );
-    if let Some(host) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
+    if let Some(host) = host {
         headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+    }
+}
+
+/// An address as text without the formatting machinery for IPv4 (every
+/// request formats one).
+#[derive(Default)]
+struct IpText {
+    buf: [u8; 15],
+    v6: String,
+}
+
+impl IpText {
+    fn format(&mut self, ip: IpAddr) -> &str {
+        let IpAddr::V4(v4) = ip else {
+            self.v6 = ip.to_string();
+            return &self.v6;
+        };
+        let mut len = 0;
+        for (i, octet) in v4.octets().into_iter().enumerate() {
+            if i > 0 {
+                self.buf[len] = b'.';
+                len += 1;
+            }
+            let digits = [octet / 100, octet / 10 % 10, octet % 10];
+            let skip = if octet >= 100 {
+                0
+            } else if octet >= 10 {
+                1
+            } else {
+                2
+            };
+            for d in &digits[skip..] {
+                self.buf[len] = b'0' + d;
+                len += 1;
+            }
+        }
+        std::str::from_utf8(&self.buf[..len]).unwrap_or_default()
     }
 }
 
@@ -178,9 +241,54 @@ mod tests {
     #[test]
     fn forwarded_for_appends() {
         let mut h = map(&[("x-forwarded-for", "10.0.0.1")]);
-        add_forwarded(&mut h, "127.0.0.1".parse().ok(), Some("a.example"), "http");
+        let host = HeaderValue::from_static("a.example");
+        add_forwarded(&mut h, "127.0.0.1".parse().ok(), Some(host), "http");
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "a.example");
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        let samples = [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.0.99.100",
+            "255.255.255.255",
+            "192.168.1.10",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:10.0.0.1",
+        ];
+        for sample in samples {
+            let ip: IpAddr = sample.parse().unwrap();
+            assert_eq!(IpText::default().format(ip), ip.to_string(), "{sample}");
+        }
+        for octet in 0..=255u8 {
+            let ip = IpAddr::from([octet, 9, octet, 10]);
+            assert_eq!(IpText::default().format(ip), ip.to_string());
+        }
+    }
+
+    #[test]
+    fn a_lone_l402_credential_goes_and_nothing_else_changes() {
+        let mut h = map(&[("authorization", "L402 abc:def"), ("accept", "*/*")]);
+        strip_l402_credential(&mut h);
+        assert!(!h.contains_key("authorization"));
+        let mut h = map(&[("authorization", "Bearer upstream"), ("accept", "*/*")]);
+        strip_l402_credential(&mut h);
+        assert_eq!(h["authorization"], "Bearer upstream");
+        assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn a_message_without_hop_by_hop_headers_is_untouched() {
+        let mut h = map(&[("accept", "*/*"), ("x-a", "1"), ("te", "trailers")]);
+        let before = h.clone();
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h, before);
+        let mut h = map(&[("accept", "*/*"), ("upgrade", "websocket")]);
+        strip_hop_by_hop(&mut h, false);
+        assert!(!h.contains_key("upgrade"));
     }
 }

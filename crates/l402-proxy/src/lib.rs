@@ -26,6 +26,7 @@ mod error;
 mod forward;
 mod freebie;
 mod gate;
+mod h1;
 mod headers;
 mod limit;
 mod live;
