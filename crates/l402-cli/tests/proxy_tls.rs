@@ -5,6 +5,8 @@
 //!   as the upstream's ALPN says; a certificate that is not the one
 //!   expected is a 502 `upstream_tls` and nothing reaches the upstream;
 //!   paid with `l402 get`;
+//! - a websocket upgrade to an `https` upstream that offers h2 first: paid,
+//!   sent over HTTP/1.1 (no h2 by ALPN), messages echoed;
 //! - `[tls]` in: `l402 get` pays over HTTPS, and a client offering h2 gets
 //!   HTTP/2;
 //! - gRPC (a real grpcio client) through the proxy to a grpcio server over
@@ -16,107 +18,24 @@ mod proxy_support;
 mod python_support;
 mod serve_support;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::{HeaderMap, Uri, Version};
-use axum::routing::any;
 use bitcoin::hashes::{Hash, sha256};
+use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
-use tokio_rustls::server::TlsStream;
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
+use proxy_support::tls::{fixture, https_upstream, provider, server_config};
 use proxy_support::write_serve_config;
 use python_support::{GRPCIO, GrpcServer, grpc_call};
 use serve_support::{l402, start};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
-
-/// The fixtures' leaf (`localhost`, `127.0.0.1`, issued by `ca.pem`).
-fn server_config(alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
-    let cert = CertificateDer::from_pem_file(fixture("server.pem")).unwrap();
-    let key = PrivateKeyDer::from_pem_file(fixture("server.key")).unwrap();
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .unwrap();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
-
-/// A listener handing axum TLS connections (handshakes inline: a test).
-struct Tls {
-    tcp: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-}
-
-impl axum::serve::Listener for Tls {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((tcp, peer)) = self.tcp.accept().await else {
-                continue;
-            };
-            if let Ok(tls) = self.acceptor.accept(tcp).await {
-                return (tls, peer);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.tcp.local_addr()
-    }
-}
-
-/// A real HTTPS upstream offering `alpn`, answering what it received (the
-/// HTTP version too) as JSON; `hits` counts the requests that reached it.
-struct HttpsUpstream {
-    addr: SocketAddr,
-    hits: Arc<AtomicUsize>,
-}
-
-async fn https_upstream(alpn: &[&[u8]]) -> HttpsUpstream {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counted = hits.clone();
-    let app = Router::new().fallback(any(
-        move |version: Version, uri: Uri, headers: HeaderMap| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            async move {
-                let names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
-                axum::Json(json!({
-                    "version": format!("{version:?}"),
-                    "path": uri.path(),
-                    "headers": names,
-                }))
-            }
-        },
-    ));
-    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(server_config(alpn));
-    tokio::spawn(async move { axum::serve(Tls { tcp, acceptor }, app).await.unwrap() });
-    HttpsUpstream { addr, hits }
-}
 
 /// The SHA-256 fingerprint of the fixtures' leaf, as openssl prints it.
 fn leaf_fingerprint() -> String {
@@ -441,4 +360,94 @@ auth = "off"
     assert_eq!(answer["trailers"]["x-echo-trailer"], "kept");
     server.stop().await;
     upstream.stop().await;
+}
+
+#[tokio::test]
+async fn a_websocket_upgrade_to_an_https_upstream_is_paid_then_echoes_over_http1() {
+    // A wss echo server offering h2 first: had the proxy offered h2 too, it
+    // would have picked it and never seen the upgrade. Each connection's
+    // ALPN choice is kept.
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(server_config(&[b"h2", b"http/1.1"]));
+    let handshakes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let alpns = Arc::new(std::sync::Mutex::new(Vec::<Option<Vec<u8>>>::new()));
+    let (seen, chosen) = (handshakes.clone(), alpns.clone());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = tcp.accept().await {
+            let (acceptor, seen, chosen) = (acceptor.clone(), seen.clone(), chosen.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                chosen.lock().unwrap().push(alpn);
+                proxy_support::ws_echo(tls, seen).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_serve_config(
+        dir.path(),
+        &format!(
+            r#"
+[[services]]
+name = "wss"
+pathregexp = "^/ws/"
+address = "localhost:{port}"
+protocol = "https"
+ca_file = "{}"
+price_sats = 4
+"#,
+            fixture("ca.pem").display()
+        ),
+    );
+    let server = start(l402(dir.path()), &["--config", &config]).await;
+    let base = server.url();
+    let ws_url = format!("{}/ws/chat", base.replace("http://", "ws://"));
+
+    // Unpaid: 402, nothing reaches the upstream.
+    match tokio_tungstenite::connect_async(&ws_url).await.unwrap_err() {
+        tungstenite::Error::Http(resp) => assert_eq!(resp.status(), 402),
+        other => panic!("expected a 402, got {other}"),
+    }
+    assert!(alpns.lock().unwrap().is_empty());
+
+    // Bought with l402 get (the websocket server answers no plain GET: the
+    // token is stored all the same), then the upgrade carries it.
+    let http_url = format!("{base}/ws/chat");
+    let bought = get_support::get_json(dir.path(), &[&http_url], &[]).await;
+    assert_eq!(
+        bought.json["receipt"]["amount_msat"], 4_000,
+        "{}",
+        bought.json
+    );
+    let export = get_support::run_json(dir.path(), &["token", "export", &http_url], &[]).await;
+    let credential = export.json["authorization"].as_str().unwrap().to_owned();
+    let before = alpns.lock().unwrap().len();
+    let mut request = ws_url.as_str().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", credential.parse().unwrap());
+    let (mut socket, resp) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(resp.status(), 101);
+    for text in ["hello", "over tls"] {
+        socket.send(Message::text(text)).await.unwrap();
+        let echoed = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(echoed.into_text().unwrap().as_str(), text);
+    }
+    socket.close(None).await.unwrap();
+    // The upgrade's connection chose no h2 (the client offered no ALPN).
+    let alpns = alpns.lock().unwrap().clone();
+    assert_eq!(alpns.len(), before + 1, "{alpns:?}");
+    assert_ne!(alpns[before].as_deref(), Some(&b"h2"[..]), "{alpns:?}");
+    let handshakes = handshakes.lock().unwrap().clone();
+    let last = handshakes.last().unwrap();
+    assert_eq!(last["path"], "/ws/chat");
+    assert!(last["headers"].get("authorization").is_none(), "{last}");
+    server.stop().await;
 }

@@ -201,7 +201,8 @@ impl Forward {
         }
         let wants_upgrade = headers::is_upgrade(request.headers());
         let client_upgrade = if wants_upgrade {
-            if service.protocol != Protocol::Http
+            // h2c has no HTTP/1.1 upgrade; https sends it over HTTP/1.1.
+            if service.protocol == Protocol::H2c
                 || request
                     .extensions()
                     .get::<hyper::upgrade::OnUpgrade>()
@@ -310,7 +311,7 @@ impl Forward {
         let sent = match (service.protocol, &service.https) {
             (Protocol::Http, _) => self.clients.0.http1.request(upstream),
             (Protocol::H2c, _) => self.clients.0.h2c.request(upstream),
-            (Protocol::Https, Some(https)) => https.request(upstream),
+            (Protocol::Https, Some(https)) => https.request(upstream, client_upgrade.is_some()),
             // Never sent in clear text instead.
             (Protocol::Https, None) => {
                 return Err(ProxyError::UpstreamTls(

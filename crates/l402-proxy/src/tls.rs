@@ -116,27 +116,60 @@ impl UpstreamTrust {
     }
 }
 
-/// The pooled client of one `https` upstream: HTTP/1.1 or HTTP/2 as ALPN
-/// decides (gRPC requests ask for h2).
-pub(crate) type HttpsClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+/// The pooled clients of one `https` upstream: one offering h2 and
+/// http/1.1 (ALPN decides; gRPC requests ask for h2), and one offering no
+/// ALPN at all, so HTTP/1.1, for protocol switches: a websocket upgrade is
+/// an HTTP/1.1 exchange, and an upstream that picked h2 would never see it.
+#[derive(Clone)]
+pub(crate) struct HttpsClient {
+    alpn: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    http1: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+}
 
-/// A client trusting what `config` trusts, for `https://` URIs only.
+impl HttpsClient {
+    /// Sends `request`, over HTTP/1.1 when it asks to switch protocols.
+    pub(crate) fn request(
+        &self,
+        request: http::Request<UpstreamBody>,
+        upgrade: bool,
+    ) -> hyper_util::client::legacy::ResponseFuture {
+        if upgrade {
+            self.http1.request(request)
+        } else {
+            self.alpn.request(request)
+        }
+    }
+}
+
+/// The clients trusting what `config` trusts, for `https://` URIs only.
 pub(crate) fn https_client(config: rustls::ClientConfig) -> HttpsClient {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
     http.enforce_http(false);
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config)
+    let pooled = |connector| {
+        Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+            .build(connector)
+    };
+    let alpn = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config.clone())
         .https_only()
         .enable_http1()
         .enable_http2()
+        .wrap_connector(http.clone());
+    // HTTP/1.1 only: no ALPN offered.
+    let http1 = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .enable_http1()
         .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .pool_idle_timeout(POOL_IDLE)
-        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-        .build(connector)
+    HttpsClient {
+        alpn: pooled(alpn),
+        http1: pooled(http1),
+    }
 }
 
 /// The TLS failure somewhere in `error`'s chain (a refused certificate, a

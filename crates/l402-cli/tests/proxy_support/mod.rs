@@ -30,6 +30,8 @@ use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response as WsResponse};
 
+pub mod tls;
+
 /// Writes `dir/serve.toml`: no demo, then `config` (TOML). Its path.
 pub fn write_serve_config(dir: &Path, config: &str) -> String {
     let path = dir.join("serve.toml");
@@ -141,38 +143,45 @@ pub async fn ws_upstream() -> WsUpstream {
     let seen = handshakes.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let record = |req: &Request, resp: WsResponse| {
-                    let headers: serde_json::Map<String, Value> = req
-                        .headers()
-                        .iter()
-                        .map(|(k, v)| {
-                            (
-                                k.as_str().to_owned(),
-                                json!(String::from_utf8_lossy(v.as_bytes())),
-                            )
-                        })
-                        .collect();
-                    seen.lock()
-                        .unwrap()
-                        .push(json!({"path": req.uri().path(), "headers": headers}));
-                    Ok(resp)
-                };
-                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, record).await else {
-                    return;
-                };
-                while let Some(Ok(message)) = ws.next().await {
-                    if matches!(message, Message::Close(_)) {
-                        return;
-                    }
-                    let echo = matches!(message, Message::Text(_) | Message::Binary(_));
-                    if echo && ws.send(message).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            tokio::spawn(ws_echo(stream, seen.clone()));
         }
     });
     WsUpstream { addr, handshakes }
+}
+
+/// Serves one websocket connection (any byte stream: TCP, TLS): records
+/// its handshake's path and headers in `seen`, then echoes text and
+/// binary messages until the client closes.
+pub async fn ws_echo<S>(stream: S, seen: Arc<Mutex<Vec<Value>>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let record = |req: &Request, resp: WsResponse| {
+        let headers: serde_json::Map<String, Value> = req
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    json!(String::from_utf8_lossy(v.as_bytes())),
+                )
+            })
+            .collect();
+        seen.lock()
+            .unwrap()
+            .push(json!({"path": req.uri().path(), "headers": headers}));
+        Ok(resp)
+    };
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, record).await else {
+        return;
+    };
+    while let Some(Ok(message)) = ws.next().await {
+        if matches!(message, Message::Close(_)) {
+            return;
+        }
+        let echo = matches!(message, Message::Text(_) | Message::Binary(_));
+        if echo && ws.send(message).await.is_err() {
+            return;
+        }
+    }
 }
