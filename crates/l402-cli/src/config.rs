@@ -120,6 +120,9 @@ pub struct Config {
     /// `[proxy] allow_private_upstreams`: merchants' proxies may target
     /// private and loopback addresses.
     pub allow_private_upstreams: bool,
+    /// `[proxy] merchant_ca_file`: what merchants' `https` upstreams must
+    /// chain to (none: the system's roots).
+    pub merchant_trust: Option<l402_proxy::UpstreamTrust>,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// TLS on the main listener, when set.
@@ -323,6 +326,9 @@ fn resolve(
         base_dir,
     )?;
     warnings.extend(notes);
+    let merchant_trust =
+        services::upstream::merchant_trust(file.proxy.merchant_ca_file.as_deref(), base_dir)
+            .map_err(|reason| err(source, "proxy.merchant_ca_file", reason))?;
 
     Ok(Config {
         warnings,
@@ -339,6 +345,7 @@ fn resolve(
         mcp,
         services,
         allow_private_upstreams: file.proxy.allow_private_upstreams.unwrap_or(false),
+        merchant_trust,
         metrics,
         tls,
         telemetry,

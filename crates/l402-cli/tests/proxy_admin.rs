@@ -5,7 +5,9 @@
 //! `no_service`, stored services survive a restart; Lightning Enable's
 //! `POST /api/proxy` by a merchant, then a purchase with `l402 get` through
 //! `/l402/proxy/{id}/...` whose revenue is that merchant's; private
-//! upstreams refused for merchants unless the operator allows them; SIGHUP
+//! upstreams refused for merchants unless the operator allows them;
+//! merchants' `https` upstreams verified against the system's roots plus
+//! the operator's `[proxy] merchant_ca_file`, never reached in clear; SIGHUP
 //! reloads the file's services, and a bad file keeps the old set. Every
 //! status the OpenAPI document lists for these paths is exercised here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -351,11 +353,12 @@ async fn services_change_at_runtime_persist_and_sell_for_merchants() {
         403,
         "private_upstream",
     );
+    // An https target's host is checked the same way.
+    let localhost_tls = format!("https://localhost:{}/v1", up.addr.port());
     refused(
-        api.proxy(Auth::Key(&key), le("https://example.com/v1"))
-            .await,
-        400,
-        "unsupported_scheme",
+        api.proxy(Auth::Key(&key), le(&localhost_tls)).await,
+        403,
+        "private_upstream",
     );
     assert_eq!(api.proxy(Auth::None, le(&loopback)).await.0, 401);
     // The operator may (the admin API's services are the operator's).
@@ -531,4 +534,71 @@ async fn sighup_reloads_the_files_services_and_a_bad_file_keeps_them() {
             && stderr.contains("address"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn merchants_https_upstreams_are_trusted_through_the_operators_ca() {
+    let tls_up = proxy_support::tls::https_upstream(&[b"h2", b"http/1.1"]).await;
+    let plain = upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = proxy_support::tls::fixture("ca.pem");
+    let extra = format!(
+        "[proxy]\nallow_private_upstreams = true\nmerchant_ca_file = \"{}\"\n",
+        ca.display()
+    );
+    let file = write_config(dir.path(), "l402.toml", &base_config(plain.addr, &extra));
+    let mut cmd = l402(dir.path());
+    // The test CA is no system root here, whatever the environment says.
+    cmd.env("SSL_CERT_FILE", proxy_support::tls::fixture("server.pem"))
+        .env("SSL_CERT_DIR", dir.path());
+    let server = start(cmd, &["--config", &file]).await;
+    let base = server.url();
+    let api = Api::of(&server);
+    let (_, key) = merchant(&api, "tls merchant").await;
+    let le = |target: String| {
+        let body = json!({"name": "Secure", "targetBaseUrl": target, "defaultPriceSats": 3});
+        Some(body.to_string().into_bytes())
+    };
+
+    // By host name: the certificate is checked for localhost, the system
+    // roots plus the operator's CA trust it; paid with l402 get.
+    let target = format!("https://localhost:{}/v1", tls_up.addr.port());
+    let (status, created) = api.proxy(Auth::Key(&key), le(target)).await;
+    assert_eq!(status, 201, "{created}");
+    let url = format!("{base}{}/data?x=1", created["proxyUrl"].as_str().unwrap());
+    assert_eq!(price_of(&url).await, 3);
+    let paid = get_support::get_json(dir.path(), &[&url], &[]).await;
+    assert_eq!(paid.json["status"], 200, "{} {}", paid.json, paid.stderr);
+    assert_eq!(paid.json["receipt"]["amount_msat"], 3_000);
+    assert_eq!(paid.json["body_json"]["path"], "/v1/data", "{}", paid.json);
+    assert_eq!(paid.json["body_json"]["version"], "HTTP/2.0");
+    assert_eq!(tls_up.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // The operator's own service to the same upstream, with the system's
+    // roots only: refused, so the merchant CA is what trusted it above.
+    let op = json!({"name": "op-tls", "pathregexp": "^/optls", "protocol": "https",
+        "address": format!("localhost:{}", tls_up.addr.port()), "auth": "off"});
+    let list = "/api/admin/services";
+    assert_eq!(api.admin(Method::POST, list, list, op).await.0, 201);
+    refused(
+        status_of(&format!("{base}/optls/a")).await,
+        502,
+        "upstream_tls",
+    );
+
+    // A target that does not speak TLS: 502 upstream_tls, never clear text.
+    let (status, created) = api
+        .proxy(Auth::Key(&key), le(format!("https://{}/v1", plain.addr)))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let url = format!("{base}{}/data", created["proxyUrl"].as_str().unwrap());
+    let paid = get_support::get_json(dir.path(), &[&url], &[]).await;
+    assert_eq!(paid.json["status"], 502, "{}", paid.json);
+    assert_eq!(
+        paid.json["body_json"]["code"], "upstream_tls",
+        "{}",
+        paid.json
+    );
+    assert_eq!(tls_up.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    server.stop().await;
 }

@@ -410,7 +410,7 @@ fn random_suffix() -> Result<String, ApiError> {
 
 /// `POST /api/proxy` (Lightning Enable's proxy mode): a merchant puts
 /// `targetBaseUrl` behind L402 at `/l402/proxy/{proxyId}/...`, each request
-/// `defaultPriceSats`. The answer is Lightning Enable's: `proxyId`,
+/// `defaultPriceSats`; an `https://` target is reached over TLS. The answer is Lightning Enable's: `proxyId`,
 /// `name`, `description`, `targetBaseUrl`, `defaultPriceSats`, `isActive`,
 /// `createdAt`, plus `proxyUrl` (what its MCP client reads).
 pub(super) async fn create_proxy(
@@ -434,13 +434,6 @@ pub(super) async fn create_proxy(
     let url = crate::webhooks::target::check_url(target, true).map_err(|r| {
         ApiError::field("invalid_field", "targetBaseUrl", r.message("targetBaseUrl"))
     })?;
-    if url.scheme() != "http" {
-        return Err(ApiError::field(
-            "unsupported_scheme",
-            "targetBaseUrl",
-            "targetBaseUrl must be an http:// URL (merchants' proxies do not reach https upstreams yet)",
-        ));
-    }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(ApiError::field(
             "invalid_field",
@@ -449,7 +442,10 @@ pub(super) async fn create_proxy(
         ));
     }
     let host = url.host_str().unwrap_or_default();
-    let port = url.port_or_known_default().unwrap_or(80);
+    let https = url.scheme() == "https";
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if https { 443 } else { 80 });
     let address = if host.contains(':') {
         format!("[{}]:{port}", host.trim_matches(['[', ']']))
     } else {
@@ -474,6 +470,9 @@ pub(super) async fn create_proxy(
         });
         if !prefix.is_empty() {
             definition["rewrite"] = json!({ "prefix": prefix });
+        }
+        if https {
+            definition["protocol"] = json!("https");
         }
         catalog
             .check(&definition, ServiceOwner::Merchant(who.merchant.id))

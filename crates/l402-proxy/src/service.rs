@@ -198,6 +198,7 @@ impl Service {
             forward_authorization: false,
             shadow: false,
             trust: None,
+            connect_to: None,
             pricer: None,
             realm: None,
             rate_limits: Vec::new(),
@@ -320,6 +321,7 @@ pub struct ServiceBuilder {
     forward_authorization: bool,
     shadow: bool,
     trust: Option<crate::tls::UpstreamTrust>,
+    connect_to: Option<std::net::SocketAddr>,
     pricer: Option<crate::pricer::Pricer>,
     realm: Option<String>,
     rate_limits: Vec<RateLimit>,
@@ -461,6 +463,15 @@ impl ServiceBuilder {
         self
     }
 
+    /// Connects an [`Protocol::Https`] upstream at `addr` whatever its host
+    /// resolves to; the host still names the server (SNI) and its
+    /// certificate must be for it. For an upstream whose address was
+    /// checked once (merchants' proxies: a public one).
+    pub fn connect_to(mut self, addr: std::net::SocketAddr) -> Self {
+        self.connect_to = Some(addr);
+        self
+    }
+
     /// Prices each request with `pricer` (see [`Pricer`](crate::Pricer))
     /// instead of the fixed price.
     pub fn pricer(mut self, pricer: crate::pricer::Pricer) -> Self {
@@ -549,7 +560,13 @@ impl ServiceBuilder {
         let https = match (self.protocol, &self.trust) {
             (Protocol::Https, trust) => {
                 let config = trust.clone().unwrap_or_default().client_config()?;
-                Some(crate::tls::https_client(config))
+                Some(crate::tls::https_client(config, self.connect_to))
+            }
+            _ if self.connect_to.is_some() => {
+                return Err(ServiceError::Tls {
+                    key: "protocol",
+                    reason: "connect_to is for protocol https".to_owned(),
+                });
             }
             (_, Some(_)) => {
                 return Err(ServiceError::Tls {

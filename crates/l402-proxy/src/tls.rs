@@ -3,11 +3,15 @@
 //! failures told apart from others (502 `upstream_tls`, never a downgrade to
 //! clear text).
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use l402_lightning::tls::{PinnedCert, parse_cert};
 use rustls::RootCertStore;
@@ -28,6 +32,10 @@ pub enum UpstreamTrust {
     /// One that chains to one of these CA certificates (a PEM file's
     /// content), for the upstream's host name or IP address.
     CaPem(Vec<u8>),
+    /// One that chains to the system's roots or to one of these CA
+    /// certificates (a PEM file's content): the system's roots plus the
+    /// operator's own CA.
+    SystemRootsAndCaPem(Vec<u8>),
     /// Exactly this certificate (PEM or DER), whatever its name or issuer.
     Pinned(Vec<u8>),
     /// Exactly the certificate with this SHA-256 fingerprint.
@@ -39,6 +47,7 @@ impl std::fmt::Debug for UpstreamTrust {
         match self {
             UpstreamTrust::SystemRoots => f.write_str("SystemRoots"),
             UpstreamTrust::CaPem(_) => f.write_str("CaPem(..)"),
+            UpstreamTrust::SystemRootsAndCaPem(_) => f.write_str("SystemRootsAndCaPem(..)"),
             UpstreamTrust::Pinned(_) => f.write_str("Pinned(..)"),
             UpstreamTrust::PinnedSha256(d) => write!(f, "PinnedSha256({})", hex::encode(d)),
         }
@@ -78,20 +87,21 @@ impl UpstreamTrust {
                     .with_custom_certificate_verifier(Arc::new(verifier))
                     .with_no_client_auth()
             }
+            UpstreamTrust::SystemRootsAndCaPem(pem) => {
+                let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(
+                    pem_certs(pem)?,
+                    provider,
+                )
+                .map_err(tls("ca_file"))?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier))
+                    .with_no_client_auth()
+            }
             UpstreamTrust::CaPem(pem) => {
                 let mut roots = RootCertStore::empty();
-                for cert in CertificateDer::pem_slice_iter(pem) {
-                    let cert = cert.map_err(|e| ServiceError::Tls {
-                        key: "ca_file",
-                        reason: format!("not a PEM certificate: {e}"),
-                    })?;
+                for cert in pem_certs(pem)? {
                     roots.add(cert).map_err(tls("ca_file"))?;
-                }
-                if roots.is_empty() {
-                    return Err(ServiceError::Tls {
-                        key: "ca_file",
-                        reason: "holds no PEM certificate".to_owned(),
-                    });
                 }
                 builder.with_root_certificates(roots).with_no_client_auth()
             }
@@ -116,14 +126,31 @@ impl UpstreamTrust {
     }
 }
 
+/// The certificates of a PEM file's content: at least one.
+fn pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, ServiceError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ServiceError::Tls {
+            key: "ca_file",
+            reason: format!("not a PEM certificate: {e}"),
+        })?;
+    if certs.is_empty() {
+        return Err(ServiceError::Tls {
+            key: "ca_file",
+            reason: "holds no PEM certificate".to_owned(),
+        });
+    }
+    Ok(certs)
+}
+
 /// The pooled clients of one `https` upstream: one offering h2 and
 /// http/1.1 (ALPN decides; gRPC requests ask for h2), and one offering no
 /// ALPN at all, so HTTP/1.1, for protocol switches: a websocket upgrade is
 /// an HTTP/1.1 exchange, and an upstream that picked h2 would never see it.
 #[derive(Clone)]
 pub(crate) struct HttpsClient {
-    alpn: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
-    http1: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    alpn: Client<HttpsConnector<HttpConnector<Resolver>>, UpstreamBody>,
+    http1: Client<HttpsConnector<HttpConnector<Resolver>>, UpstreamBody>,
 }
 
 impl HttpsClient {
@@ -141,9 +168,14 @@ impl HttpsClient {
     }
 }
 
-/// The clients trusting what `config` trusts, for `https://` URIs only.
-pub(crate) fn https_client(config: rustls::ClientConfig) -> HttpsClient {
-    let mut http = HttpConnector::new();
+/// The clients trusting what `config` trusts, for `https://` URIs only;
+/// with `connect_to`, connecting there whatever the host resolves to (the
+/// host still names the server for SNI and the certificate check).
+pub(crate) fn https_client(
+    config: rustls::ClientConfig,
+    connect_to: Option<SocketAddr>,
+) -> HttpsClient {
+    let mut http = HttpConnector::new_with_resolver(Resolver(connect_to));
     http.set_nodelay(true);
     http.enforce_http(false);
     let pooled = |connector| {
@@ -169,6 +201,34 @@ pub(crate) fn https_client(config: rustls::ClientConfig) -> HttpsClient {
     HttpsClient {
         alpn: pooled(alpn),
         http1: pooled(http1),
+    }
+}
+
+/// How an `https` upstream's host becomes addresses: the system's
+/// resolver, or the one address the upstream was pinned to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Resolver(Option<SocketAddr>);
+
+impl tower_service::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let pinned = self.0;
+        Box::pin(async move {
+            if let Some(addr) = pinned {
+                return Ok(vec![addr].into_iter());
+            }
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            Ok(found.into_iter())
+        })
     }
 }
 

@@ -94,6 +94,9 @@ pub struct ProxyFileConfig {
     /// Merchants' proxies may target private, loopback and link-local
     /// addresses (default false).
     pub allow_private_upstreams: Option<bool>,
+    /// A PEM file of CA certificates merchants' `https` upstreams may
+    /// chain to, besides the system's roots (relative to the config file).
+    pub merchant_ca_file: Option<std::path::PathBuf>,
 }
 
 /// `[services.rewrite]`

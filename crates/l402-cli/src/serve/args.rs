@@ -33,7 +33,9 @@ Configuration (TOML), all keys optional:
               TLS, HTTP/1.1 and HTTP/2 (ALPN)
   [[routes]]  path, price_sats, body | file, content_type, description
   [proxy]     allow_private_upstreams (false: merchants' proxies, POST
-              /api/proxy, must reach public addresses); services added
+              /api/proxy, must reach public addresses), merchant_ca_file
+              (PEM CAs merchants' https upstreams may chain to, besides
+              the system's roots); services added
               through /api/admin/services are stored; SIGHUP reloads the
               file's [[services]]; instances on one PostgreSQL pick up
               each other's stored services every L402_PROXY_POLL_SECS (5)

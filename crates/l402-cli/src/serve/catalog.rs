@@ -12,8 +12,11 @@
 //! upstream is resolved when the set is built, each address checked
 //! public (unless `[proxy] allow_private_upstreams`), and the first
 //! address allowed is the one connected to (the original host is sent as
-//! `Host`), so a name that later resolves elsewhere cannot reach an
-//! internal service.
+//! `Host`; for an `https` upstream the host stays in the URI, naming the
+//! TLS server, and the connection is pinned to that address), so a name
+//! that later resolves elsewhere cannot reach an internal service.
+//! Merchants' `https` upstreams are checked against the system's roots
+//! plus `[proxy] merchant_ca_file`'s CA certificates, if set.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -139,7 +142,8 @@ impl Catalog {
     /// address connected to is the first allowed one, the host sent as
     /// `Host`.
     async fn pin(&self, mut spec: ServiceSpec) -> Result<ServiceSpec, ServiceRejected> {
-        let allow_private = self.config().allow_private_upstreams;
+        let config = self.config();
+        let allow_private = config.allow_private_upstreams;
         let (host, port) = spec
             .address
             .rsplit_once(':')
@@ -166,6 +170,13 @@ impl Catalog {
                 private_upstream: true,
             });
         };
+        if spec.protocol == l402_proxy::Protocol::Https {
+            // The host stays the TLS server's name (SNI, certificate); the
+            // connection goes to the address checked here.
+            spec.upstream.trust = config.merchant_trust.clone();
+            spec.upstream.connect_to = Some(*addr);
+            return Ok(spec);
+        }
         let host_header = if port == 80 {
             host.clone()
         } else {

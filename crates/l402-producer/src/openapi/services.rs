@@ -91,7 +91,7 @@ pub(super) fn paths() -> Value {
                 "requestBody": body("ProxyRequest", true),
                 "responses": {
                     "201": ok("Created", "LightningEnableProxy"),
-                    "400": error_response("A missing, unknown or wrong-typed field, or a targetBaseUrl the proxy cannot reach (`invalid_field`, `unsupported_scheme`, `invalid_service`)"),
+                    "400": error_response("A missing, unknown or wrong-typed field, or a targetBaseUrl the proxy cannot reach (`invalid_field`, `invalid_service`)"),
                     "401": error_response("Missing or invalid X-API-Key"),
                     "403": error_response("The merchant is suspended, or targetBaseUrl resolves only to private addresses (`private_upstream`)"),
                     "409": error_response("The merchant has its maximum of proxies (`too_many_services`)")
@@ -141,7 +141,7 @@ pub(super) fn schemas() -> Value {
             "required": ["name", "targetBaseUrl", "defaultPriceSats"],
             "properties": {
                 "name": {"type": "string", "maxLength": 100},
-                "targetBaseUrl": {"type": "string", "description": "An http:// base URL; its path is put in front of the forwarded path"},
+                "targetBaseUrl": {"type": "string", "description": "An http:// or https:// base URL; its path is put in front of the forwarded path. https upstreams are verified against the system roots (plus the operator's [proxy] merchant_ca_file)"},
                 "defaultPriceSats": {"type": "integer", "minimum": 1},
                 "description": {"type": "string", "maxLength": 500}
             }

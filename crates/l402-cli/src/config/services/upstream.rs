@@ -47,6 +47,9 @@ pub struct UpstreamSpec {
     pub trust: Option<UpstreamTrust>,
     /// The pricer, when the price is dynamic.
     pub pricer: Option<PricerSpec>,
+    /// The address an `https` upstream is connected at, whatever its host
+    /// resolves to (a merchant's proxy, checked public once).
+    pub connect_to: Option<std::net::SocketAddr>,
 }
 
 impl UpstreamSpec {
@@ -57,6 +60,9 @@ impl UpstreamSpec {
     pub fn apply(&self, mut b: ServiceBuilder) -> Result<ServiceBuilder, ServiceError> {
         if let Some(trust) = &self.trust {
             b = b.trust(trust.clone());
+        }
+        if let Some(addr) = self.connect_to {
+            b = b.connect_to(addr);
         }
         if let Some(p) = &self.pricer {
             let mut pricer = Pricer::builder(&p.url).timeout(Duration::from_millis(p.timeout_ms));
@@ -116,8 +122,34 @@ impl UpstreamSpec {
                 })
             })
             .transpose()?;
-        Ok(UpstreamSpec { trust, pricer })
+        Ok(UpstreamSpec {
+            trust,
+            pricer,
+            connect_to: None,
+        })
     }
+}
+
+/// `[proxy] merchant_ca_file`: what merchants' `https` upstreams must chain
+/// to, the system's roots plus the file's CA certificates (at least one).
+pub(crate) fn merchant_trust(
+    ca_file: Option<&Path>,
+    base_dir: Option<&Path>,
+) -> Result<Option<UpstreamTrust>, String> {
+    let Some(path) = ca_file else {
+        return Ok(None);
+    };
+    let path: PathBuf = base_dir.map_or(path.to_path_buf(), |d| d.join(path));
+    let pem = read_bounded(&path)?;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: not a PEM certificate: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(Some(UpstreamTrust::SystemRootsAndCaPem(pem)))
 }
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
