@@ -5,7 +5,9 @@
 //! and of the paid request with OpenTelemetry's HTTP names and L402's
 //! outcome, and under the paid one the proxy's client span of the upstream
 //! call; no attribute carries the payment hash, the preimage or the
-//! credential.
+//! credential. W3C trace context: the upstream receives a `traceparent`
+//! naming its client span, and a caller's `traceparent` is the parent of
+//! the server span; without `[telemetry]`, no such header is added.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod get_support;
@@ -109,8 +111,14 @@ service_name = "shop"
 [[services]]
 name = "weather"
 pathregexp = "^/weather/"
-address = "{}"
+address = "{0}"
 price_sats = 3
+
+[[services]]
+name = "open"
+pathregexp = "^/open/"
+address = "{0}"
+auth = "off"
 "#,
             upstream.addr
         ),
@@ -127,6 +135,26 @@ price_sats = 3
     let export = get_support::run_json(dir.path(), &["token", "export", &url], &[]).await;
     let preimage = export.json["preimage"].as_str().unwrap().to_owned();
     let macaroon = export.json["token"].as_str().unwrap().to_owned();
+    let upstream_saw = traceparent(&run.json["body_json"]).expect("a traceparent upstream");
+    let no_state = run.json["body_json"]["headers"].get("tracestate");
+    assert!(no_state.is_none(), "no empty tracestate: {}", run.json);
+    // A caller's trace: kept, the server span under the caller's.
+    let caller = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let seen: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/open/x", server.url()))
+        .header("traceparent", format!("00-{}-{}-01", caller.0, caller.1))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let continued = traceparent(&seen).expect("a traceparent upstream");
+    assert_eq!(continued.0, caller.0, "{seen}");
+    assert_ne!(
+        continued.1, caller.1,
+        "the upstream span's id, not the caller's"
+    );
     // A graceful stop exports what is still batched.
     server.stop().await;
 
@@ -136,6 +164,7 @@ price_sats = 3
             .iter()
             .find(|s| {
                 s.kind == SpanKind::Server as i32
+                    && s.attributes.get("url.path").map(String::as_str) == Some("/weather/today")
                     && s.attributes
                         .get("http.response.status_code")
                         .map(String::as_str)
@@ -161,6 +190,18 @@ price_sats = 3
         .find(|s| s.kind == SpanKind::Client as i32 && s.parent_span_id == paid.span_id)
         .unwrap_or_else(|| panic!("no client span under the paid request: {spans:#?}"));
     assert_eq!(upstream_span.trace_id, paid.trace_id);
+    // The upstream was told that span: same trace, its span id.
+    assert_eq!(upstream_saw.0, hex::encode(&upstream_span.trace_id));
+    assert_eq!(upstream_saw.1, hex::encode(&upstream_span.span_id));
+    // The caller's trace id on the server span, the caller's span its parent.
+    let under_caller = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Server as i32 && hex::encode(&s.trace_id) == caller.0)
+        .unwrap_or_else(|| panic!("no server span in the caller's trace: {spans:#?}"));
+    assert_eq!(hex::encode(&under_caller.parent_span_id), caller.1);
+    assert!(spans.iter().any(|s| s.kind == SpanKind::Client as i32
+        && s.parent_span_id == under_caller.span_id
+        && hex::encode(&s.span_id) == continued.1));
     let u = &upstream_span.attributes;
     assert_eq!(u["http.request.method"], "GET");
     assert_eq!(u["url.path"], "/weather/today");
@@ -184,4 +225,39 @@ price_sats = 3
             assert!(!value.contains("Oslo"), "{key} = {value}");
         }
     }
+}
+
+/// The `(trace id, span id)` of the `traceparent` the echo upstream
+/// received (`00-<32 hex>-<16 hex>-<flags>`), if any.
+fn traceparent(echoed: &serde_json::Value) -> Option<(String, String)> {
+    let value = echoed["headers"]["traceparent"][0].as_str()?;
+    let parts: Vec<&str> = value.split('-').collect();
+    assert_eq!(parts.len(), 4, "{value}");
+    assert_eq!(parts[0], "00", "{value}");
+    assert_eq!((parts[1].len(), parts[2].len()), (32, 16), "{value}");
+    Some((parts[1].to_owned(), parts[2].to_owned()))
+}
+
+#[tokio::test]
+async fn without_telemetry_no_trace_context_is_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = proxy_support::upstream().await;
+    let config = write_serve_config(
+        dir.path(),
+        &format!(
+            "[[services]]\nname = \"open\"\npathregexp = \"^/open/\"\naddress = \"{}\"\nauth = \"off\"\n",
+            upstream.addr
+        ),
+    );
+    let server = start(l402(dir.path()), &["--config", &config]).await;
+    let seen: serde_json::Value = reqwest::get(format!("{}/open/x", server.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["path"], "/open/x", "{seen}");
+    assert!(seen["headers"].get("traceparent").is_none(), "{seen}");
+    assert!(seen["headers"].get("tracestate").is_none(), "{seen}");
+    server.stop().await;
 }

@@ -24,7 +24,7 @@ use tracing::Instrument;
 use crate::error::ProxyError;
 use crate::h1::{H1Error, H1Pool};
 use crate::headers;
-use crate::observe::Observer;
+use crate::observe::{Observer, Propagate};
 use crate::service::{Protocol, Service};
 use crate::upgrade;
 
@@ -88,6 +88,7 @@ pub struct Forward {
     /// Plain HTTP/1.1 upstreams' own pool (see [`crate::h1`]).
     h1: Option<H1Pool>,
     observer: Option<Arc<dyn Observer>>,
+    propagate: Option<Arc<dyn Propagate>>,
 }
 
 impl std::fmt::Debug for Forward {
@@ -116,7 +117,14 @@ impl Forward {
             clients,
             h1,
             observer,
+            propagate: None,
         }
+    }
+
+    /// Writes each upstream call's trace context into its request.
+    pub(crate) fn propagating(mut self, propagate: Option<Arc<dyn Propagate>>) -> Self {
+        self.propagate = propagate;
+        self
     }
 
     /// The service it forwards to.
@@ -251,7 +259,7 @@ impl Forward {
             Protocol::Https => Version::HTTP_11,
         };
         let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed_unsync();
-        let upstream = Request::from_parts(parts, body);
+        let mut upstream = Request::from_parts(parts, body);
         // OpenTelemetry's HTTP client span (disabled, and free, unless a
         // subscriber wants it): no query string, no header values.
         let span = tracing::info_span!(
@@ -266,6 +274,9 @@ impl Forward {
             http.response.status_code = tracing::field::Empty,
             error.type = tracing::field::Empty,
         );
+        if let Some(propagate) = &self.propagate {
+            propagate.inject(&span, upstream.headers_mut());
+        }
         let exchange = async {
             match pooled {
                 Some(pool) => match pool.send(upstream).await {

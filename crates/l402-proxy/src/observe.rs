@@ -54,3 +54,14 @@ pub trait Observer: Send + Sync + 'static {
         let _ = service;
     }
 }
+
+/// Carries trace context to the upstream: set on the
+/// [`ProxyBuilder`](crate::ProxyBuilder) (`propagate`), it writes the
+/// upstream call's span (its `upstream` client span) into the request's
+/// headers just before it is sent (W3C `traceparent`, say). l402-proxy
+/// knows no tracing exporter: `l402 serve` implements it when it exports
+/// spans; without one, nothing is added.
+pub trait Propagate: Send + Sync + 'static {
+    /// Writes `span`'s context into `headers`, the upstream request's.
+    fn inject(&self, span: &tracing::Span, headers: &mut http::HeaderMap);
+}

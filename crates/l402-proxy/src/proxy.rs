@@ -23,7 +23,7 @@ use crate::forward::{BoxError, Clients, Forward, ProxyBody, is_grpc};
 use crate::freebie::{DEFAULT_MAX_TRACKED_NETWORKS, Freebies};
 use crate::gate::{Gate, limited};
 use crate::limit::{DEFAULT_MAX_TRACKED_KEYS, LimitBy, LimitKey, Limiter};
-use crate::observe::Observer;
+use crate::observe::{Observer, Propagate};
 use crate::pricer::{self, ServicePrice};
 use crate::service::{Auth, Service};
 use crate::shadow::{self, Passed};
@@ -109,6 +109,7 @@ pub struct ProxyBuilder {
     observer: Option<Arc<dyn Observer>>,
     max_tracked_keys: usize,
     shared: Option<Arc<dyn SharedCounters>>,
+    propagate: Option<Arc<dyn Propagate>>,
 }
 
 impl std::fmt::Debug for ProxyBuilder {
@@ -130,6 +131,7 @@ impl Proxy {
             observer: None,
             max_tracked_keys: DEFAULT_MAX_TRACKED_KEYS,
             shared: None,
+            propagate: None,
         }
     }
 
@@ -174,6 +176,13 @@ impl ProxyBuilder {
         self
     }
 
+    /// Writes each upstream call's trace context into its request
+    /// (see [`Propagate`]).
+    pub fn propagate(mut self, propagate: Arc<dyn Propagate>) -> Self {
+        self.propagate = Some(propagate);
+        self
+    }
+
     /// Counts freebies and rate limits in `counters`, shared with every
     /// proxy using the same store, instead of in memory.
     pub fn shared_counters(mut self, counters: Arc<dyn SharedCounters>) -> Self {
@@ -191,7 +200,8 @@ impl ProxyBuilder {
             .map(|service| {
                 let service = Arc::new(service);
                 let forward =
-                    Forward::with_clients(service.clone(), clients.clone(), observer.clone());
+                    Forward::with_clients(service.clone(), clients.clone(), observer.clone())
+                        .propagating(self.propagate.clone());
                 let sells = service.auth != Auth::Off
                     && (service.price_sats > 0 || service.pricer.is_some());
                 let limiter = |by| {

@@ -28,7 +28,8 @@ Configuration (TOML), all keys optional:
               listen, /metrics on the main listener behind the admin token
   [telemetry] otlp_endpoint (\"http://127.0.0.1:4318\", or
               OTEL_EXPORTER_OTLP_ENDPOINT): OpenTelemetry spans per request
-              and per upstream call over OTLP/HTTP; service_name (\"l402\")
+              and per upstream call over OTLP/HTTP, W3C traceparent read
+              from callers and sent upstream; service_name (\"l402\")
   [tls]       cert_file, key_file (PEM; or --tls-cert/--tls-key): listen with
               TLS, HTTP/1.1 and HTTP/2 (ALPN)
   [[routes]]  path, price_sats, body | file, content_type, description

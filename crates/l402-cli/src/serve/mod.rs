@@ -153,7 +153,7 @@ async fn serve(
     if let Some(remote) = &config.remote {
         // No node, no secret, no store: the producer holds them.
         let producer = remote.producer()?;
-        let services = proxy::build_remote(&config, producer.clone())?;
+        let services = proxy::build_remote(&config, producer.clone(), telemetry.propagator())?;
         let app = with_routes(App::remote(producer), &config);
         return remote::serve(global, &config, remote, app, services, listener, telemetry).await;
     }
@@ -266,6 +266,7 @@ async fn serve(
         recorder: producer.as_ref().map(|(p, _, _)| p.sales_recorder()),
         metrics: metrics.clone(),
         counters: counters::shared(data_dir, &config, store).await?,
+        propagate: telemetry.propagator(),
     };
     let services = proxy::build(&config, &context)?;
     // The discovery document's services: the catalog's, kept current.

@@ -12,6 +12,7 @@ use l402::Keyring;
 use l402_lightning::Receiver;
 use l402_proxy::Proxy;
 use l402_proxy::counters::SharedCounters;
+use l402_proxy::observe::Propagate;
 use l402_server::discovery::Endpoint;
 use l402_server::{L402Layer, L402LayerBuilder, RemoteProducer, SalesRecorder};
 use serde_json::{Value, json};
@@ -38,6 +39,9 @@ pub(super) struct ProxyContext {
     pub(super) metrics: Option<Arc<Metrics>>,
     /// Freebies and rate limits shared with other instances, if any.
     pub(super) counters: Option<Arc<dyn SharedCounters>>,
+    /// Writes trace context into upstream requests, when spans are
+    /// exported.
+    pub(super) propagate: Option<Arc<dyn Propagate>>,
 }
 
 impl ProxyContext {
@@ -77,6 +81,7 @@ pub(super) fn build_services(
         recorder,
         metrics,
         counters,
+        propagate,
     } = context.clone();
     let observer = metrics.clone();
     let layers = move || {
@@ -91,7 +96,7 @@ pub(super) fn build_services(
         }
         layer
     };
-    with_layers(services, layers, metrics, counters)
+    with_layers(services, layers, metrics, counters, propagate)
 }
 
 /// The proxy for `config`'s services sold through a remote producer API
@@ -103,9 +108,10 @@ pub(super) fn build_services(
 pub(super) fn build_remote(
     config: &Config,
     producer: RemoteProducer,
+    propagate: Option<Arc<dyn Propagate>>,
 ) -> anyhow::Result<Option<Proxy>> {
     let layers = move || L402Layer::remote(producer.clone());
-    with_layers(&config.services, layers, None, None)
+    with_layers(&config.services, layers, None, None, propagate)
 }
 
 fn with_layers(
@@ -113,11 +119,15 @@ fn with_layers(
     layers: impl Fn() -> L402LayerBuilder + 'static,
     metrics: Option<Arc<Metrics>>,
     counters: Option<Arc<dyn SharedCounters>>,
+    propagate: Option<Arc<dyn Propagate>>,
 ) -> anyhow::Result<Option<Proxy>> {
     if services.is_empty() {
         return Ok(None);
     }
     let mut proxy = Proxy::builder(layers);
+    if let Some(propagate) = propagate {
+        proxy = proxy.propagate(propagate);
+    }
     if let Some(counters) = counters {
         proxy = proxy.shared_counters(counters);
     }

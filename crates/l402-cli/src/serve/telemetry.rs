@@ -11,20 +11,31 @@
 //! proxy's client span of each upstream call (l402-proxy). Never a payment
 //! hash, a preimage, a credential, a query string or a header value.
 //!
-//! Without an endpoint no span is recorded and the request path pays
-//! nothing for them.
+//! W3C trace context (`traceparent`, `tracestate`) when spans are exported:
+//! an incoming `traceparent` is the parent of the server span, and the
+//! upstream request of a proxied service carries its client span's
+//! ([`W3c`], the proxy's [`Propagate`]).
+//!
+//! Without an endpoint no span is recorded, no header is read or added,
+//! and the request path pays nothing for them.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::header;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use opentelemetry::trace::TracerProvider as _;
+use l402_proxy::observe::Propagate;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -46,6 +57,13 @@ impl Guard {
     /// Whether spans are exported.
     pub fn exporting(&self) -> bool {
         self.provider.is_some()
+    }
+
+    /// What writes the upstream call's trace context into proxied
+    /// requests: [`W3c`] when spans are exported, else nothing.
+    pub fn propagator(&self) -> Option<Arc<dyn Propagate>> {
+        self.exporting()
+            .then(|| Arc::new(W3c) as Arc<dyn Propagate>)
     }
 
     /// Exports the spans still buffered and stops the exporter (off the
@@ -158,6 +176,11 @@ async fn request_span(request: Request, next: Next, listen: SocketAddr) -> Respo
         l402.outcome = tracing::field::Empty,
         l402.service = tracing::field::Empty,
     );
+    // A caller's trace continues here (a malformed traceparent is ignored).
+    let parent = TraceContextPropagator::new().extract(&Headers(request.headers()));
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());
@@ -165,4 +188,46 @@ async fn request_span(request: Request, next: Next, listen: SocketAddr) -> Respo
         span.record("otel.status_code", "ERROR");
     }
     response
+}
+
+/// W3C trace context: writes a span's `traceparent` (and `tracestate`)
+/// into the proxy's upstream requests.
+pub struct W3c;
+
+impl Propagate for W3c {
+    fn inject(&self, span: &tracing::Span, headers: &mut HeaderMap) {
+        TraceContextPropagator::new().inject_context(&span.context(), &mut HeadersMut(headers));
+    }
+}
+
+/// Request headers as OpenTelemetry's propagators read them.
+struct Headers<'a>(&'a HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+/// Request headers as OpenTelemetry's propagators write them.
+struct HeadersMut<'a>(&'a mut HeaderMap);
+
+impl Injector for HeadersMut<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        let Ok(name) = HeaderName::from_bytes(key.as_bytes()) else {
+            return;
+        };
+        // An empty `tracestate`: none (and not the caller's, stale).
+        if value.is_empty() {
+            self.0.remove(name);
+            return;
+        }
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            self.0.insert(name, value);
+        }
+    }
 }
