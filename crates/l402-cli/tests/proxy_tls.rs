@@ -8,7 +8,9 @@
 //! - a websocket upgrade to an `https` upstream that offers h2 first: paid,
 //!   sent over HTTP/1.1 (no h2 by ALPN), messages echoed;
 //! - `[tls]` in: `l402 get` pays over HTTPS, and a client offering h2 gets
-//!   HTTP/2;
+//!   HTTP/2; past `max_handshakes` connections that never send a
+//!   ClientHello, a real client waits until one closes, and the stalled
+//!   ones are dropped after `handshake_timeout_secs`;
 //! - gRPC (a real grpcio client) through the proxy to a grpcio server over
 //!   TLS, with trailers (needs grpcio: see `proxy_grpc.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -449,5 +451,89 @@ price_sats = 4
     let last = handshakes.last().unwrap();
     assert_eq!(last["path"], "/ws/chat");
     assert!(last["headers"].get("authorization").is_none(), "{last}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn handshakes_past_the_bound_wait_and_stalled_ones_are_dropped() {
+    let upstream = proxy_support::upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_serve_config(
+        dir.path(),
+        &format!(
+            r#"
+[tls]
+cert_file = "{}"
+key_file = "{}"
+max_handshakes = 4
+handshake_timeout_secs = 3
+
+[[services]]
+name = "echo"
+pathregexp = "^/echo"
+address = "{}"
+auth = "off"
+"#,
+            fixture("server.pem").display(),
+            fixture("server.key").display(),
+            upstream.addr
+        ),
+    );
+    let server = start(l402(dir.path()), &["--config", &config]).await;
+    let addr = server.url().trim_start_matches("https://").to_owned();
+
+    // Four connections that never send a ClientHello hold every handshake.
+    let opened = std::time::Instant::now();
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        stalled.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A fifth, real client: not answered while they stall.
+    let fifth = tokio::spawn({
+        let addr = addr.clone();
+        async move {
+            let (mut tls, _) = connect(&addr, &[b"http/1.1"]).await;
+            tls.write_all(b"GET /echo/x HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = Vec::new();
+            let _ = tls.read_to_end(&mut answer).await;
+            answer
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!fifth.is_finished(), "answered past max_handshakes");
+    // One stalled connection closes: the fifth is answered at once (well
+    // before the stalled ones time out).
+    drop(stalled.pop());
+    let answer = tokio::time::timeout(Duration::from_secs(5), fifth)
+        .await
+        .expect("answered once a handshake slot is free")
+        .unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(
+        opened.elapsed() < Duration::from_millis(2_500),
+        "{:?}",
+        opened.elapsed()
+    );
+
+    // The other stalled ones are dropped by the server after the
+    // handshake timeout (3 s), not before.
+    for mut tcp in stalled {
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "{read:?}");
+        let after = opened.elapsed();
+        assert!(
+            after >= Duration::from_millis(2_900),
+            "dropped after {after:?}"
+        );
+        assert!(after < Duration::from_secs(8), "dropped after {after:?}");
+    }
     server.stop().await;
 }

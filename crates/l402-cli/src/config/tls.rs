@@ -20,7 +20,19 @@ pub struct TlsConfig {
     pub cert_file: Option<PathBuf>,
     /// The PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: Option<PathBuf>,
+    /// The most TLS handshakes in progress at once (default
+    /// [`DEFAULT_MAX_HANDSHAKES`]); more connections wait to be accepted.
+    pub max_handshakes: Option<usize>,
+    /// How long a client has to finish its handshake, in seconds (default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT_SECS`]).
+    pub handshake_timeout_secs: Option<u64>,
 }
+
+/// The most TLS handshakes in progress at once, by default.
+pub const DEFAULT_MAX_HANDSHAKES: usize = 1024;
+
+/// How long a client has to finish its handshake, by default (seconds).
+pub const DEFAULT_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
 
 /// `[tls]`, resolved: the files, checked to load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +41,10 @@ pub struct Tls {
     pub cert_file: PathBuf,
     /// The private key.
     pub key_file: PathBuf,
+    /// The most handshakes in progress at once (at least 1).
+    pub max_handshakes: usize,
+    /// How long a client has to finish its handshake (more than zero).
+    pub handshake_timeout: std::time::Duration,
 }
 
 impl Tls {
@@ -86,6 +102,20 @@ pub(super) fn resolve(
     key_flag: Option<&Path>,
     base_dir: Option<&Path>,
 ) -> Result<Option<Tls>, ConfigError> {
+    let max_handshakes = file.max_handshakes.unwrap_or(DEFAULT_MAX_HANDSHAKES);
+    if max_handshakes == 0 {
+        return Err(err(source, "tls.max_handshakes", "must be at least 1"));
+    }
+    let timeout_secs = file
+        .handshake_timeout_secs
+        .unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT_SECS);
+    if timeout_secs == 0 {
+        return Err(err(
+            source,
+            "tls.handshake_timeout_secs",
+            "must be at least 1",
+        ));
+    }
     let in_file = |p: PathBuf| base_dir.map_or(p.clone(), |d| d.join(&p));
     let cert = cert_flag
         .map(Path::to_path_buf)
@@ -98,6 +128,8 @@ pub(super) fn resolve(
         (Some(cert_file), Some(key_file)) => Tls {
             cert_file,
             key_file,
+            max_handshakes,
+            handshake_timeout: std::time::Duration::from_secs(timeout_secs),
         },
         (Some(_), None) => {
             return Err(err(source, "tls.key_file", "required with tls.cert_file"));
@@ -140,5 +172,37 @@ mod tests {
         assert_eq!(e.key, "tls.key_file", "{e}");
         let e = resolve("t", TlsConfig::default(), Some(&key), Some(&key), None).unwrap_err();
         assert_eq!(e.key, "tls.cert_file", "{e}");
+    }
+
+    #[test]
+    fn handshake_bounds_default_and_refuse_zero() {
+        let (cert, key) = (fixture("server.pem"), fixture("server.key"));
+        let tls = resolve("t", TlsConfig::default(), Some(&cert), Some(&key), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(tls.max_handshakes, DEFAULT_MAX_HANDSHAKES);
+        assert_eq!(
+            tls.handshake_timeout.as_secs(),
+            DEFAULT_HANDSHAKE_TIMEOUT_SECS
+        );
+        for (file, key_name) in [
+            (
+                TlsConfig {
+                    max_handshakes: Some(0),
+                    ..TlsConfig::default()
+                },
+                "tls.max_handshakes",
+            ),
+            (
+                TlsConfig {
+                    handshake_timeout_secs: Some(0),
+                    ..TlsConfig::default()
+                },
+                "tls.handshake_timeout_secs",
+            ),
+        ] {
+            let e = resolve("t", file, Some(&cert), Some(&key), None).unwrap_err();
+            assert_eq!(e.key, key_name, "{e}");
+        }
     }
 }

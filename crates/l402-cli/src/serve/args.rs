@@ -31,7 +31,8 @@ Configuration (TOML), all keys optional:
               and per upstream call over OTLP/HTTP, W3C traceparent read
               from callers and sent upstream; service_name (\"l402\")
   [tls]       cert_file, key_file (PEM; or --tls-cert/--tls-key): listen with
-              TLS, HTTP/1.1 and HTTP/2 (ALPN)
+              TLS, HTTP/1.1 and HTTP/2 (ALPN); max_handshakes (1024 at
+              once, more connections wait), handshake_timeout_secs (10)
   [[routes]]  path, price_sats, body | file, content_type, description
   [proxy]     allow_private_upstreams (false: merchants' proxies, POST
               /api/proxy, must reach public addresses), merchant_ca_file

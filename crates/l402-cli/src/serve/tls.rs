@@ -1,7 +1,9 @@
 //! `l402 serve` with `[tls]`: the main listener speaks TLS, HTTP/1.1 or
 //! HTTP/2 as ALPN decides (axum's server detects h2). Handshakes run in
-//! tasks of their own, at most [`MAX_HANDSHAKES`] at once and each within
-//! [`HANDSHAKE_TIMEOUT`], so a slow client never holds up the others.
+//! tasks of their own, at most `[tls] max_handshakes` at once (1,024 by
+//! default; more connections wait to be accepted) and each within
+//! `[tls] handshake_timeout_secs` (10 s), so a slow client never holds up
+//! the others.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,12 +17,6 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::config::{Config, Tls};
-
-/// The most TLS handshakes in progress at once; more connections wait.
-pub const MAX_HANDSHAKES: usize = 1024;
-
-/// How long a client has to finish its handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `https` with `[tls]`, else `http`.
 pub(super) fn scheme(config: &Config) -> &'static str {
@@ -49,7 +45,8 @@ pub(super) async fn serve(
     let config = tls
         .server_config()
         .map_err(|(key, reason)| anyhow::anyhow!("{key}: {reason}"))?;
-    let listener = TlsListener::spawn(listener, TlsAcceptor::from(config))?;
+    let bounds = (tls.max_handshakes, tls.handshake_timeout);
+    let listener = TlsListener::spawn(listener, TlsAcceptor::from(config), bounds)?;
     // The proxy's X-Forwarded-Proto: https.
     let app = router
         .layer(axum::middleware::map_request(mark_https))
@@ -84,10 +81,16 @@ struct TlsListener {
 }
 
 impl TlsListener {
-    fn spawn(listener: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<Self> {
+    /// Accepts on `listener`, at most `max` handshakes at once, each
+    /// within `timeout`.
+    fn spawn(
+        listener: TcpListener,
+        acceptor: TlsAcceptor,
+        (max, timeout): (usize, Duration),
+    ) -> std::io::Result<Self> {
         let local = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
-        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        let handshakes = Arc::new(Semaphore::new(max));
         tokio::spawn(async move {
             loop {
                 let Ok(permit) = handshakes.clone().acquire_owned().await else {
@@ -108,7 +111,7 @@ impl TlsListener {
                 let _ = tcp.set_nodelay(true);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
-                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+                    let handshake = tokio::time::timeout(timeout, acceptor.accept(tcp));
                     match handshake.await {
                         Ok(Ok(stream)) => {
                             drop(permit);
