@@ -2,7 +2,8 @@
 //! (PyPI, `scripts/grpcio.sh`): an unpaid call gets Aperture's answer
 //! (`200`, `grpc-status: 13`, `grpc-message: payment required`); a token
 //! bought with `l402 get` is then sent as `authorization` metadata, and the
-//! call crosses over h2c with its trailers, the credential not forwarded.
+//! call crosses over h2c with its trailers, the credential not forwarded; a
+//! service whose pricer is down answers a gRPC client `UNAVAILABLE`.
 //!
 //! Run: `export L402_GRPCIO_PYTHON="$(bash scripts/grpcio.sh python)"`,
 //! then `L402_REQUIRE_GRPCIO=1 cargo test -p l402-cli --test proxy_grpc`.
@@ -26,10 +27,22 @@ async fn a_grpc_call_is_challenged_as_aperture_does_then_paid_with_trailers() {
     let port = upstream.port;
 
     let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let config = write_serve_config(
         dir.path(),
         &format!(
             r#"
+[[services]]
+name = "priced-grpc"
+host = "localhost"
+pathregexp = "^/echo\\.Echo/"
+address = "127.0.0.1:{port}"
+protocol = "h2c"
+price = {{ pricer = "http://{closed}/price" }}
+
 [[services]]
 name = "echo-grpc"
 pathregexp = "^/echo\\.Echo/"
@@ -79,6 +92,13 @@ price_sats = 7
     let forged = format!("{head}{}", if last == "0" { "1" } else { "0" });
     let refused = call(&python, &addr, "hi", Some(&forged)).await;
     assert_ne!(refused["code"], "OK", "{refused}");
+
+    // The pricer down: a gRPC status, not JSON.
+    let by_name = addr.replace("127.0.0.1", "localhost");
+    let down = call(&python, &by_name, "hi", None).await;
+    assert_eq!(down["code"], "UNAVAILABLE", "{down}");
+    let details = down["details"].as_str().unwrap_or_default();
+    assert!(details.contains("pricer cannot be reached"), "{down}");
 
     server.stop().await;
     upstream.stop().await;
