@@ -40,7 +40,8 @@ pub(crate) type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
 /// How long an idle upstream connection is kept in the pool.
 pub(crate) const POOL_IDLE: Duration = Duration::from_secs(90);
 
-/// The most idle connections kept per upstream.
+/// The most idle connections kept per upstream (per thread for plain
+/// HTTP/1.1, see [`crate::h1`]).
 pub(crate) const POOL_MAX_IDLE_PER_HOST: usize = 256;
 
 /// The hyper clients every service shares: one per protocol, pooled (plain
@@ -83,6 +84,12 @@ impl Clients {
 /// mark), else `http`.
 #[derive(Clone)]
 pub struct Forward {
+    /// One reference count per clone (a clone is made per request).
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
     service: Arc<Service>,
     clients: Clients,
     /// Plain HTTP/1.1 upstreams' own pool (see [`crate::h1`]).
@@ -94,7 +101,7 @@ pub struct Forward {
 impl std::fmt::Debug for Forward {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Forward")
-            .field("service", &self.service)
+            .field("service", &self.inner.service)
             .finish_non_exhaustive()
     }
 }
@@ -112,24 +119,30 @@ impl Forward {
     ) -> Self {
         let h1 = (service.protocol == Protocol::Http)
             .then(|| H1Pool::new(service.authority.clone(), POOL_MAX_IDLE_PER_HOST, POOL_IDLE));
-        Forward {
+        let inner = Inner {
             service,
             clients,
             h1,
             observer,
             propagate: None,
+        };
+        Forward {
+            inner: Arc::new(inner),
         }
     }
 
     /// Writes each upstream call's trace context into its request.
-    pub(crate) fn propagating(mut self, propagate: Option<Arc<dyn Propagate>>) -> Self {
-        self.propagate = propagate;
-        self
+    pub(crate) fn propagating(self, propagate: Option<Arc<dyn Propagate>>) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.propagate = propagate;
+        Forward {
+            inner: Arc::new(inner),
+        }
     }
 
     /// The service it forwards to.
     pub fn service(&self) -> &Service {
-        &self.service
+        &self.inner.service
     }
 }
 
@@ -176,7 +189,7 @@ where
             Ok(match this.forward(request).await {
                 Ok(response) => response,
                 Err(e) => {
-                    tracing::debug!(service = %this.service.name, error = %e, cause = ?std::error::Error::source(&e), "proxy: not forwarded");
+                    tracing::debug!(service = %this.inner.service.name, error = %e, cause = ?std::error::Error::source(&e), "proxy: not forwarded");
                     e.response(grpc).map(full)
                 }
             })
@@ -197,7 +210,7 @@ impl Forward {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let service = &self.service;
+        let service = &self.inner.service;
         let limit = service.max_body_bytes;
         let declared = request
             .headers()
@@ -238,7 +251,7 @@ impl Forward {
             || parts.extensions.get::<http::uri::Scheme>() == Some(&http::uri::Scheme::HTTPS);
         // Plain HTTP/1.1 without an upgrade: the pool driven on this task
         // (origin-form URI, `Host` from the pool); the rest: hyper's client.
-        let pooled = self.h1.as_ref().filter(|_| !wants_upgrade);
+        let pooled = self.inner.h1.as_ref().filter(|_| !wants_upgrade);
         parts.uri = upstream_uri(service, &parts.uri, pooled.is_none())?;
         let headers = &mut parts.headers;
         headers::strip_hop_by_hop(headers, wants_upgrade);
@@ -274,7 +287,7 @@ impl Forward {
             http.response.status_code = tracing::field::Empty,
             error.type = tracing::field::Empty,
         );
-        if let Some(propagate) = &self.propagate {
+        if let Some(propagate) = &self.inner.propagate {
             propagate.inject(&span, upstream.headers_mut());
         }
         let exchange = async {
@@ -305,7 +318,7 @@ impl Forward {
             (None, Err(ProxyError::Timeout(_))) => span.record("error.type", "timeout"),
             (None, _) => span.record("error.type", "upstream_failed"),
         };
-        if let Some(observer) = &self.observer {
+        if let Some(observer) = &self.inner.observer {
             observer.upstream(&service.name, started.elapsed(), status);
         }
         answered
@@ -318,10 +331,10 @@ impl Forward {
         upstream: Request<UpstreamBody>,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     ) -> Result<Response<ProxyBody>, ProxyError> {
-        let service = &self.service;
+        let service = &self.inner.service;
         let sent = match (service.protocol, &service.https) {
-            (Protocol::Http, _) => self.clients.0.http1.request(upstream),
-            (Protocol::H2c, _) => self.clients.0.h2c.request(upstream),
+            (Protocol::Http, _) => self.inner.clients.0.http1.request(upstream),
+            (Protocol::H2c, _) => self.inner.clients.0.h2c.request(upstream),
             (Protocol::Https, Some(https)) => https.request(upstream, client_upgrade.is_some()),
             // Never sent in clear text instead.
             (Protocol::Https, None) => {

@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -73,11 +75,11 @@ impl ProxySet {
 
     /// The mounted proxy a path is for, and the path it gets (`None`: the
     /// main proxy's).
-    fn mounted_for<'a>(&'a self, path: &'a str) -> Option<(&'a Proxy, &'a str)> {
+    fn mounted_for<'s, 'p>(&'s self, path: &'p str) -> Option<(&'s Proxy, &'p str)> {
         if self.mounts.is_empty() || self.mount_base.is_empty() {
             return None;
         }
-        let rest = path.strip_prefix(self.mount_base.as_str())?;
+        let rest: &'p str = path.strip_prefix(self.mount_base.as_str())?;
         let (segment, tail) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -102,33 +104,26 @@ impl ProxySet {
 /// ```
 #[derive(Clone, Debug)]
 pub struct LiveProxy {
-    current: Arc<RwLock<Arc<ProxySet>>>,
+    current: Arc<ArcSwap<ProxySet>>,
 }
 
 impl LiveProxy {
     /// Serves `set` until it is replaced.
     pub fn new(set: ProxySet) -> Self {
         LiveProxy {
-            current: Arc::new(RwLock::new(Arc::new(set))),
+            current: Arc::new(ArcSwap::from_pointee(set)),
         }
     }
 
     /// The set now served.
     pub fn current(&self) -> Arc<ProxySet> {
-        self.current
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.current.load_full()
     }
 
     /// Serves `set` from now on; returns the one it replaces (requests
     /// already on it finish there).
     pub fn replace(&self, set: ProxySet) -> Arc<ProxySet> {
-        let mut current = self
-            .current
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::mem::replace(&mut *current, Arc::new(set))
+        self.current.swap(Arc::new(set))
     }
 }
 
@@ -157,7 +152,8 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> ProxyFuture {
-        let set = self.current();
+        // No lock and no shared count touched (arc-swap's guard).
+        let set = self.current.load();
         if let Some((_, tail)) = set.mounted_for(request.uri().path())
             && crate::path::has_dot_segment(tail)
         {
@@ -168,13 +164,13 @@ where
         }
         let mounted = set
             .mounted_for(request.uri().path())
-            .and_then(|(proxy, tail)| Some((proxy.clone(), with_path(request.uri(), tail)?)));
-        if let Some((mut proxy, uri)) = mounted {
+            .and_then(|(proxy, tail)| Some((proxy, with_path(request.uri(), tail)?)));
+        if let Some((proxy, uri)) = mounted {
             *request.uri_mut() = uri;
-            return proxy.call(request);
+            return proxy.route(request);
         }
-        match set.main.clone() {
-            Some(mut proxy) => proxy.call(request),
+        match &set.main {
+            Some(proxy) => proxy.route(request),
             None => {
                 let response = ProxyError::NoService
                     .response(is_grpc(&request))

@@ -325,6 +325,18 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> ProxyFuture {
+        self.route(request)
+    }
+}
+
+impl Proxy {
+    /// Routes `request` as [`TowerService::call`] does, from a shared
+    /// reference (nothing is cloned to call it).
+    pub(crate) fn route<B>(&self, request: Request<B>) -> ProxyFuture
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         let request: Request<RequestBody> =
             request.map(|body| body.map_err(Into::into).boxed_unsync());
         let grpc = is_grpc(&request);
