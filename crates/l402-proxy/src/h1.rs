@@ -26,6 +26,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -83,32 +84,86 @@ struct Idle {
     since: Instant,
 }
 
+/// The idle connections made on one thread. A connection's socket is
+/// registered with the runtime of the thread that made it, whose driver
+/// wakes whoever waits on it: on `l402 serve`'s one-thread event loops a
+/// connection used from another loop would wait for that loop to run, so
+/// each thread takes back the connections it made.
+struct Queue {
+    thread: ThreadId,
+    idle: VecDeque<Idle>,
+}
+
+/// The queues of the threads whose slot falls here, on a cache line of
+/// their own: two event loops taking and returning connections touch no
+/// common memory.
+#[repr(align(128))]
+struct Shard(Mutex<Vec<Queue>>);
+
+/// Shards per pool: threads beyond this share shards (still each taking
+/// only its own connections).
+const SHARDS: usize = 16;
+
+static NEXT_SLOT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's shard, assigned on first use.
+    static SLOT: usize = NEXT_SLOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SHARDS;
+}
+
 struct Shared {
     authority: Authority,
     /// `Host` for the upstream: the authority, without `:80`.
     host: HeaderValue,
-    idle: Mutex<VecDeque<Idle>>,
+    /// The idle connections, by the thread that made them.
+    shards: Box<[Shard]>,
+    /// The most idle connections kept per shard (one per thread unless
+    /// more threads than [`SHARDS`] use the pool).
     max_idle: usize,
     idle_timeout: Duration,
     sweeping: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
-    fn idle(&self) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    /// This thread's shard.
+    fn queues(&self) -> std::sync::MutexGuard<'_, Vec<Queue>> {
+        let slot = SLOT.with(|slot| *slot);
+        self.shards[slot % self.shards.len()]
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A usable idle connection, most recently used first (its socket is
-    /// the likeliest to be warm and open).
+    fn all_queues(&self) -> impl Iterator<Item = std::sync::MutexGuard<'_, Vec<Queue>>> {
+        self.shards
+            .iter()
+            .map(|shard| shard.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    #[cfg(test)]
+    fn idle_count(&self) -> usize {
+        self.all_queues()
+            .map(|queues| queues.iter().map(|q| q.idle.len()).sum::<usize>())
+            .sum()
+    }
+
+    /// A usable idle connection this thread made, most recently used first
+    /// (its socket is the likeliest to be warm and open).
     fn take(&self) -> Option<Conn> {
+        let thread = std::thread::current().id();
         let now = Instant::now();
         loop {
-            let idle = self.idle().pop_back()?;
-            if now.duration_since(idle.since) >= self.idle_timeout {
-                // The rest are older still.
-                self.idle().clear();
-                return None;
-            }
+            let idle = {
+                let mut queues = self.queues();
+                let queue = queues.iter_mut().find(|q| q.thread == thread)?;
+                let idle = queue.idle.pop_back()?;
+                if now.duration_since(idle.since) >= self.idle_timeout {
+                    // The rest are older still.
+                    queue.idle.clear();
+                    return None;
+                }
+                idle
+            };
             let mut conn = idle.conn;
             if conn.usable() {
                 return Some(conn);
@@ -116,18 +171,35 @@ impl Shared {
         }
     }
 
-    /// Keeps `conn` for the next request, within the bound.
+    /// Keeps `conn` for this thread's next request, within the bound (of
+    /// this thread's shard).
     fn put(self: &Arc<Self>, conn: Conn) {
+        let thread = std::thread::current().id();
         {
-            let mut idle = self.idle();
-            if idle.len() >= self.max_idle {
-                // The oldest goes: the bound holds, the warm ones stay.
-                idle.pop_front();
+            let mut queues = self.queues();
+            let total: usize = queues.iter().map(|q| q.idle.len()).sum();
+            if total >= self.max_idle {
+                // The oldest goes, this thread's first: the bound holds,
+                // the warm ones stay.
+                let own = queues
+                    .iter()
+                    .position(|q| q.thread == thread && !q.idle.is_empty());
+                let longest = (0..queues.len()).max_by_key(|&i| queues[i].idle.len());
+                if let Some(i) = own.or(longest) {
+                    queues[i].idle.pop_front();
+                }
             }
-            idle.push_back(Idle {
+            let idle = Idle {
                 conn,
                 since: Instant::now(),
-            });
+            };
+            match queues.iter_mut().find(|q| q.thread == thread) {
+                Some(queue) => queue.idle.push_back(idle),
+                None => queues.push(Queue {
+                    thread,
+                    idle: VecDeque::from([idle]),
+                }),
+            }
         }
         self.start_sweeping();
     }
@@ -150,8 +222,13 @@ impl Shared {
     /// Drops connections idle too long or closed by the upstream.
     fn sweep(&self) {
         let now = Instant::now();
-        let mut idle = self.idle();
-        idle.retain_mut(|i| now.duration_since(i.since) < self.idle_timeout && i.conn.alive());
+        for mut queues in self.all_queues() {
+            for queue in queues.iter_mut() {
+                queue.idle.retain_mut(|i| {
+                    now.duration_since(i.since) < self.idle_timeout && i.conn.alive()
+                });
+            }
+        }
     }
 }
 
@@ -194,8 +271,8 @@ impl std::fmt::Debug for H1Pool {
 }
 
 impl H1Pool {
-    /// A pool for `authority` keeping at most `max_idle` idle connections,
-    /// each at most `idle_timeout`.
+    /// A pool for `authority` keeping at most `max_idle` idle connections
+    /// per thread, each at most `idle_timeout`.
     pub(crate) fn new(authority: Authority, max_idle: usize, idle_timeout: Duration) -> Self {
         let host = match authority.port_u16() {
             Some(80) => authority.host(),
@@ -207,7 +284,7 @@ impl H1Pool {
             shared: Arc::new(Shared {
                 authority,
                 host,
-                idle: Mutex::new(VecDeque::new()),
+                shards: (0..SHARDS).map(|_| Shard(Mutex::new(Vec::new()))).collect(),
                 max_idle,
                 idle_timeout,
                 sweeping: std::sync::atomic::AtomicBool::new(false),
@@ -218,7 +295,7 @@ impl H1Pool {
     /// How many idle connections the pool holds now.
     #[cfg(test)]
     pub(crate) fn idle_count(&self) -> usize {
-        self.shared.idle().len()
+        self.shared.idle_count()
     }
 
     /// Sends `request` (its URI in origin form: path and query) with the

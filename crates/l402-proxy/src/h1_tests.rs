@@ -200,3 +200,35 @@ fn host_drops_the_default_port_only() {
     );
     assert_eq!(pool.shared.host, "example.com:8080");
 }
+
+#[test]
+fn each_thread_takes_back_only_the_connections_it_made() {
+    let on_own_runtime = |pool: H1Pool| {
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                assert_eq!(fetch(&pool).await, "ok");
+                assert_eq!(fetch(&pool).await, "ok");
+            });
+        })
+        .join()
+        .unwrap();
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (authority, accepted) = runtime.block_on(upstream(Upstream::KeepAlive));
+    let pool = H1Pool::new(authority, 8, Duration::from_secs(90));
+    on_own_runtime(pool.clone());
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(pool.idle_count(), 1);
+    // Another thread makes its own, and keeps it too.
+    on_own_runtime(pool.clone());
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(pool.idle_count(), 2);
+}
