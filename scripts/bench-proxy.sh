@@ -4,7 +4,7 @@
 #   1. directly,
 #   2. through nginx as a plain reverse proxy (its own instance, keep-alive
 #      to the upstream, `worker_processes auto`: one worker per core, as
-#      l402 serve runs one tokio worker thread per core),
+#      l402 serve runs one event loop per core, `--workers` default),
 #   3. through `l402 serve` ([[services]]) on the PAID path, with a valid
 #      token bought by `l402 get` (every request carries the credential and
 #      goes through the layer's check).
@@ -18,6 +18,7 @@
 #   bash scripts/bench-proxy.sh      # 3 rounds, 10 s per target, 64 connections, 2 wrk threads
 #   ROUNDS=5 DURATION=20s CONNECTIONS=128 bash scripts/bench-proxy.sh
 #   L402_BIN=path/to/l402 bash scripts/bench-proxy.sh   # skip the build
+#   L402_WORKERS=1 bash scripts/bench-proxy.sh           # l402 serve with one event loop
 #
 # Needs nginx, wrk and curl (nginx and wrk installed with apt-get when
 # missing) and builds `l402` in release mode (into $CARGO_TARGET_DIR,

@@ -109,6 +109,11 @@ pub struct Args {
     #[arg(long, env = "L402_LISTEN", value_name = "ADDR")]
     pub(super) listen: Option<String>,
 
+    /// Event loops serving the plain listener, one thread each, as nginx's
+    /// worker_processes [default: one per core]. Not with [tls].
+    #[arg(long, env = "L402_WORKERS", value_name = "N")]
+    pub(super) workers: Option<std::num::NonZeroUsize>,
+
     /// Lightning backend: dev (embedded, default), lnbits, phoenixd, lnd, cln or nwc.
     #[arg(long, env = "L402_BACKEND", value_name = "KIND")]
     pub(super) backend: Option<String>,

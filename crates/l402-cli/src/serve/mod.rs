@@ -22,6 +22,7 @@ mod remote;
 mod settlements;
 mod telemetry;
 mod tls;
+mod workers;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -375,7 +376,8 @@ async fn serve(
     );
 
     let router = telemetry::instrument(router, telemetry, addr);
-    tls::serve(listener, config.tls.as_ref(), router, shutdown).await?;
+    let workers = args.workers.unwrap_or_else(workers::default_workers);
+    tls::serve(listener, config.tls.as_ref(), router, workers, shutdown).await?;
     if let Some((producer, store, _)) = producer {
         if let Err(e) = producer.flush().await {
             eprintln!("warning: verification counts not written: {e}");

@@ -6,6 +6,7 @@
 //! the others.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,20 +28,18 @@ pub(super) fn scheme(config: &Config) -> &'static str {
     }
 }
 
-/// Serves `router` on `listener`, with TLS when `tls` is set, until
+/// Serves `router` on `listener`, with TLS when `tls` is set (on the shared
+/// runtime), else on `workers` event loops ([`super::workers`]), until
 /// `shutdown` completes (then gracefully).
 pub(super) async fn serve(
     listener: TcpListener,
     tls: Option<&Tls>,
     router: Router,
+    workers: NonZeroUsize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let Some(tls) = tls else {
-        let app = router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener.tap_io(nodelay), app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
-        return Ok(());
+        return super::workers::serve(listener, router, workers, shutdown).await;
     };
     let config = tls
         .server_config()
@@ -56,14 +55,6 @@ pub(super) async fn serve(
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
-}
-
-/// Sends small answers at once (no Nagle delay behind an unacknowledged
-/// segment), as nginx's `tcp_nodelay on` does on keep-alive connections.
-fn nodelay(stream: &mut TcpStream) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!("TCP_NODELAY not set: {e}");
-    }
 }
 
 /// Marks a request as received over TLS.
