@@ -7,9 +7,10 @@
 //! connection is handed over once (round robin), so loops stay even.
 //!
 //! On `scripts/bench-proxy.sh` (2 cores shared with wrk and the upstream)
-//! this took the paid proxy path from 89% to about 100% of nginx's
-//! requests per second, and its p99 from 1.6x to 1.2x nginx's, against
-//! tokio's work-stealing runtime of the same thread count.
+//! two loops took the paid proxy path from 89% to about 95% of nginx's
+//! requests per second and its p99 from 1.6x to 1.5x nginx's, against
+//! tokio's work-stealing runtime of the same thread count (with the
+//! request path's shared locks and counts removed at the same time).
 //!
 //! Everything else (the store, settlements, polling, the metrics listener,
 //! the TLS listener) stays on the process's shared runtime; a loop may use
