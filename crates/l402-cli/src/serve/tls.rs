@@ -87,15 +87,7 @@ impl TlsListener {
                 let Ok(permit) = handshakes.clone().acquire_owned().await else {
                     return;
                 };
-                let (tcp, peer) = match listener.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of descriptors, say: wait instead of spinning.
-                        tracing::debug!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
+                let (tcp, peer) = super::workers::accept_patiently(&listener).await;
                 if tx.is_closed() {
                     return;
                 }

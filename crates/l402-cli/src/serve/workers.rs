@@ -93,15 +93,7 @@ async fn accept(
 ) {
     let mut next = 0;
     loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of descriptors, say: wait instead of spinning.
-                tracing::debug!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let (tcp, peer) = accept_patiently(&listener).await;
         // Off this runtime's driver, onto the loop's.
         let Ok(tcp) = tcp.into_std() else { continue };
         let mut handed = Some((tcp, peer));
@@ -118,6 +110,20 @@ async fn accept(
         }
         if handed.is_some() {
             return;
+        }
+    }
+}
+
+/// The next connection; an accept that fails (out of descriptors, say)
+/// is retried after a pause instead of spinning.
+pub(super) async fn accept_patiently(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(e) => {
+                tracing::debug!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
 }
