@@ -15,10 +15,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use bitcoin::hashes::Hash;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
+use tokio_tungstenite::tungstenite;
 
 use proxy_support::{BIG_LEN, big_body, upstream, ws_upstream};
 use serve_support::{Server, l402, start};
@@ -482,22 +481,7 @@ async fn a_websocket_upgrade_is_paid_for_then_echoes() {
         bought.json
     );
     let credential = bought_credential(dir.path(), &http_url).await;
-    let mut request = ws_url.as_str().into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", credential.parse().unwrap());
-    let (mut socket, resp) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert_eq!(resp.status(), 101);
-    for text in ["hello", "through the proxy"] {
-        socket.send(Message::text(text)).await.unwrap();
-        let echoed = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        assert_eq!(echoed.into_text().unwrap().as_str(), text);
-    }
-    socket.close(None).await.unwrap();
+    proxy_support::paid_ws_echo(&ws_url, &credential, &["hello", "through the proxy"]).await;
     let handshakes = ws_up.handshakes.lock().unwrap().clone();
     let last = handshakes.last().unwrap();
     assert_eq!(last["path"], "/ws/chat");

@@ -25,14 +25,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bitcoin::hashes::{Hash, sha256};
-use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
-use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
+use tokio_tungstenite::tungstenite;
 
 use proxy_support::tls::{fixture, https_upstream, provider, server_config};
 use proxy_support::write_serve_config;
@@ -427,22 +426,7 @@ price_sats = 4
     let export = get_support::run_json(dir.path(), &["token", "export", &http_url], &[]).await;
     let credential = export.json["authorization"].as_str().unwrap().to_owned();
     let before = alpns.lock().unwrap().len();
-    let mut request = ws_url.as_str().into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", credential.parse().unwrap());
-    let (mut socket, resp) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert_eq!(resp.status(), 101);
-    for text in ["hello", "over tls"] {
-        socket.send(Message::text(text)).await.unwrap();
-        let echoed = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        assert_eq!(echoed.into_text().unwrap().as_str(), text);
-    }
-    socket.close(None).await.unwrap();
+    proxy_support::paid_ws_echo(&ws_url, &credential, &["hello", "over tls"]).await;
     // The upgrade's connection chose no h2 (the client offered no ALPN).
     let alpns = alpns.lock().unwrap().clone();
     assert_eq!(alpns.len(), before + 1, "{alpns:?}");

@@ -185,3 +185,26 @@ where
         }
     }
 }
+
+/// Opens a websocket to `url` with `Authorization: credential`, checks the
+/// `101`, sends each of `texts` and expects it echoed, then closes.
+#[allow(dead_code)] // not every test binary using this module opens one
+pub async fn paid_ws_echo(url: &str, credential: &str, texts: &[&str]) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", credential.parse().unwrap());
+    let (mut socket, resp) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(resp.status(), 101);
+    for text in texts {
+        socket.send(Message::text(*text)).await.unwrap();
+        let echoed = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(echoed.into_text().unwrap().as_str(), *text);
+    }
+    socket.close(None).await.unwrap();
+}
