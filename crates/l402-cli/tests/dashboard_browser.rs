@@ -233,13 +233,18 @@ async fn the_dashboard_in_chromium() {
     goto(&c, &base, "/dashboard/payments").await;
     type_into(&c, Locator::Id("f-route"), "/api/nothing").await;
     click(&c, Locator::Id("f-apply")).await;
-    c.wait().for_element(Locator::Id("payments")).await.unwrap();
-    assert!(
-        c.find_all(Locator::Css("#payments tr[data-hash]"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    // `#payments` is on the page before and after: wait for the filtered
+    // table (no row) rather than for the element.
+    let mut emptied = false;
+    for _ in 0..100 {
+        let rows = c.find_all(Locator::Css("#payments tr[data-hash]")).await;
+        if rows.is_ok_and(|rows| rows.is_empty()) && c.find(Locator::Id("payments")).await.is_ok() {
+            emptied = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(emptied, "the filter for /api/nothing left rows");
     let route = c.find(Locator::Id("f-route")).await.unwrap();
     route.clear().await.unwrap();
     route.send_keys("/api/demo/joke").await.unwrap();
@@ -427,6 +432,11 @@ async fn the_dashboard_in_chromium() {
     )
     .await;
     click(&c, Locator::Id("webhook-add")).await;
+    // Only the form's answer has it: wait for the navigation.
+    c.wait()
+        .for_element(Locator::Id("new-secret"))
+        .await
+        .unwrap();
     let secret = text(&c, "#new-secret").await;
     assert!(secret.len() >= 32, "{secret}");
     shoot(&c, "webhooks-created").await;
