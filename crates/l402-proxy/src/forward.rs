@@ -47,9 +47,7 @@ pub(crate) const POOL_MAX_IDLE_PER_HOST: usize = 256;
 /// The hyper clients every service shares: one per protocol, pooled (plain
 /// HTTP/1.1 without an upgrade goes through the service's [`H1Pool`]).
 #[derive(Clone)]
-pub(crate) struct Clients(Arc<ClientPair>);
-
-struct ClientPair {
+pub(crate) struct Clients {
     http1: Client<HttpConnector, UpstreamBody>,
     h2c: Client<HttpConnector, UpstreamBody>,
 }
@@ -70,7 +68,7 @@ impl Clients {
             .pool_idle_timeout(POOL_IDLE)
             .http2_only(true)
             .build(connector);
-        Clients(Arc::new(ClientPair { http1, h2c }))
+        Clients { http1, h2c }
     }
 }
 
@@ -333,8 +331,8 @@ impl Forward {
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let service = &self.inner.service;
         let sent = match (service.protocol, &service.https) {
-            (Protocol::Http, _) => self.inner.clients.0.http1.request(upstream),
-            (Protocol::H2c, _) => self.inner.clients.0.h2c.request(upstream),
+            (Protocol::Http, _) => self.inner.clients.http1.request(upstream),
+            (Protocol::H2c, _) => self.inner.clients.h2c.request(upstream),
             (Protocol::Https, Some(https)) => https.request(upstream, client_upgrade.is_some()),
             // Never sent in clear text instead.
             (Protocol::Https, None) => {

@@ -78,18 +78,12 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 pub(crate) fn strip_l402_credential(headers: &mut HeaderMap) {
     const GRPC_MACAROON: HeaderName = HeaderName::from_static("grpc-metadata-macaroon");
     const MACAROON: HeaderName = HeaderName::from_static("macaroon");
-    let values = headers.get_all(header::AUTHORIZATION);
-    let (mut l402, mut others) = (0, 0);
-    for value in values {
-        if is_l402(value.as_bytes()) {
-            l402 += 1;
-        } else {
-            others += 1;
-        }
-    }
-    if l402 > 0 && others == 0 {
-        headers.remove(header::AUTHORIZATION);
-    } else if l402 > 0 {
+    let any_l402 = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .any(|v| is_l402(v.as_bytes()));
+    if any_l402 {
+        // Usually none: collecting nothing allocates nothing.
         let others: Vec<HeaderValue> = headers
             .get_all(header::AUTHORIZATION)
             .iter()

@@ -87,11 +87,11 @@ impl TlsListener {
                 let Ok(permit) = handshakes.clone().acquire_owned().await else {
                     return;
                 };
-                let (tcp, peer) = super::workers::accept_patiently(&listener).await;
+                let (mut tcp, peer) = super::workers::accept_patiently(&listener).await;
                 if tx.is_closed() {
                     return;
                 }
-                let _ = tcp.set_nodelay(true);
+                super::workers::nodelay(&mut tcp);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     let handshake = tokio::time::timeout(timeout, acceptor.accept(tcp));

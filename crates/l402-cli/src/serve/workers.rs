@@ -96,19 +96,21 @@ async fn accept(
         let (tcp, peer) = accept_patiently(&listener).await;
         // Off this runtime's driver, onto the loop's.
         let Ok(tcp) = tcp.into_std() else { continue };
-        let mut handed = Some((tcp, peer));
+        // The next loop, or the one after if it has stopped.
+        let mut connection = (tcp, peer);
+        let mut taken = false;
         for _ in 0..loops.len() {
             let target = &loops[next % loops.len()];
             next = next.wrapping_add(1);
-            let Some(connection) = handed.take() else {
-                break;
-            };
             match target.send(connection).await {
-                Ok(()) => break,
-                Err(mpsc::error::SendError(back)) => handed = Some(back),
+                Ok(()) => {
+                    taken = true;
+                    break;
+                }
+                Err(mpsc::error::SendError(back)) => connection = back,
             }
         }
-        if handed.is_some() {
+        if !taken {
             return;
         }
     }
